@@ -1,0 +1,145 @@
+/*
+ * cohort agent — the on-device audience agent.
+ *
+ * This header is the whole public surface of libcohort. It is C, and it is the
+ * documentation: every function says who owns what it returns and what may
+ * call it when.
+ *
+ * Threads: every function may be called from any thread at any time; calls on
+ * one agent are serialised inside. Network I/O never runs on the caller's
+ * thread, except inside a call that was given a timeout, and never past it.
+ *
+ * JSON: every *_json argument is a UTF-8 JSON text; every *_json result is a
+ * NUL-terminated UTF-8 JSON text that the caller frees with cohort_free().
+ *
+ * Errors: every function that can fail returns a cohort_status. After a
+ * failure, cohort_last_error() gives a message that names what was wrong (the
+ * field, the key, the cohort). A call that fails changes nothing.
+ */
+#ifndef COHORT_COHORT_H
+#define COHORT_COHORT_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define COHORT_VERSION_MAJOR 0
+#define COHORT_VERSION_MINOR 1
+#define COHORT_VERSION_PATCH 0
+#define COHORT_VERSION_STRING "0.1.0"
+/* One number that grows with every release: 10000*major + 100*minor + patch. */
+#define COHORT_VERSION_NUMBER \
+  (COHORT_VERSION_MAJOR * 10000 + COHORT_VERSION_MINOR * 100 + COHORT_VERSION_PATCH)
+
+#if defined(COHORT_BUILDING) && defined(__GNUC__)
+#define COHORT_API __attribute__((visibility("default")))
+#else
+#define COHORT_API
+#endif
+
+/*
+ * The status table: value, name, message. The values never change once
+ * released; new statuses are only ever appended.
+ */
+#define COHORT_STATUS_TABLE(X)                                                   \
+  X(COHORT_OK, 0, "success")                                                     \
+  X(COHORT_EINVAL, 1, "invalid argument")                                        \
+  X(COHORT_EJSON, 2, "malformed JSON")                                           \
+  X(COHORT_ENOMETHOD, 3, "unknown method")                                       \
+  X(COHORT_ENOMEM, 4, "out of memory")                                           \
+  X(COHORT_ENOTFOUND, 5, "not found")                                            \
+  X(COHORT_ESTATE, 6, "not allowed in the current state")                        \
+  X(COHORT_ECONFIG, 7, "invalid configuration")                                  \
+  X(COHORT_ESTORAGE, 8, "storage error")                                         \
+  X(COHORT_EIO, 9, "file system error")                                          \
+  X(COHORT_ERULES, 10, "invalid cohort definitions")                             \
+  X(COHORT_ECONSENT, 11, "consent not granted")                                  \
+  X(COHORT_ETIMEOUT, 12, "timed out")                                            \
+  X(COHORT_ENETWORK, 13, "network error")                                        \
+  X(COHORT_EREMOTE, 14, "remote API error")                                      \
+  X(COHORT_ECLOSED, 15, "agent is closing")                                      \
+  X(COHORT_EINTERNAL, 16, "internal error")
+
+typedef enum {
+#define COHORT_X_ENUM(name, value, message) name = value,
+  COHORT_STATUS_TABLE(COHORT_X_ENUM)
+#undef COHORT_X_ENUM
+} cohort_status;
+
+typedef struct cohort_agent cohort_agent;
+
+/*
+ * Opens an agent. config_json is the configuration document (see README:
+ * "Configuration"); NULL or "{}" takes every embedded default. On success
+ * *out owns the agent until cohort_close(). On failure *out is NULL and the
+ * message is available from cohort_last_error(NULL).
+ */
+COHORT_API cohort_status cohort_open(const char *config_json, cohort_agent **out);
+
+/* Flushes what is pending, stops background work (bounded: at most 2 s), and
+ * frees the agent. NULL is a harmless no-op. */
+COHORT_API void cohort_close(cohort_agent *agent);
+
+/*
+ * Calls one method of the agent: the same methods, params and results as the
+ * socket protocol (README: "Socket protocol"). params_json may be NULL for
+ * methods without params. On success *result_json is a JSON object owned by
+ * the caller (free with cohort_free). On failure *result_json is NULL.
+ */
+COHORT_API cohort_status cohort_call(cohort_agent *agent, const char *method,
+                                     const char *params_json, char **result_json);
+
+/* Frees a string returned by this library. NULL is a no-op. */
+COHORT_API void cohort_free(void *p);
+
+/* The fixed message of a status; never NULL, owned by the library. */
+COHORT_API const char *cohort_status_str(cohort_status s);
+
+/*
+ * The message of the last failure on this thread for this agent (or of the
+ * last cohort_open failure when agent is NULL). Owned by the library; valid
+ * until the next call on the same agent from the same thread. Empty when the
+ * last call succeeded.
+ */
+COHORT_API const char *cohort_last_error(cohort_agent *agent);
+
+/* ---- Typed shortcuts for the hot paths an app calls per frame or per ad break. */
+
+/* Tracks one event. properties_json: a JSON object, or NULL for none. */
+COHORT_API cohort_status cohort_track(cohort_agent *agent, const char *name,
+                                      const char *properties_json);
+
+/*
+ * Starts a content view and emits its play event. type: "video", "audio" or
+ * another kind (NULL = "video"). duration_s <= 0 means unknown (live).
+ * view_id receives the new view's UUID, NUL-terminated.
+ */
+COHORT_API cohort_status cohort_view_start(cohort_agent *agent, const char *type,
+                                           const char *properties_json, double duration_s,
+                                           char view_id[37]);
+
+/* Ends a view and emits its completion event. position_s < 0: the last known position. */
+COHORT_API cohort_status cohort_view_end(cohort_agent *agent, const char *view_id,
+                                         double position_s);
+
+/*
+ * The activations for one ad platform (e.g. "dfp"), as comma-separated cohort
+ * ids in *csv_ids (caller frees with cohort_free; "" when none). Waits for a
+ * fresh remote answer at most timeout_ms; otherwise answers from the freshest
+ * valid cache and local cohorts and sets *stale to 1. stale may be NULL.
+ */
+COHORT_API cohort_status cohort_activations(cohort_agent *agent, const char *platform,
+                                            int timeout_ms, char **csv_ids, int *stale);
+
+/*
+ * Called with {"cohorts":[...]} each time local cohort membership changes. It
+ * runs on an agent thread, must not block, and may call back into the agent.
+ * fn NULL unsubscribes. One subscriber per agent.
+ */
+typedef void (*cohort_changed_fn)(void *user, const char *cohorts_json);
+COHORT_API cohort_status cohort_subscribe(cohort_agent *agent, cohort_changed_fn fn, void *user);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* COHORT_COHORT_H */

@@ -1,0 +1,193 @@
+#include "agent.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include "build_info.h"
+#include "platform/files.h"
+
+namespace co {
+
+const Agent::Method Agent::kMethods[] = {
+    {"status", &Agent::m_status},
+    {"identity.get", &Agent::m_identity_get},
+    {"identity.set_aliases", &Agent::m_identity_set_aliases},
+    {"identity.reset", &Agent::m_identity_reset},
+    {"consent.set", &Agent::m_consent_set},
+    {"track", &Agent::m_track},
+    {"history.get", &Agent::m_history_get},
+    {"config.get", &Agent::m_config_get},
+};
+
+cohort_status Agent::open(const char *config_json, const Seams &seams, std::unique_ptr<Agent> &out,
+                          std::string &err) {
+  std::unique_ptr<Agent> agent(new Agent());
+  cohort_status st = agent->init(config_json, seams, err);
+  if (st == COHORT_OK) out = std::move(agent);
+  return st;
+}
+
+cohort_status Agent::init(const char *config_json, const Seams &seams, std::string &err) {
+  if (!config_parse(config_json, cfg_, err)) return COHORT_ECONFIG;
+  clock_ = seams.clock ? seams.clock : &platform::system_clock();
+  if (seams.entropy) {
+    entropy_ = seams.entropy;
+  } else {
+    own_entropy_ = platform::make_system_entropy();
+    entropy_ = own_entropy_.get();
+  }
+  if (seams.logger) {
+    log_ = seams.logger;
+  } else {
+    own_logger_ = std::make_unique<platform::Logger>();
+    log_ = own_logger_.get();
+  }
+  platform::LogLevel level = platform::LogLevel::warn;
+  platform::parse_log_level(cfg_.log_level, level);
+  log_->set_level(level);
+
+  if (!cfg_.api_key_file.empty()) {
+    std::string key;
+    if (!platform::read_file(cfg_.api_key_file, key, 4096)) {
+      err = "configuration key \"api.key_file\": cannot read " + cfg_.api_key_file + ": " + strerror(errno);
+      return COHORT_ECONFIG;
+    }
+    while (!key.empty() && (key.back() == '\n' || key.back() == '\r' || key.back() == ' ')) key.pop_back();
+    cfg_.api_key = key;
+  }
+  log_->add_secret(cfg_.api_key);
+
+  if (!platform::make_dirs(cfg_.data_dir, 0700) || !platform::dir_writable(cfg_.data_dir)) {
+    err = "data_dir \"" + cfg_.data_dir + "\" cannot be written: " + strerror(errno ? errno : EACCES);
+    return COHORT_EIO;
+  }
+  if (!store_.open(cfg_.data_dir + "/cohort.db", static_cast<int>(cfg_.storage_cache_kib), *log_, err)) {
+    return COHORT_ESTORAGE;
+  }
+  boot_id_ = platform::boot_id();
+  cohort_status st = load_identity();
+  if (st != COHORT_OK) {
+    err = err_;
+    return st;
+  }
+  std::string v;
+  consent_ = store_.get_meta("consent", v) && v == "1";
+  history_evicted_ = store_.get_meta("history_evicted", v) ? std::stoll(v) : 0;
+  outbox_dropped_ = store_.get_meta("outbox_dropped", v) ? std::stoll(v) : 0;
+  {
+    storage::Stmt q(store_, "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM outbox)");
+    if (q.step()) {
+      history_count_ = q.int64(0);
+      outbox_count_ = q.int64(1);
+    }
+  }
+  if (!enforce_bounds()) {
+    err = "cannot apply history bounds: " + store_.error();
+    return COHORT_ESTORAGE;
+  }
+  CO_LOG(*log_, info, "agent open: data_dir %s, %lld events in history, %lld queued", cfg_.data_dir.c_str(),
+         static_cast<long long>(history_count_), static_cast<long long>(outbox_count_));
+  return COHORT_OK;
+}
+
+Agent::~Agent() { flush(); }
+
+void Agent::flush() {
+  std::lock_guard<std::mutex> lock(mu_);
+  store_.checkpoint();
+}
+
+cohort_status Agent::failure(cohort_status status, std::string message) {
+  err_ = std::move(message);
+  return status;
+}
+
+cohort_status Agent::call(const char *method, const char *params_json, std::string &result, std::string &err) {
+  if (!method) {
+    err = "method: missing";
+    return COHORT_EINVAL;
+  }
+  const Method *m = nullptr;
+  for (const Method &candidate : kMethods) {
+    if (strcmp(candidate.name, method) == 0) m = &candidate;
+  }
+  if (!m) {
+    err = std::string("unknown method \"") + method + "\"";
+    return COHORT_ENOMETHOD;
+  }
+  Json params;
+  if (params_json && *params_json) {
+    params = json_parse(params_json);
+    if (!params) {
+      err = "params: malformed JSON";
+      return COHORT_EJSON;
+    }
+    if (!cJSON_IsObject(params.get()) && !cJSON_IsNull(params.get())) {
+      err = "params: must be an object";
+      return COHORT_EINVAL;
+    }
+  }
+  Json out(cJSON_CreateObject());
+  if (!out) return COHORT_ENOMEM;
+  std::lock_guard<std::mutex> lock(mu_);
+  err_.clear();
+  cohort_status st = (this->*m->handler)(cJSON_IsObject(params.get()) ? params.get() : nullptr, out.get());
+  if (st != COHORT_OK) {
+    err = err_.empty() ? cohort_status_str(st) : err_;
+    return st;
+  }
+  result = json_print(out.get());
+  if (result.empty()) return COHORT_ENOMEM;
+  return COHORT_OK;
+}
+
+cohort_status Agent::m_status(const cJSON *, cJSON *result) {
+  cJSON_AddStringToObject(result, "version", COHORT_VERSION_STRING);
+  cJSON_AddStringToObject(result, "user_id", user_id_.c_str());
+  cJSON_AddBoolToObject(result, "consent", consent_granted());
+  cJSON_AddBoolToObject(result, "consent_required", cfg_.consent_required);
+  cJSON_AddStringToObject(result, "session_id", session_id_.c_str());
+  cJSON_AddNumberToObject(result, "queue_depth", static_cast<double>(outbox_count_));
+  cJSON_AddNumberToObject(result, "dead_letters", 0);
+  cJSON_AddNumberToObject(result, "definitions", 0);
+  cJSON *sync = cJSON_AddObjectToObject(result, "last_sync");
+  cJSON_AddNullToObject(sync, "ok");
+  cJSON_AddNullToObject(sync, "at");
+  cJSON_AddNullToObject(sync, "error");
+  cJSON_AddStringToObject(result, "storage", "ok");
+  cJSON *hist = cJSON_AddObjectToObject(result, "history");
+  cJSON_AddNumberToObject(hist, "events", static_cast<double>(history_count_));
+  cJSON_AddNumberToObject(hist, "evicted", static_cast<double>(history_evicted_));
+  cJSON_AddNumberToObject(result, "queue_dropped", static_cast<double>(outbox_dropped_));
+  return COHORT_OK;
+}
+
+cohort_status Agent::m_consent_set(const cJSON *params, cJSON *result) {
+  bool granted = false;
+  bool ok = true;
+  if (!json_get_bool(params, "granted", granted, ok)) {
+    return failure(COHORT_EINVAL, ok ? "granted: missing" : "granted: must be true or false");
+  }
+  if (!store_.begin()) return failure(COHORT_ESTORAGE, "consent: " + store_.error());
+  bool stored = store_.set_meta("consent", granted ? "1" : "0") && (granted || purge_behavioral());
+  if (!stored || !store_.commit()) {
+    std::string why = store_.error();
+    store_.rollback();
+    return failure(COHORT_ESTORAGE, "consent: " + why);
+  }
+  if (!granted) {
+    history_count_ = 0;
+    outbox_count_ = 0;
+  }
+  consent_ = granted;
+  CO_LOG(*log_, info, "consent %s", granted ? "granted" : "withdrawn");
+  cJSON_AddBoolToObject(result, "consent", consent_granted());
+  return COHORT_OK;
+}
+
+cohort_status Agent::m_config_get(const cJSON *, cJSON *result) {
+  cJSON_AddItemToObject(result, "config", config_to_json(cfg_));
+  return COHORT_OK;
+}
+
+}  // namespace co

@@ -1,0 +1,139 @@
+// The agent: one engine behind the three faces (C API, socket, CLI). Every
+// public method of the socket protocol is a handler here; cohort_call()
+// dispatches to them under the agent's lock.
+#pragma once
+#include <cohort/cohort.h>
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "json.h"
+#include "platform/clock.h"
+#include "platform/crypto.h"
+#include "platform/log.h"
+#include "storage/store.h"
+
+namespace co {
+
+// The OS seams; tests pass fakes, cohort_open() the real ones.
+struct Seams {
+  platform::Clock *clock = nullptr;
+  platform::Entropy *entropy = nullptr;
+  platform::Logger *logger = nullptr;
+};
+
+struct Alias {
+  std::string tag;
+  std::string id;
+  int64_t priority = 0;
+};
+
+// A validated event, ready to be stored.
+struct Event {
+  std::string event_id;
+  std::string name;
+  int64_t time_ms = 0;
+  int64_t mono_ms = 0;
+  std::string session_id;
+  std::string view_id;
+  Json properties;  // an object, nulls removed
+};
+
+class Agent {
+ public:
+  // Opens with the given configuration document and seams (NULL members are
+  // replaced by the real ones). On failure returns the status and sets err.
+  static cohort_status open(const char *config_json, const Seams &seams, std::unique_ptr<Agent> &out,
+                            std::string &err);
+  ~Agent();
+  Agent(const Agent &) = delete;
+  Agent &operator=(const Agent &) = delete;
+
+  // One method call: params may be NULL. On success result holds the JSON
+  // text; on failure err names what was wrong.
+  cohort_status call(const char *method, const char *params_json, std::string &result, std::string &err);
+
+  // Flushes the store (WAL checkpoint); called by close.
+  void flush();
+
+  const Config &config() const { return cfg_; }
+
+ private:
+  using Handler = cohort_status (Agent::*)(const cJSON *params, cJSON *result);
+  struct Method {
+    const char *name;
+    Handler handler;
+  };
+  static const Method kMethods[];
+
+  Agent() = default;
+  cohort_status init(const char *config_json, const Seams &seams, std::string &err);
+  cohort_status failure(cohort_status status, std::string message);
+
+  // Handlers (one per socket method).
+  cohort_status m_status(const cJSON *params, cJSON *result);
+  cohort_status m_identity_get(const cJSON *params, cJSON *result);
+  cohort_status m_identity_set_aliases(const cJSON *params, cJSON *result);
+  cohort_status m_identity_reset(const cJSON *params, cJSON *result);
+  cohort_status m_consent_set(const cJSON *params, cJSON *result);
+  cohort_status m_track(const cJSON *params, cJSON *result);
+  cohort_status m_history_get(const cJSON *params, cJSON *result);
+  cohort_status m_config_get(const cJSON *params, cJSON *result);
+
+  // Identity (identity.cpp).
+  cohort_status load_identity();
+  cohort_status new_identity(bool drop_history);
+  bool save_identity_file();
+  void add_identity_json(cJSON *result) const;
+  cohort_status parse_aliases(const cJSON *params, std::vector<Alias> &out, bool &replace);
+  // Session: renews the session after the inactivity timeout. Call once per
+  // activity, inside the transaction that stores it.
+  bool touch_session(int64_t now_mono);
+  bool consent_granted() const { return !cfg_.consent_required || consent_; }
+
+  // Events (events.cpp).
+  cohort_status validate_event(const cJSON *params, Event &ev);
+  cohort_status store_event(Event &ev, int64_t &seq);
+  bool enforce_bounds();
+  bool evict_history(const char *select_sql, int64_t arg);
+  bool purge_behavioral();
+
+  Config cfg_;
+  platform::Clock *clock_ = nullptr;
+  platform::Entropy *entropy_ = nullptr;
+  platform::Logger *log_ = nullptr;
+  std::unique_ptr<platform::Entropy> own_entropy_;
+  std::unique_ptr<platform::Logger> own_logger_;
+  storage::Store store_;
+  std::string boot_id_;
+
+  std::mutex mu_;
+  std::string err_;
+
+  // Identity and session, mirrored from the store.
+  std::string user_id_;
+  int64_t epoch_ = 0;
+  std::vector<Alias> aliases_;
+  bool consent_ = false;
+  std::string session_id_;
+  int64_t session_last_mono_ = 0;
+
+  // Counters (persisted in meta).
+  int64_t history_count_ = 0;
+  int64_t outbox_count_ = 0;
+  int64_t history_evicted_ = 0;
+  int64_t outbox_dropped_ = 0;
+  int64_t retention_checked_mono_ = 0;
+};
+
+// ISO 8601 date-time -> Unix ms (UTC). Accepts "Z" or "+hh:mm" offsets and
+// fractional seconds. False for anything else.
+bool parse_iso8601(const std::string &s, int64_t &ms);
+// Unix ms -> "YYYY-MM-DDTHH:MM:SS.mmmZ".
+std::string format_iso8601(int64_t ms);
+
+}  // namespace co

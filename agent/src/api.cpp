@@ -1,0 +1,236 @@
+// The C ABI: thin wrappers over co::Agent. No exception crosses this line.
+#include <cohort/cohort.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+#include <unordered_map>
+
+#include "agent.h"
+#include "api_internal.h"
+
+struct cohort_agent {
+  std::unique_ptr<co::Agent> impl;
+};
+
+namespace {
+
+// Per thread, per agent: the message of the last failure (NULL key: open).
+thread_local std::unordered_map<const cohort_agent *, std::string> t_errors;
+
+void set_error(const cohort_agent *a, std::string msg) {
+  try {
+    t_errors[a] = std::move(msg);
+  } catch (...) {
+  }
+}
+
+void clear_error(const cohort_agent *a) {
+  auto it = t_errors.find(a);
+  if (it != t_errors.end()) it->second.clear();
+}
+
+char *dup_string(const std::string &s) {
+  char *p = static_cast<char *>(malloc(s.size() + 1));
+  if (p) memcpy(p, s.c_str(), s.size() + 1);
+  return p;
+}
+
+template <typename F>
+cohort_status guarded(const cohort_agent *a, F &&f) {
+  try {
+    return f();
+  } catch (const std::bad_alloc &) {
+    set_error(a, "out of memory");
+    return COHORT_ENOMEM;
+  } catch (...) {
+    set_error(a, "internal error");
+    return COHORT_EINTERNAL;
+  }
+}
+
+cohort_status call_json(cohort_agent *agent, const char *method, const char *params, std::string &result) {
+  if (!agent) return COHORT_EINVAL;
+  std::string err;
+  cohort_status st = agent->impl->call(method, params, result, err);
+  if (st == COHORT_OK) clear_error(agent);
+  else set_error(agent, err);
+  return st;
+}
+
+}  // namespace
+
+namespace co {
+
+cohort_status open_with_seams(const char *config_json, const Seams &seams, cohort_agent **out) {
+  if (!out) return COHORT_EINVAL;
+  *out = nullptr;
+  return guarded(nullptr, [&] {
+    std::unique_ptr<Agent> impl;
+    std::string err;
+    cohort_status st = Agent::open(config_json, seams, impl, err);
+    if (st != COHORT_OK) {
+      set_error(nullptr, err);
+      return st;
+    }
+    *out = new cohort_agent{std::move(impl)};
+    clear_error(nullptr);
+    return COHORT_OK;
+  });
+}
+
+}  // namespace co
+
+extern "C" {
+
+COHORT_API cohort_status cohort_open(const char *config_json, cohort_agent **out) {
+  return co::open_with_seams(config_json, co::Seams(), out);
+}
+
+COHORT_API void cohort_close(cohort_agent *agent) {
+  if (!agent) return;
+  try {
+    delete agent;
+  } catch (...) {
+  }
+  t_errors.erase(agent);
+}
+
+COHORT_API cohort_status cohort_call(cohort_agent *agent, const char *method, const char *params_json,
+                                     char **result_json) {
+  if (result_json) *result_json = nullptr;
+  if (!agent || !method || !result_json) {
+    if (agent) set_error(agent, !method ? "method: missing" : "result_json: missing");
+    return COHORT_EINVAL;
+  }
+  return guarded(agent, [&] {
+    std::string result;
+    cohort_status st = call_json(agent, method, params_json, result);
+    if (st != COHORT_OK) return st;
+    *result_json = dup_string(result);
+    return *result_json ? COHORT_OK : COHORT_ENOMEM;
+  });
+}
+
+COHORT_API void cohort_free(void *p) { free(p); }
+
+COHORT_API const char *cohort_status_str(cohort_status s) {
+  switch (s) {
+#define COHORT_X_CASE(name, value, message) \
+  case name:                                \
+    return message;
+    COHORT_STATUS_TABLE(COHORT_X_CASE)
+#undef COHORT_X_CASE
+  }
+  return "unknown status";
+}
+
+COHORT_API const char *cohort_last_error(cohort_agent *agent) {
+  auto it = t_errors.find(agent);
+  return it == t_errors.end() ? "" : it->second.c_str();
+}
+
+COHORT_API cohort_status cohort_track(cohort_agent *agent, const char *name, const char *properties_json) {
+  if (!agent) return COHORT_EINVAL;
+  return guarded(agent, [&] {
+    co::Json params(cJSON_CreateObject());
+    if (!name) {
+      set_error(agent, "name: missing");
+      return COHORT_EINVAL;
+    }
+    cJSON_AddStringToObject(params.get(), "name", name);
+    if (properties_json) {
+      co::Json props = co::json_parse(properties_json);
+      if (!props) {
+        set_error(agent, "properties: malformed JSON");
+        return COHORT_EJSON;
+      }
+      cJSON_AddItemToObject(params.get(), "properties", props.release());
+    }
+    std::string result;
+    return call_json(agent, "track", co::json_print(params.get()).c_str(), result);
+  });
+}
+
+COHORT_API cohort_status cohort_view_start(cohort_agent *agent, const char *type, const char *properties_json,
+                                           double duration_s, char view_id[37]) {
+  if (!agent || !view_id) return COHORT_EINVAL;
+  return guarded(agent, [&] {
+    view_id[0] = '\0';
+    co::Json params(cJSON_CreateObject());
+    cJSON_AddStringToObject(params.get(), "type", type ? type : "video");
+    if (properties_json) {
+      co::Json props = co::json_parse(properties_json);
+      if (!props) {
+        set_error(agent, "properties: malformed JSON");
+        return COHORT_EJSON;
+      }
+      cJSON_AddItemToObject(params.get(), "properties", props.release());
+    }
+    if (duration_s > 0) cJSON_AddNumberToObject(params.get(), "duration_s", duration_s);
+    std::string result;
+    cohort_status st = call_json(agent, "view.start", co::json_print(params.get()).c_str(), result);
+    if (st != COHORT_OK) return st;
+    co::Json res = co::json_parse(result);
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(res.get(), "view_id");
+    if (!cJSON_IsString(id) || strlen(id->valuestring) != 36) return COHORT_EINTERNAL;
+    memcpy(view_id, id->valuestring, 37);
+    return COHORT_OK;
+  });
+}
+
+COHORT_API cohort_status cohort_view_end(cohort_agent *agent, const char *view_id, double position_s) {
+  if (!agent) return COHORT_EINVAL;
+  return guarded(agent, [&] {
+    if (!view_id) {
+      set_error(agent, "view_id: missing");
+      return COHORT_EINVAL;
+    }
+    co::Json params(cJSON_CreateObject());
+    cJSON_AddStringToObject(params.get(), "view_id", view_id);
+    if (position_s >= 0) cJSON_AddNumberToObject(params.get(), "position_s", position_s);
+    std::string result;
+    return call_json(agent, "view.end", co::json_print(params.get()).c_str(), result);
+  });
+}
+
+COHORT_API cohort_status cohort_activations(cohort_agent *agent, const char *platform, int timeout_ms,
+                                            char **csv_ids, int *stale) {
+  if (csv_ids) *csv_ids = nullptr;
+  if (stale) *stale = 0;
+  if (!agent) return COHORT_EINVAL;
+  return guarded(agent, [&] {
+    if (!platform || !csv_ids) {
+      set_error(agent, !platform ? "platform: missing" : "csv_ids: missing");
+      return COHORT_EINVAL;
+    }
+    co::Json params(cJSON_CreateObject());
+    cJSON_AddNumberToObject(params.get(), "timeout_ms", timeout_ms < 0 ? 0 : timeout_ms);
+    std::string result;
+    cohort_status st = call_json(agent, "activations.get", co::json_print(params.get()).c_str(), result);
+    if (st != COHORT_OK) return st;
+    co::Json res = co::json_parse(result);
+    const cJSON *acts = cJSON_GetObjectItemCaseSensitive(res.get(), "activations");
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(acts, platform);
+    std::string csv;
+    for (const cJSON *id = list ? list->child : nullptr; id; id = id->next) {
+      if (!cJSON_IsString(id)) continue;
+      if (!csv.empty()) csv += ',';
+      csv += id->valuestring;
+    }
+    if (stale) *stale = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(res.get(), "stale")) ? 1 : 0;
+    *csv_ids = dup_string(csv);
+    return *csv_ids ? COHORT_OK : COHORT_ENOMEM;
+  });
+}
+
+COHORT_API cohort_status cohort_subscribe(cohort_agent *agent, cohort_changed_fn fn, void *user) {
+  if (!agent) return COHORT_EINVAL;
+  (void)fn;
+  (void)user;
+  set_error(agent, "subscriptions arrive with the local cohort engine");
+  return COHORT_ESTATE;
+}
+
+}  // extern "C"

@@ -1,0 +1,44 @@
+// The configuration document (README: "Configuration"): every key has an
+// embedded default; nested ({"api":{"timeout_ms":300}}) and flat dotted
+// ({"api.timeout_ms":300}) spellings are both accepted. An unknown key or a
+// wrong type is an error naming the key.
+#pragma once
+#include <cstdint>
+#include <string>
+
+struct cJSON;
+
+namespace co {
+
+struct Config {
+  std::string data_dir = "/var/lib/cohort";
+  std::string socket_path = "/run/cohort/cohortd.sock";
+  int socket_mode = 0660;
+  std::string api_key;
+  std::string api_key_file;
+  std::string api_ccs_url = "https://api.permutive.com";
+  std::string api_contextual_url = "https://api.permutive.com";
+  std::string api_mode = "stateful";
+  int64_t api_timeout_ms = 300;
+  std::string api_ca_file;
+  int64_t session_inactivity_timeout_s = 1800;
+  int64_t cache_behavioral_ttl_s = 30 * 86400;
+  int64_t cache_contextual_ttl_s = 86400;
+  std::string cohorts_definitions;
+  bool consent_required = true;
+  int64_t queue_max_events = 10000;
+  int64_t history_retention_days = 90;
+  int64_t history_max_events = 50000;
+  bool activations_merge = true;
+  std::string log_level = "warn";
+  int64_t storage_cache_kib = 512;
+};
+
+// Fills cfg from the document (NULL/empty = all defaults). On error returns
+// false with err naming the key; cfg is then unspecified.
+bool config_parse(const char *json, Config &cfg, std::string &err);
+
+// The effective configuration as JSON (nested), with the API key redacted.
+cJSON *config_to_json(const Config &cfg);
+
+}  // namespace co

@@ -1,0 +1,306 @@
+// Events: validation, the history and the outbox.
+#include <cstring>
+
+#include "agent.h"
+
+namespace co {
+namespace {
+
+constexpr size_t kMaxPropertiesBytes = 16 * 1024;
+
+bool valid_name(const std::string &name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  }
+  return true;
+}
+
+// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+// algorithm): 64-bit, no timegm, no time_t — safe past 2038 on 32-bit targets.
+int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const int64_t yoe = y - era * 400;
+  const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+void civil_from_days(int64_t z, int64_t &y, int64_t &m, int64_t &d) {
+  z += 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const int64_t doe = z - era * 146097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  y = yoe + era * 400;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int64_t mp = (5 * doy + 2) / 153;
+  d = doy - (153 * mp + 2) / 5 + 1;
+  m = mp < 10 ? mp + 3 : mp - 9;
+  y += m <= 2;
+}
+
+bool digits(const std::string &s, size_t pos, size_t n, int64_t &out) {
+  if (pos + n > s.size()) return false;
+  out = 0;
+  for (size_t i = pos; i < pos + n; ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    out = out * 10 + (s[i] - '0');
+  }
+  return true;
+}
+
+int days_in_month(int64_t y, int64_t m) {
+  static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return m == 2 && leap ? 29 : dm[m - 1];
+}
+
+}  // namespace
+
+bool parse_iso8601(const std::string &s, int64_t &ms) {
+  int64_t y, mo, d, h, mi, sec;
+  if (!digits(s, 0, 4, y) || s.size() < 19 || s[4] != '-' || !digits(s, 5, 2, mo) || s[7] != '-' ||
+      !digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != 't') || !digits(s, 11, 2, h) || s[13] != ':' ||
+      !digits(s, 14, 2, mi) || s[16] != ':' || !digits(s, 17, 2, sec)) {
+    return false;
+  }
+  if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 60) return false;
+  size_t pos = 19;
+  int64_t frac_ms = 0;
+  if (pos < s.size() && s[pos] == '.') {
+    size_t start = ++pos;
+    int64_t scale = 100;
+    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+      frac_ms += (s[pos] - '0') * scale;
+      scale /= 10;
+      ++pos;
+    }
+    if (pos == start || pos - start > 9) return false;
+  }
+  int64_t offset_min = 0;
+  if (pos < s.size() && (s[pos] == 'Z' || s[pos] == 'z')) {
+    ++pos;
+  } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
+    int64_t oh, om;
+    if (!digits(s, pos + 1, 2, oh) || pos + 3 >= s.size() || s[pos + 3] != ':' || !digits(s, pos + 4, 2, om) ||
+        oh > 23 || om > 59) {
+      return false;
+    }
+    offset_min = (s[pos] == '-' ? -1 : 1) * (oh * 60 + om);
+    pos += 6;
+  } else {
+    return false;  // a time without a zone is ambiguous on a device with a wrong TZ
+  }
+  if (pos != s.size()) return false;
+  int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + (sec > 59 ? 59 : sec);
+  ms = (secs - offset_min * 60) * 1000 + frac_ms;
+  return true;
+}
+
+std::string format_iso8601(int64_t ms) {
+  int64_t days = ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
+  int64_t rem = ms - days * 86400000;
+  int64_t y, m, d;
+  civil_from_days(days, y, m, d);
+  char buf[40];
+  snprintf(buf, sizeof buf, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lldZ", static_cast<long long>(y),
+           static_cast<long long>(m), static_cast<long long>(d), static_cast<long long>(rem / 3600000),
+           static_cast<long long>(rem / 60000 % 60), static_cast<long long>(rem / 1000 % 60),
+           static_cast<long long>(rem % 1000));
+  return buf;
+}
+
+cohort_status Agent::validate_event(const cJSON *params, Event &ev) {
+  if (!params) return failure(COHORT_EINVAL, "name: missing");
+  for (const cJSON *k = params->child; k; k = k->next) {
+    if (strcmp(k->string, "name") && strcmp(k->string, "properties") && strcmp(k->string, "time") &&
+        strcmp(k->string, "view_id")) {
+      return failure(COHORT_EINVAL, std::string(k->string) + ": unknown field");
+    }
+  }
+  bool ok = true;
+  if (!json_get_string(params, "name", ev.name, ok)) {
+    return failure(COHORT_EINVAL, ok ? "name: missing" : "name: must be a string");
+  }
+  if (!valid_name(ev.name)) return failure(COHORT_EINVAL, "name: must be 1-64 characters of A-Z, a-z, 0-9 or _");
+  const cJSON *props = cJSON_GetObjectItemCaseSensitive(params, "properties");
+  if (props && !cJSON_IsNull(props)) {
+    if (!cJSON_IsObject(props)) return failure(COHORT_EINVAL, "properties: must be an object");
+    ev.properties.reset(cJSON_Duplicate(props, 1));
+    if (!ev.properties) return failure(COHORT_ENOMEM, "properties: out of memory");
+    json_drop_nulls(ev.properties.get());
+    if (json_print(ev.properties.get()).size() > kMaxPropertiesBytes) {
+      return failure(COHORT_EINVAL, "properties: larger than 16 KiB serialized");
+    }
+  } else {
+    ev.properties.reset(cJSON_CreateObject());
+  }
+  std::string time;
+  if (json_get_string(params, "time", time, ok)) {
+    if (!parse_iso8601(time, ev.time_ms)) {
+      return failure(COHORT_EINVAL, "time: must be an ISO 8601 date-time with a zone, e.g. 2024-01-15T14:00:00Z");
+    }
+  } else if (!ok) {
+    return failure(COHORT_EINVAL, "time: must be a string");
+  } else {
+    ev.time_ms = clock_->wall_ms();
+  }
+  if (json_get_string(params, "view_id", ev.view_id, ok)) {
+    if (!platform::is_uuid(ev.view_id)) return failure(COHORT_EINVAL, "view_id: must be a UUID");
+  } else if (!ok && !cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(params, "view_id"))) {
+    return failure(COHORT_EINVAL, "view_id: must be a string");
+  }
+  ev.mono_ms = clock_->mono_ms();
+  ev.event_id = platform::uuid4(*entropy_);
+  if (ev.event_id.empty()) return failure(COHORT_EINTERNAL, "no entropy for the event id");
+  return COHORT_OK;
+}
+
+// Stores the event in one transaction: the session touch, the history row,
+// the outbox row (only with consent) and the bounds. Without consent nothing
+// behavioral is kept: seq is 0.
+cohort_status Agent::store_event(Event &ev, int64_t &seq) {
+  seq = 0;
+  std::string prev_session = session_id_;
+  int64_t prev_mono = session_last_mono_;
+  int64_t prev_history = history_count_, prev_outbox = outbox_count_;
+  int64_t prev_evicted = history_evicted_, prev_dropped = outbox_dropped_;
+  bool ok = store_.begin();
+  ok = ok && touch_session(ev.mono_ms);
+  ev.session_id = session_id_;
+  if (ok && consent_granted()) {
+    std::string props = json_print(ev.properties.get());
+    storage::Stmt ins(store_,
+                      "INSERT INTO events(event_id,epoch,name,time_ms,mono_ms,boot_id,session_id,view_id,properties)"
+                      " VALUES(?,?,?,?,?,?,?,?,?)");
+    ins.bind(1, ev.event_id).bind(2, epoch_).bind(3, ev.name).bind(4, ev.time_ms).bind(5, ev.mono_ms);
+    ins.bind(6, boot_id_).bind(7, ev.session_id).bind(9, props);
+    if (ev.view_id.empty()) ins.bind_null(8); else ins.bind(8, ev.view_id);
+    ins.step();
+    ok = ins.done();
+    seq = store_.last_insert_rowid();
+    if (ok) {
+      storage::Stmt out(store_, "INSERT INTO outbox(seq) VALUES(?)");
+      out.bind(1, seq);
+      out.step();
+      ok = out.done();
+    }
+    history_count_ += 1;
+    outbox_count_ += 1;
+    ok = ok && enforce_bounds();
+  }
+  if (!ok || !store_.commit()) {
+    std::string why = store_.error();
+    store_.rollback();
+    session_id_ = prev_session;
+    session_last_mono_ = prev_mono;
+    history_count_ = prev_history;
+    outbox_count_ = prev_outbox;
+    history_evicted_ = prev_evicted;
+    outbox_dropped_ = prev_dropped;
+    seq = 0;
+    return failure(COHORT_ESTORAGE, "event not stored: " + why);
+  }
+  return COHORT_OK;
+}
+
+// Keeps the history and the outbox within their bounds: oldest first, and
+// counters say how many went. Runs inside the caller's transaction.
+bool Agent::enforce_bounds() {
+  if (outbox_count_ > cfg_.queue_max_events) {
+    int64_t excess = outbox_count_ - cfg_.queue_max_events;
+    storage::Stmt del(store_, "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)");
+    del.bind(1, excess);
+    del.step();
+    if (!del.done()) return false;
+    outbox_count_ -= store_.changes();
+    outbox_dropped_ += store_.changes();
+    if (!store_.set_meta("outbox_dropped", std::to_string(outbox_dropped_))) return false;
+  }
+  int64_t excess = history_count_ - cfg_.history_max_events;
+  if (excess > 0 && !evict_history("SELECT seq FROM events WHERE seq NOT IN (SELECT seq FROM outbox)"
+                                   " ORDER BY seq LIMIT ?1", excess)) {
+    return false;
+  }
+  // Retention by age is checked at most every ten minutes, not per event.
+  int64_t now_mono = clock_->mono_ms();
+  if (retention_checked_mono_ == 0 || now_mono - retention_checked_mono_ > 600000) {
+    int64_t cutoff = clock_->wall_ms() - cfg_.history_retention_days * 86400000;
+    if (!evict_history("SELECT seq FROM events WHERE time_ms < ?1 AND seq NOT IN (SELECT seq FROM outbox)", cutoff)) {
+      return false;
+    }
+    retention_checked_mono_ = now_mono;
+  }
+  return true;
+}
+
+// Deletes the events the query selects (one int parameter), oldest first,
+// never one still queued for the CCS API, and counts them.
+bool Agent::evict_history(const char *select_sql, int64_t arg) {
+  std::string sql = std::string("DELETE FROM events WHERE seq IN (") + select_sql + ")";
+  storage::Stmt del(store_, sql.c_str());
+  del.bind(1, arg);
+  del.step();
+  if (!del.done()) return false;
+  int64_t n = store_.changes();
+  if (n > 0) {
+    history_count_ -= n;
+    history_evicted_ += n;
+    return store_.set_meta("history_evicted", std::to_string(history_evicted_));
+  }
+  return true;
+}
+
+bool Agent::purge_behavioral() {
+  return store_.exec("DELETE FROM outbox") && store_.exec("DELETE FROM events") &&
+         store_.exec("DELETE FROM cohort_state") && store_.exec("DELETE FROM cache WHERE kind='behavioral'");
+}
+
+cohort_status Agent::m_track(const cJSON *params, cJSON *result) {
+  Event ev;
+  cohort_status st = validate_event(params, ev);
+  if (st != COHORT_OK) return st;
+  int64_t seq = 0;
+  st = store_event(ev, seq);
+  if (st != COHORT_OK) return st;
+  cJSON_AddStringToObject(result, "event_id", ev.event_id.c_str());
+  cJSON_AddStringToObject(result, "session_id", ev.session_id.c_str());
+  if (ev.view_id.empty()) cJSON_AddNullToObject(result, "view_id");
+  else cJSON_AddStringToObject(result, "view_id", ev.view_id.c_str());
+  cJSON_AddArrayToObject(result, "cohorts");
+  cJSON_AddBoolToObject(result, "stored", seq != 0);
+  return COHORT_OK;
+}
+
+cohort_status Agent::m_history_get(const cJSON *params, cJSON *result) {
+  int64_t limit = 20;
+  bool ok = true;
+  json_get_int(params, "limit", limit, ok);
+  if (!ok || limit < 1 || limit > 1000) return failure(COHORT_EINVAL, "limit: must be an integer from 1 to 1000");
+  std::string name;
+  json_get_string(params, "name", name, ok);
+  if (!ok) return failure(COHORT_EINVAL, "name: must be a string");
+  storage::Stmt q(store_,
+                  "SELECT seq,event_id,name,time_ms,session_id,view_id,properties FROM events"
+                  " WHERE epoch = ?3 AND (?1 = '' OR name = ?1) ORDER BY seq DESC LIMIT ?2");
+  q.bind(1, name).bind(2, limit).bind(3, epoch_);
+  cJSON *arr = cJSON_AddArrayToObject(result, "events");
+  while (q.step()) {
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddNumberToObject(e, "seq", static_cast<double>(q.int64(0)));
+    cJSON_AddStringToObject(e, "event_id", q.text(1).c_str());
+    cJSON_AddStringToObject(e, "name", q.text(2).c_str());
+    cJSON_AddStringToObject(e, "time", format_iso8601(q.int64(3)).c_str());
+    cJSON_AddStringToObject(e, "session_id", q.text(4).c_str());
+    if (!q.is_null(5)) cJSON_AddStringToObject(e, "view_id", q.text(5).c_str());
+    cJSON *props = cJSON_Parse(q.text(6).c_str());
+    cJSON_AddItemToObject(e, "properties", props ? props : cJSON_CreateObject());
+    cJSON_AddItemToArray(arr, e);
+  }
+  if (!q.done()) return failure(COHORT_ESTORAGE, "history: " + store_.error());
+  cJSON_AddNumberToObject(result, "total", static_cast<double>(history_count_));
+  return COHORT_OK;
+}
+
+}  // namespace co

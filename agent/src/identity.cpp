@@ -1,0 +1,259 @@
+// Identity: the Permutive ID, aliases, sessions.
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+
+#include "agent.h"
+#include "platform/files.h"
+
+namespace co {
+namespace {
+
+bool valid_tag(const std::string &tag) {
+  if (tag.empty() || tag.size() > 64) return false;
+  return std::all_of(tag.begin(), tag.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || (c >= 'A' && c <= 'Z');
+  });
+}
+
+bool is_hex64(const std::string &s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+}
+
+std::string lower(std::string s) {
+  for (char &c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string trim(const std::string &s) {
+  size_t b = s.find_first_not_of(" \t\r\n");
+  size_t e = s.find_last_not_of(" \t\r\n");
+  return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+}
+
+}  // namespace
+
+bool Agent::save_identity_file() {
+  return platform::write_file_atomic(cfg_.data_dir + "/identity", user_id_ + "\n", 0600);
+}
+
+cohort_status Agent::load_identity() {
+  std::string v;
+  if (store_.get_meta("epoch", v)) epoch_ = std::stoll(v);
+  if (!store_.get_meta("user_id", user_id_)) {
+    // A new database: keep the identity from the file, if the database was lost.
+    std::string file;
+    if (platform::read_file(cfg_.data_dir + "/identity", file, 256)) file = trim(file);
+    if (platform::is_uuid(file)) {
+      user_id_ = lower(file);
+      CO_LOG(*log_, warn, "database has no identity; restored the Permutive ID from the identity file");
+    } else {
+      user_id_ = platform::uuid4(*entropy_);
+      if (user_id_.empty()) return failure(COHORT_EINTERNAL, "no entropy for the Permutive ID");
+    }
+    epoch_ += 1;
+    if (!store_.begin()) return failure(COHORT_ESTORAGE, "identity: " + store_.error());
+    storage::Stmt ins(store_, "INSERT OR REPLACE INTO identities(epoch,user_id) VALUES(?,?)");
+    ins.bind(1, epoch_).bind(2, user_id_);
+    ins.step();
+    if (!ins.done() || !store_.set_meta("user_id", user_id_) ||
+        !store_.set_meta("epoch", std::to_string(epoch_)) || !store_.commit()) {
+      std::string why = store_.error();
+      store_.rollback();
+      return failure(COHORT_ESTORAGE, "identity: " + why);
+    }
+  }
+  std::string file;
+  if (!platform::read_file(cfg_.data_dir + "/identity", file, 256) || trim(file) != user_id_) {
+    if (!save_identity_file()) CO_LOG(*log_, warn, "cannot write the identity file in %s", cfg_.data_dir.c_str());
+  }
+  aliases_.clear();
+  storage::Stmt q(store_, "SELECT tag,id,priority FROM aliases ORDER BY priority, tag");
+  while (q.step()) aliases_.push_back({q.text(0), q.text(1), q.int64(2)});
+
+  // The session continues across a restart only within the inactivity timeout.
+  session_id_.clear();
+  if (store_.get_meta("session", v)) {
+    char id[64] = {0}, boot[64] = {0};
+    long long mono = 0, wall = 0;
+    if (sscanf(v.c_str(), "%63[^|]|%lld|%63[^|]|%lld", id, &mono, boot, &wall) == 4) {
+      int64_t timeout = cfg_.session_inactivity_timeout_s * 1000;
+      int64_t idle = boot_id_ == boot ? clock_->mono_ms() - mono : clock_->wall_ms() - wall;
+      if (idle >= 0 && idle <= timeout) {
+        session_id_ = id;
+        session_last_mono_ = boot_id_ == boot ? mono : clock_->mono_ms() - idle;
+      }
+    }
+  }
+  if (session_id_.empty()) {
+    session_id_ = platform::uuid4(*entropy_);
+    session_last_mono_ = clock_->mono_ms();
+  }
+  return COHORT_OK;
+}
+
+bool Agent::touch_session(int64_t now_mono) {
+  std::string id = session_id_;
+  if (now_mono - session_last_mono_ > cfg_.session_inactivity_timeout_s * 1000) id = platform::uuid4(*entropy_);
+  std::string v = id + "|" + std::to_string(now_mono) + "|" + boot_id_ + "|" + std::to_string(clock_->wall_ms());
+  if (!store_.set_meta("session", v)) return false;
+  session_id_ = id;
+  session_last_mono_ = now_mono;
+  return true;
+}
+
+void Agent::add_identity_json(cJSON *result) const {
+  cJSON_AddStringToObject(result, "user_id", user_id_.c_str());
+  cJSON *arr = cJSON_AddArrayToObject(result, "aliases");
+  for (const Alias &a : aliases_) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "tag", a.tag.c_str());
+    cJSON_AddStringToObject(o, "id", a.id.c_str());
+    cJSON_AddNumberToObject(o, "priority", static_cast<double>(a.priority));
+    cJSON_AddItemToArray(arr, o);
+  }
+}
+
+cohort_status Agent::m_identity_get(const cJSON *, cJSON *result) {
+  add_identity_json(result);
+  return COHORT_OK;
+}
+
+cohort_status Agent::parse_aliases(const cJSON *params, std::vector<Alias> &out, bool &replace) {
+  const cJSON *arr = cJSON_GetObjectItemCaseSensitive(params, "aliases");
+  if (!arr) return failure(COHORT_EINVAL, "aliases: missing");
+  if (!cJSON_IsArray(arr)) return failure(COHORT_EINVAL, "aliases: must be an array");
+  bool ok = true;
+  replace = false;
+  json_get_bool(params, "replace", replace, ok);
+  if (!ok) return failure(COHORT_EINVAL, "replace: must be true or false");
+  int i = 0;
+  for (const cJSON *item = arr->child; item; item = item->next, ++i) {
+    std::string where = "aliases[" + std::to_string(i) + "]";
+    if (!cJSON_IsObject(item)) return failure(COHORT_EINVAL, where + ": must be an object");
+    for (const cJSON *k = item->child; k; k = k->next) {
+      if (strcmp(k->string, "tag") && strcmp(k->string, "id") && strcmp(k->string, "priority") &&
+          strcmp(k->string, "hash")) {
+        return failure(COHORT_EINVAL, where + "." + k->string + ": unknown field");
+      }
+    }
+    Alias a;
+    std::string hash;
+    if (!json_get_string(item, "tag", a.tag, ok) || !valid_tag(a.tag)) {
+      return failure(COHORT_EINVAL, where + ".tag: must be a string of 1-64 letters, digits or _");
+    }
+    if (!json_get_string(item, "id", a.id, ok) || a.id.empty() || a.id.size() > 512) {
+      return failure(COHORT_EINVAL, where + ".id: must be a non-empty string of at most 512 bytes");
+    }
+    if (!json_get_int(item, "priority", a.priority, ok)) {
+      if (!ok) return failure(COHORT_EINVAL, where + ".priority: must be an integer");
+      a.priority = i;
+    }
+    if (a.priority < 0 || a.priority > 1000000) return failure(COHORT_EINVAL, where + ".priority: must be 0 or more");
+    if (json_get_string(item, "hash", hash, ok)) {
+      if (hash != "sha256") return failure(COHORT_EINVAL, where + ".hash: only \"sha256\" is supported");
+      // A raw e-mail address never stays: hashed here, the input is dropped.
+      a.id = platform::sha256_hex(lower(trim(a.id)));
+    } else if (!ok) {
+      return failure(COHORT_EINVAL, where + ".hash: must be a string");
+    } else if (a.tag == "email_sha256") {
+      if (!is_hex64(a.id)) {
+        return failure(COHORT_EINVAL, where + ".id: email_sha256 must be 64 hex characters (pass \"hash\":\"sha256\" to hash an address)");
+      }
+      a.id = lower(a.id);
+    } else if (a.id.find('@') != std::string::npos) {
+      return failure(COHORT_EINVAL, where + ".id: looks like a raw e-mail address; pass \"hash\":\"sha256\"");
+    }
+    for (const Alias &prev : out) {
+      if (prev.tag == a.tag) return failure(COHORT_EINVAL, where + ".tag: duplicate tag \"" + a.tag + "\"");
+    }
+    out.push_back(std::move(a));
+  }
+  return COHORT_OK;
+}
+
+cohort_status Agent::m_identity_set_aliases(const cJSON *params, cJSON *result) {
+  std::vector<Alias> add;
+  bool replace = false;
+  cohort_status st = parse_aliases(params, add, replace);
+  if (st != COHORT_OK) return st;
+
+  // Upsert by tag (or replace the whole set), then keep them in priority order.
+  std::vector<Alias> next = replace ? std::vector<Alias>() : aliases_;
+  for (Alias &a : add) {
+    auto it = std::find_if(next.begin(), next.end(), [&](const Alias &x) { return x.tag == a.tag; });
+    if (it != next.end()) {
+      *it = a;
+    } else {
+      next.push_back(a);
+    }
+  }
+  std::stable_sort(next.begin(), next.end(), [](const Alias &x, const Alias &y) {
+    return x.priority != y.priority ? x.priority < y.priority : x.tag < y.tag;
+  });
+
+  if (!store_.begin()) return failure(COHORT_ESTORAGE, "aliases: " + store_.error());
+  bool ok = store_.exec("DELETE FROM aliases");
+  storage::Stmt ins(store_, "INSERT INTO aliases(tag,id,priority) VALUES(?,?,?)");
+  for (const Alias &a : next) {
+    if (!ok) break;
+    ins.reset();
+    ins.bind(1, a.tag).bind(2, a.id).bind(3, a.priority);
+    ins.step();
+    ok = ins.done();
+  }
+  if (!ok || !store_.commit()) {
+    std::string why = store_.error();
+    store_.rollback();
+    return failure(COHORT_ESTORAGE, "aliases: " + why);
+  }
+  aliases_ = std::move(next);
+  add_identity_json(result);
+  return COHORT_OK;
+}
+
+cohort_status Agent::new_identity(bool drop_history) {
+  std::string id = platform::uuid4(*entropy_);
+  std::string session = platform::uuid4(*entropy_);
+  if (id.empty() || session.empty()) return failure(COHORT_EINTERNAL, "no entropy for a new identity");
+  int64_t epoch = epoch_ + 1;
+  int64_t now_mono = clock_->mono_ms();
+  if (!store_.begin()) return failure(COHORT_ESTORAGE, "identity: " + store_.error());
+  storage::Stmt ins(store_, "INSERT OR REPLACE INTO identities(epoch,user_id) VALUES(?,?)");
+  ins.bind(1, epoch).bind(2, id);
+  ins.step();
+  // Events still queued for the CCS API keep their epoch and leave under the
+  // old identity; everything else of the old user goes.
+  bool ok = ins.done() && store_.set_meta("user_id", id) && store_.set_meta("epoch", std::to_string(epoch)) &&
+            store_.exec("DELETE FROM aliases") &&
+            (!drop_history || (store_.exec("DELETE FROM events WHERE seq NOT IN (SELECT seq FROM outbox)") &&
+                               store_.exec("DELETE FROM cohort_state") &&
+                               store_.exec("DELETE FROM cache WHERE kind='behavioral'")));
+  std::string prev_session = session_id_;
+  int64_t prev_mono = session_last_mono_;
+  session_id_ = session;
+  session_last_mono_ = now_mono;
+  if (!ok || !touch_session(now_mono) || !store_.commit()) {
+    std::string why = store_.error();
+    store_.rollback();
+    session_id_ = prev_session;
+    session_last_mono_ = prev_mono;
+    return failure(COHORT_ESTORAGE, "identity: " + why);
+  }
+  user_id_ = id;
+  epoch_ = epoch;
+  aliases_.clear();
+  if (drop_history) history_count_ = outbox_count_;
+  if (!save_identity_file()) CO_LOG(*log_, warn, "cannot write the identity file in %s", cfg_.data_dir.c_str());
+  return COHORT_OK;
+}
+
+cohort_status Agent::m_identity_reset(const cJSON *, cJSON *result) {
+  cohort_status st = new_identity(true);
+  if (st != COHORT_OK) return st;
+  cJSON_AddStringToObject(result, "user_id", user_id_.c_str());
+  cJSON_AddStringToObject(result, "session_id", session_id_.c_str());
+  return COHORT_OK;
+}
+
+}  // namespace co

@@ -1,0 +1,239 @@
+#include "storage/store.h"
+
+#include <sqlite3.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+
+namespace co::storage {
+namespace {
+
+// Version N is reached by running kMigrations[N-1] on version N-1. Append only:
+// a released migration never changes.
+const char *const kMigrations[] = {
+    // 1: identity, history, outbox, dead letters, cohort state, caches.
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE aliases(tag TEXT PRIMARY KEY, id TEXT NOT NULL,"
+    "  priority INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE identities(epoch INTEGER PRIMARY KEY, user_id TEXT NOT NULL,"
+    "  aliases TEXT NOT NULL DEFAULT '[]');"
+    "CREATE TABLE events(seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL,"
+    "  epoch INTEGER NOT NULL, name TEXT NOT NULL, time_ms INTEGER, mono_ms INTEGER NOT NULL,"
+    "  boot_id TEXT NOT NULL, session_id TEXT NOT NULL, view_id TEXT,"
+    "  properties TEXT NOT NULL);"
+    "CREATE INDEX events_time ON events(time_ms);"
+    "CREATE TABLE outbox(seq INTEGER PRIMARY KEY);"
+    "CREATE TABLE dead_letters(id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL,"
+    "  http_status INTEGER NOT NULL, error TEXT NOT NULL, payload TEXT NOT NULL);"
+    "CREATE TABLE cohort_state(cohort_id TEXT PRIMARY KEY, checksum TEXT NOT NULL,"
+    "  last_seq INTEGER NOT NULL, state BLOB NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE cache(key TEXT PRIMARY KEY, kind TEXT NOT NULL, stored_ms INTEGER NOT NULL,"
+    "  expires_ms INTEGER NOT NULL, body TEXT NOT NULL) WITHOUT ROWID;",
+    // 2: open views, so a crash or power cut can still end them with engagement.
+    "CREATE TABLE views(view_id TEXT PRIMARY KEY, event_name TEXT NOT NULL,"
+    "  completion_name TEXT NOT NULL, kind TEXT NOT NULL, session_id TEXT NOT NULL,"
+    "  properties TEXT NOT NULL, url TEXT, duration_s REAL, started_mono INTEGER NOT NULL,"
+    "  state TEXT NOT NULL) WITHOUT ROWID;",
+};
+constexpr int kVersion = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);
+
+bool is_corruption(int rc) {
+  rc &= 0xff;
+  return rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB;
+}
+
+}  // namespace
+
+int schema_version() { return kVersion; }
+
+const char *migration_sql(int to_version) {
+  return to_version >= 1 && to_version <= kVersion ? kMigrations[to_version - 1] : nullptr;
+}
+
+Store::~Store() { close(); }
+
+void Store::close() {
+  if (db_) {
+    sqlite3_close_v2(db_);
+    db_ = nullptr;
+  }
+}
+
+bool Store::exec(const char *sql, std::string *err) {
+  char *msg = nullptr;
+  int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &msg);
+  if (rc != SQLITE_OK && err) *err = msg ? msg : sqlite3_errstr(rc);
+  sqlite3_free(msg);
+  return rc == SQLITE_OK;
+}
+
+bool Store::begin() { return exec("BEGIN IMMEDIATE"); }
+bool Store::commit() { return exec("COMMIT"); }
+void Store::rollback() {
+  if (db_ && !sqlite3_get_autocommit(db_)) exec("ROLLBACK");
+}
+void Store::checkpoint() {
+  if (db_) sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+}
+int64_t Store::changes() const { return sqlite3_changes(db_); }
+int64_t Store::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
+std::string Store::error() const { return db_ ? sqlite3_errmsg(db_) : "database not open"; }
+
+bool Store::migrate(std::string &err) {
+  int version = 0;
+  {
+    Stmt q(*this, "PRAGMA user_version");
+    if (!q.ok() || !q.step()) {
+      err = error();
+      return false;
+    }
+    version = static_cast<int>(q.int64(0));
+  }
+  if (version > kVersion) {
+    err = "database schema version " + std::to_string(version) + " is newer than this agent's (" +
+          std::to_string(kVersion) + ")";
+    return false;
+  }
+  for (int v = version + 1; v <= kVersion; ++v) {
+    std::string sql = std::string("BEGIN IMMEDIATE;") + kMigrations[v - 1] +
+                      "PRAGMA user_version=" + std::to_string(v) + ";COMMIT;";
+    if (!exec(sql.c_str(), &err)) {
+      rollback();
+      err = "migration to schema version " + std::to_string(v) + " failed: " + err;
+      return false;
+    }
+  }
+  return true;
+}
+
+bool Store::open_and_migrate(std::string &err) {
+  int rc = sqlite3_open_v2(path_.c_str(), &db_,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    err = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+    close();
+    return false;
+  }
+  sqlite3_extended_result_codes(db_, 1);
+  sqlite3_busy_timeout(db_, 2000);
+  std::string pragmas = "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;"
+                        "PRAGMA foreign_keys=ON;PRAGMA temp_store=MEMORY;"
+                        "PRAGMA journal_size_limit=1048576;PRAGMA cache_size=-" +
+                        std::to_string(cache_kib_) + ";";
+  if (!exec(pragmas.c_str(), &err)) return false;
+  // quick_check reads every page: corruption is found at start, not mid-flight.
+  Stmt check(*this, "PRAGMA quick_check");
+  if (!check.ok() || !check.step()) {
+    err = error();
+    return false;
+  }
+  if (check.text(0) != "ok") {
+    err = "integrity check failed: " + check.text(0);
+    return false;
+  }
+  return migrate(err);
+}
+
+bool Store::open(const std::string &path, int cache_kib, platform::Logger &log, std::string &err) {
+  close();
+  path_ = path;
+  cache_kib_ = cache_kib > 0 ? cache_kib : 512;
+  moved_aside_.clear();
+  if (open_and_migrate(err)) return true;
+  int rc = db_ ? sqlite3_extended_errcode(db_) : SQLITE_CANTOPEN;
+  bool corrupt = is_corruption(rc) || err.rfind("integrity check failed", 0) == 0;
+  close();
+  if (!corrupt) {
+    err = "cannot open database " + path + ": " + err;
+    return false;
+  }
+  // Corrupt: keep the evidence, start afresh. The WAL and shm belong to it.
+  std::string aside = path + ".corrupt-" + std::to_string(static_cast<long long>(time(nullptr)));
+  if (rename(path.c_str(), aside.c_str()) != 0) {
+    err = "database " + path + " is corrupt and cannot be moved aside: " + strerror(errno);
+    return false;
+  }
+  for (const char *suffix : {"-wal", "-shm"}) {
+    std::string from = path + suffix;
+    rename(from.c_str(), (aside + suffix).c_str());
+  }
+  log.log(platform::LogLevel::error, "database %s was corrupt (%s); moved aside to %s, starting a new one",
+          path.c_str(), err.c_str(), aside.c_str());
+  moved_aside_ = aside;
+  std::string err2;
+  if (!open_and_migrate(err2)) {
+    close();
+    err = "cannot create database " + path + ": " + err2;
+    return false;
+  }
+  return true;
+}
+
+bool Store::get_meta(const char *key, std::string &value) {
+  Stmt q(*this, "SELECT value FROM meta WHERE key=?");
+  q.bind(1, key);
+  if (!q.step()) return false;
+  value = q.text(0);
+  return true;
+}
+
+bool Store::set_meta(const char *key, std::string_view value) {
+  Stmt q(*this, "INSERT INTO meta(key,value) VALUES(?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value");
+  q.bind(1, key).bind(2, value);
+  q.step();
+  return q.done();
+}
+
+Stmt::Stmt(Store &store, const char *sql) {
+  if (store.handle() && sqlite3_prepare_v2(store.handle(), sql, -1, &stmt_, nullptr) != SQLITE_OK) {
+    stmt_ = nullptr;
+  }
+}
+
+Stmt::~Stmt() { sqlite3_finalize(stmt_); }
+
+Stmt &Stmt::bind(int i, int64_t v) {
+  if (stmt_) sqlite3_bind_int64(stmt_, i, v);
+  return *this;
+}
+
+Stmt &Stmt::bind(int i, std::string_view v) {
+  if (stmt_) sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  return *this;
+}
+
+Stmt &Stmt::bind_null(int i) {
+  if (stmt_) sqlite3_bind_null(stmt_, i);
+  return *this;
+}
+
+bool Stmt::step() {
+  done_ = false;
+  if (!stmt_) return false;
+  int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  done_ = rc == SQLITE_DONE;
+  return false;
+}
+
+void Stmt::reset() {
+  if (stmt_) {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  done_ = false;
+}
+
+int64_t Stmt::int64(int col) const { return sqlite3_column_int64(stmt_, col); }
+
+std::string Stmt::text(int col) const {
+  const unsigned char *p = sqlite3_column_text(stmt_, col);
+  return p ? std::string(reinterpret_cast<const char *>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, col)))
+           : std::string();
+}
+
+bool Stmt::is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+
+}  // namespace co::storage

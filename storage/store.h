@@ -1,0 +1,93 @@
+// The SQLite store: one database file in data_dir, WAL with synchronous=NORMAL
+// (an accepted event survives kill -9 without an fsync per event), a bounded
+// page cache, and a schema versioned with PRAGMA user_version.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "platform/log.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace co::storage {
+
+// The schema, one migration per version; exposed so tests can build any
+// earlier version and migrate forward from it.
+int schema_version();
+const char *migration_sql(int to_version);  // SQL taking version-1 to version
+
+class Stmt;
+
+class Store {
+ public:
+  Store() = default;
+  ~Store();
+  Store(const Store &) = delete;
+  Store &operator=(const Store &) = delete;
+
+  // Opens (or creates) path and migrates it to the current schema. A file
+  // that is not a database, or is corrupt, is renamed aside to
+  // "<path>.corrupt-<unix time>" and a new store is started, with a log line.
+  // On failure returns false and sets err naming the path and the cause.
+  bool open(const std::string &path, int cache_kib, platform::Logger &log, std::string &err);
+  void close();
+  bool is_open() const { return db_ != nullptr; }
+
+  // Runs SQL with no results; false + err on failure.
+  bool exec(const char *sql, std::string *err = nullptr);
+  bool begin();      // BEGIN IMMEDIATE
+  bool commit();
+  void rollback();
+  // Writes the WAL back into the database file (flush, shutdown).
+  void checkpoint();
+  int64_t changes() const;
+  int64_t last_insert_rowid() const;
+  std::string error() const;
+  sqlite3 *handle() { return db_; }
+  const std::string &path() const { return path_; }
+  // The name the corrupt file was moved to by the last open, or "".
+  const std::string &moved_aside() const { return moved_aside_; }
+
+  // Key/value pairs of the meta table.
+  bool get_meta(const char *key, std::string &value);
+  bool set_meta(const char *key, std::string_view value);
+
+ private:
+  bool open_and_migrate(std::string &err);
+  bool migrate(std::string &err);
+
+  sqlite3 *db_ = nullptr;
+  std::string path_;
+  std::string moved_aside_;
+  int cache_kib_ = 512;
+};
+
+// A prepared statement, finalized on destruction. Binds are 1-based.
+class Stmt {
+ public:
+  Stmt(Store &store, const char *sql);
+  ~Stmt();
+  Stmt(const Stmt &) = delete;
+  Stmt &operator=(const Stmt &) = delete;
+
+  bool ok() const { return stmt_ != nullptr; }
+  Stmt &bind(int i, int64_t v);
+  Stmt &bind(int i, std::string_view v);
+  Stmt &bind_null(int i);
+  // SQLITE_ROW -> true with a row; done or error -> false (see done()).
+  bool step();
+  // True after the statement ran to completion without error.
+  bool done() const { return done_; }
+  void reset();
+  int64_t int64(int col) const;
+  std::string text(int col) const;
+  bool is_null(int col) const;
+
+ private:
+  sqlite3_stmt *stmt_ = nullptr;
+  bool done_ = false;
+};
+
+}  // namespace co::storage

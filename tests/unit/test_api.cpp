@@ -1,0 +1,117 @@
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "test_util.h"
+
+using test::call_ok;
+
+static void status_table_is_complete(void **) {
+  assert_string_equal(cohort_status_str(COHORT_OK), "success");
+  assert_string_equal(cohort_status_str(COHORT_EINVAL), "invalid argument");
+  assert_int_equal(COHORT_EINVAL, 1);
+  assert_int_equal(COHORT_EINTERNAL, 16);
+  assert_string_equal(cohort_status_str(static_cast<cohort_status>(999)), "unknown status");
+}
+
+static void null_and_bad_arguments(void **) {
+  cohort_close(nullptr);
+  char *out = reinterpret_cast<char *>(1);
+  assert_int_equal(cohort_call(nullptr, "status", nullptr, &out), COHORT_EINVAL);
+  assert_null(out);
+  assert_int_equal(cohort_open("{}", nullptr), COHORT_EINVAL);
+  cohort_free(nullptr);
+  cohort_agent *a = reinterpret_cast<cohort_agent *>(1);
+  assert_int_equal(cohort_open("{\"nope\":1}", &a), COHORT_ECONFIG);
+  assert_null(a);
+  assert_non_null(strstr(cohort_last_error(nullptr), "nope"));
+}
+
+static void unwritable_data_dir_is_a_clear_error(void **) {
+  // /proc refuses new directories even to root.
+  cohort_agent *a = nullptr;
+  assert_int_equal(cohort_open("{\"data_dir\":\"/proc/self/cohort-data\"}", &a), COHORT_EIO);
+  assert_null(a);
+  assert_non_null(strstr(cohort_last_error(nullptr), "data_dir"));
+}
+
+static void data_dir_that_is_a_file_is_a_clear_error(void **) {
+  test::TempDir dir;
+  std::string file = dir.path + "/file";
+  FILE *f = fopen(file.c_str(), "w");
+  fclose(f);
+  cohort_agent *a = nullptr;
+  std::string cfg = "{\"data_dir\":\"" + file + "\"}";
+  assert_int_equal(cohort_open(cfg.c_str(), &a), COHORT_EIO);
+  assert_non_null(strstr(cohort_last_error(nullptr), "data_dir"));
+}
+
+static void unknown_method_and_bad_params(void **) {
+  test::TempDir dir;
+  cohort_agent *a = nullptr;
+  assert_int_equal(cohort_open(dir.config().c_str(), &a), COHORT_OK);
+  char *out = nullptr;
+  assert_int_equal(cohort_call(a, "no.such", nullptr, &out), COHORT_ENOMETHOD);
+  assert_non_null(strstr(cohort_last_error(a), "no.such"));
+  assert_int_equal(cohort_call(a, "track", "{\"name\":", &out), COHORT_EJSON);
+  assert_int_equal(cohort_call(a, "track", "[1,2]", &out), COHORT_EINVAL);
+  assert_int_equal(cohort_call(a, "status", nullptr, &out), COHORT_OK);
+  assert_string_equal(cohort_last_error(a), "");
+  cohort_free(out);
+  assert_int_equal(cohort_track(a, nullptr, nullptr), COHORT_EINVAL);
+  assert_int_equal(cohort_track(a, "X", "{bad"), COHORT_EJSON);
+  cohort_close(a);
+}
+
+static void track_shortcut(void **) {
+  test::TempDir dir;
+  cohort_agent *a = nullptr;
+  assert_int_equal(cohort_open(dir.config("\"consent.required\":false").c_str(), &a), COHORT_OK);
+  assert_int_equal(cohort_track(a, "Videoview", "{\"video_id\":\"v1\"}"), COHORT_OK);
+  co::Json h = call_ok(a, "history.get");
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(h.get(), "events")), 1);
+  cohort_close(a);
+}
+
+// Four threads hammer one agent with writes and reads; every call succeeds
+// and every event lands exactly once.
+static void four_threads_hammer_one_agent(void **) {
+  test::TempDir dir;
+  cohort_agent *a = nullptr;
+  assert_int_equal(cohort_open(dir.config("\"consent.required\":false").c_str(), &a), COHORT_OK);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  const int per_thread = 250;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < per_thread; ++i) {
+        std::string props = "{\"t\":" + std::to_string(t) + ",\"i\":" + std::to_string(i) + "}";
+        if (cohort_track(a, "Hammer", props.c_str()) != COHORT_OK) ++failures;
+        char *out = nullptr;
+        if (cohort_call(a, i % 2 ? "status" : "identity.get", nullptr, &out) != COHORT_OK) ++failures;
+        cohort_free(out);
+        if (cohort_track(a, "bad name", nullptr) != COHORT_EINVAL) ++failures;
+        if (!strstr(cohort_last_error(a), "name")) ++failures;
+      }
+    });
+  }
+  for (auto &th : threads) th.join();
+  assert_int_equal(failures.load(), 0);
+  co::Json st = call_ok(a, "status");
+  assert_int_equal(test::num(cJSON_GetObjectItem(st.get(), "history"), "events"), 4 * per_thread);
+  cohort_close(a);
+}
+
+int main() {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(status_table_is_complete),
+      cmocka_unit_test(null_and_bad_arguments),
+      cmocka_unit_test(unwritable_data_dir_is_a_clear_error),
+      cmocka_unit_test(data_dir_that_is_a_file_is_a_clear_error),
+      cmocka_unit_test(unknown_method_and_bad_params),
+      cmocka_unit_test(track_shortcut),
+      cmocka_unit_test(four_threads_hammer_one_agent),
+  };
+  return cmocka_run_group_tests(tests, nullptr, nullptr);
+}

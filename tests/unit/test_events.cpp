@@ -1,0 +1,169 @@
+#include "agent.h"
+#include "test_util.h"
+
+using test::call_ok;
+using test::str;
+
+struct Fixture {
+  test::TempDir dir;
+  co::platform::FakeClock clock;
+  co::platform::FakeEntropy entropy{3};
+  co::platform::Logger logger;
+  cohort_agent *agent = nullptr;
+  void open(const std::string &extra = "\"consent\":{\"required\":false}") {
+    co::Seams s;
+    s.clock = &clock;
+    s.entropy = &entropy;
+    s.logger = &logger;
+    assert_int_equal(co::open_with_seams(dir.config(extra).c_str(), s, &agent), COHORT_OK);
+  }
+  ~Fixture() { cohort_close(agent); }
+  int history() {
+    co::Json h = call_ok(agent, "history.get", "{\"limit\":1000}");
+    return cJSON_GetArraySize(cJSON_GetObjectItem(h.get(), "events"));
+  }
+  double queue() { return test::num(call_ok(agent, "status").get(), "queue_depth"); }
+};
+
+static void iso8601_parse_and_format(void **) {
+  int64_t ms = 0;
+  assert_true(co::parse_iso8601("2024-01-15T14:00:00Z", ms));
+  assert_int_equal(ms, 1705327200000LL);
+  assert_true(co::parse_iso8601("2024-01-15T15:00:00.250+01:00", ms));
+  assert_int_equal(ms, 1705327200250LL);
+  assert_string_equal(co::format_iso8601(1705327200250LL).c_str(), "2024-01-15T14:00:00.250Z");
+  // Past 2038, and a leap day.
+  assert_true(co::parse_iso8601("2040-02-29T23:59:59.999Z", ms));
+  assert_string_equal(co::format_iso8601(ms).c_str(), "2040-02-29T23:59:59.999Z");
+  assert_true(ms > 2147483647LL * 1000);
+  const char *bad[] = {"2024-01-15", "2024-01-15T14:00:00", "2024-13-01T00:00:00Z", "2023-02-29T00:00:00Z",
+                       "2024-01-15T24:00:00Z", "2024-01-15T14:00:00Zjunk", "yesterday", "2024-01-15T14:00:00.Z",
+                       "2024-01-15T14:00:00+1:00", ""};
+  for (const char *b : bad) {
+    if (co::parse_iso8601(b, ms)) fail_msg("accepted %s", b);
+  }
+}
+
+static void expect_invalid(Fixture &f, const char *params, const char *field) {
+  char *out = nullptr;
+  cohort_status st = cohort_call(f.agent, "track", params, &out);
+  assert_int_not_equal(st, COHORT_OK);
+  assert_null(out);
+  if (!strstr(cohort_last_error(f.agent), field)) {
+    fail_msg("for %s: \"%s\" does not name %s", params, cohort_last_error(f.agent), field);
+  }
+}
+
+static void invalid_events_rejected_and_change_nothing(void **) {
+  Fixture f;
+  f.open();
+  call_ok(f.agent, "track", "{\"name\":\"Videoview\"}");
+  std::string big = "{\"name\":\"A\",\"properties\":{\"x\":\"" + std::string(17000, 'a') + "\"}}";
+  expect_invalid(f, "{}", "name");
+  expect_invalid(f, "{\"name\":5}", "name");
+  expect_invalid(f, "{\"name\":\"\"}", "name");
+  expect_invalid(f, "{\"name\":\"has space\"}", "name");
+  expect_invalid(f, ("{\"name\":\"" + std::string(65, 'a') + "\"}").c_str(), "name");
+  expect_invalid(f, "{\"name\":\"A\",\"properties\":[1]}", "properties");
+  expect_invalid(f, "{\"name\":\"A\",\"properties\":\"x\"}", "properties");
+  expect_invalid(f, big.c_str(), "properties");
+  expect_invalid(f, "{\"name\":\"A\",\"time\":\"yesterday\"}", "time");
+  expect_invalid(f, "{\"name\":\"A\",\"time\":5}", "time");
+  expect_invalid(f, "{\"name\":\"A\",\"view_id\":\"nope\"}", "view_id");
+  expect_invalid(f, "{\"name\":\"A\",\"colour\":\"red\"}", "colour");
+  expect_invalid(f, "{\"name\":", "JSON");
+  assert_int_equal(f.history(), 1);
+  assert_int_equal(f.queue(), 1);
+}
+
+static void accepted_event_is_normalized(void **) {
+  Fixture f;
+  f.open();
+  co::Json r = call_ok(f.agent, "track",
+                       "{\"name\":\"Videoview\",\"time\":\"2024-01-15T15:00:00+01:00\",\"view_id\":"
+                       "\"a2b3c4d5-e6f7-8901-2345-6789abcdef01\",\"properties\":{\"title\":\"T\",\"gone\":null,"
+                       "\"nested\":{\"a\":null,\"b\":[1,null,2]}}}");
+  assert_true(co::platform::is_uuid(str(r.get(), "event_id")));
+  assert_true(co::platform::is_uuid(str(r.get(), "session_id")));
+  assert_true(cJSON_IsArray(cJSON_GetObjectItem(r.get(), "cohorts")));
+  co::Json h = call_ok(f.agent, "history.get");
+  const cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItem(h.get(), "events"), 0);
+  assert_string_equal(str(e, "time").c_str(), "2024-01-15T14:00:00.000Z");
+  assert_string_equal(str(e, "view_id").c_str(), "a2b3c4d5-e6f7-8901-2345-6789abcdef01");
+  assert_string_equal(co::json_print(cJSON_GetObjectItem(e, "properties")).c_str(),
+                      "{\"title\":\"T\",\"nested\":{\"b\":[1,2]}}");
+}
+
+static void no_consent_keeps_nothing(void **) {
+  Fixture f;
+  f.open("");  // consent required (the default), not granted
+  co::Json r = call_ok(f.agent, "track", "{\"name\":\"Videoview\"}");
+  assert_false(cJSON_IsTrue(cJSON_GetObjectItem(r.get(), "stored")));
+  assert_int_equal(f.history(), 0);
+  assert_int_equal(f.queue(), 0);
+  call_ok(f.agent, "consent.set", "{\"granted\":true}");
+  call_ok(f.agent, "track", "{\"name\":\"Videoview\"}");
+  assert_int_equal(f.history(), 1);
+  assert_int_equal(f.queue(), 1);
+  // Withdrawal purges history and queue in one go.
+  co::Json c = call_ok(f.agent, "consent.set", "{\"granted\":false}");
+  assert_false(cJSON_IsTrue(cJSON_GetObjectItem(c.get(), "consent")));
+  assert_int_equal(f.history(), 0);
+  assert_int_equal(f.queue(), 0);
+  char *out = nullptr;
+  assert_int_equal(cohort_call(f.agent, "consent.set", "{\"granted\":\"yes\"}", &out), COHORT_EINVAL);
+  assert_non_null(strstr(cohort_last_error(f.agent), "granted"));
+}
+
+static void consent_persists(void **) {
+  Fixture f;
+  f.open("");
+  call_ok(f.agent, "consent.set", "{\"granted\":true}");
+  cohort_close(f.agent);
+  f.open("");
+  assert_true(cJSON_IsTrue(cJSON_GetObjectItem(call_ok(f.agent, "status").get(), "consent")));
+}
+
+static void bounds_evict_oldest_and_count(void **) {
+  Fixture f;
+  f.open("\"consent\":{\"required\":false},\"queue\":{\"max_events\":5},\"history\":{\"max_events\":8}");
+  for (int i = 0; i < 12; ++i) {
+    std::string p = "{\"name\":\"E\",\"properties\":{\"i\":" + std::to_string(i) + "}}";
+    call_ok(f.agent, "track", p.c_str());
+  }
+  co::Json st = call_ok(f.agent, "status");
+  assert_int_equal(test::num(st.get(), "queue_depth"), 5);
+  assert_int_equal(test::num(st.get(), "queue_dropped"), 7);
+  const cJSON *hist = cJSON_GetObjectItem(st.get(), "history");
+  assert_int_equal(test::num(hist, "events"), 8);
+  assert_int_equal(test::num(hist, "evicted"), 4);
+  co::Json h = call_ok(f.agent, "history.get", "{\"limit\":100}");
+  const cJSON *events = cJSON_GetObjectItem(h.get(), "events");
+  assert_int_equal(cJSON_GetArraySize(events), 8);
+  // Newest first; the oldest kept is i=4.
+  assert_int_equal(test::num(cJSON_GetObjectItem(cJSON_GetArrayItem(events, 7), "properties"), "i"), 4);
+}
+
+static void retention_drops_old_events(void **) {
+  Fixture f;
+  f.open("\"consent\":{\"required\":false},\"queue\":{\"max_events\":1},\"history\":{\"retention_days\":1}");
+  call_ok(f.agent, "track", "{\"name\":\"Old\",\"time\":\"2020-01-01T00:00:00Z\"}");
+  call_ok(f.agent, "track", "{\"name\":\"New\"}");
+  f.clock.advance_ms(11 * 60 * 1000);
+  call_ok(f.agent, "track", "{\"name\":\"New\"}");
+  co::Json h = call_ok(f.agent, "history.get", "{\"name\":\"Old\"}");
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(h.get(), "events")), 0);
+}
+
+int main() {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(iso8601_parse_and_format),
+      cmocka_unit_test(invalid_events_rejected_and_change_nothing),
+      cmocka_unit_test(accepted_event_is_normalized),
+      cmocka_unit_test(no_consent_keeps_nothing),
+      cmocka_unit_test(consent_persists),
+      cmocka_unit_test(bounds_evict_oldest_and_count),
+      cmocka_unit_test(retention_drops_old_events),
+  };
+  return cmocka_run_group_tests(tests, nullptr, nullptr);
+}

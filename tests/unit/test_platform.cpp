@@ -1,0 +1,124 @@
+#include <set>
+#include <string>
+#include <unistd.h>
+
+#include "platform/clock.h"
+#include "platform/crypto.h"
+#include "platform/files.h"
+#include "platform/log.h"
+#include "test_util.h"
+
+using namespace co::platform;
+
+static void uuid_100k_unique_and_well_formed(void **) {
+  auto entropy = make_system_entropy();
+  std::set<std::string> seen;
+  for (int i = 0; i < 100000; ++i) {
+    std::string u = uuid4(*entropy);
+    assert_int_equal(u.size(), 36);
+    assert_true(is_uuid(u));
+    assert_int_equal(u[14], '4');  // version 4
+    assert_true(u[19] == '8' || u[19] == '9' || u[19] == 'a' || u[19] == 'b');  // RFC 4122 variant
+    for (char c : u) assert_false(c >= 'A' && c <= 'F');
+    assert_true(seen.insert(u).second);
+  }
+}
+
+static void sha256_known_answers(void **) {
+  assert_string_equal(sha256_hex("").c_str(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  assert_string_equal(sha256_hex("abc").c_str(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  assert_string_equal(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq").c_str(),
+                      "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  std::string million(1000000, 'a');
+  assert_string_equal(sha256_hex(million).c_str(), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+static void is_uuid_rejects_malformed(void **) {
+  assert_true(is_uuid("2008c38f-dece-4570-976d-87593ed001c3"));
+  assert_true(is_uuid("2008C38F-DECE-4570-976D-87593ED001C3"));
+  assert_false(is_uuid("2008c38f-dece-4570-976d-87593ed001c"));
+  assert_false(is_uuid("2008c38fdece-4570-976d-87593ed001c3a"));
+  assert_false(is_uuid("2008c38f-dece-4570-976d-87593ed001cg"));
+  assert_false(is_uuid(""));
+}
+
+static void fake_entropy_is_deterministic(void **) {
+  FakeEntropy a(7), b(7), c(8);
+  assert_string_equal(uuid4(a).c_str(), uuid4(b).c_str());
+  FakeEntropy d(7);
+  assert_string_not_equal(uuid4(d).c_str(), uuid4(c).c_str());
+}
+
+static void fake_clock_advances(void **) {
+  FakeClock clock(1000, 5);
+  clock.advance_ms(250);
+  assert_int_equal(clock.wall_ms(), 1250);
+  assert_int_equal(clock.mono_ms(), 255);
+  clock.set_wall_ms(0);  // a wall jump leaves the monotonic clock alone
+  assert_int_equal(clock.mono_ms(), 255);
+  Clock &sys = system_clock();
+  int64_t m1 = sys.mono_ms(), m2 = sys.mono_ms();
+  assert_true(m2 >= m1);
+  assert_true(sys.wall_ms() > 1600000000000LL);
+}
+
+static void atomic_write_and_read(void **) {
+  test::TempDir dir;
+  std::string path = dir.path + "/sub/dir/file";
+  assert_true(make_dirs(dir.path + "/sub/dir"));
+  assert_true(write_file_atomic(path, "one"));
+  assert_true(write_file_atomic(path, "two"));
+  std::string out;
+  assert_true(read_file(path, out));
+  assert_string_equal(out.c_str(), "two");
+  assert_false(file_exists(path + ".tmp"));
+  assert_false(read_file(dir.path + "/missing", out));
+  assert_false(read_file(path, out, 2));  // over the size cap
+}
+
+struct Captured {
+  std::string lines;
+};
+
+static void capture(void *user, LogLevel, const char *line) {
+  static_cast<Captured *>(user)->lines += std::string(line) + "\n";
+}
+
+static void log_redacts_secrets_and_emails(void **) {
+  Logger log;
+  Captured cap;
+  log.set_sink(capture, &cap);
+  log.set_level(LogLevel::debug);
+  log.add_secret("sk_live_123456");
+  log.log(LogLevel::info, "key=%s mail=%s", "sk_live_123456", "John.Doe+tv@example.co.uk");
+  assert_null(strstr(cap.lines.c_str(), "sk_live_123456"));
+  assert_null(strstr(cap.lines.c_str(), "example.co.uk"));
+  assert_non_null(strstr(cap.lines.c_str(), "[redacted]"));
+  assert_non_null(strstr(cap.lines.c_str(), "[email]"));
+  cap.lines.clear();
+  log.set_level(LogLevel::warn);
+  CO_LOG(log, debug, "hidden");
+  assert_true(cap.lines.empty());
+  assert_string_equal(redact_emails("a @ b, x@y").c_str(), "a @ b, x@y");
+}
+
+static void log_level_names(void **) {
+  LogLevel l;
+  assert_true(parse_log_level("debug", l));
+  assert_int_equal(static_cast<int>(l), static_cast<int>(LogLevel::debug));
+  assert_false(parse_log_level("verbose", l));
+}
+
+int main() {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(uuid_100k_unique_and_well_formed),
+      cmocka_unit_test(sha256_known_answers),
+      cmocka_unit_test(is_uuid_rejects_malformed),
+      cmocka_unit_test(fake_entropy_is_deterministic),
+      cmocka_unit_test(fake_clock_advances),
+      cmocka_unit_test(atomic_write_and_read),
+      cmocka_unit_test(log_redacts_secrets_and_emails),
+      cmocka_unit_test(log_level_names),
+  };
+  return cmocka_run_group_tests(tests, nullptr, nullptr);
+}

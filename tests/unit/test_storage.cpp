@@ -1,0 +1,162 @@
+#include <sqlite3.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "platform/files.h"
+#include "storage/store.h"
+#include "test_util.h"
+
+using co::storage::Stmt;
+using co::storage::Store;
+
+static int user_version(const std::string &path) {
+  sqlite3 *db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  sqlite3_stmt *st = nullptr;
+  sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr);
+  sqlite3_step(st);
+  int v = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return v;
+}
+
+static void new_store_has_current_schema(void **) {
+  test::TempDir dir;
+  co::platform::Logger log;
+  Store s;
+  std::string err;
+  assert_true(s.open(dir.path + "/db", 256, log, err));
+  {
+    Stmt q(s, "PRAGMA journal_mode");
+    assert_true(q.step());
+    assert_string_equal(q.text(0).c_str(), "wal");
+  }
+  {
+    Stmt q(s, "PRAGMA synchronous");
+    assert_true(q.step());
+    assert_int_equal(q.int64(0), 1);  // NORMAL
+  }
+  s.close();
+  assert_int_equal(user_version(dir.path + "/db"), co::storage::schema_version());
+}
+
+// Builds a database at every earlier version (0 = an empty file) and checks
+// that opening migrates it forward and keeps the rows it had.
+static void migrates_from_every_earlier_version(void **) {
+  co::platform::Logger log;
+  for (int from = 0; from < co::storage::schema_version(); ++from) {
+    test::TempDir dir;
+    std::string path = dir.path + "/db";
+    sqlite3 *db = nullptr;
+    assert_int_equal(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    for (int v = 1; v <= from; ++v) {
+      assert_int_equal(sqlite3_exec(db, co::storage::migration_sql(v), nullptr, nullptr, nullptr), SQLITE_OK);
+    }
+    std::string set = "PRAGMA user_version=" + std::to_string(from);
+    sqlite3_exec(db, set.c_str(), nullptr, nullptr, nullptr);
+    if (from >= 1) sqlite3_exec(db, "INSERT INTO meta VALUES('user_id','kept')", nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+
+    Store s;
+    std::string err;
+    assert_true(s.open(path, 256, log, err));
+    assert_true(s.moved_aside().empty());
+    if (from >= 1) {
+      std::string v;
+      assert_true(s.get_meta("user_id", v));
+      assert_string_equal(v.c_str(), "kept");
+    }
+    Stmt q(s, "SELECT count(*) FROM views");  // the newest table exists
+    assert_true(q.step());
+    s.close();
+    assert_int_equal(user_version(path), co::storage::schema_version());
+  }
+}
+
+static void corrupt_file_is_moved_aside(void **) {
+  test::TempDir dir;
+  std::string path = dir.path + "/db";
+  {
+    std::ofstream f(path);
+    f << "this is not a database, it is a text file that someone put here";
+  }
+  co::platform::Logger log;
+  Store s;
+  std::string err;
+  assert_true(s.open(path, 256, log, err));
+  assert_false(s.moved_aside().empty());
+  assert_true(co::platform::file_exists(s.moved_aside()));
+  assert_true(s.set_meta("k", "v"));
+}
+
+static void corrupt_pages_are_detected(void **) {
+  test::TempDir dir;
+  std::string path = dir.path + "/db";
+  co::platform::Logger log;
+  {
+    Store s;
+    std::string err;
+    assert_true(s.open(path, 256, log, err));
+    s.exec("BEGIN");
+    for (int i = 0; i < 2000; ++i) {
+      std::string sql = "INSERT INTO meta VALUES('k" + std::to_string(i) + "','" + std::string(100, 'x') + "')";
+      s.exec(sql.c_str());
+    }
+    s.exec("COMMIT");
+    s.checkpoint();
+  }
+  // Overwrite page 3 onwards with garbage.
+  FILE *f = fopen(path.c_str(), "r+b");
+  assert_non_null(f);
+  fseek(f, 4096 * 2, SEEK_SET);
+  for (int i = 0; i < 4096 * 3; ++i) fputc(0xA5, f);
+  fclose(f);
+  Store s;
+  std::string err;
+  assert_true(s.open(path, 256, log, err));
+  assert_false(s.moved_aside().empty());
+  std::string v;
+  assert_false(s.get_meta("k1", v));  // never serves data from the broken file
+}
+
+static void newer_schema_is_refused(void **) {
+  test::TempDir dir;
+  std::string path = dir.path + "/db";
+  sqlite3 *db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  sqlite3_exec(db, "PRAGMA user_version=999", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  co::platform::Logger log;
+  Store s;
+  std::string err;
+  assert_false(s.open(path, 256, log, err));
+  assert_non_null(strstr(err.c_str(), "newer"));
+}
+
+static void meta_round_trip(void **) {
+  test::TempDir dir;
+  co::platform::Logger log;
+  Store s;
+  std::string err;
+  assert_true(s.open(dir.path + "/db", 256, log, err));
+  std::string v;
+  assert_false(s.get_meta("a", v));
+  assert_true(s.set_meta("a", "1"));
+  assert_true(s.set_meta("a", "2"));
+  assert_true(s.get_meta("a", v));
+  assert_string_equal(v.c_str(), "2");
+}
+
+int main() {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(new_store_has_current_schema),
+      cmocka_unit_test(migrates_from_every_earlier_version),
+      cmocka_unit_test(corrupt_file_is_moved_aside),
+      cmocka_unit_test(corrupt_pages_are_detected),
+      cmocka_unit_test(newer_schema_is_refused),
+      cmocka_unit_test(meta_round_trip),
+  };
+  return cmocka_run_group_tests(tests, nullptr, nullptr);
+}

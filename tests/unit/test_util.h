@@ -1,0 +1,63 @@
+// Shared by the unit tests: CMocka, a scratch directory, an agent with fakes.
+#pragma once
+// clang-format off
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+extern "C" {
+#include <cmocka.h>
+}
+// clang-format on
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "api_internal.h"
+#include "json.h"
+
+namespace test {
+
+// A fresh directory under $TMPDIR, removed by the destructor.
+struct TempDir {
+  std::string path;
+  TempDir() {
+    const char *base = getenv("TMPDIR");
+    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/cohort-test-XXXXXX";
+    char *p = mkdtemp(&tmpl[0]);
+    assert_non_null(p);
+    path = tmpl;
+  }
+  ~TempDir() {
+    std::string cmd = "rm -rf '" + path + "'";
+    if (system(cmd.c_str()) != 0) {
+    }
+  }
+  std::string config(const std::string &extra = "") const {
+    return "{\"data_dir\":\"" + path + "/data\"" + (extra.empty() ? "" : "," + extra) + "}";
+  }
+};
+
+// Calls a method and returns the parsed result; fails the test on error.
+inline co::Json call_ok(cohort_agent *a, const char *method, const char *params = nullptr) {
+  char *out = nullptr;
+  cohort_status st = cohort_call(a, method, params, &out);
+  if (st != COHORT_OK) fail_msg("%s failed: %s: %s", method, cohort_status_str(st), cohort_last_error(a));
+  co::Json j = co::json_parse(out);
+  cohort_free(out);
+  assert_non_null(j.get());
+  return j;
+}
+
+inline std::string str(const cJSON *obj, const char *key) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+  return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+inline double num(const cJSON *obj, const char *key) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+  return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+}  // namespace test
