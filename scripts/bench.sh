@@ -4,8 +4,7 @@ set -euo pipefail
 build=${1:-build/host-release}
 echo "== bench_track =="
 "$build/tests/bench/bench_track" 20000
-for b in "$build"/tests/bench/*/bench_*; do
-  [ -x "$b" ] || continue
+for b in $(find "$build/tests/bench" -mindepth 2 -path '*/CMakeFiles' -prune -o -type f -perm -u+x -name 'bench_*' -print | sort); do
   echo "== $(basename "$b") =="
   "$b"
 done

@@ -90,11 +90,11 @@ COHORT_API cohort_status cohort_open(const char *config_json, cohort_agent **out
 
 COHORT_API void cohort_close(cohort_agent *agent) {
   if (!agent) return;
+  t_errors.erase(agent);
   try {
     delete agent;
   } catch (...) {
   }
-  t_errors.erase(agent);
 }
 
 COHORT_API cohort_status cohort_call(cohort_agent *agent, const char *method, const char *params_json,

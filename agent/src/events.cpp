@@ -103,7 +103,7 @@ std::string format_iso8601(int64_t ms) {
   int64_t rem = ms - days * 86400000;
   int64_t y, m, d;
   civil_from_days(days, y, m, d);
-  char buf[40];
+  char buf[80];  // sized for any int64 input, not only plausible dates
   snprintf(buf, sizeof buf, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lldZ", static_cast<long long>(y),
            static_cast<long long>(m), static_cast<long long>(d), static_cast<long long>(rem / 3600000),
            static_cast<long long>(rem / 60000 % 60), static_cast<long long>(rem / 1000 % 60),
