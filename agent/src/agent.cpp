@@ -15,6 +15,11 @@ const Agent::Method Agent::kMethods[] = {
     {"identity.reset", &Agent::m_identity_reset},
     {"consent.set", &Agent::m_consent_set},
     {"track", &Agent::m_track},
+    {"view.start", &Agent::m_view_start},
+    {"view.pause", &Agent::m_view_pause},
+    {"view.resume", &Agent::m_view_resume},
+    {"view.progress", &Agent::m_view_progress},
+    {"view.end", &Agent::m_view_end},
     {"history.get", &Agent::m_history_get},
     {"config.get", &Agent::m_config_get},
 };
@@ -83,6 +88,10 @@ cohort_status Agent::init(const char *config_json, const Seams &seams, std::stri
   }
   if (!enforce_bounds()) {
     err = "cannot apply history bounds: " + store_.error();
+    return COHORT_ESTORAGE;
+  }
+  if (recover_views() != COHORT_OK) {
+    err = err_;
     return COHORT_ESTORAGE;
   }
   CO_LOG(*log_, info, "agent open: data_dir %s, %lld events in history, %lld queued", cfg_.data_dir.c_str(),

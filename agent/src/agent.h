@@ -5,6 +5,8 @@
 #include <cohort/cohort.h>
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -41,6 +43,28 @@ struct Event {
   std::string session_id;
   std::string view_id;
   Json properties;  // an object, nulls removed
+};
+
+// An open content view and its clock. Times are monotonic milliseconds.
+struct View {
+  std::string view_id;
+  std::string play_name;
+  std::string completion_name;
+  std::string percent_key;  // percentage_watched / percentage_listened / ...
+  std::string session_id;
+  std::string url;
+  Json properties;          // the play event's content properties
+  double duration_s = 0;    // 0: unknown (live)
+  bool playing = true;
+  int64_t tick_mono = 0;    // when the playing stretch in progress began
+  int64_t spent_ms = 0;     // playing time before tick_mono
+  double position_s = 0;
+  double furthest_s = 0;
+  int64_t active_mono = 0;  // last call about this view
+  int64_t persisted_mono = 0;
+
+  // Playing time up to now.
+  int64_t spent_at(int64_t now) const { return spent_ms + (playing ? now - tick_mono : 0); }
 };
 
 class Agent {
@@ -82,6 +106,11 @@ class Agent {
   cohort_status m_consent_set(const cJSON *params, cJSON *result);
   cohort_status m_track(const cJSON *params, cJSON *result);
   cohort_status m_history_get(const cJSON *params, cJSON *result);
+  cohort_status m_view_start(const cJSON *params, cJSON *result);
+  cohort_status m_view_pause(const cJSON *params, cJSON *result);
+  cohort_status m_view_resume(const cJSON *params, cJSON *result);
+  cohort_status m_view_progress(const cJSON *params, cJSON *result);
+  cohort_status m_view_end(const cJSON *params, cJSON *result);
   cohort_status m_config_get(const cJSON *params, cJSON *result);
 
   // Identity (identity.cpp).
@@ -95,9 +124,17 @@ class Agent {
   bool touch_session(int64_t now_mono);
   bool consent_granted() const { return !cfg_.consent_required || consent_; }
 
+  // Views (views.cpp).
+  cohort_status set_playing(const cJSON *params, cJSON *result, bool playing);
+  cohort_status find_view(const cJSON *params, View *&view, double &position, bool position_required);
+  cohort_status end_view(View &view, int64_t now_mono, cJSON *result);
+  bool save_view(const View &view, int64_t now_mono, bool insert);
+  cohort_status recover_views();
+  void expire_views(int64_t now_mono);
+
   // Events (events.cpp).
   cohort_status validate_event(const cJSON *params, Event &ev);
-  cohort_status store_event(Event &ev, int64_t &seq);
+  cohort_status store_event(Event &ev, int64_t &seq, const std::function<bool()> &also = nullptr);
   bool enforce_bounds();
   bool evict_history(const char *select_sql, int64_t arg);
   bool purge_behavioral();
@@ -128,6 +165,8 @@ class Agent {
   int64_t history_evicted_ = 0;
   int64_t outbox_dropped_ = 0;
   int64_t retention_checked_mono_ = 0;
+
+  std::map<std::string, View> views_;
 };
 
 // ISO 8601 date-time -> Unix ms (UTC). Accepts "Z" or "+hh:mm" offsets and

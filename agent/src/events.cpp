@@ -158,9 +158,10 @@ cohort_status Agent::validate_event(const cJSON *params, Event &ev) {
 }
 
 // Stores the event in one transaction: the session touch, the history row,
-// the outbox row (only with consent) and the bounds. Without consent nothing
-// behavioral is kept: seq is 0.
-cohort_status Agent::store_event(Event &ev, int64_t &seq) {
+// the outbox row (only with consent), the bounds, and `also` (the caller's own
+// rows, e.g. a view's). Without consent nothing behavioral is kept: seq is 0.
+// An event that already has a session (a view's completion) keeps it.
+cohort_status Agent::store_event(Event &ev, int64_t &seq, const std::function<bool()> &also) {
   seq = 0;
   std::string prev_session = session_id_;
   int64_t prev_mono = session_last_mono_;
@@ -168,7 +169,7 @@ cohort_status Agent::store_event(Event &ev, int64_t &seq) {
   int64_t prev_evicted = history_evicted_, prev_dropped = outbox_dropped_;
   bool ok = store_.begin();
   ok = ok && touch_session(ev.mono_ms);
-  ev.session_id = session_id_;
+  if (ev.session_id.empty()) ev.session_id = session_id_;
   if (ok && consent_granted()) {
     std::string props = json_print(ev.properties.get());
     storage::Stmt ins(store_,
@@ -190,6 +191,7 @@ cohort_status Agent::store_event(Event &ev, int64_t &seq) {
     outbox_count_ += 1;
     ok = ok && enforce_bounds();
   }
+  ok = ok && (!also || also());
   if (!ok || !store_.commit()) {
     std::string why = store_.error();
     store_.rollback();

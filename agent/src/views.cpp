@@ -1,0 +1,338 @@
+// Views: play and completion events with engagement measured by the agent.
+//
+// Time spent counts playing time only, on the monotonic clock: from
+// view.start (playback starts with the view) or a resume, to a pause or the
+// end. Completion is the furthest position reached over the duration, capped
+// at 1, and absent when the duration is unknown. The view's state is
+// persisted (on every state change, and on progress at most every
+// kPersistEveryMs) so that a view left open by a crash is ended at the next
+// start with the engagement measured up to then.
+#include <cmath>
+#include <cstring>
+#include <tuple>
+
+#include "agent.h"
+
+namespace co {
+namespace {
+
+constexpr int64_t kPersistEveryMs = 5000;
+
+struct Kind {
+  const char *type;
+  const char *play;
+  const char *completion;
+  const char *percent_key;
+};
+const Kind kKinds[] = {
+    {"video", "Videoview", "VideoCompletion", "percentage_watched"},
+    {"audio", "AudioPlay", "AudioCompletion", "percentage_listened"},
+};
+// Any other type: ContentView / ContentCompletion / percentage_completed,
+// unless `event` and `completion_event` name them.
+const Kind kOther = {nullptr, "ContentView", "ContentCompletion", "percentage_completed"};
+
+bool valid_event_name(const std::string &n) {
+  if (n.empty() || n.size() > 64) return false;
+  for (char c : n) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  }
+  return true;
+}
+
+double round_to(double v, double unit) { return std::round(v / unit) * unit; }
+
+// Fraction of the content reached, or NAN when the duration is unknown.
+double completion_of(const View &v) {
+  if (v.duration_s <= 0) return NAN;
+  double c = v.furthest_s / v.duration_s;
+  return round_to(c > 1 ? 1 : c, 0.0001);
+}
+
+std::string state_json(const View &v, int64_t now) {
+  Json s(cJSON_CreateObject());
+  cJSON_AddBoolToObject(s.get(), "playing", v.playing);
+  cJSON_AddNumberToObject(s.get(), "spent_ms", static_cast<double>(v.spent_at(now)));
+  cJSON_AddNumberToObject(s.get(), "position_s", v.position_s);
+  cJSON_AddNumberToObject(s.get(), "furthest_s", v.furthest_s);
+  return json_print(s.get());
+}
+
+}  // namespace
+
+bool Agent::save_view(const View &v, int64_t now, bool insert) {
+  if (!consent_granted()) return true;  // without consent no view is kept either
+  if (insert) {
+    storage::Stmt q(store_,
+                    "INSERT OR REPLACE INTO views(view_id,event_name,completion_name,kind,session_id,properties,url,"
+                    "duration_s,started_mono,state) VALUES(?,?,?,?,?,?,?,?,?,?)");
+    q.bind(1, v.view_id).bind(2, v.play_name).bind(3, v.completion_name).bind(4, v.percent_key);
+    q.bind(5, v.session_id).bind(6, json_print(v.properties.get())).bind(7, v.url);
+    q.bind(8, static_cast<int64_t>(std::llround(v.duration_s * 1000))).bind(9, now).bind(10, state_json(v, now));
+    q.step();
+    return q.done();
+  }
+  storage::Stmt q(store_, "UPDATE views SET state=? WHERE view_id=?");
+  q.bind(1, state_json(v, now)).bind(2, v.view_id);
+  q.step();
+  return q.done();
+}
+
+cohort_status Agent::m_view_start(const cJSON *params, cJSON *result) {
+  int64_t now = clock_->mono_ms();
+  expire_views(now);
+  if (params) {
+    for (const cJSON *k = params->child; k; k = k->next) {
+      static const char *const known[] = {"type", "event", "completion_event", "properties", "duration_s", "url"};
+      bool found = false;
+      for (const char *n : known) found |= strcmp(k->string, n) == 0;
+      if (!found) return failure(COHORT_EINVAL, std::string(k->string) + ": unknown field");
+    }
+  }
+  bool ok = true;
+  std::string type = "video", play, completion;
+  json_get_string(params, "type", type, ok);
+  if (!ok || type.empty() || type.size() > 32) return failure(COHORT_EINVAL, "type: must be a short string such as \"video\" or \"audio\"");
+  const Kind *kind = &kOther;
+  for (const Kind &k : kKinds) {
+    if (type == k.type) kind = &k;
+  }
+  play = kind->play;
+  completion = kind->completion;
+  if (json_get_string(params, "event", play, ok) && !valid_event_name(play)) ok = false;
+  if (!ok) return failure(COHORT_EINVAL, "event: must be 1-64 characters of A-Z, a-z, 0-9 or _");
+  if (json_get_string(params, "completion_event", completion, ok) && !valid_event_name(completion)) ok = false;
+  if (!ok) return failure(COHORT_EINVAL, "completion_event: must be 1-64 characters of A-Z, a-z, 0-9 or _");
+  double duration = 0;
+  if (json_get_number(params, "duration_s", duration, ok) && duration < 0) ok = false;
+  if (!ok) return failure(COHORT_EINVAL, "duration_s: must be a number of seconds, 0 or more (omit for live)");
+  std::string url;
+  if (json_get_string(params, "url", url, ok) && (url.empty() || url.size() > 2048)) ok = false;
+  if (!ok) return failure(COHORT_EINVAL, "url: must be a non-empty string of at most 2048 bytes");
+
+  // The play event goes through the same validation as track.
+  Json track_params(cJSON_CreateObject());
+  cJSON_AddStringToObject(track_params.get(), "name", play.c_str());
+  const cJSON *props = cJSON_GetObjectItemCaseSensitive(params, "properties");
+  if (props) cJSON_AddItemToObject(track_params.get(), "properties", cJSON_Duplicate(props, 1));
+  Event ev;
+  cohort_status st = validate_event(track_params.get(), ev);
+  if (st != COHORT_OK) return st;
+
+  View v;
+  v.view_id = platform::uuid4(*entropy_);
+  if (v.view_id.empty()) return failure(COHORT_EINTERNAL, "no entropy for the view id");
+  v.play_name = play;
+  v.completion_name = completion;
+  v.percent_key = kind->percent_key;
+  v.url = url;
+  v.duration_s = duration;
+  v.properties.reset(cJSON_Duplicate(ev.properties.get(), 1));
+  v.tick_mono = v.active_mono = v.persisted_mono = now;
+  ev.view_id = v.view_id;
+  int64_t seq = 0;
+  st = store_event(ev, seq, [&] {
+    v.session_id = ev.session_id;
+    return save_view(v, now, true);
+  });
+  if (st != COHORT_OK) return st;
+  cJSON_AddStringToObject(result, "view_id", v.view_id.c_str());
+  cJSON_AddStringToObject(result, "session_id", v.session_id.c_str());
+  cJSON_AddStringToObject(result, "event_id", ev.event_id.c_str());
+  views_.emplace(v.view_id, std::move(v));
+  return COHORT_OK;
+}
+
+cohort_status Agent::find_view(const cJSON *params, View *&view, double &position, bool position_required) {
+  bool ok = true;
+  std::string id;
+  if (!json_get_string(params, "view_id", id, ok)) return failure(COHORT_EINVAL, ok ? "view_id: missing" : "view_id: must be a string");
+  position = -1;
+  if (!json_get_number(params, "position_s", position, ok)) {
+    if (!ok) return failure(COHORT_EINVAL, "position_s: must be a number");
+    if (position_required) return failure(COHORT_EINVAL, "position_s: missing");
+  } else if (position < 0) {
+    return failure(COHORT_EINVAL, "position_s: must be 0 or more");
+  }
+  for (const cJSON *k = params->child; k; k = k->next) {
+    if (strcmp(k->string, "view_id") && strcmp(k->string, "position_s")) {
+      return failure(COHORT_EINVAL, std::string(k->string) + ": unknown field");
+    }
+  }
+  auto it = views_.find(id);
+  if (it == views_.end()) return failure(COHORT_ENOTFOUND, "view_id: no open view " + id);
+  view = &it->second;
+  return COHORT_OK;
+}
+
+// Applies a reported position: seeks go both ways, the furthest point stays.
+static void move_to(View &v, double position) {
+  if (position < 0) return;
+  v.position_s = position;
+  if (position > v.furthest_s) v.furthest_s = position;
+}
+
+// Pause and resume: close or open a playing stretch. Pausing a paused view
+// or resuming a playing one only moves the position.
+cohort_status Agent::set_playing(const cJSON *params, cJSON *result, bool playing) {
+  int64_t now = clock_->mono_ms();
+  expire_views(now);
+  View *found = nullptr;
+  double pos = 0;
+  cohort_status st = find_view(params, found, pos, false);
+  if (st != COHORT_OK) return st;
+  View &v = *found;
+  auto before = std::make_tuple(v.playing, v.tick_mono, v.spent_ms, v.position_s, v.furthest_s, v.active_mono,
+                                v.persisted_mono);
+  v.spent_ms = v.spent_at(now);
+  v.tick_mono = v.active_mono = v.persisted_mono = now;
+  v.playing = playing;
+  move_to(v, pos);
+  if (!save_view(v, now, false)) {
+    std::tie(v.playing, v.tick_mono, v.spent_ms, v.position_s, v.furthest_s, v.active_mono, v.persisted_mono) = before;
+    return failure(COHORT_ESTORAGE, "view: " + store_.error());
+  }
+  cJSON_AddStringToObject(result, "view_id", v.view_id.c_str());
+  return COHORT_OK;
+}
+
+cohort_status Agent::m_view_pause(const cJSON *params, cJSON *result) { return set_playing(params, result, false); }
+cohort_status Agent::m_view_resume(const cJSON *params, cJSON *result) { return set_playing(params, result, true); }
+
+cohort_status Agent::m_view_progress(const cJSON *params, cJSON *result) {
+  int64_t now = clock_->mono_ms();
+  expire_views(now);
+  View *v = nullptr;
+  double pos = 0;
+  cohort_status st = find_view(params, v, pos, true);
+  if (st != COHORT_OK) return st;
+  move_to(*v, pos);
+  v->active_mono = now;
+  // Cheap: the position is persisted at most every few seconds.
+  if (now - v->persisted_mono >= kPersistEveryMs) {
+    if (!save_view(*v, now, false)) return failure(COHORT_ESTORAGE, "view: " + store_.error());
+    v->persisted_mono = now;
+  }
+  cJSON_AddStringToObject(result, "view_id", v->view_id.c_str());
+  return COHORT_OK;
+}
+
+// Emits the completion event with the view's content properties and the
+// engagement, removes the view, and describes it in result (may be NULL).
+cohort_status Agent::end_view(View &v, int64_t now, cJSON *result) {
+  double spent = round_to(static_cast<double>(v.spent_at(now)) / 1000.0, 0.001);
+  double completion = completion_of(v);
+  Event ev;
+  ev.name = v.completion_name;
+  ev.properties.reset(cJSON_Duplicate(v.properties.get(), 1));
+  if (!ev.properties) return failure(COHORT_ENOMEM, "view: out of memory");
+  cJSON_DeleteItemFromObjectCaseSensitive(ev.properties.get(), "time_spent_seconds");
+  cJSON_DeleteItemFromObjectCaseSensitive(ev.properties.get(), v.percent_key.c_str());
+  cJSON_AddNumberToObject(ev.properties.get(), "time_spent_seconds", spent);
+  if (!std::isnan(completion)) cJSON_AddNumberToObject(ev.properties.get(), v.percent_key.c_str(), completion);
+  ev.time_ms = clock_->wall_ms();
+  ev.mono_ms = now;
+  ev.session_id = v.session_id;
+  ev.view_id = v.view_id;
+  ev.event_id = platform::uuid4(*entropy_);
+  if (ev.event_id.empty()) return failure(COHORT_EINTERNAL, "no entropy for the event id");
+  int64_t seq = 0;
+  cohort_status st = store_event(ev, seq, [&] {
+    storage::Stmt del(store_, "DELETE FROM views WHERE view_id=?");
+    del.bind(1, v.view_id);
+    del.step();
+    return del.done();
+  });
+  if (st != COHORT_OK) return st;
+  if (result) {
+    cJSON_AddStringToObject(result, "view_id", v.view_id.c_str());
+    cJSON_AddStringToObject(result, "event_id", ev.event_id.c_str());
+    cJSON_AddNumberToObject(result, "time_spent_seconds", spent);
+    if (!std::isnan(completion)) cJSON_AddNumberToObject(result, "completion", completion);
+  }
+  return COHORT_OK;
+}
+
+cohort_status Agent::m_view_end(const cJSON *params, cJSON *result) {
+  int64_t now = clock_->mono_ms();
+  expire_views(now);
+  View *v = nullptr;
+  double pos = 0;
+  cohort_status st = find_view(params, v, pos, false);
+  if (st != COHORT_OK) return st;
+  double old_pos = v->position_s, old_far = v->furthest_s;
+  move_to(*v, pos);
+  st = end_view(*v, now, result);
+  if (st != COHORT_OK) {
+    v->position_s = old_pos;
+    v->furthest_s = old_far;
+    return st;
+  }
+  views_.erase(v->view_id);
+  return COHORT_OK;
+}
+
+// A view with no call for longer than the session timeout was abandoned (the
+// app died or forgot): it ends on its own, with the engagement measured up to
+// its last sign of life.
+void Agent::expire_views(int64_t now) {
+  int64_t timeout = cfg_.session_inactivity_timeout_s * 1000;
+  for (auto it = views_.begin(); it != views_.end();) {
+    View &v = it->second;
+    if (now - v.active_mono <= timeout) {
+      ++it;
+      continue;
+    }
+    if (end_view(v, v.active_mono, nullptr) != COHORT_OK) {
+      CO_LOG(*log_, warn, "cannot end abandoned view %s: %s", v.view_id.c_str(), err_.c_str());
+      ++it;
+      continue;
+    }
+    CO_LOG(*log_, info, "view %s ended after %lld s without activity", v.view_id.c_str(),
+           static_cast<long long>(timeout / 1000));
+    it = views_.erase(it);
+  }
+  err_.clear();
+}
+
+// Views left open by a crash or power cut: end them now from their last
+// persisted state.
+cohort_status Agent::recover_views() {
+  std::vector<View> open;
+  {
+    storage::Stmt q(store_,
+                    "SELECT view_id,event_name,completion_name,kind,session_id,properties,url,duration_s,state"
+                    " FROM views");
+    while (q.step()) {
+      View v;
+      v.view_id = q.text(0);
+      v.play_name = q.text(1);
+      v.completion_name = q.text(2);
+      v.percent_key = q.text(3);
+      v.session_id = q.text(4);
+      v.properties = json_parse(q.text(5));
+      v.url = q.text(6);
+      v.duration_s = static_cast<double>(q.int64(7)) / 1000.0;
+      Json state = json_parse(q.text(8));
+      bool ok = true;
+      double spent = 0;
+      json_get_number(state.get(), "spent_ms", spent, ok);
+      json_get_number(state.get(), "position_s", v.position_s, ok);
+      json_get_number(state.get(), "furthest_s", v.furthest_s, ok);
+      if (!v.properties) v.properties.reset(cJSON_CreateObject());
+      v.playing = false;
+      v.spent_ms = static_cast<int64_t>(spent);
+      open.push_back(std::move(v));
+    }
+  }
+  int64_t now = clock_->mono_ms();
+  for (View &v : open) {
+    cohort_status st = end_view(v, now, nullptr);
+    if (st != COHORT_OK) return st;
+    CO_LOG(*log_, info, "view %s left open by the last run ended with %.1f s spent", v.view_id.c_str(),
+           static_cast<double>(v.spent_ms) / 1000.0);
+  }
+  return COHORT_OK;
+}
+
+}  // namespace co
