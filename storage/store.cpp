@@ -55,6 +55,8 @@ const char *migration_sql(int to_version) {
 Store::~Store() { close(); }
 
 void Store::close() {
+  for (auto &entry : stmts_) sqlite3_finalize(entry.second);
+  stmts_.clear();
   if (db_) {
     sqlite3_close_v2(db_);
     db_ = nullptr;
@@ -186,13 +188,31 @@ bool Store::set_meta(const char *key, std::string_view value) {
   return q.done();
 }
 
-Stmt::Stmt(Store &store, const char *sql) {
-  if (store.handle() && sqlite3_prepare_v2(store.handle(), sql, -1, &stmt_, nullptr) != SQLITE_OK) {
-    stmt_ = nullptr;
+sqlite3_stmt *Store::prepare(const char *sql, bool &owned) {
+  owned = false;
+  if (!db_) return nullptr;
+  sqlite3_stmt *&slot = stmts_[sql];
+  if (slot && !sqlite3_stmt_busy(slot)) return slot;
+  sqlite3_stmt *fresh = nullptr;
+  if (sqlite3_prepare_v2(db_, sql, -1, &fresh, nullptr) != SQLITE_OK) {
+    sqlite3_finalize(fresh);
+    return nullptr;
   }
+  if (!slot) return slot = fresh;
+  owned = true;
+  return fresh;
 }
 
-Stmt::~Stmt() { sqlite3_finalize(stmt_); }
+Stmt::Stmt(Store &store, const char *sql) : stmt_(store.prepare(sql, owned_)) {}
+
+Stmt::~Stmt() {
+  if (owned_) {
+    sqlite3_finalize(stmt_);
+  } else if (stmt_) {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+}
 
 Stmt &Stmt::bind(int i, int64_t v) {
   if (stmt_) sqlite3_bind_int64(stmt_, i, v);

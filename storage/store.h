@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "platform/log.h"
 
@@ -50,6 +51,11 @@ class Store {
   // The name the corrupt file was moved to by the last open, or "".
   const std::string &moved_aside() const { return moved_aside_; }
 
+  // A prepared statement for sql, kept for reuse (one per distinct SQL text);
+  // nullptr on error. A statement still in use is not handed out twice: the
+  // caller then gets a fresh one to finalize (owned == true).
+  sqlite3_stmt *prepare(const char *sql, bool &owned);
+
   // Key/value pairs of the meta table.
   bool get_meta(const char *key, std::string &value);
   bool set_meta(const char *key, std::string_view value);
@@ -62,6 +68,7 @@ class Store {
   std::string path_;
   std::string moved_aside_;
   int cache_kib_ = 512;
+  std::unordered_map<std::string, sqlite3_stmt *> stmts_;
 };
 
 // A prepared statement, finalized on destruction. Binds are 1-based.
@@ -87,6 +94,7 @@ class Stmt {
 
  private:
   sqlite3_stmt *stmt_ = nullptr;
+  bool owned_ = false;
   bool done_ = false;
 };
 

@@ -260,6 +260,7 @@ bool Agent::purge_behavioral() {
 }
 
 cohort_status Agent::m_track(const cJSON *params, cJSON *result) {
+  expire_views(clock_->mono_ms());
   Event ev;
   cohort_status st = validate_event(params, ev);
   if (st != COHORT_OK) return st;

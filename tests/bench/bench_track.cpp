@@ -43,13 +43,33 @@ int main(int argc, char **argv) {
     }
   }
   auto t1 = std::chrono::steady_clock::now();
-  cohort_close(a);  // checkpoints the WAL into the database
-  long long after = file_size(db) + file_size(db + "-wal");
   double secs = std::chrono::duration<double>(t1 - t0).count();
   printf("track (durable, C API): %d events in %.3f s = %.0f events/s (%.1f us/event)\n", n, secs, n / secs,
          secs * 1e6 / n);
-  printf("database growth: %.0f bytes/event (history + outbox, Direct-API-sized properties)\n",
-         static_cast<double>(after - before) / n);
+
+  // A viewing cycle: view.start + 10 x view.progress + view.end (2 events).
+  int cycles = n / 10;
+  char id[37];
+  auto t2 = std::chrono::steady_clock::now();
+  for (int c = 0; c < cycles; ++c) {
+    if (cohort_view_start(a, "video", props, 600, id) != COHORT_OK) return 1;
+    for (int p = 1; p <= 10; ++p) {
+      std::string params = std::string("{\"view_id\":\"") + id + "\",\"position_s\":" + std::to_string(p * 6) + "}";
+      char *res = nullptr;
+      if (cohort_call(a, "view.progress", params.c_str(), &res) != COHORT_OK) return 1;
+      cohort_free(res);
+    }
+    if (cohort_view_end(a, id, 60) != COHORT_OK) return 1;
+  }
+  auto t3 = std::chrono::steady_clock::now();
+  double vsecs = std::chrono::duration<double>(t3 - t2).count();
+  printf("view cycles (start + 10 progress + end): %d in %.3f s = %.0f cycles/s (%.1f us/cycle)\n", cycles, vsecs,
+         cycles / vsecs, vsecs * 1e6 / cycles);
+  cohort_close(a);  // checkpoints the WAL into the database
+  long long after = file_size(db) + file_size(db + "-wal");
+  int events = n + 2 * cycles;
+  printf("database growth: %.0f bytes/event over %d events (history + outbox, Direct-API-sized properties)\n",
+         static_cast<double>(after - before) / events, events);
   std::string rm = "rm -rf '" + dir + "'";
   return system(rm.c_str()) == 0 ? 0 : 1;
 }

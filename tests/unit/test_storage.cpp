@@ -68,8 +68,10 @@ static void migrates_from_every_earlier_version(void **) {
       assert_true(s.get_meta("user_id", v));
       assert_string_equal(v.c_str(), "kept");
     }
-    Stmt q(s, "SELECT count(*) FROM views");  // the newest table exists
-    assert_true(q.step());
+    {
+      Stmt q(s, "SELECT count(*) FROM views");  // the newest table exists
+      assert_true(q.step());
+    }
     s.close();
     assert_int_equal(user_version(path), co::storage::schema_version());
   }
