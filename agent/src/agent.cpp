@@ -22,6 +22,7 @@ const Agent::Method Agent::kMethods[] = {
     {"view.end", &Agent::m_view_end},
     {"history.get", &Agent::m_history_get},
     {"config.get", &Agent::m_config_get},
+    {"subscribe", &Agent::m_subscribe},
 };
 
 cohort_status Agent::open(const char *config_json, const Seams &seams, std::unique_ptr<Agent> &out,
@@ -111,11 +112,7 @@ cohort_status Agent::failure(cohort_status status, std::string message) {
   return status;
 }
 
-cohort_status Agent::call(const char *method, const char *params_json, std::string &result, std::string &err) {
-  if (!method) {
-    err = "method: missing";
-    return COHORT_EINVAL;
-  }
+cohort_status Agent::invoke(const char *method, const cJSON *params, Json &result, std::string &err) {
   const Method *m = nullptr;
   for (const Method &candidate : kMethods) {
     if (strcmp(candidate.name, method) == 0) m = &candidate;
@@ -124,6 +121,32 @@ cohort_status Agent::call(const char *method, const char *params_json, std::stri
     err = std::string("unknown method \"") + method + "\"";
     return COHORT_ENOMETHOD;
   }
+  if (params && !cJSON_IsObject(params) && !cJSON_IsNull(params)) {
+    err = "params: must be an object";
+    return COHORT_EINVAL;
+  }
+  Json out(cJSON_CreateObject());
+  if (!out) return COHORT_ENOMEM;
+  cohort_status st;
+  std::vector<std::string> changes;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    err_.clear();
+    st = (this->*m->handler)(cJSON_IsObject(params) ? params : nullptr, out.get());
+    if (st != COHORT_OK) err = err_.empty() ? cohort_status_str(st) : err_;
+    changes.swap(pending_notifications_);
+  }
+  // Subscribers run outside the lock, so they may call back into the agent.
+  deliver(changes);
+  if (st == COHORT_OK) result = std::move(out);
+  return st;
+}
+
+cohort_status Agent::call(const char *method, const char *params_json, std::string &result, std::string &err) {
+  if (!method) {
+    err = "method: missing";
+    return COHORT_EINVAL;
+  }
   Json params;
   if (params_json && *params_json) {
     params = json_parse(params_json);
@@ -131,22 +154,42 @@ cohort_status Agent::call(const char *method, const char *params_json, std::stri
       err = "params: malformed JSON";
       return COHORT_EJSON;
     }
-    if (!cJSON_IsObject(params.get()) && !cJSON_IsNull(params.get())) {
-      err = "params: must be an object";
-      return COHORT_EINVAL;
+  }
+  Json out;
+  cohort_status st = invoke(method, params.get(), out, err);
+  if (st != COHORT_OK) return st;
+  result = json_print(out.get());
+  return result.empty() ? COHORT_ENOMEM : COHORT_OK;
+}
+
+void Agent::subscribe(cohort_changed_fn fn, void *user) {
+  std::lock_guard<std::mutex> lock(subscriber_mu_);
+  subscriber_ = fn;
+  subscriber_user_ = user;
+}
+
+void Agent::deliver(const std::vector<std::string> &changes) {
+  if (changes.empty()) return;
+  std::lock_guard<std::mutex> lock(subscriber_mu_);
+  for (const std::string &c : changes) {
+    if (subscriber_) subscriber_(subscriber_user_, c.c_str());
+  }
+}
+
+cohort_status Agent::m_subscribe(const cJSON *params, cJSON *result) {
+  const cJSON *topics = cJSON_GetObjectItemCaseSensitive(params, "topics");
+  if (!topics) return failure(COHORT_EINVAL, "topics: missing");
+  if (!cJSON_IsArray(topics) || cJSON_GetArraySize(topics) == 0) {
+    return failure(COHORT_EINVAL, "topics: must be a non-empty array, e.g. [\"cohorts\"]");
+  }
+  int i = 0;
+  for (const cJSON *t = topics->child; t; t = t->next, ++i) {
+    if (!cJSON_IsString(t) || strcmp(t->valuestring, "cohorts") != 0) {
+      return failure(COHORT_EINVAL, "topics[" + std::to_string(i) + "]: unknown topic (known: \"cohorts\")");
     }
   }
-  Json out(cJSON_CreateObject());
-  if (!out) return COHORT_ENOMEM;
-  std::lock_guard<std::mutex> lock(mu_);
-  err_.clear();
-  cohort_status st = (this->*m->handler)(cJSON_IsObject(params.get()) ? params.get() : nullptr, out.get());
-  if (st != COHORT_OK) {
-    err = err_.empty() ? cohort_status_str(st) : err_;
-    return st;
-  }
-  result = json_print(out.get());
-  if (result.empty()) return COHORT_ENOMEM;
+  cJSON *arr = cJSON_AddArrayToObject(result, "topics");
+  cJSON_AddItemToArray(arr, cJSON_CreateString("cohorts"));
   return COHORT_OK;
 }
 

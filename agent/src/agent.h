@@ -80,6 +80,11 @@ class Agent {
   // One method call: params may be NULL. On success result holds the JSON
   // text; on failure err names what was wrong.
   cohort_status call(const char *method, const char *params_json, std::string &result, std::string &err);
+  // The same with parsed params (may be NULL) and the result as a tree.
+  cohort_status invoke(const char *method, const cJSON *params, Json &result, std::string &err);
+
+  // One subscriber for membership changes (fn NULL: none).
+  void subscribe(cohort_changed_fn fn, void *user);
 
   // Flushes the store (WAL checkpoint); called by close.
   void flush();
@@ -112,6 +117,8 @@ class Agent {
   cohort_status m_view_progress(const cJSON *params, cJSON *result);
   cohort_status m_view_end(const cJSON *params, cJSON *result);
   cohort_status m_config_get(const cJSON *params, cJSON *result);
+  cohort_status m_subscribe(const cJSON *params, cJSON *result);
+  void deliver(const std::vector<std::string> &changes);
 
   // Identity (identity.cpp).
   cohort_status load_identity();
@@ -167,6 +174,12 @@ class Agent {
   int64_t retention_checked_mono_ = 0;
 
   std::map<std::string, View> views_;
+
+  // Membership changes waiting to be delivered once the lock is released.
+  std::vector<std::string> pending_notifications_;
+  std::mutex subscriber_mu_;
+  cohort_changed_fn subscriber_ = nullptr;
+  void *subscriber_user_ = nullptr;
 };
 
 // ISO 8601 date-time -> Unix ms (UTC). Accepts "Z" or "+hh:mm" offsets and

@@ -225,12 +225,41 @@ COHORT_API cohort_status cohort_activations(cohort_agent *agent, const char *pla
   });
 }
 
+COHORT_API cohort_status cohort_rpc(cohort_agent *agent, const char *line, size_t len, char **response_json,
+                                    unsigned *topics) {
+  if (response_json) *response_json = nullptr;
+  if (topics) *topics = 0;
+  if (!agent || !line || !response_json) return COHORT_EINVAL;
+  return guarded(agent, [&] {
+    std::string response;
+    unsigned t = 0;
+    cohort_status st = co::rpc(*agent->impl, line, len, response, t);
+    if (st != COHORT_OK) return st;
+    if (topics) *topics = t;
+    if (response.empty()) return COHORT_OK;
+    *response_json = dup_string(response);
+    return *response_json ? COHORT_OK : COHORT_ENOMEM;
+  });
+}
+
+COHORT_API cohort_status cohort_check_config(const char *config_json) {
+  return guarded(nullptr, [&] {
+    co::Config cfg;
+    std::string err;
+    if (!co::config_parse(config_json, cfg, err)) {
+      set_error(nullptr, err);
+      return COHORT_ECONFIG;
+    }
+    clear_error(nullptr);
+    return COHORT_OK;
+  });
+}
+
 COHORT_API cohort_status cohort_subscribe(cohort_agent *agent, cohort_changed_fn fn, void *user) {
   if (!agent) return COHORT_EINVAL;
-  (void)fn;
-  (void)user;
-  set_error(agent, "subscriptions arrive with the local cohort engine");
-  return COHORT_ESTATE;
+  agent->impl->subscribe(fn, user);
+  clear_error(agent);
+  return COHORT_OK;
 }
 
 }  // extern "C"

@@ -19,6 +19,8 @@
 #ifndef COHORT_COHORT_H
 #define COHORT_COHORT_H
 
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -138,6 +140,31 @@ COHORT_API cohort_status cohort_activations(cohort_agent *agent, const char *pla
  */
 typedef void (*cohort_changed_fn)(void *user, const char *cohorts_json);
 COHORT_API cohort_status cohort_subscribe(cohort_agent *agent, cohort_changed_fn fn, void *user);
+
+/* ---- For services: the socket protocol, and configuration checks. */
+
+/* Topics a connection subscribed to (see cohort_rpc). */
+#define COHORT_TOPIC_COHORTS 1u
+
+/*
+ * Handles one JSON-RPC 2.0 request (or batch) as received on the socket:
+ * line is the request without its newline, len its length. On COHORT_OK,
+ * *response_json is the answer line without newline (caller frees with
+ * cohort_free), or NULL when there is nothing to answer (notifications).
+ * Errors in the request are answered as JSON-RPC errors (-32700 bad JSON,
+ * -32600 invalid request, -32601 unknown method, -32602 bad params with a
+ * message naming the field, -32000 minus the cohort_status for the rest),
+ * still with COHORT_OK. topics, if not NULL, receives the COHORT_TOPIC_*
+ * bits a successful `subscribe` in this request asked for (0 otherwise).
+ */
+COHORT_API cohort_status cohort_rpc(cohort_agent *agent, const char *line, size_t len,
+                                    char **response_json, unsigned *topics);
+
+/*
+ * Validates a configuration document without opening anything: no file is
+ * created or changed. The message of a failure is in cohort_last_error(NULL).
+ */
+COHORT_API cohort_status cohort_check_config(const char *config_json);
 
 #ifdef __cplusplus
 }

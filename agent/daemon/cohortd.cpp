@@ -1,0 +1,527 @@
+// cohortd: the agent as a service. JSON-RPC 2.0, one object per line, over a
+// Unix stream socket; one poll() loop serves every client, so a slow or stuck
+// client never stalls the others. Uses only the public header: everything
+// the daemon does with the agent goes through cohort_*().
+#include <cohort/cohort.h>
+#include <cjson/cJSON.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <mutex>
+#include <poll.h>
+#include <string>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+constexpr size_t kMaxLine = 64 * 1024;         // contract: a longer line closes the connection
+constexpr size_t kMaxPendingOut = 1 << 20;     // a client that never reads is dropped past this
+constexpr size_t kMaxClients = 4096;
+constexpr int kShutdownDrainMs = 500;
+
+volatile sig_atomic_t g_stop = 0;
+volatile sig_atomic_t g_reload = 0;
+int g_wake[2] = {-1, -1};  // self-pipe: signals and notifications wake the loop
+
+void on_signal(int sig) {
+  if (sig == SIGHUP) {
+    g_reload = 1;
+  } else {
+    g_stop = 1;
+  }
+  int saved = errno;
+  ssize_t ignored = write(g_wake[1], "s", 1);
+  (void)ignored;
+  errno = saved;
+}
+
+void log_line(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_line(const char *level, const char *fmt, ...) {
+  char buf[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "cohortd %s: %s\n", level, buf);
+}
+
+// Notifications produced on the agent's threads, delivered by the loop.
+std::mutex g_notes_mu;
+std::vector<std::string> g_notes;
+
+void on_cohorts_changed(void *, const char *cohorts_json) {
+  std::string line = "{\"jsonrpc\":\"2.0\",\"method\":\"cohorts.changed\",\"params\":";
+  line += cohorts_json;
+  line += "}\n";
+  {
+    std::lock_guard<std::mutex> lock(g_notes_mu);
+    g_notes.push_back(std::move(line));
+  }
+  ssize_t ignored = write(g_wake[1], "n", 1);
+  (void)ignored;
+}
+
+struct Client {
+  int fd = -1;
+  std::string in;
+  std::string out;
+  unsigned topics = 0;
+  bool closing = false;  // close once `out` is flushed
+};
+
+struct Options {
+  std::string config_file;
+  std::string data_dir;
+  std::string socket_path;
+  bool check_only = false;
+};
+
+void usage(FILE *to) {
+  fprintf(to,
+          "usage: cohortd [--config FILE] [--data-dir DIR] [--socket PATH] [--check-config]\n"
+          "       cohortd --help | --version\n\n"
+          "Runs the cohort agent as a service: JSON-RPC 2.0 over a Unix socket.\n"
+          "  --config FILE    configuration (JSON); without it, embedded defaults\n"
+          "  --data-dir DIR   overrides data_dir\n"
+          "  --socket PATH    overrides socket.path\n"
+          "  --check-config   validate the configuration and exit (0 valid, 2 invalid)\n"
+          "Signals: SIGTERM/SIGINT flush and exit; SIGHUP reloads the cohort definitions.\n");
+}
+
+// 0 ok, 1 exit 0 (help/version), 2 usage error.
+int parse_args(int argc, char **argv, Options &o) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](std::string &dst) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "cohortd: %s needs a value\n", a.c_str());
+        return false;
+      }
+      dst = argv[++i];
+      return true;
+    };
+    if (a == "--help" || a == "-h") {
+      usage(stdout);
+      return 1;
+    } else if (a == "--version") {
+      printf("cohortd %s\n", COHORT_VERSION_STRING);
+      return 1;
+    } else if (a == "--config") {
+      if (!value(o.config_file)) return 2;
+    } else if (a == "--data-dir") {
+      if (!value(o.data_dir)) return 2;
+    } else if (a == "--socket") {
+      if (!value(o.socket_path)) return 2;
+    } else if (a == "--check-config") {
+      o.check_only = true;
+    } else {
+      fprintf(stderr, "cohortd: unknown option %s (see --help)\n", a.c_str());
+      return 2;
+    }
+  }
+  return 0;
+}
+
+// Removes both spellings of a key (nested and flat) from the document.
+void drop_key(cJSON *doc, const char *section, const char *key) {
+  std::string flat = std::string(section) + "." + key;
+  cJSON_DeleteItemFromObjectCaseSensitive(doc, flat.c_str());
+  cJSON *sec = cJSON_GetObjectItemCaseSensitive(doc, section);
+  if (cJSON_IsObject(sec)) cJSON_DeleteItemFromObjectCaseSensitive(sec, key);
+}
+
+// The configuration document: the file (if any) with the command line on top.
+bool build_config(const Options &o, std::string &out) {
+  cJSON *doc = nullptr;
+  if (!o.config_file.empty()) {
+    FILE *f = fopen(o.config_file.c_str(), "rb");
+    if (!f) {
+      fprintf(stderr, "cohortd: cannot read configuration %s: %s\n", o.config_file.c_str(), strerror(errno));
+      return false;
+    }
+    std::string text;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0 && text.size() < (1u << 20)) text.append(buf, n);
+    fclose(f);
+    doc = cJSON_Parse(text.c_str());
+    if (!cJSON_IsObject(doc)) {
+      fprintf(stderr, "cohortd: configuration %s: not a JSON object\n", o.config_file.c_str());
+      cJSON_Delete(doc);
+      return false;
+    }
+  } else {
+    doc = cJSON_CreateObject();
+  }
+  if (!o.data_dir.empty()) {
+    cJSON_DeleteItemFromObjectCaseSensitive(doc, "data_dir");
+    cJSON_AddStringToObject(doc, "data_dir", o.data_dir.c_str());
+  }
+  if (!o.socket_path.empty()) {
+    drop_key(doc, "socket", "path");
+    cJSON_AddStringToObject(doc, "socket.path", o.socket_path.c_str());
+  }
+  char *s = cJSON_PrintUnformatted(doc);
+  cJSON_Delete(doc);
+  if (!s) return false;
+  out = s;
+  cJSON_free(s);
+  return true;
+}
+
+// Reads socket.path and socket.mode from the agent's effective configuration.
+bool socket_settings(cohort_agent *agent, std::string &path, int &mode) {
+  char *res = nullptr;
+  if (cohort_call(agent, "config.get", nullptr, &res) != COHORT_OK) return false;
+  cJSON *doc = cJSON_Parse(res);
+  cohort_free(res);
+  const cJSON *sock = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "config"), "socket");
+  const cJSON *p = cJSON_GetObjectItemCaseSensitive(sock, "path");
+  const cJSON *m = cJSON_GetObjectItemCaseSensitive(sock, "mode");
+  bool ok = cJSON_IsString(p) && cJSON_IsString(m);
+  if (ok) {
+    path = p->valuestring;
+    mode = static_cast<int>(strtol(m->valuestring, nullptr, 8));
+  }
+  cJSON_Delete(doc);
+  return ok;
+}
+
+void set_nonblock(int fd) {
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+// Binds the listening socket. A socket file left by a dead daemon is
+// replaced; a live daemon on it is an error.
+int listen_on(const std::string &path, int mode) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) {
+    log_line("error", "socket path too long (%zu bytes): %s", path.size(), path.c_str());
+    return -1;
+  }
+  memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  std::string dir = path.substr(0, path.rfind('/'));
+  if (!dir.empty() && dir != path) mkdir(dir.c_str(), 0755);
+  int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (connect(probe, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0) {
+    close(probe);
+    log_line("error", "another cohortd is already listening on %s", path.c_str());
+    return -1;
+  }
+  close(probe);
+  struct stat st {};
+  if (lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      log_line("error", "%s exists and is not a socket; not replacing it", path.c_str());
+      return -1;
+    }
+    unlink(path.c_str());  // stale: its daemon is gone
+  }
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // The mode applies from the first instant: no window with a wider one.
+  mode_t old = umask(static_cast<mode_t>(~mode & 0777));
+  int rc = bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr);
+  umask(old);
+  if (rc != 0 || chmod(path.c_str(), static_cast<mode_t>(mode)) != 0 || listen(fd, 128) != 0) {
+    log_line("error", "cannot listen on %s: %s", path.c_str(), strerror(errno));
+    close(fd);
+    return -1;
+  }
+  set_nonblock(fd);
+  return fd;
+}
+
+// systemd Type=notify, without libsystemd: one datagram to $NOTIFY_SOCKET.
+void sd_notify(const char *state) {
+  const char *path = getenv("NOTIFY_SOCKET");
+  if (!path || !*path) return;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  size_t len = strlen(path);
+  if (len >= sizeof addr.sun_path) return;
+  memcpy(addr.sun_path, path, len);
+  if (addr.sun_path[0] == '@') addr.sun_path[0] = '\0';  // abstract namespace
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  sendto(fd, state, strlen(state), MSG_NOSIGNAL, reinterpret_cast<sockaddr *>(&addr),
+         static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len));
+  close(fd);
+}
+
+class Server {
+ public:
+  Server(cohort_agent *agent, int listen_fd) : agent_(agent), listen_fd_(listen_fd) {}
+
+  void run() {
+    while (!g_stop) {
+      build_pollset();
+      int n = poll(fds_.data(), fds_.size(), -1);
+      if (n < 0 && errno != EINTR) {
+        log_line("error", "poll: %s", strerror(errno));
+        break;
+      }
+      if (n <= 0) continue;
+      if (fds_[0].revents & POLLIN) drain_wake();
+      if (g_reload) reload();
+      if (fds_[1].revents & POLLIN) accept_all();
+      // Index 2.. maps to clients_ in order (built by build_pollset).
+      for (size_t i = 2; i < fds_.size(); ++i) {
+        Client &c = clients_[i - 2];
+        short ev = fds_[i].revents;
+        if (ev & (POLLERR | POLLNVAL)) c.closing = true, c.out.clear();
+        if (ev & (POLLIN | POLLHUP)) read_from(c);
+        if (ev & POLLOUT) write_to(c);
+      }
+      deliver_notifications();
+      reap();
+    }
+    drain_on_exit();
+  }
+
+ private:
+  void build_pollset() {
+    fds_.clear();
+    fds_.push_back({g_wake[0], POLLIN, 0});
+    fds_.push_back({listen_fd_, static_cast<short>(clients_.size() < kMaxClients ? POLLIN : 0), 0});
+    for (const Client &c : clients_) {
+      short events = 0;
+      // Back-pressure: no new requests from a client that does not read its answers.
+      if (!c.closing && c.out.size() < kMaxPendingOut / 2) events |= POLLIN;
+      if (!c.out.empty()) events |= POLLOUT;
+      fds_.push_back({c.fd, events, 0});
+    }
+  }
+
+  void drain_wake() {
+    char buf[256];
+    while (read(g_wake[0], buf, sizeof buf) > 0) {
+    }
+  }
+
+  void reload() {
+    g_reload = 0;
+    char *res = nullptr;
+    cohort_status st = cohort_call(agent_, "definitions.reload", nullptr, &res);
+    if (st == COHORT_OK) {
+      log_line("info", "SIGHUP: reloaded %s", res);
+    } else {
+      log_line("warn", "SIGHUP: reload failed: %s", cohort_last_error(agent_));
+    }
+    cohort_free(res);
+  }
+
+  void accept_all() {
+    for (;;) {
+      int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) return;
+      if (clients_.size() >= kMaxClients) {
+        close(fd);
+        continue;
+      }
+      Client c;
+      c.fd = fd;
+      clients_.push_back(std::move(c));
+    }
+  }
+
+  void read_from(Client &c) {
+    char buf[16384];
+    for (;;) {
+      ssize_t n = recv(c.fd, buf, sizeof buf, 0);
+      if (n > 0) {
+        c.in.append(buf, static_cast<size_t>(n));
+        if (!process_lines(c)) return;
+        if (c.in.size() > kMaxLine || c.out.size() >= kMaxPendingOut / 2) return;
+        continue;
+      }
+      if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+        // Peer gone (or half-closed): answer what is complete, then close.
+        c.closing = true;
+      }
+      return;
+    }
+  }
+
+  // Handles every complete line; false when the connection must close.
+  bool process_lines(Client &c) {
+    size_t start = 0;
+    for (;;) {
+      size_t nl = c.in.find('\n', start);
+      if (nl == std::string::npos) break;
+      if (nl - start > kMaxLine) return refuse_line(c);
+      handle_line(c, c.in.data() + start, nl - start);
+      start = nl + 1;
+    }
+    c.in.erase(0, start);
+    if (c.in.size() > kMaxLine) return refuse_line(c);
+    return true;
+  }
+
+  bool refuse_line(Client &c) {
+    c.out += "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32600,\"message\":\"request line longer than 65536 bytes;"
+             " closing the connection\"},\"id\":null}\n";
+    c.in.clear();
+    c.closing = true;
+    return false;
+  }
+
+  void handle_line(Client &c, const char *line, size_t len) {
+    if (len > 0 && line[len - 1] == '\r') --len;
+    bool blank = true;
+    for (size_t i = 0; i < len && blank; ++i) blank = line[i] == ' ' || line[i] == '\t';
+    if (blank) return;
+    char *resp = nullptr;
+    unsigned topics = 0;
+    cohort_status st = cohort_rpc(agent_, line, len, &resp, &topics);
+    if (st != COHORT_OK) {
+      c.out += "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32603,\"message\":\"internal error\"},\"id\":null}\n";
+      return;
+    }
+    c.topics |= topics;
+    if (resp) {
+      c.out += resp;
+      c.out += '\n';
+      cohort_free(resp);
+    }
+  }
+
+  void write_to(Client &c) {
+    while (!c.out.empty()) {
+      ssize_t n = send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
+      if (n > 0) {
+        c.out.erase(0, static_cast<size_t>(n));
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+      c.out.clear();
+      c.closing = true;
+      return;
+    }
+  }
+
+  void deliver_notifications() {
+    std::vector<std::string> notes;
+    {
+      std::lock_guard<std::mutex> lock(g_notes_mu);
+      notes.swap(g_notes);
+    }
+    for (const std::string &n : notes) {
+      for (Client &c : clients_) {
+        if ((c.topics & COHORT_TOPIC_COHORTS) && !c.closing) {
+          c.out += n;
+          write_to(c);
+        }
+      }
+    }
+  }
+
+  void reap() {
+    for (size_t i = 0; i < clients_.size();) {
+      Client &c = clients_[i];
+      if (!c.out.empty() && !c.closing) write_to(c);
+      bool overflow = c.out.size() > kMaxPendingOut;
+      if ((c.closing && c.out.empty()) || overflow) {
+        if (overflow) log_line("warn", "dropping a client that does not read its answers");
+        if (c.closing && !c.out.empty()) write_to(c);
+        close(c.fd);
+        clients_[i] = std::move(clients_.back());
+        clients_.pop_back();
+        continue;
+      }
+      if (c.closing && !c.out.empty()) write_to(c);
+      ++i;
+    }
+  }
+
+  // On shutdown: give pending answers a short moment to leave.
+  void drain_on_exit() {
+    for (int waited = 0; waited < kShutdownDrainMs; waited += 10) {
+      bool pending = false;
+      for (Client &c : clients_) {
+        write_to(c);
+        pending |= !c.out.empty();
+      }
+      if (!pending) break;
+      usleep(10000);
+    }
+    for (Client &c : clients_) close(c.fd);
+    clients_.clear();
+  }
+
+  cohort_agent *agent_;
+  int listen_fd_;
+  std::vector<Client> clients_;
+  std::vector<pollfd> fds_;
+};
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  Options opt;
+  int rc = parse_args(argc, argv, opt);
+  if (rc == 1) return 0;
+  if (rc == 2) return 2;
+  std::string config;
+  if (!build_config(opt, config)) return 2;
+  if (opt.check_only) {
+    if (cohort_check_config(config.c_str()) != COHORT_OK) {
+      fprintf(stderr, "cohortd: invalid configuration: %s\n", cohort_last_error(nullptr));
+      return 2;
+    }
+    printf("cohortd: configuration OK\n");
+    return 0;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  if (pipe(g_wake) != 0) return 1;
+  set_nonblock(g_wake[0]);
+  set_nonblock(g_wake[1]);
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);
+
+  cohort_agent *agent = nullptr;
+  cohort_status st = cohort_open(config.c_str(), &agent);
+  if (st != COHORT_OK) {
+    fprintf(stderr, "cohortd: cannot start: %s\n", cohort_last_error(nullptr));
+    return st == COHORT_ECONFIG ? 2 : 1;
+  }
+  std::string path;
+  int mode = 0660;
+  if (!socket_settings(agent, path, mode)) {
+    cohort_close(agent);
+    return 1;
+  }
+  int listen_fd = listen_on(path, mode);
+  if (listen_fd < 0) {
+    cohort_close(agent);
+    return 1;
+  }
+  cohort_subscribe(agent, on_cohorts_changed, nullptr);
+  log_line("info", "cohortd %s listening on %s", COHORT_VERSION_STRING, path.c_str());
+  sd_notify("READY=1");
+  {
+    Server server(agent, listen_fd);
+    server.run();
+  }
+  sd_notify("STOPPING=1");
+  close(listen_fd);
+  unlink(path.c_str());
+  cohort_subscribe(agent, nullptr, nullptr);
+  cohort_close(agent);
+  log_line("info", "cohortd stopped");
+  return 0;
+}

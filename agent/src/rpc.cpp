@@ -1,0 +1,114 @@
+// JSON-RPC 2.0 over lines: the socket protocol, in the library so that every
+// face shares it (and so it can be fuzzed without a socket).
+#include <cohort/cohort.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "agent.h"
+#include "api_internal.h"
+
+namespace co {
+namespace {
+
+constexpr int kParseError = -32700;
+constexpr int kInvalidRequest = -32600;
+constexpr int kMethodNotFound = -32601;
+constexpr int kInvalidParams = -32602;
+
+const char *status_name(cohort_status s) {
+  switch (s) {
+#define COHORT_X_NAME(name, value, message) \
+  case name:                                 \
+    return #name;
+    COHORT_STATUS_TABLE(COHORT_X_NAME)
+#undef COHORT_X_NAME
+  }
+  return "COHORT_UNKNOWN";
+}
+
+int rpc_code(cohort_status st) {
+  switch (st) {
+    case COHORT_EJSON:
+    case COHORT_EINVAL:
+      return kInvalidParams;
+    case COHORT_ENOMETHOD:
+      return kMethodNotFound;
+    default:
+      return -32000 - static_cast<int>(st);
+  }
+}
+
+cJSON *error_response(const cJSON *id, int code, const std::string &message, cohort_status st) {
+  cJSON *r = cJSON_CreateObject();
+  cJSON_AddStringToObject(r, "jsonrpc", "2.0");
+  cJSON *err = cJSON_AddObjectToObject(r, "error");
+  cJSON_AddNumberToObject(err, "code", code);
+  cJSON_AddStringToObject(err, "message", message.c_str());
+  if (st != COHORT_OK) {
+    cJSON *data = cJSON_AddObjectToObject(err, "data");
+    cJSON_AddStringToObject(data, "status", status_name(st));
+  }
+  cJSON_AddItemToObject(r, "id", id ? cJSON_Duplicate(id, 1) : cJSON_CreateNull());
+  return r;
+}
+
+bool valid_id(const cJSON *id) { return !id || cJSON_IsString(id) || cJSON_IsNumber(id) || cJSON_IsNull(id); }
+
+// One request object -> its response, or NULL for a notification.
+cJSON *handle_one(Agent &agent, const cJSON *req, unsigned &topics) {
+  if (!cJSON_IsObject(req)) return error_response(nullptr, kInvalidRequest, "request must be an object", COHORT_OK);
+  const cJSON *id = cJSON_GetObjectItemCaseSensitive(req, "id");
+  if (!valid_id(id)) return error_response(nullptr, kInvalidRequest, "id: must be a string, number or null", COHORT_OK);
+  const cJSON *version = cJSON_GetObjectItemCaseSensitive(req, "jsonrpc");
+  if (!cJSON_IsString(version) || strcmp(version->valuestring, "2.0") != 0) {
+    return error_response(id, kInvalidRequest, "jsonrpc: must be \"2.0\"", COHORT_OK);
+  }
+  const cJSON *method = cJSON_GetObjectItemCaseSensitive(req, "method");
+  if (!cJSON_IsString(method)) return error_response(id, kInvalidRequest, "method: must be a string", COHORT_OK);
+  const cJSON *params = cJSON_GetObjectItemCaseSensitive(req, "params");
+  if (params && !cJSON_IsObject(params) && !cJSON_IsNull(params)) {
+    return error_response(id, kInvalidParams, "params: must be an object", COHORT_EINVAL);
+  }
+  Json result;
+  std::string err;
+  cohort_status st = agent.invoke(method->valuestring, params, result, err);
+  if (!id) return nullptr;  // a notification: no answer, whatever happened
+  if (st != COHORT_OK) return error_response(id, rpc_code(st), err, st);
+  if (strcmp(method->valuestring, "subscribe") == 0) topics |= COHORT_TOPIC_COHORTS;
+  cJSON *r = cJSON_CreateObject();
+  cJSON_AddStringToObject(r, "jsonrpc", "2.0");
+  cJSON_AddItemToObject(r, "result", result.release());
+  cJSON_AddItemToObject(r, "id", cJSON_Duplicate(id, 1));
+  return r;
+}
+
+}  // namespace
+
+cohort_status rpc(Agent &agent, const char *line, size_t len, std::string &response, unsigned &topics) {
+  topics = 0;
+  response.clear();
+  Json req(cJSON_ParseWithLength(line, len));
+  Json out;
+  if (!req) {
+    out.reset(error_response(nullptr, kParseError, "parse error: the line is not valid JSON", COHORT_OK));
+  } else if (cJSON_IsArray(req.get())) {
+    if (!req->child) {
+      out.reset(error_response(nullptr, kInvalidRequest, "empty batch", COHORT_OK));
+    } else {
+      out.reset(cJSON_CreateArray());
+      for (const cJSON *r = req->child; r; r = r->next) {
+        if (cJSON *one = handle_one(agent, r, topics)) cJSON_AddItemToArray(out.get(), one);
+      }
+      if (!out->child) out.reset();  // all notifications
+    }
+  } else {
+    out.reset(handle_one(agent, req.get(), topics));
+  }
+  if (!out) return COHORT_OK;
+  response = json_print(out.get());
+  return response.empty() ? COHORT_ENOMEM : COHORT_OK;
+}
+
+}  // namespace co
