@@ -429,7 +429,9 @@ class Server {
   void reap() {
     for (size_t i = 0; i < clients_.size();) {
       Client &c = clients_[i];
-      if (!c.out.empty() && !c.closing) write_to(c);
+      // A closing client's last answer is flushed before the check below, so
+      // it is closed now rather than at the next unrelated wake-up.
+      if (!c.out.empty()) write_to(c);
       bool overflow = c.out.size() > kMaxPendingOut;
       if ((c.closing && c.out.empty()) || overflow) {
         if (overflow) log_line("warn", "dropping a client that does not read its answers");
@@ -439,7 +441,6 @@ class Server {
         clients_.pop_back();
         continue;
       }
-      if (c.closing && !c.out.empty()) write_to(c);
       ++i;
     }
   }

@@ -23,6 +23,10 @@ const Agent::Method Agent::kMethods[] = {
     {"history.get", &Agent::m_history_get},
     {"config.get", &Agent::m_config_get},
     {"subscribe", &Agent::m_subscribe},
+    {"cohorts.get", &Agent::m_cohorts_get},
+    {"activations.get", &Agent::m_activations_get, true},
+    {"sync.now", &Agent::m_sync_now, true},
+    {"dead_letters.get", &Agent::m_dead_letters_get},
 };
 
 cohort_status Agent::open(const char *config_json, const Seams &seams, std::unique_ptr<Agent> &out,
@@ -95,12 +99,17 @@ cohort_status Agent::init(const char *config_json, const Seams &seams, std::stri
     err = err_;
     return COHORT_ESTORAGE;
   }
+  load_caches();
+  if (start_sync(seams, err) != COHORT_OK) return COHORT_ECONFIG;
   CO_LOG(*log_, info, "agent open: data_dir %s, %lld events in history, %lld queued", cfg_.data_dir.c_str(),
          static_cast<long long>(history_count_), static_cast<long long>(outbox_count_));
   return COHORT_OK;
 }
 
-Agent::~Agent() { flush(); }
+Agent::~Agent() {
+  stop_sync();
+  flush();
+}
 
 void Agent::flush() {
   std::lock_guard<std::mutex> lock(mu_);
@@ -129,10 +138,17 @@ cohort_status Agent::invoke(const char *method, const cJSON *params, Json &resul
   if (!out) return COHORT_ENOMEM;
   cohort_status st;
   std::vector<std::string> changes;
-  {
+  const cJSON *p = cJSON_IsObject(params) ? params : nullptr;
+  if (m->waits) {
+    // Takes the lock itself, and drops it while waiting for the network. Its
+    // message travels in a thread-local, not err_, which others may reset.
+    wait_error_.clear();
+    st = (this->*m->handler)(p, out.get());
+    if (st != COHORT_OK) err = wait_error_.empty() ? cohort_status_str(st) : wait_error_;
+  } else {
     std::lock_guard<std::mutex> lock(mu_);
     err_.clear();
-    st = (this->*m->handler)(cJSON_IsObject(params) ? params : nullptr, out.get());
+    st = (this->*m->handler)(p, out.get());
     if (st != COHORT_OK) err = err_.empty() ? cohort_status_str(st) : err_;
     changes.swap(pending_notifications_);
   }
@@ -200,12 +216,19 @@ cohort_status Agent::m_status(const cJSON *, cJSON *result) {
   cJSON_AddBoolToObject(result, "consent_required", cfg_.consent_required);
   cJSON_AddStringToObject(result, "session_id", session_id_.c_str());
   cJSON_AddNumberToObject(result, "queue_depth", static_cast<double>(outbox_count_));
-  cJSON_AddNumberToObject(result, "dead_letters", 0);
+  cJSON_AddNumberToObject(result, "dead_letters", static_cast<double>(dead_letters_));
   cJSON_AddNumberToObject(result, "definitions", 0);
   cJSON *sync = cJSON_AddObjectToObject(result, "last_sync");
-  cJSON_AddNullToObject(sync, "ok");
-  cJSON_AddNullToObject(sync, "at");
-  cJSON_AddNullToObject(sync, "error");
+  if (synced_once_) {
+    cJSON_AddBoolToObject(sync, "ok", last_sync_ok_);
+    cJSON_AddStringToObject(sync, "at", format_iso8601(last_sync_at_).c_str());
+  } else {
+    cJSON_AddNullToObject(sync, "ok");
+    cJSON_AddNullToObject(sync, "at");
+  }
+  if (last_sync_error_.empty()) cJSON_AddNullToObject(sync, "error");
+  else cJSON_AddStringToObject(sync, "error", last_sync_error_.c_str());
+  cJSON_AddNumberToObject(sync, "sent", static_cast<double>(sent_total_));
   cJSON_AddStringToObject(result, "storage", "ok");
   cJSON *hist = cJSON_AddObjectToObject(result, "history");
   cJSON_AddNumberToObject(hist, "events", static_cast<double>(history_count_));

@@ -8,7 +8,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <condition_variable>
+#include <deque>
 #include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -16,6 +19,7 @@
 #include "json.h"
 #include "platform/clock.h"
 #include "platform/crypto.h"
+#include "platform/http.h"
 #include "platform/log.h"
 #include "storage/store.h"
 
@@ -26,6 +30,16 @@ struct Seams {
   platform::Clock *clock = nullptr;
   platform::Entropy *entropy = nullptr;
   platform::Logger *logger = nullptr;
+  platform::Transport *transport = nullptr;
+};
+
+// A remote answer kept with its deadline on the monotonic clock, so a wall
+// clock jump neither expires nor revives it.
+struct CacheEntry {
+  Json body;
+  int64_t stored_wall = 0;
+  int64_t expires_mono = 0;
+  bool valid(int64_t now_mono) const { return body && now_mono < expires_mono; }
 };
 
 struct Alias {
@@ -67,6 +81,9 @@ struct View {
   int64_t spent_at(int64_t now) const { return spent_ms + (playing ? now - tick_mono : 0); }
 };
 
+// The message of a failing method that runs without the agent lock.
+inline thread_local std::string wait_error_;
+
 class Agent {
  public:
   // Opens with the given configuration document and seams (NULL members are
@@ -96,6 +113,8 @@ class Agent {
   struct Method {
     const char *name;
     Handler handler;
+    // Waits on the network: runs without the agent lock and takes it itself.
+    bool waits = false;
   };
   static const Method kMethods[];
 
@@ -139,6 +158,29 @@ class Agent {
   cohort_status recover_views();
   void expire_views(int64_t now_mono);
 
+  // Remote sync (sync.cpp).
+  struct ContextJob {
+    std::string url;
+    std::string page_properties;  // JSON object
+  };
+  cohort_status start_sync(const Seams &seams, std::string &err);
+  void stop_sync();
+  void worker_main();
+  void run_contextual_jobs();
+  // Sends one outbox batch; false when nothing was sent (empty, backoff, failure).
+  bool send_batch(int64_t &sent);
+  void backoff(int64_t retry_after_s);
+  std::string identity_for(int64_t epoch, const char *&field);
+  void cache_put(const std::string &key, const char *kind, Json body, int64_t ttl_s);
+  const CacheEntry *cache_get(const std::string &key, int64_t now_mono);
+  void load_caches();
+  void queue_contextual(const std::string &url, Json page_properties);
+  void wake_worker(bool urgent);
+  cohort_status m_activations_get(const cJSON *params, cJSON *result);
+  cohort_status m_cohorts_get(const cJSON *params, cJSON *result);
+  cohort_status m_sync_now(const cJSON *params, cJSON *result);
+  cohort_status m_dead_letters_get(const cJSON *params, cJSON *result);
+
   // Events (events.cpp).
   cohort_status validate_event(const cJSON *params, Event &ev);
   cohort_status store_event(Event &ev, int64_t &seq, const std::function<bool()> &also = nullptr);
@@ -174,6 +216,30 @@ class Agent {
   int64_t retention_checked_mono_ = 0;
 
   std::map<std::string, View> views_;
+
+  // Remote sync: a worker thread owns every network call. mu_ guards the
+  // state below; the worker never holds it while a request is in flight.
+  std::unique_ptr<platform::Transport> own_transport_;
+  platform::Transport *transport_ = nullptr;
+  std::thread worker_;
+  std::condition_variable wake_cv_;  // wakes the worker
+  std::condition_variable done_cv_;  // a worker pass finished
+  bool stop_ = false;
+  bool wake_ = false;
+  bool urgent_ = false;               // skip the back-off once (sync.now, view.start)
+  int64_t rounds_ = 0;                // passes completed
+  bool ccs_busy_ = false;             // a CCS request is in flight
+  std::deque<ContextJob> ctx_jobs_;
+  int attempt_ = 0;                   // consecutive failures
+  int64_t retry_at_mono_ = 0;
+  int64_t retry_after_mono_ = 0;      // the server's Retry-After, if any
+  bool last_sync_ok_ = false;
+  bool synced_once_ = false;
+  int64_t last_sync_at_ = 0;          // wall ms
+  std::string last_sync_error_;
+  int64_t dead_letters_ = 0;
+  int64_t sent_total_ = 0;
+  std::map<std::string, CacheEntry> caches_;
 
   // Membership changes waiting to be delivered once the lock is released.
   std::vector<std::string> pending_notifications_;

@@ -255,8 +255,14 @@ bool Agent::evict_history(const char *select_sql, int64_t arg) {
 }
 
 bool Agent::purge_behavioral() {
-  return store_.exec("DELETE FROM outbox") && store_.exec("DELETE FROM events") &&
-         store_.exec("DELETE FROM cohort_state") && store_.exec("DELETE FROM cache WHERE kind='behavioral'");
+  if (!(store_.exec("DELETE FROM outbox") && store_.exec("DELETE FROM events") &&
+        store_.exec("DELETE FROM cohort_state") && store_.exec("DELETE FROM cache WHERE kind='behavioral'") &&
+        store_.exec("DELETE FROM dead_letters"))) {
+    return false;
+  }
+  caches_.erase("behavioral");
+  dead_letters_ = 0;
+  return true;
 }
 
 cohort_status Agent::m_track(const cJSON *params, cJSON *result) {
@@ -267,6 +273,7 @@ cohort_status Agent::m_track(const cJSON *params, cJSON *result) {
   int64_t seq = 0;
   st = store_event(ev, seq);
   if (st != COHORT_OK) return st;
+  if (seq != 0) wake_worker(false);
   cJSON_AddStringToObject(result, "event_id", ev.event_id.c_str());
   cJSON_AddStringToObject(result, "session_id", ev.session_id.c_str());
   if (ev.view_id.empty()) cJSON_AddNullToObject(result, "view_id");

@@ -243,6 +243,7 @@ cohort_status Agent::new_identity(bool drop_history) {
   user_id_ = id;
   epoch_ = epoch;
   aliases_.clear();
+  if (drop_history) caches_.erase("behavioral");
   if (drop_history) history_count_ = outbox_count_;
   if (!save_identity_file()) CO_LOG(*log_, warn, "cannot write the identity file in %s", cfg_.data_dir.c_str());
   return COHORT_OK;

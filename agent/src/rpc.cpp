@@ -89,7 +89,11 @@ cJSON *handle_one(Agent &agent, const cJSON *req, unsigned &topics) {
 cohort_status rpc(Agent &agent, const char *line, size_t len, std::string &response, unsigned &topics) {
   topics = 0;
   response.clear();
-  Json req(cJSON_ParseWithLength(line, len));
+  // The whole line must be one JSON value: text after it is an error too.
+  const char *end = nullptr;
+  Json req(cJSON_ParseWithLengthOpts(line, len, &end, false));
+  while (req && end < line + len && (*end == ' ' || *end == '\t' || *end == '\r')) ++end;
+  if (req && end != line + len) req.reset();
   Json out;
   if (!req) {
     out.reset(error_response(nullptr, kParseError, "parse error: the line is not valid JSON", COHORT_OK));

@@ -136,6 +136,14 @@ cohort_status Agent::m_view_start(const cJSON *params, cJSON *result) {
     return save_view(v, now, true);
   });
   if (st != COHORT_OK) return st;
+  // The guide: call the CCS API on every content view, and the Contextual
+  // API for its content (no user data: the content properties only).
+  if (seq != 0) wake_worker(true);
+  if (!url.empty() && !cache_get("ctx:" + url, now)) {
+    Json pp(cJSON_CreateObject());
+    cJSON_AddItemToObject(pp.get(), type.c_str(), cJSON_Duplicate(v.properties.get(), 1));
+    queue_contextual(url, std::move(pp));
+  }
   cJSON_AddStringToObject(result, "view_id", v.view_id.c_str());
   cJSON_AddStringToObject(result, "session_id", v.session_id.c_str());
   cJSON_AddStringToObject(result, "event_id", ev.event_id.c_str());

@@ -19,7 +19,9 @@ int main(int argc, char **argv) {
   char tmpl[] = "/tmp/cohort-bench-XXXXXX";
   if (!mkdtemp(tmpl)) return 1;
   std::string dir = tmpl;
+  // The remote API is a closed local port: this measures the device side only.
   std::string cfg = "{\"data_dir\":\"" + dir + "\",\"consent\":{\"required\":false},"
+                    "\"api\":{\"ccs_url\":\"http://127.0.0.1:9\",\"contextual_url\":\"http://127.0.0.1:9\"},"
                     "\"history\":{\"max_events\":1000000},\"queue\":{\"max_events\":1000000}}";
   cohort_agent *a = nullptr;
   if (cohort_open(cfg.c_str(), &a) != COHORT_OK) {

@@ -40,6 +40,9 @@ static void error_codes(void **) {
   Fixture f;
   assert_int_equal(f.code("{bad"), -32700);
   assert_int_equal(f.code(""), -32700);
+  assert_int_equal(f.code("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"} trailing"), -32700);
+  assert_int_equal(f.code("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"}{}"), -32700);
+  assert_null(cJSON_GetObjectItem(f.rpc("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"}  ").get(), "error"));
   assert_int_equal(f.code("42"), -32600);
   assert_int_equal(f.code("[]"), -32600);
   assert_int_equal(f.code("{\"id\":1,\"method\":\"status\"}"), -32600);  // no jsonrpc

@@ -34,8 +34,11 @@ struct TempDir {
     if (system(cmd.c_str()) != 0) {
     }
   }
+  // Remote APIs point at a closed local port unless extra says otherwise:
+  // a unit test never reaches past this machine.
   std::string config(const std::string &extra = "") const {
-    return "{\"data_dir\":\"" + path + "/data\"" + (extra.empty() ? "" : "," + extra) + "}";
+    return "{\"data_dir\":\"" + path + "/data\",\"api.ccs_url\":\"http://127.0.0.1:9\","
+           "\"api.contextual_url\":\"http://127.0.0.1:9\"" + (extra.empty() ? "" : "," + extra) + "}";
   }
 };
 

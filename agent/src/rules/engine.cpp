@@ -1,0 +1,369 @@
+#include "rules/engine.h"
+
+#include <algorithm>
+#include <functional>
+#include <map>
+
+#include "rules/ast.h"
+#include "rules/cohort_state.h"
+#include "rules/evaluator.h"
+#include "rules/parser.h"
+
+namespace co::rules {
+namespace {
+
+constexpr int64_t kNever = std::numeric_limits<int64_t>::min();
+
+// A loaded cohort's state and bookkeeping.
+struct Slot {
+  CohortState state;
+  int64_t covered_seq = kNever;  // every event up to here was offered to this cohort
+  bool rebuilding = false;       // in look-back: only lookback() feeds it
+  bool dirty = true;             // membership may have moved since the last poll
+  bool offered = false;          // scratch for dispatch(): saw the current event
+  bool changed = false;          // scratch for dispatch(): its state moved
+};
+
+// Where an event may land: condition `condition` of cohort `cohort`.
+struct Target {
+  uint32_t cohort;
+  uint32_t condition;
+};
+
+std::string quoted(std::string_view s) {
+  return "\"" + std::string(s) + "\"";
+}
+
+std::string render(cJSON *json) {
+  char *text = cJSON_PrintUnformatted(json);
+  std::string out = text != nullptr ? text : "";
+  cJSON_free(text);
+  cJSON_Delete(json);
+  return out;
+}
+
+// {"match": ..., "explain": {...}} for one rule.
+std::string explain_rule(Evaluator *ev, const Rule &rule, const CohortState &state) {
+  cJSON *root = cJSON_CreateObject();
+  cJSON *match = cJSON_AddFalseToObject(root, "match");
+  cJSON *tree = cJSON_AddObjectToObject(root, "explain");
+  if (ev->evaluate(rule, state, tree)) match->type = cJSON_True;
+  return render(root);
+}
+
+bool crossed(int64_t tick_ms, int64_t from_ms, int64_t to_ms) {
+  return tick_ms > 0 && bucket_of(from_ms, tick_ms) != bucket_of(to_ms, tick_ms);
+}
+
+}  // namespace
+
+struct Engine::Impl {
+  Definitions defs;
+  std::vector<Slot> slots;      // parallel to defs.cohorts
+  std::vector<CohortRef> refs;  // the same, as the evaluator reads them
+  std::map<std::string, std::vector<Target>, std::less<>> by_name;
+  std::vector<Target> any_name;                // event_type "*"
+  std::vector<Target> views;                   // engagement: every event that carries a view_id
+  std::vector<std::vector<uint32_t>> readers;  // cohorts whose rule reads each cohort
+  std::vector<int64_t> tick_ms;                // finest bucket a cohort's membership moves with time by (0: none)
+  std::vector<bool> contextual;                // reads a session or view window
+  std::vector<uint32_t> offered;               // scratch for observe()
+  int64_t observed_seq = kNever;
+  int64_t clock_ms = kNever;  // newest time the agent told us: pruning never goes past it
+  bool polled = false;
+  int64_t last_poll_ms = 0;
+  std::string last_session, last_view;
+
+  void install(Definitions d, std::vector<Slot> s);
+  void build_index();
+  void build_time_and_readers();
+  void dispatch(const Event &e, bool rebuilding);
+  void record(uint32_t cohort, bool member, const Now &now, Changes *changes);
+  int find(std::string_view id) const;
+};
+
+void Engine::Impl::install(Definitions d, std::vector<Slot> s) {
+  defs = std::move(d);
+  slots = std::move(s);
+  refs.clear();
+  for (size_t i = 0; i < slots.size(); ++i) refs.push_back({&defs.cohorts[i], &slots[i].state});
+  build_index();
+  build_time_and_readers();
+  polled = false;  // the first poll reads every cohort
+}
+
+void Engine::Impl::build_index() {
+  by_name.clear();
+  any_name.clear();
+  views.clear();
+  for (uint32_t i = 0; i < defs.cohorts.size(); ++i) {
+    const std::vector<Condition> &conds = defs.cohorts[i].rule.conditions;
+    for (uint32_t k = 0; k < conds.size(); ++k) {
+      const Condition &c = conds[k];
+      if (!c.accumulates()) continue;
+      if (c.type == Type::engagement)
+        views.push_back({i, k});
+      else if (c.event_type == "*")
+        any_name.push_back({i, k});
+      else
+        by_name[c.event_type].push_back({i, k});
+    }
+  }
+}
+
+// A cohort's membership moves with time by its finest bucket (recency by the
+// hour), and with the session / view when it reads one. What it reads of other
+// cohorts needs no such care: a read cohort is re-read earlier in the same poll,
+// and its transition marks its readers dirty.
+void Engine::Impl::build_time_and_readers() {
+  size_t n = defs.cohorts.size();
+  tick_ms.assign(n, 0);
+  contextual.assign(n, false);
+  readers.assign(n, {});
+  for (uint32_t i = 0; i < n; ++i) {
+    for (const Condition &c : defs.cohorts[i].rule.conditions) {
+      int64_t tick = c.type == Type::recency ? Window{Scope::days, 1}.bucket_ms() : c.window.bucket_ms();
+      if (tick > 0) tick_ms[i] = tick_ms[i] == 0 ? tick : std::min(tick_ms[i], tick);
+      contextual[i] = contextual[i] || c.window.scope == Scope::session || c.window.scope == Scope::view;
+      if (c.type == Type::cohort) readers[c.cohort_index].push_back(i);
+    }
+  }
+}
+
+void Engine::Impl::dispatch(const Event &e, bool rebuilding) {
+  // Buckets older than the window at the event's time, or at the agent's clock
+  // when the event claims to be from the future, can never be read again.
+  int64_t horizon = std::min(e.time_ms, clock_ms);
+  auto offer = [&](const std::vector<Target> &targets) {
+    for (const Target &t : targets) {
+      Slot &s = slots[t.cohort];
+      if (s.rebuilding != rebuilding || e.seq <= s.covered_seq) continue;
+      const Condition &c = defs.cohorts[t.cohort].rule.conditions[t.condition];
+      if (s.state.conditions[t.condition]->add(c, e, horizon)) s.changed = true;
+      if (!s.offered) offered.push_back(t.cohort);
+      s.offered = true;
+    }
+  };
+  auto named = by_name.find(e.name);
+  if (named != by_name.end()) offer(named->second);
+  offer(any_name);
+  if (!e.view_id.empty()) offer(views);
+  // Only after every condition of a cohort has seen the event: it is covered.
+  for (uint32_t i : offered) {
+    Slot &s = slots[i];
+    s.covered_seq = e.seq;
+    s.dirty = s.dirty || s.changed;
+    s.offered = s.changed = false;
+  }
+  offered.clear();
+}
+
+void Engine::Impl::record(uint32_t cohort, bool member, const Now &now, Changes *changes) {
+  Membership &m = slots[cohort].state.membership;
+  m.member = member;
+  Transition &t = member ? m.entered : m.exited;
+  t = Transition{true, now.time_ms, std::string(now.session_id), std::string(now.view_id)};
+  (member ? changes->entered : changes->exited).push_back(defs.cohorts[cohort].id);
+  // Readers come later in the order: this poll re-reads them.
+  for (uint32_t r : readers[cohort]) slots[r].dirty = true;
+}
+
+int Engine::Impl::find(std::string_view id) const {
+  for (size_t i = 0; i < defs.cohorts.size(); ++i) {
+    if (defs.cohorts[i].id == id) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+namespace {
+
+// Where a cohort's state comes from on load: the engine's own state when the
+// rule is unchanged, else a matching saved blob, else nothing (look-back).
+class StateSource {
+ public:
+  StateSource(std::vector<Slot> *old_slots, const Definitions &old_defs, const std::vector<SavedState> &saved)
+      : old_slots_(old_slots) {
+    for (size_t i = 0; i < old_defs.cohorts.size(); ++i) old_[old_defs.cohorts[i].id] = i;
+    for (const SavedState &s : saved) saved_[s.cohort_id] = &s;
+    old_checksums_.reserve(old_defs.cohorts.size());
+    for (const CohortDef &d : old_defs.cohorts) old_checksums_.push_back(d.checksum);
+  }
+
+  Slot take(const CohortDef &def, LoadReport *report) {
+    Slot slot;
+    slot.state = fresh_state(def.rule);
+    if (from_memory(def, &slot) || from_saved(def, &slot, report)) return slot;
+    slot.rebuilding = true;
+    report->lookback.push_back(def.id);
+    return slot;
+  }
+
+ private:
+  bool from_memory(const CohortDef &def, Slot *slot) {
+    auto it = old_.find(def.id);
+    if (it == old_.end()) return false;
+    Slot &old = (*old_slots_)[it->second];
+    if (old_checksums_[it->second] == def.checksum && !old.rebuilding) {
+      *slot = std::move(old);
+      return true;
+    }
+    slot->state.membership = std::move(old.state.membership);
+    return false;
+  }
+
+  bool from_saved(const CohortDef &def, Slot *slot, LoadReport *report) {
+    auto it = saved_.find(def.id);
+    if (it == saved_.end()) return false;
+    int64_t seq = 0;
+    bool fresh_membership = !old_.count(def.id);
+    CohortState restored = fresh_state(def.rule);
+    switch (decode_state(it->second->blob, def.rule, def.checksum, &restored, &seq)) {
+      case Decoded::full:
+        slot->state = std::move(restored);
+        slot->covered_seq = seq;
+        report->replay_after_seq = std::min(report->replay_after_seq, seq);
+        return true;
+      case Decoded::membership_only:
+        if (fresh_membership) slot->state.membership = std::move(restored.membership);
+        return false;
+      default:
+        report->discarded.push_back("cohort " + quoted(def.id) + ": saved state is corrupt; rebuilt from history");
+        return false;
+    }
+  }
+
+  std::vector<Slot> *old_slots_;
+  std::map<std::string, size_t, std::less<>> old_;
+  std::vector<std::string> old_checksums_;
+  std::map<std::string, const SavedState *, std::less<>> saved_;
+};
+
+}  // namespace
+
+Engine::Engine() : impl_(std::make_unique<Impl>()) {}
+Engine::~Engine() = default;
+
+Status Engine::load(std::string_view definitions_json, const std::vector<SavedState> &saved, int64_t now_ms,
+                    LoadReport *report) {
+  Definitions defs;
+  Status s = parse_definitions(definitions_json, &defs);
+  if (!s.ok()) return s;
+  LoadReport r;
+  StateSource source(&impl_->slots, impl_->defs, saved);
+  std::vector<Slot> slots;
+  slots.reserve(defs.cohorts.size());
+  for (const CohortDef &def : defs.cohorts) slots.push_back(source.take(def, &r));
+  impl_->install(std::move(defs), std::move(slots));
+  impl_->clock_ms = std::max(impl_->clock_ms, now_ms);
+  *report = std::move(r);
+  return Status::success();
+}
+
+void Engine::observe(const Event &e) {
+  impl_->observed_seq = std::max(impl_->observed_seq, e.seq);
+  impl_->dispatch(e, false);
+}
+
+void Engine::lookback(const Event &e) {
+  impl_->dispatch(e, true);
+}
+
+void Engine::end_lookback() {
+  for (uint32_t i = 0; i < impl_->slots.size(); ++i) {
+    if (!impl_->slots[i].rebuilding) continue;
+    impl_->slots[i].rebuilding = false;
+    impl_->slots[i].dirty = true;
+  }
+}
+
+Changes Engine::poll(const Now &now) {
+  Impl &m = *impl_;
+  m.clock_ms = std::max(m.clock_ms, now.time_ms);
+  bool context_moved = !m.polled || now.session_id != m.last_session || now.view_id != m.last_view;
+  Evaluator ev(m.refs, now);
+  Changes changes;
+  for (uint32_t i : m.defs.order) {
+    Slot &s = m.slots[i];
+    bool due = !m.polled || s.dirty || (m.contextual[i] && context_moved) ||
+               crossed(m.tick_ms[i], m.last_poll_ms, now.time_ms);
+    if (s.rebuilding || !due) continue;
+    s.dirty = false;
+    bool member = ev.member(i);
+    if (member != s.state.membership.member) m.record(i, member, now, &changes);
+  }
+  m.polled = true;
+  m.last_poll_ms = now.time_ms;
+  m.last_session.assign(now.session_id);
+  m.last_view.assign(now.view_id);
+  return changes;
+}
+
+std::vector<std::string> Engine::members(const Now &now) const {
+  Evaluator ev(impl_->refs, now);
+  std::vector<std::string> ids;
+  for (uint32_t i = 0; i < impl_->slots.size(); ++i) {
+    if (!impl_->slots[i].rebuilding && ev.member(i)) ids.push_back(impl_->defs.cohorts[i].id);
+  }
+  return ids;
+}
+
+Status Engine::explain(std::string_view cohort_id, const Now &now, std::string *json) const {
+  int i = impl_->find(cohort_id);
+  if (i < 0) return Status::error("cohort_id: unknown cohort " + quoted(cohort_id));
+  Evaluator ev(impl_->refs, now);
+  *json = explain_rule(&ev, impl_->defs.cohorts[i].rule, impl_->slots[i].state);
+  return Status::success();
+}
+
+std::vector<SavedState> Engine::save() const {
+  std::vector<SavedState> out;
+  for (size_t i = 0; i < impl_->slots.size(); ++i) {
+    const Slot &s = impl_->slots[i];
+    if (s.rebuilding) continue;
+    const CohortDef &def = impl_->defs.cohorts[i];
+    // A live cohort was offered every observed event.
+    int64_t seq = std::max(s.covered_seq, impl_->observed_seq);
+    out.push_back({def.id, def.checksum, seq, encode_state(s.state, def.rule, def.checksum, seq)});
+  }
+  return out;
+}
+
+std::vector<CohortInfo> Engine::cohorts() const {
+  std::vector<CohortInfo> out;
+  for (const CohortDef &d : impl_->defs.cohorts) out.push_back({d.id, d.name, d.activations, d.checksum, d.canonical});
+  return out;
+}
+
+struct Preview::Impl {
+  const Engine::Impl *engine;
+  Document doc;
+  Rule rule;
+  CohortState state;
+};
+
+Preview::Preview(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Preview::~Preview() = default;
+
+Status Preview::compile(const Engine &engine, std::string_view rule_json, std::unique_ptr<Preview> *out) {
+  auto impl = std::make_unique<Impl>();
+  impl->engine = engine.impl_.get();
+  Status s = parse_rule(rule_json, impl->engine->defs.cohorts, &impl->doc, &impl->rule);
+  if (!s.ok()) return s;
+  impl->state = fresh_state(impl->rule);
+  out->reset(new Preview(std::move(impl)));
+  return Status::success();
+}
+
+void Preview::observe(const Event &e) {
+  const Rule &rule = impl_->rule;
+  for (size_t i = 0; i < rule.conditions.size(); ++i) {
+    if (impl_->state.conditions[i]) impl_->state.conditions[i]->add(rule.conditions[i], e, kNoHorizon);
+  }
+}
+
+std::string Preview::explain(const Now &now) const {
+  Evaluator ev(impl_->engine->refs, now);
+  return explain_rule(&ev, impl_->rule, impl_->state);
+}
+
+}  // namespace co::rules

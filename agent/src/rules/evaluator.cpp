@@ -1,0 +1,226 @@
+#include "rules/evaluator.h"
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+#include "rules/predicate.h"
+
+namespace co::rules {
+namespace {
+
+const char *symbol(Op op) {
+  switch (op) {
+    case Op::eq:
+      return "=";
+    case Op::ne:
+      return "≠";
+    case Op::gt:
+      return ">";
+    case Op::gte:
+      return "≥";
+    case Op::lt:
+      return "<";
+    case Op::lte:
+      return "≤";
+    default:
+      return name_of(op);
+  }
+}
+
+std::string number_text(double v) {
+  char buf[32];
+  (void)std::snprintf(buf, sizeof buf, "%.6g", v);  // 32 bytes always hold %.6g
+  return buf;
+}
+
+std::string plural(int64_t n, const char *unit) {
+  return std::to_string(n) + " " + unit + (n == 1 ? "" : "s");
+}
+
+std::string window_text(const Window &w) {
+  switch (w.scope) {
+    case Scope::lifetime:
+      return "lifetime";
+    case Scope::session:
+      return "session";
+    case Scope::view:
+      return "view";
+    case Scope::days:
+      return plural(w.count, "day");
+    case Scope::hours:
+      return plural(w.count, "hour");
+    default:
+      return plural(w.count, "minute");
+  }
+}
+
+std::string json_text(const cJSON *v) {
+  char *p = cJSON_PrintUnformatted(v);
+  std::string s = p != nullptr ? p : "";
+  cJSON_free(p);
+  return s;
+}
+
+// What a condition compares with, in words: "≥3", "contains \"football\"".
+std::string needed_text(const Condition &c) {
+  if (c.type != Type::property) return std::string(symbol(c.op)) + number_text(c.number);
+  if (c.value == nullptr) return name_of(c.op);
+  return std::string(is_numeric_op(c.op) ? symbol(c.op) : name_of(c.op)) + " " + json_text(c.value);
+}
+
+std::string measured_text(const Condition &c, const Measure &m) {
+  std::string in = " in " + window_text(c.window);
+  std::string needed = needed_text(c);
+  switch (c.type) {
+    case Type::event:
+      return "count " + number_text(m.number) + " of needed " + needed + in;
+    case Type::aggregate:
+      return std::string(name_of(c.metric)) + " of " + c.property.text + " " +
+             (m.has_value ? number_text(m.number) : "no value") + " of needed " + needed + in;
+    case Type::engagement:
+      return std::string(name_of(c.metric)) + " " + (m.has_value ? number_text(m.number) : "no value") + " of needed " +
+             needed + in;
+    case Type::recency:
+      return std::isinf(m.number) ? "never, needed " + needed + " days"
+                                  : "last " + number_text(m.number) + " days ago, needed " + needed + " days";
+    default:
+      return m.has_value ? "last " + c.property.text + " " + std::string(m.text) + ", needed " + needed + in
+                         : c.property.text + " never seen, needed " + needed + in;
+  }
+}
+
+cJSON *measured_json(const Condition &c, const Measure &m) {
+  if (!m.has_value || std::isinf(m.number)) return cJSON_CreateNull();
+  if (c.type == Type::property) {
+    std::string text(m.text);
+    cJSON *v = cJSON_Parse(text.c_str());
+    return v != nullptr ? v : cJSON_CreateNull();
+  }
+  return cJSON_CreateNumber(m.number);
+}
+
+void describe_selection(const Condition &c, cJSON *out) {
+  cJSON_AddStringToObject(out, "event_type", c.event_type.c_str());
+  if (c.type == Type::aggregate || c.type == Type::engagement)
+    cJSON_AddStringToObject(out, "metric", name_of(c.metric));
+  if (c.type == Type::aggregate || c.type == Type::property) {
+    cJSON_AddStringToObject(out, "property", c.property.text.c_str());
+  }
+}
+
+void describe(const Condition &c, const Measure &m, bool match, cJSON *out) {
+  cJSON_AddStringToObject(out, "type", name_of(c.type));
+  describe_selection(c, out);
+  cJSON_AddItemToObject(out, "measured", measured_json(c, m));
+  cJSON_AddStringToObject(out, "operator", name_of(c.op));
+  if (c.type != Type::property)
+    cJSON_AddNumberToObject(out, "value", c.number);
+  else if (c.value != nullptr)
+    cJSON_AddItemToObject(out, "value", cJSON_Duplicate(c.value, 1));
+  if (c.type != Type::recency) cJSON_AddStringToObject(out, "window", window_text(c.window).c_str());
+  cJSON_AddBoolToObject(out, "match", match);
+  cJSON_AddStringToObject(out, "text", measured_text(c, m).c_str());
+}
+
+bool decide(const Condition &c, const Measure &m) {
+  switch (c.type) {
+    case Type::property:
+      return m.match;
+    case Type::recency:
+      return compare_number(c.op, m.number, c.number);  // never = +inf
+    default:
+      return m.has_value && compare_number(c.op, m.number, c.number);
+  }
+}
+
+}  // namespace
+
+Evaluator::Evaluator(const std::vector<CohortRef> &cohorts, const Now &now)
+    : cohorts_(cohorts), now_(now), memo_(cohorts.size(), -1) {}
+
+bool Evaluator::member(uint32_t index) {
+  if (memo_[index] < 0) {
+    const CohortRef &c = cohorts_[index];
+    memo_[index] = evaluate(c.def->rule, *c.state, nullptr) ? 1 : 0;
+  }
+  return memo_[index] == 1;
+}
+
+bool Evaluator::evaluate(const Rule &rule, const CohortState &state, cJSON *explain) {
+  return node(rule, state, rule.root, explain);
+}
+
+// Without an explanation to fill, groups stop at the first deciding child.
+bool Evaluator::node(const Rule &rule, const CohortState &state, const Node &n, cJSON *explain) {
+  if (!n.group) {
+    return condition(rule.conditions[n.condition], state.conditions[n.condition].get(), explain);
+  }
+  cJSON *match = nullptr;
+  cJSON *list = nullptr;
+  if (explain != nullptr) {
+    cJSON_AddStringToObject(explain, "logic", name_of(n.logic));
+    match = cJSON_AddFalseToObject(explain, "match");
+    list = cJSON_AddArrayToObject(explain, "conditions");
+  }
+  bool result = n.logic == Logic::all;
+  for (const Node &child : n.children) {
+    cJSON *out = nullptr;
+    if (list != nullptr) cJSON_AddItemToArray(list, out = cJSON_CreateObject());
+    bool v = node(rule, state, child, out);
+    result = n.logic == Logic::all ? result && v : n.logic == Logic::any ? result || v : !v;
+    if (list == nullptr && result == (n.logic == Logic::any)) break;
+  }
+  if (match != nullptr) match->type = result ? cJSON_True : cJSON_False;
+  return result;
+}
+
+bool Evaluator::condition(const Condition &c, const Accumulator *acc, cJSON *explain) {
+  if (c.type == Type::cohort) return cohort_condition(c, explain);
+  Measure m = acc->measure(c, now_);
+  bool match = decide(c, m);
+  if (explain != nullptr) describe(c, m, match, explain);
+  return match;
+}
+
+bool Evaluator::transition_in_window(const Transition &t, const Window &w) const {
+  if (!t.happened) return false;
+  switch (w.scope) {
+    case Scope::lifetime:
+      return true;
+    case Scope::session:
+      return t.session_id == now_.session_id;
+    case Scope::view:
+      return !now_.view_id.empty() && t.view_id == now_.view_id;
+    default: {
+      int64_t ms = w.bucket_ms();
+      return bucket_in_window(bucket_of(t.time_ms, ms), bucket_of(now_.time_ms, ms), w.buckets());
+    }
+  }
+}
+
+bool Evaluator::cohort_condition(const Condition &c, cJSON *explain) {
+  const Membership &m = cohorts_[c.cohort_index].state->membership;
+  const Transition &t = c.state == MemberState::entered ? m.entered : m.exited;
+  bool in_state = c.state == MemberState::in;
+  bool match = in_state ? member(c.cohort_index) : transition_in_window(t, c.window);
+  if (explain == nullptr) return match;
+  std::string quoted = "\"" + c.cohort_id + "\"";
+  cJSON_AddStringToObject(explain, "type", "cohort");
+  cJSON_AddStringToObject(explain, "cohort_id", c.cohort_id.c_str());
+  cJSON_AddStringToObject(explain, "state", name_of(c.state));
+  if (in_state) {
+    cJSON_AddBoolToObject(explain, "measured", match);
+  } else {
+    cJSON_AddItemToObject(explain, "measured",
+                          t.happened ? cJSON_CreateNumber(static_cast<double>(t.time_ms)) : cJSON_CreateNull());
+    cJSON_AddStringToObject(explain, "window", window_text(c.window).c_str());
+  }
+  cJSON_AddBoolToObject(explain, "match", match);
+  std::string verb = in_state ? (match ? "in" : "not in") : std::string(match ? "" : "not ") + name_of(c.state);
+  std::string text = verb + " cohort " + quoted + (in_state ? "" : " in " + window_text(c.window));
+  cJSON_AddStringToObject(explain, "text", text.c_str());
+  return match;
+}
+
+}  // namespace co::rules

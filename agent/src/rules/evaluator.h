@@ -1,0 +1,46 @@
+// Reads membership (and its explanation) off cohort states at a moment.
+#pragma once
+#include <cjson/cJSON.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "rules/ast.h"
+#include "rules/cohort_state.h"
+#include "rules/event.h"
+
+namespace co::rules {
+
+// A cohort as the evaluator reads it.
+struct CohortRef {
+  const CohortDef *def;
+  const CohortState *state;
+};
+
+// One reading at `now` over a set of cohorts (indexed as in Definitions::cohorts).
+// `cohort` conditions with state "in" read the referenced cohort live, at the
+// same `now`; "entered" / "exited" read its recorded transitions.
+class Evaluator {
+ public:
+  Evaluator(const std::vector<CohortRef> &cohorts, const Now &now);
+
+  // Live membership of cohort `index`, computed once per Evaluator.
+  bool member(uint32_t index);
+
+  // Evaluates `rule` over `state`. When `explain` (an empty JSON object) is
+  // given, every condition is measured and described into it:
+  // {"logic","match","conditions":[{"type",…,"measured","operator","value","window","match","text"}]}.
+  bool evaluate(const Rule &rule, const CohortState &state, cJSON *explain);
+
+ private:
+  bool node(const Rule &rule, const CohortState &state, const Node &n, cJSON *explain);
+  bool condition(const Condition &c, const Accumulator *acc, cJSON *explain);
+  bool cohort_condition(const Condition &c, cJSON *explain);
+  bool transition_in_window(const Transition &t, const Window &w) const;
+
+  const std::vector<CohortRef> &cohorts_;
+  const Now &now_;
+  std::vector<int8_t> memo_;  // -1 unknown, else 0 / 1
+};
+
+}  // namespace co::rules

@@ -1,0 +1,166 @@
+#include "rules/predicate.h"
+
+#include <cstring>
+
+namespace co::rules {
+namespace {
+
+bool present(const cJSON *v) {
+  return v != nullptr && !cJSON_IsNull(v);
+}
+
+bool is_true(const cJSON *v) {
+  return cJSON_IsTrue(v) != 0;
+}
+
+// Both numbers, both strings or both booleans.
+bool same_kind(const cJSON *a, const cJSON *b) {
+  return (cJSON_IsNumber(a) && cJSON_IsNumber(b)) || (cJSON_IsString(a) && cJSON_IsString(b)) ||
+         (cJSON_IsBool(a) && cJSON_IsBool(b));
+}
+
+// Equality of two scalars of the same JSON type; different types are unequal.
+bool same_scalar(const cJSON *a, const cJSON *b) {
+  if (!same_kind(a, b)) return false;
+  if (cJSON_IsNumber(a)) return a->valuedouble == b->valuedouble;
+  if (cJSON_IsString(a)) return std::strcmp(a->valuestring, b->valuestring) == 0;
+  return is_true(a) == is_true(b);
+}
+
+// Ordering for gt/gte/lt/lte: numbers numerically, strings bytewise (so ISO 8601
+// dates order correctly). Returns false when the two are not comparable.
+bool order(const cJSON *a, const cJSON *b, int *cmp) {
+  if (cJSON_IsNumber(a) && cJSON_IsNumber(b)) {
+    double x = a->valuedouble, y = b->valuedouble;
+    if (x != x || y != y) return false;  // NaN orders with nothing
+    *cmp = (x > y) - (x < y);
+    return true;
+  }
+  if (cJSON_IsString(a) && cJSON_IsString(b)) {
+    *cmp = std::strcmp(a->valuestring, b->valuestring);
+    return true;
+  }
+  return false;
+}
+
+bool in_list(const cJSON *actual, const cJSON *list) {
+  const cJSON *item = nullptr;
+  cJSON_ArrayForEach(item, list) {
+    if (same_scalar(actual, item)) return true;
+  }
+  return false;
+}
+
+// not_in is only meaningful for a value of the list's (homogeneous) type.
+bool not_in_list(const cJSON *actual, const cJSON *list) {
+  return list->child != nullptr && same_kind(actual, list->child) && !in_list(actual, list);
+}
+
+bool has_substring(const cJSON *actual, const cJSON *literal) {
+  return std::strstr(actual->valuestring, literal->valuestring) != nullptr;
+}
+
+// contains: an array holds an equal element; a string holds the literal string.
+// *applicable says whether the test made sense at all (for not_contains).
+bool contains(const cJSON *actual, const cJSON *literal, bool *applicable) {
+  if (cJSON_IsArray(actual)) {
+    *applicable = true;
+    return in_list(literal, actual);
+  }
+  *applicable = cJSON_IsString(actual) && cJSON_IsString(literal);
+  return *applicable && has_substring(actual, literal);
+}
+
+bool affix(const cJSON *actual, const cJSON *literal, bool at_end) {
+  if (!cJSON_IsString(actual) || !cJSON_IsString(literal)) return false;
+  size_t n = std::strlen(actual->valuestring), k = std::strlen(literal->valuestring);
+  if (k > n) return false;
+  const char *from = actual->valuestring + (at_end ? n - k : 0);
+  return std::memcmp(from, literal->valuestring, k) == 0;
+}
+
+bool ordered(Op op, const cJSON *actual, const cJSON *literal) {
+  int cmp = 0;
+  if (!order(actual, literal, &cmp)) return false;
+  switch (op) {
+    case Op::gt:
+      return cmp > 0;
+    case Op::gte:
+      return cmp >= 0;
+    case Op::lt:
+      return cmp < 0;
+    default:
+      return cmp <= 0;
+  }
+}
+
+}  // namespace
+
+const cJSON *lookup(const cJSON *properties, const Path &path) {
+  const cJSON *node = properties;
+  for (const std::string &key : path.keys) {
+    if (!cJSON_IsObject(node)) return nullptr;
+    node = cJSON_GetObjectItemCaseSensitive(node, key.c_str());
+  }
+  return node;
+}
+
+bool compare(Op op, const cJSON *actual, const cJSON *literal) {
+  if (op == Op::exists) return present(actual);
+  if (op == Op::not_exists) return !present(actual);
+  if (!present(actual)) return false;
+  bool applicable = false;
+  switch (op) {
+    case Op::eq:
+      return same_scalar(actual, literal);
+    case Op::ne:
+      return same_kind(actual, literal) && !same_scalar(actual, literal);
+    case Op::gt:
+    case Op::gte:
+    case Op::lt:
+    case Op::lte:
+      return ordered(op, actual, literal);
+    case Op::in:
+      return in_list(actual, literal);
+    case Op::not_in:
+      return not_in_list(actual, literal);
+    case Op::contains:
+      return contains(actual, literal, &applicable);
+    case Op::not_contains:
+      return !contains(actual, literal, &applicable) && applicable;
+    case Op::starts_with:
+      return affix(actual, literal, false);
+    case Op::ends_with:
+      return affix(actual, literal, true);
+    default:
+      return false;
+  }
+}
+
+bool matches(const std::vector<Filter> &where, const cJSON *properties) {
+  for (const Filter &f : where) {
+    if (!compare(f.op, lookup(properties, f.path), f.value)) return false;
+  }
+  return true;
+}
+
+bool compare_number(Op op, double measured, double value) {
+  switch (op) {
+    case Op::eq:
+      return measured == value;
+    case Op::ne:
+      return measured != value && measured == measured;
+    case Op::gt:
+      return measured > value;
+    case Op::gte:
+      return measured >= value;
+    case Op::lt:
+      return measured < value;
+    case Op::lte:
+      return measured <= value;
+    default:
+      return false;
+  }
+}
+
+}  // namespace co::rules

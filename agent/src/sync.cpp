@@ -1,0 +1,501 @@
+// Remote sync: the CCS and Contextual APIs.
+//
+// One worker thread owns every network call. It drains the outbox in time
+// order, at most 10 events a request; a row leaves the outbox only after a
+// 2xx. A 4xx other than 408/429 dead-letters the batch (kept with its error);
+// 5xx, 408, 429, timeouts and network errors back off exponentially with full
+// jitter, capped, honouring Retry-After. Callers never wait on the network
+// except inside a call that was given a timeout (activations.get, sync.now),
+// and then never past it: they get the freshest valid cache, marked stale.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "agent.h"
+
+namespace co {
+namespace {
+
+constexpr size_t kBatch = 10;
+constexpr int64_t kBackoffBaseMs = 1000;
+constexpr int64_t kBackoffCapMs = 5 * 60 * 1000;
+constexpr int64_t kRetryAfterCapS = 3600;
+constexpr int64_t kIdlePollMs = 60 * 1000;
+
+bool is_json(const platform::HttpResponse &r) { return r.content_type.find("json") != std::string::npos; }
+
+// Adds ids to out[platform] keeping the first occurrence's place.
+void merge_into(cJSON *out, const cJSON *activations) {
+  for (const cJSON *plat = activations ? activations->child : nullptr; plat; plat = plat->next) {
+    if (!cJSON_IsArray(plat)) continue;
+    cJSON *list = cJSON_GetObjectItemCaseSensitive(out, plat->string);
+    if (!list) list = cJSON_AddArrayToObject(out, plat->string);
+    for (const cJSON *id = plat->child; id; id = id->next) {
+      if (!cJSON_IsString(id)) continue;
+      bool seen = false;
+      for (const cJSON *x = list->child; x && !seen; x = x->next) seen = strcmp(x->valuestring, id->valuestring) == 0;
+      if (!seen) cJSON_AddItemToArray(list, cJSON_CreateString(id->valuestring));
+    }
+  }
+}
+
+// The error text of an answer: the HttpErrorResponse message when there is one.
+std::string error_text(const platform::HttpResponse &r) {
+  if (r.status == 0) return r.timed_out ? "timeout: " + r.error : "network: " + r.error;
+  std::string msg = "HTTP " + std::to_string(r.status);
+  Json body = json_parse(r.body);
+  const cJSON *m = cJSON_GetObjectItemCaseSensitive(body.get(), "message");
+  if (!cJSON_IsString(m)) m = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(body.get(), "error"), "message");
+  if (cJSON_IsString(m)) msg += ": " + std::string(m->valuestring).substr(0, 300);
+  return msg;
+}
+
+bool retryable(int status) { return status == 0 || status == 408 || status == 429 || status >= 500; }
+
+}  // namespace
+
+cohort_status Agent::start_sync(const Seams &seams, std::string &err) {
+  if (seams.transport) {
+    transport_ = seams.transport;
+  } else {
+    platform::TransportOptions opts;
+    opts.ca_file = cfg_.api_ca_file;
+    own_transport_ = platform::make_curl_transport(opts, *log_, err);
+    if (!own_transport_) return COHORT_ECONFIG;
+    transport_ = own_transport_.get();
+  }
+  {
+    storage::Stmt q(store_, "SELECT count(*) FROM dead_letters");
+    if (q.step()) dead_letters_ = q.int64(0);
+  }
+  worker_ = std::thread([this] { worker_main(); });
+  return COHORT_OK;
+}
+
+void Agent::stop_sync() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!worker_.joinable()) return;
+    stop_ = true;
+  }
+  // An in-flight request is abandoned; its batch stays in the outbox.
+  if (transport_) transport_->abort();
+  wake_cv_.notify_all();
+  done_cv_.notify_all();
+  worker_.join();
+}
+
+void Agent::wake_worker(bool urgent) {
+  wake_ = true;
+  urgent_ = urgent_ || urgent;
+  wake_cv_.notify_one();
+}
+
+void Agent::worker_main() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_) {
+    int64_t now = clock_->mono_ms();
+    int64_t due = outbox_count_ > 0 && consent_granted() ? std::max(retry_at_mono_, now) : now + kIdlePollMs;
+    if (!wake_ && ctx_jobs_.empty()) {
+      wake_cv_.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(due - now, 1)));
+      if (stop_) break;
+      if (!wake_ && clock_->mono_ms() < due) continue;
+    }
+    wake_ = false;
+    // An explicit request skips our own back-off, never the server's Retry-After.
+    if (urgent_) retry_at_mono_ = std::min(retry_at_mono_, retry_after_mono_);
+    urgent_ = false;
+    lock.unlock();
+    run_contextual_jobs();
+    int64_t sent = 0;
+    while (!stop_ && send_batch(sent)) {
+    }
+    lock.lock();
+    rounds_ += 1;
+    done_cv_.notify_all();
+  }
+}
+
+// The identity a batch of one epoch is sent under: aliases when any are set
+// (current user), else the user id of that epoch.
+std::string Agent::identity_for(int64_t epoch, const char *&field) {
+  if (epoch == epoch_ && !aliases_.empty()) {
+    field = "aliases";
+    Json arr(cJSON_CreateArray());
+    for (const Alias &a : aliases_) {
+      cJSON *o = cJSON_CreateObject();
+      cJSON_AddStringToObject(o, "tag", a.tag.c_str());
+      cJSON_AddStringToObject(o, "id", a.id.c_str());
+      cJSON_AddNumberToObject(o, "priority", static_cast<double>(a.priority));
+      cJSON_AddItemToArray(arr.get(), o);
+    }
+    return json_print(arr.get());
+  }
+  field = "user_id";
+  if (epoch == epoch_) return user_id_;
+  storage::Stmt q(store_, "SELECT user_id FROM identities WHERE epoch=?");
+  q.bind(1, epoch);
+  return q.step() ? q.text(0) : user_id_;
+}
+
+bool Agent::send_batch(int64_t &sent) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (stop_ || !consent_granted() || outbox_count_ == 0 || clock_->mono_ms() < retry_at_mono_) return false;
+  // The oldest events of one identity epoch, in time order.
+  std::vector<int64_t> seqs;
+  Json events(cJSON_CreateArray());
+  int64_t epoch = -1;
+  {
+    storage::Stmt q(store_,
+                    "SELECT e.seq,e.epoch,e.name,e.time_ms,e.session_id,e.view_id,e.properties FROM outbox o"
+                    " JOIN events e ON e.seq=o.seq ORDER BY o.seq LIMIT ?");
+    q.bind(1, static_cast<int64_t>(kBatch));
+    while (q.step()) {
+      if (epoch >= 0 && q.int64(1) != epoch) break;
+      epoch = q.int64(1);
+      seqs.push_back(q.int64(0));
+      cJSON *e = cJSON_CreateObject();
+      cJSON_AddStringToObject(e, "name", q.text(2).c_str());
+      cJSON_AddStringToObject(e, "time", format_iso8601(q.int64(3)).c_str());
+      cJSON_AddStringToObject(e, "session_id", q.text(4).c_str());
+      if (!q.is_null(5)) cJSON_AddStringToObject(e, "view_id", q.text(5).c_str());
+      cJSON *props = cJSON_Parse(q.text(6).c_str());
+      cJSON_AddItemToObject(e, "properties", props ? props : cJSON_CreateObject());
+      cJSON_AddItemToArray(events.get(), e);
+    }
+  }
+  if (seqs.empty()) {
+    // Outbox rows whose events are gone (should not happen): clear them.
+    store_.exec("DELETE FROM outbox WHERE seq NOT IN (SELECT seq FROM events)");
+    outbox_count_ = 0;
+    return false;
+  }
+  const char *id_field = "user_id";
+  std::string identity = identity_for(epoch, id_field);
+  bool stateless = cfg_.api_mode == "stateless";
+  Json body(cJSON_CreateObject());
+  if (strcmp(id_field, "aliases") == 0) {
+    cJSON_AddItemToObject(body.get(), "aliases", cJSON_Parse(identity.c_str()));
+  } else {
+    cJSON_AddStringToObject(body.get(), "user_id", identity.c_str());
+  }
+  cJSON_AddItemToObject(body.get(), "events", events.release());
+  const CacheEntry *prev = stateless ? cache_get("behavioral", clock_->mono_ms()) : nullptr;
+  const cJSON *state = prev ? cJSON_GetObjectItemCaseSensitive(prev->body.get(), "state") : nullptr;
+  if (state) cJSON_AddItemToObject(body.get(), "state", cJSON_Duplicate(state, 1));
+  platform::HttpRequest req;
+  req.url = cfg_.api_ccs_url + (stateless ? "/ccs/v1/segmentation/stateless" : "/ccs/v1/segmentation?activations=true");
+  req.body = json_print(body.get());
+  req.timeout_ms = cfg_.api_timeout_ms;
+  if (!cfg_.api_key.empty()) req.headers.emplace_back("X-Api-Key", cfg_.api_key);
+  ccs_busy_ = true;
+  lock.unlock();
+
+  platform::HttpResponse resp;
+  transport_->post(req, resp);
+
+  lock.lock();
+  ccs_busy_ = false;
+  if (stop_ && resp.status == 0) return false;  // abandoned at shutdown: retried next start
+  last_sync_at_ = clock_->wall_ms();
+  synced_once_ = true;
+  bool ok2xx = resp.status >= 200 && resp.status < 300;
+  Json answer = ok2xx ? json_parse(resp.body) : nullptr;
+  if (ok2xx && (!answer || !cJSON_IsObject(answer.get()) || !is_json(resp))) {
+    // A 2xx we cannot read: the events may or may not have been taken; send
+    // again later rather than lose them.
+    resp.status = 0;
+    resp.error = "malformed answer from the CCS API";
+    ok2xx = false;
+  }
+  if (!ok2xx && retryable(resp.status)) {
+    last_sync_ok_ = false;
+    last_sync_error_ = error_text(resp);
+    backoff(resp.retry_after_s);
+    CO_LOG(*log_, info, "CCS sync failed (%s); retry in %lld ms", last_sync_error_.c_str(),
+           static_cast<long long>(retry_at_mono_ - clock_->mono_ms()));
+    return false;
+  }
+  // Delivered (2xx) or refused for good (4xx): the batch leaves the outbox.
+  bool ok = store_.begin();
+  if (!ok2xx) {
+    storage::Stmt dl(store_, "INSERT INTO dead_letters(at_ms,http_status,error,payload) VALUES(?,?,?,?)");
+    dl.bind(1, clock_->wall_ms()).bind(2, static_cast<int64_t>(resp.status)).bind(3, resp.body.substr(0, 4096));
+    dl.bind(4, req.body);
+    dl.step();
+    ok = ok && dl.done();
+  }
+  storage::Stmt del(store_, "DELETE FROM outbox WHERE seq=?");
+  for (int64_t seq : seqs) {
+    del.reset();
+    del.bind(1, seq);
+    del.step();
+    ok = ok && del.done();
+  }
+  if (!ok || !store_.commit()) {
+    store_.rollback();
+    last_sync_error_ = "storage: " + store_.error();
+    backoff(-1);  // never a hot loop, whatever fails
+    return false;
+  }
+  outbox_count_ -= static_cast<int64_t>(seqs.size());
+  attempt_ = 0;
+  retry_at_mono_ = retry_after_mono_ = 0;
+  if (!ok2xx) {
+    dead_letters_ += 1;
+    last_sync_ok_ = false;
+    last_sync_error_ = error_text(resp);
+    CO_LOG(*log_, warn, "CCS refused a batch of %zu events (%s); dead-lettered", seqs.size(),
+           last_sync_error_.c_str());
+    return true;
+  }
+  last_sync_ok_ = true;
+  last_sync_error_.clear();
+  sent += static_cast<int64_t>(seqs.size());
+  sent_total_ += static_cast<int64_t>(seqs.size());
+  if (epoch == epoch_) {
+    // The server's answer becomes the behavioral cache; its user id is adopted.
+    const cJSON *uid = cJSON_GetObjectItemCaseSensitive(answer.get(), "user_id");
+    if (cJSON_IsString(uid) && platform::is_uuid(uid->valuestring) && uid->valuestring != user_id_) {
+      std::string adopted = uid->valuestring;
+      if (store_.set_meta("user_id", adopted)) {
+        storage::Stmt up(store_, "UPDATE identities SET user_id=? WHERE epoch=?");
+        up.bind(1, adopted).bind(2, epoch_);
+        up.step();
+        user_id_ = adopted;
+        save_identity_file();
+        CO_LOG(*log_, info, "adopted the user id the CCS API answered with");
+      }
+    }
+    Json cached(cJSON_CreateObject());
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(answer.get(), "state");
+    const cJSON *cohorts = cJSON_GetObjectItemCaseSensitive(answer.get(), "cohorts");
+    if (!cJSON_IsArray(cohorts) && st) cohorts = cJSON_GetObjectItemCaseSensitive(st, "cohorts");
+    cJSON_AddItemToObject(cached.get(), "cohorts", cJSON_IsArray(cohorts) ? cJSON_Duplicate(cohorts, 1) : cJSON_CreateArray());
+    const cJSON *acts = cJSON_GetObjectItemCaseSensitive(answer.get(), "activations");
+    cJSON_AddItemToObject(cached.get(), "activations",
+                          cJSON_IsObject(acts) ? cJSON_Duplicate(acts, 1) : cJSON_CreateObject());
+    if (st) cJSON_AddItemToObject(cached.get(), "state", cJSON_Duplicate(st, 1));
+    cache_put("behavioral", "behavioral", std::move(cached), cfg_.cache_behavioral_ttl_s);
+  }
+  return true;
+}
+
+void Agent::backoff(int64_t retry_after_s) {
+  attempt_ = std::min(attempt_ + 1, 20);
+  int64_t cap = std::min<int64_t>(kBackoffCapMs, kBackoffBaseMs << std::min(attempt_, 18));
+  uint32_t r = 0;
+  entropy_->fill(&r, sizeof r);
+  int64_t delay = static_cast<int64_t>(static_cast<double>(cap) * (r / 4294967296.0));  // full jitter
+  int64_t now = clock_->mono_ms();
+  retry_after_mono_ = 0;
+  if (retry_after_s >= 0) {
+    delay = std::max(delay, std::min(retry_after_s, kRetryAfterCapS) * 1000);
+    retry_after_mono_ = now + std::min(retry_after_s, kRetryAfterCapS) * 1000;
+  }
+  retry_at_mono_ = now + std::max<int64_t>(delay, 50);
+}
+
+void Agent::queue_contextual(const std::string &url, Json page_properties) {
+  for (const ContextJob &j : ctx_jobs_) {
+    if (j.url == url) return;
+  }
+  ctx_jobs_.push_back({url, json_print(page_properties.get())});
+  wake_worker(false);
+}
+
+void Agent::run_contextual_jobs() {
+  for (;;) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (stop_ || ctx_jobs_.empty()) return;
+    ContextJob job = ctx_jobs_.front();
+    platform::HttpRequest req;
+    req.url = cfg_.api_contextual_url + "/ctx/v1/segment";
+    Json body(cJSON_CreateObject());
+    cJSON_AddStringToObject(body.get(), "url", job.url.c_str());
+    cJSON *pp = cJSON_Parse(job.page_properties.c_str());
+    cJSON_AddItemToObject(body.get(), "page_properties", pp ? pp : cJSON_CreateObject());
+    req.body = json_print(body.get());
+    req.timeout_ms = cfg_.api_timeout_ms;
+    if (!cfg_.api_key.empty()) req.headers.emplace_back("X-Api-Key", cfg_.api_key);
+    lock.unlock();
+
+    platform::HttpResponse resp;
+    transport_->post(req, resp);
+
+    lock.lock();
+    ctx_jobs_.pop_front();
+    Json answer = resp.status >= 200 && resp.status < 300 && is_json(resp) ? json_parse(resp.body) : nullptr;
+    if (!answer || !cJSON_IsObject(answer.get())) {
+      // Contextual answers are best effort: the next view or ad break asks again.
+      CO_LOG(*log_, info, "contextual API failed for a URL (%s)", error_text(resp).c_str());
+      done_cv_.notify_all();
+      continue;
+    }
+    Json cached(cJSON_CreateObject());
+    const cJSON *acts = cJSON_GetObjectItemCaseSensitive(answer.get(), "activations");
+    const cJSON *cohorts = cJSON_GetObjectItemCaseSensitive(answer.get(), "cohorts");
+    cJSON_AddItemToObject(cached.get(), "activations", cJSON_IsObject(acts) ? cJSON_Duplicate(acts, 1) : cJSON_CreateObject());
+    cJSON_AddItemToObject(cached.get(), "cohorts", cJSON_IsArray(cohorts) ? cJSON_Duplicate(cohorts, 1) : cJSON_CreateArray());
+    cache_put("ctx:" + job.url, "contextual", std::move(cached), cfg_.cache_contextual_ttl_s);
+    done_cv_.notify_all();
+  }
+}
+
+void Agent::cache_put(const std::string &key, const char *kind, Json body, int64_t ttl_s) {
+  int64_t now_wall = clock_->wall_ms();
+  int64_t now_mono = clock_->mono_ms();
+  storage::Stmt q(store_, "INSERT OR REPLACE INTO cache(key,kind,stored_ms,expires_ms,body) VALUES(?,?,?,?,?)");
+  q.bind(1, key).bind(2, kind).bind(3, now_wall).bind(4, now_wall + ttl_s * 1000).bind(5, json_print(body.get()));
+  q.step();
+  if (!q.done()) CO_LOG(*log_, warn, "cannot store the %s cache: %s", kind, store_.error().c_str());
+  CacheEntry &e = caches_[key];
+  e.body = std::move(body);
+  e.stored_wall = now_wall;
+  e.expires_mono = now_mono + ttl_s * 1000;
+}
+
+const CacheEntry *Agent::cache_get(const std::string &key, int64_t now_mono) {
+  auto it = caches_.find(key);
+  return it != caches_.end() && it->second.valid(now_mono) ? &it->second : nullptr;
+}
+
+// Caches survive restarts with the time they had left (never more than their TTL).
+void Agent::load_caches() {
+  caches_.clear();
+  int64_t now_wall = clock_->wall_ms();
+  int64_t now_mono = clock_->mono_ms();
+  storage::Stmt q(store_, "SELECT key,kind,stored_ms,expires_ms,body FROM cache");
+  while (q.step()) {
+    int64_t ttl_ms = (q.text(1) == "behavioral" ? cfg_.cache_behavioral_ttl_s : cfg_.cache_contextual_ttl_s) * 1000;
+    int64_t left = std::min(q.int64(3) - now_wall, ttl_ms);
+    if (left <= 0 || q.int64(2) > now_wall) continue;  // expired, or stored "in the future"
+    CacheEntry &e = caches_[q.text(0)];
+    e.body = json_parse(q.text(4));
+    e.stored_wall = q.int64(2);
+    e.expires_mono = now_mono + left;
+  }
+  store_.exec("DELETE FROM cache WHERE expires_ms <= strftime('%s','now')*1000");
+}
+
+cohort_status Agent::m_cohorts_get(const cJSON *, cJSON *result) {
+  const CacheEntry *b = consent_granted() ? cache_get("behavioral", clock_->mono_ms()) : nullptr;
+  cJSON *all = cJSON_AddArrayToObject(result, "cohorts");
+  cJSON_AddArrayToObject(result, "local");
+  cJSON *remote = cJSON_AddArrayToObject(result, "remote");
+  const cJSON *ids = b ? cJSON_GetObjectItemCaseSensitive(b->body.get(), "cohorts") : nullptr;
+  for (const cJSON *id = ids ? ids->child : nullptr; id; id = id->next) {
+    if (!cJSON_IsString(id)) continue;
+    cJSON_AddItemToArray(remote, cJSON_CreateString(id->valuestring));
+    cJSON_AddItemToArray(all, cJSON_CreateString(id->valuestring));
+  }
+  cJSON_AddBoolToObject(result, "cached", b != nullptr);
+  return COHORT_OK;
+}
+
+cohort_status Agent::m_activations_get(const cJSON *params, cJSON *result) {
+  bool ok = true;
+  int64_t timeout = cfg_.api_timeout_ms;
+  if (json_get_int(params, "timeout_ms", timeout, ok) && (timeout < 0 || timeout > 60000)) ok = false;
+  if (!ok) {
+    wait_error_ = "timeout_ms: must be an integer from 0 to 60000";
+    return COHORT_EINVAL;
+  }
+  std::string url;
+  if (json_get_string(params, "url", url, ok) && (url.empty() || url.size() > 2048)) ok = false;
+  if (!ok) {
+    wait_error_ = "url: must be a non-empty string of at most 2048 bytes";
+    return COHORT_EINVAL;
+  }
+  const cJSON *pp = cJSON_GetObjectItemCaseSensitive(params, "page_properties");
+  if (pp && !cJSON_IsObject(pp)) {
+    wait_error_ = "page_properties: must be an object";
+    return COHORT_EINVAL;
+  }
+  for (const cJSON *k = params ? params->child : nullptr; k; k = k->next) {
+    if (strcmp(k->string, "timeout_ms") && strcmp(k->string, "url") && strcmp(k->string, "page_properties")) {
+      wait_error_ = std::string(k->string) + ": unknown field";
+      return COHORT_EINVAL;
+    }
+  }
+  std::unique_lock<std::mutex> lock(mu_);
+  int64_t start = clock_->mono_ms();
+  std::string ctx_key = "ctx:" + url;
+  if (!url.empty() && !cache_get(ctx_key, start)) {
+    queue_contextual(url, Json(pp ? cJSON_Duplicate(pp, 1) : cJSON_CreateObject()));
+  }
+  // Wait for what is in flight: the contextual answer for this URL, and the
+  // CCS answer to the events already queued. Never past the caller's budget.
+  auto fresh = [&] {
+    bool ctx_ready = url.empty() || cache_get(ctx_key, clock_->mono_ms()) ||
+                     std::none_of(ctx_jobs_.begin(), ctx_jobs_.end(), [&](const ContextJob &j) { return j.url == url; });
+    bool ccs_ready = !consent_granted() || (!ccs_busy_ && (outbox_count_ == 0 || clock_->mono_ms() < retry_at_mono_));
+    return stop_ || (ctx_ready && ccs_ready);
+  };
+  bool in_time = done_cv_.wait_for(lock, std::chrono::milliseconds(timeout), fresh);
+  int64_t now = clock_->mono_ms();
+  const CacheEntry *b = consent_granted() ? cache_get("behavioral", now) : nullptr;
+  const CacheEntry *c = url.empty() ? nullptr : cache_get(ctx_key, now);
+  Json merged(cJSON_CreateObject());
+  Json contextual(cJSON_CreateObject());
+  if (b) merge_into(merged.get(), cJSON_GetObjectItemCaseSensitive(b->body.get(), "activations"));
+  if (c) {
+    const cJSON *acts = cJSON_GetObjectItemCaseSensitive(c->body.get(), "activations");
+    merge_into(contextual.get(), acts);
+    if (cfg_.activations_merge) merge_into(merged.get(), acts);
+  }
+  bool stale = !in_time || (consent_granted() && !last_sync_ok_ && synced_once_) || (!url.empty() && !c);
+  cJSON_AddItemToObject(result, "activations", merged.release());
+  cJSON_AddItemToObject(result, "contextual", contextual.release());
+  cJSON_AddBoolToObject(result, "stale", stale);
+  return COHORT_OK;
+}
+
+cohort_status Agent::m_sync_now(const cJSON *params, cJSON *result) {
+  bool ok = true;
+  int64_t timeout = 5000;
+  if (json_get_int(params, "timeout_ms", timeout, ok) && (timeout < 0 || timeout > 600000)) ok = false;
+  if (!ok) {
+    wait_error_ = "timeout_ms: must be an integer from 0 to 600000";
+    return COHORT_EINVAL;
+  }
+  std::unique_lock<std::mutex> lock(mu_);
+  int64_t sent_before = sent_total_;
+  int64_t round = rounds_;
+  wake_worker(true);
+  // Done when a whole pass has run after this call and nothing is left to
+  // send now (empty outbox, or the pass failed and backs off).
+  done_cv_.wait_for(lock, std::chrono::milliseconds(timeout), [&] {
+    return stop_ || (rounds_ > round && !wake_ && (outbox_count_ == 0 || !consent_granted() || retry_at_mono_ > 0));
+  });
+  cJSON_AddNumberToObject(result, "sent", static_cast<double>(sent_total_ - sent_before));
+  cJSON_AddNumberToObject(result, "pending", static_cast<double>(consent_granted() ? outbox_count_ : 0));
+  cJSON_AddNumberToObject(result, "dead_letters", static_cast<double>(dead_letters_));
+  if (!last_sync_error_.empty()) cJSON_AddStringToObject(result, "error", last_sync_error_.c_str());
+  return COHORT_OK;
+}
+
+cohort_status Agent::m_dead_letters_get(const cJSON *params, cJSON *result) {
+  int64_t limit = 20;
+  bool ok = true;
+  json_get_int(params, "limit", limit, ok);
+  if (!ok || limit < 1 || limit > 1000) return failure(COHORT_EINVAL, "limit: must be an integer from 1 to 1000");
+  storage::Stmt q(store_, "SELECT id,at_ms,http_status,error,payload FROM dead_letters ORDER BY id DESC LIMIT ?");
+  q.bind(1, limit);
+  cJSON *arr = cJSON_AddArrayToObject(result, "dead_letters");
+  while (q.step()) {
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddNumberToObject(d, "id", static_cast<double>(q.int64(0)));
+    cJSON_AddStringToObject(d, "at", format_iso8601(q.int64(1)).c_str());
+    cJSON_AddNumberToObject(d, "http_status", static_cast<double>(q.int64(2)));
+    cJSON_AddStringToObject(d, "error", q.text(3).c_str());
+    cJSON *payload = cJSON_Parse(q.text(4).c_str());
+    cJSON_AddNumberToObject(d, "events", static_cast<double>(cJSON_GetArraySize(cJSON_GetObjectItem(payload, "events"))));
+    cJSON_Delete(payload);
+    cJSON_AddItemToArray(arr, d);
+  }
+  cJSON_AddNumberToObject(result, "total", static_cast<double>(dead_letters_));
+  return COHORT_OK;
+}
+
+}  // namespace co

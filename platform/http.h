@@ -1,0 +1,87 @@
+// The HTTP transport seam: one POST with a deadline. The real one is libcurl
+// (keep-alive, compression, TLS verification always on); tests use a fake.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "platform/log.h"
+
+namespace co::platform {
+
+struct HttpRequest {
+  std::string url;
+  std::string body;  // JSON
+  std::vector<std::pair<std::string, std::string>> headers;
+  int64_t timeout_ms = 300;
+};
+
+struct HttpResponse {
+  int status = 0;           // 0: no HTTP answer (see error)
+  std::string body;
+  std::string content_type;
+  int64_t retry_after_s = -1;  // from Retry-After, when given as seconds
+  bool timed_out = false;
+  std::string error;        // transport error, "" when an answer arrived
+};
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  // Sends the request; returns when answered, failed, or at the deadline.
+  virtual void post(const HttpRequest &req, HttpResponse &resp) = 0;
+  // Makes an in-flight post() return promptly (shutdown). Thread-safe.
+  virtual void abort() {}
+};
+
+struct TransportOptions {
+  std::string ca_file;  // extra CA bundle; "" = the system's
+};
+
+// libcurl. Returns nullptr with err set when libcurl cannot be initialised
+// or the CA file is unusable.
+std::unique_ptr<Transport> make_curl_transport(const TransportOptions &opts, Logger &log, std::string &err);
+
+// For tests: answers from a script and records what was sent.
+class FakeTransport final : public Transport {
+ public:
+  using Handler = std::function<void(const HttpRequest &, HttpResponse &)>;
+  void set_handler(Handler h) {
+    std::lock_guard<std::mutex> lock(mu_);
+    handler_ = std::move(h);
+  }
+  void post(const HttpRequest &req, HttpResponse &resp) override {
+    Handler h;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      sent_.push_back(req);
+      h = handler_;
+    }
+    if (h) {
+      h(req, resp);
+    } else {
+      resp.status = 200;
+      resp.body = "{}";
+      resp.content_type = "application/json";
+    }
+  }
+  std::vector<HttpRequest> sent() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return sent_;
+  }
+  void abort() override { aborted_ = true; }
+  bool aborted() const { return aborted_; }
+
+ private:
+  std::mutex mu_;
+  Handler handler_;
+  std::vector<HttpRequest> sent_;
+  std::atomic<bool> aborted_{false};
+};
+
+}  // namespace co::platform

@@ -1,0 +1,167 @@
+#include <curl/curl.h>
+
+#include <atomic>
+#include <cstring>
+#include <mutex>
+
+#include "platform/files.h"
+#include "platform/http.h"
+
+namespace co::platform {
+namespace {
+
+constexpr size_t kMaxBody = 1 << 20;
+
+// Where device and distribution images keep their CA bundle.
+const char *const kCaBundles[] = {
+    "/etc/ssl/certs/ca-certificates.crt",  // Debian, Ubuntu, Buildroot, Yocto
+    "/etc/pki/tls/certs/ca-bundle.crt",    // Fedora, RHEL
+    "/etc/ssl/cert.pem",                   // Alpine, OpenWrt
+    "/etc/ssl/ca-bundle.pem",              // openSUSE
+    "/system/etc/security/cacerts",        // Android TV (a directory)
+};
+
+size_t on_body(char *p, size_t size, size_t n, void *user) {
+  auto *resp = static_cast<HttpResponse *>(user);
+  size_t len = size * n;
+  if (resp->body.size() + len > kMaxBody) return 0;  // refuse huge answers
+  resp->body.append(p, len);
+  return len;
+}
+
+size_t on_header(char *p, size_t size, size_t n, void *user) {
+  auto *resp = static_cast<HttpResponse *>(user);
+  size_t len = size * n;
+  std::string line(p, len);
+  auto value_of = [&](const char *name) -> std::string {
+    size_t nl = strlen(name);
+    if (line.size() <= nl || strncasecmp(line.c_str(), name, nl) != 0) return {};
+    std::string v = line.substr(nl);
+    size_t b = v.find_first_not_of(" \t");
+    size_t e = v.find_last_not_of(" \t\r\n");
+    return b == std::string::npos ? std::string() : v.substr(b, e - b + 1);
+  };
+  std::string ra = value_of("retry-after:");
+  if (!ra.empty() && ra.find_first_not_of("0123456789") == std::string::npos && ra.size() < 10) {
+    resp->retry_after_s = std::stoll(ra);
+  }
+  return len;
+}
+
+int on_progress(void *user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<std::atomic<bool> *>(user)->load() ? 1 : 0;
+}
+
+std::once_flag g_curl_init;
+
+class CurlTransport final : public Transport {
+ public:
+  CurlTransport(std::string ca_file, std::string ca_path) : ca_file_(std::move(ca_file)), ca_path_(std::move(ca_path)) {}
+  ~CurlTransport() override {
+    if (easy_) curl_easy_cleanup(easy_);
+  }
+  CurlTransport(const CurlTransport &) = delete;
+  CurlTransport &operator=(const CurlTransport &) = delete;
+
+  bool init() {
+    easy_ = curl_easy_init();
+    return easy_ != nullptr;
+  }
+
+  void abort() override { aborted_ = true; }
+
+  void post(const HttpRequest &req, HttpResponse &resp) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    resp = HttpResponse();
+    if (aborted_) {
+      resp.error = "aborted";
+      return;
+    }
+    // The handle is reused so the connection is kept alive between requests.
+    curl_easy_reset(easy_);
+    curl_slist *headers = nullptr;
+    headers = curl_slist_append(headers, "Content-Type: application/json");
+    headers = curl_slist_append(headers, "Accept: application/json");
+    for (const auto &h : req.headers) headers = curl_slist_append(headers, (h.first + ": " + h.second).c_str());
+    curl_easy_setopt(easy_, CURLOPT_URL, req.url.c_str());
+    curl_easy_setopt(easy_, CURLOPT_POST, 1L);
+    curl_easy_setopt(easy_, CURLOPT_POSTFIELDS, req.body.c_str());
+    curl_easy_setopt(easy_, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+    curl_easy_setopt(easy_, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(easy_, CURLOPT_TIMEOUT_MS, static_cast<long>(req.timeout_ms));
+    curl_easy_setopt(easy_, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(req.timeout_ms));
+    curl_easy_setopt(easy_, CURLOPT_NOSIGNAL, 1L);  // never SIGALRM/SIGPIPE in the host app
+    curl_easy_setopt(easy_, CURLOPT_ACCEPT_ENCODING, "");  // every encoding libcurl supports
+    curl_easy_setopt(easy_, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(easy_, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(easy_, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy_, CURLOPT_FOLLOWLOCATION, 0L);
+    if (!ca_file_.empty()) curl_easy_setopt(easy_, CURLOPT_CAINFO, ca_file_.c_str());
+    if (!ca_path_.empty()) curl_easy_setopt(easy_, CURLOPT_CAPATH, ca_path_.c_str());
+    curl_easy_setopt(easy_, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(easy_, CURLOPT_WRITEDATA, &resp);
+    curl_easy_setopt(easy_, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(easy_, CURLOPT_HEADERDATA, &resp);
+    curl_easy_setopt(easy_, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(easy_, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(easy_, CURLOPT_XFERINFODATA, &aborted_);
+    CURLcode rc = curl_easy_perform(easy_);
+    curl_slist_free_all(headers);
+    if (rc != CURLE_OK) {
+      resp.status = 0;
+      resp.timed_out = rc == CURLE_OPERATION_TIMEDOUT;
+      resp.error = curl_easy_strerror(rc);
+      return;
+    }
+    long code = 0;
+    curl_easy_getinfo(easy_, CURLINFO_RESPONSE_CODE, &code);
+    resp.status = static_cast<int>(code);
+    char *ct = nullptr;
+    curl_easy_getinfo(easy_, CURLINFO_CONTENT_TYPE, &ct);
+    if (ct) resp.content_type = ct;
+  }
+
+ private:
+  std::mutex mu_;
+  CURL *easy_ = nullptr;
+  std::string ca_file_;
+  std::string ca_path_;
+  std::atomic<bool> aborted_{false};
+};
+
+}  // namespace
+
+std::unique_ptr<Transport> make_curl_transport(const TransportOptions &opts, Logger &log, std::string &err) {
+  std::call_once(g_curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  const curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
+  if (!(info->features & CURL_VERSION_ASYNCHDNS)) {
+    // A blocking resolver ignores our deadlines; CURLOPT_NOSIGNAL keeps it
+    // from using signals, and the sync worker's own deadline still holds.
+    log.log(LogLevel::warn, "libcurl resolves names synchronously; DNS may exceed api.timeout_ms");
+  }
+  std::string ca_file = opts.ca_file, ca_path;
+  if (!ca_file.empty()) {
+    if (!file_exists(ca_file)) {
+      err = "configuration key \"api.ca_file\": " + ca_file + " does not exist";
+      return nullptr;
+    }
+  } else {
+    for (const char *p : kCaBundles) {
+      if (!file_exists(p)) continue;
+      std::string s = p;
+      if (s.rfind("/system/", 0) == 0) ca_path = s; else ca_file = s;
+      break;
+    }
+    if (ca_file.empty() && ca_path.empty()) {
+      log.log(LogLevel::warn, "no CA bundle found in the usual places; https will fail until api.ca_file is set");
+    }
+  }
+  auto t = std::make_unique<CurlTransport>(ca_file, ca_path);
+  if (!t->init()) {
+    err = "libcurl could not be initialised";
+    return nullptr;
+  }
+  return t;
+}
+
+}  // namespace co::platform

@@ -1,0 +1,350 @@
+"""The daemon's life: start-up, configuration errors, signals, restarts,
+crashes, the socket file, systemd notification."""
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from harness import (COHORTD, Client, Daemon, RpcError, daemon_command, scaled, wait_until)
+
+
+def run_daemon(*args, timeout=None, env=None):
+    return subprocess.run(daemon_command(*args), capture_output=True, text=True, timeout=timeout or scaled(20),
+                          env=env)
+
+
+class Signals(unittest.TestCase):
+    def setUp(self):
+        self.daemon = Daemon(config={"consent": {"required": False}}).start()
+
+    def tearDown(self):
+        self.daemon.cleanup()
+
+    def test_sigterm_flushes_exits_zero_quickly_and_removes_the_socket(self):
+        acked = [self.daemon.call("track", {"name": "BeforeTerm", "properties": {"i": i}})["event_id"]
+                 for i in range(50)]
+        started = time.monotonic()
+        self.assertEqual(self.daemon.stop(signal.SIGTERM), 0)
+        self.assertLess(time.monotonic() - started, scaled(1.0))
+        self.assertFalse(os.path.exists(self.daemon.socket_path))
+        self.daemon.start()
+        stored = [e["event_id"] for e in self.daemon.history(100, name="BeforeTerm")]
+        self.assertEqual(sorted(stored), sorted(acked))
+
+    def test_sigint_exits_zero(self):
+        self.assertEqual(self.daemon.stop(signal.SIGINT), 0)
+        self.assertFalse(os.path.exists(self.daemon.socket_path))
+
+    def test_sigterm_with_clients_connected(self):
+        idle = self.daemon.client()
+        busy = self.daemon.client()
+        busy.send_raw(b'{"jsonrpc":"2.0","id":1,"method":"status"}\n{"jsonrpc":"2.0",')  # half a line pending
+        self.assertEqual(busy.read_message()["id"], 1)
+        started = time.monotonic()
+        self.assertEqual(self.daemon.stop(), 0)
+        self.assertLess(time.monotonic() - started, scaled(1.0))
+        self.assertTrue(idle.expect_eof())
+        idle.close()
+        busy.close()
+
+    def test_sighup_does_not_kill(self):
+        user = self.daemon.call("status")["user_id"]
+        for _ in range(3):
+            self.daemon.process.send_signal(signal.SIGHUP)
+            # The loop handles the signal before it answers the next request.
+            self.assertEqual(self.daemon.call("status")["user_id"], user)
+        self.assertTrue(self.daemon.alive())
+        wait_until(lambda: "SIGHUP" in self.daemon.stderr_text(), scaled(5), message="the SIGHUP log line")
+        self.assertEqual(self.daemon.stop(), 0)
+
+    def test_kill9_loses_no_acknowledged_event(self):
+        """Tracks as fast as possible from a pipelining client, kill -9 in the
+        middle: every event that got a success answer is in the history after
+        the restart."""
+        acked = []
+        c = self.daemon.client()
+        window = 32
+        total = 900
+        sent = 0
+        stop_after = 300
+
+        def send_more():
+            nonlocal sent
+            while sent < total and sent - len(acked) < window:
+                c.send({"jsonrpc": "2.0", "id": sent, "method": "track",
+                        "params": {"name": "Crash", "properties": {"n": sent}}})
+                sent += 1
+
+        try:
+            send_more()
+            while True:
+                try:
+                    answer = c.read_message(timeout=scaled(5))
+                except (EOFError, ConnectionResetError):
+                    break
+                self.assertIn("result", answer, answer)
+                acked.append(answer["result"]["event_id"])
+                if len(acked) == stop_after:
+                    self.daemon.process.kill()  # in the middle of the stream, answers in flight
+                if self.daemon.process.poll() is None:
+                    send_more()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        finally:
+            c.close()
+        self.daemon.process.wait()
+        self.assertGreaterEqual(len(acked), stop_after)
+        self.assertTrue(os.path.exists(self.daemon.socket_path))  # kill -9 leaves a stale socket file...
+        self.daemon.start()  # ...which the next start replaces
+        stored = {e["event_id"] for e in self.daemon.history(1000, name="Crash")}
+        missing = [e for e in acked if e not in stored]
+        self.assertEqual(missing, [], f"{len(missing)} acknowledged events lost")
+
+
+class Restarts(unittest.TestCase):
+    def test_identity_consent_and_aliases_persist(self):
+        with Daemon() as d:
+            first = d.call("identity.set_aliases", {"aliases": [{"tag": "tifa", "id": "t-77", "priority": 1}]})
+            d.call("consent.set", {"granted": True})
+            d.restart()
+            self.assertEqual(d.call("identity.get"), first)
+            self.assertTrue(d.call("status")["consent"])
+            reset = d.call("identity.reset")["user_id"]
+            d.restart()
+            self.assertEqual(d.call("identity.get")["user_id"], reset)
+
+    def test_identity_survives_a_lost_database(self):
+        with Daemon() as d:
+            user = d.call("status")["user_id"]
+            d.stop()
+            for name in os.listdir(d.data_dir):
+                if name.startswith("cohort.db"):
+                    os.unlink(os.path.join(d.data_dir, name))
+            d.start()
+            self.assertEqual(d.call("status")["user_id"], user)
+
+    def test_command_line_without_config_file(self):
+        with tempfile.TemporaryDirectory(prefix="cohort-it-", dir="/tmp") as tmp:
+            sock = os.path.join(tmp, "s.sock")
+            p = subprocess.Popen(daemon_command("--data-dir", os.path.join(tmp, "data"), "--socket", sock),
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                def connect():
+                    try:
+                        return Client(sock)
+                    except OSError:
+                        if p.poll() is not None:
+                            raise
+                        return None
+                c = wait_until(connect, scaled(10), message="the socket")
+                cfg = c.call("config.get")["config"]
+                self.assertEqual(cfg["data_dir"], os.path.join(tmp, "data"))
+                self.assertEqual(cfg["socket"]["path"], sock)
+                c.close()
+            finally:
+                p.terminate()
+                self.assertEqual(p.wait(scaled(10)), 0)
+
+
+class SocketFile(unittest.TestCase):
+    def test_default_mode_is_0660(self):
+        with Daemon() as d:
+            self.assertEqual(stat.S_IMODE(os.stat(d.socket_path).st_mode), 0o660)
+            self.assertTrue(stat.S_ISSOCK(os.stat(d.socket_path).st_mode))
+
+    def test_configured_modes(self):
+        for mode in ("0600", "0666"):
+            with self.subTest(mode=mode), Daemon(config={"socket": {"mode": mode}}) as d:
+                self.assertEqual(stat.S_IMODE(os.stat(d.socket_path).st_mode), int(mode, 8))
+
+    def test_stale_socket_file_is_replaced(self):
+        d = Daemon()
+        try:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.bind(d.socket_path)
+            s.close()  # the file stays, nobody listens: what a crashed daemon leaves
+            self.assertTrue(os.path.exists(d.socket_path))
+            d.start()
+            self.assertIn("user_id", d.call("status"))
+        finally:
+            d.cleanup()
+
+    def test_a_regular_file_is_not_replaced(self):
+        d = Daemon()
+        try:
+            with open(d.socket_path, "w") as f:
+                f.write("precious")
+            d.start(wait=False)
+            self.assertNotEqual(d.process.wait(scaled(10)), 0)
+            self.assertIn(d.socket_path, d.stderr_text())
+            with open(d.socket_path) as f:
+                self.assertEqual(f.read(), "precious")
+        finally:
+            d.cleanup()
+
+    def test_second_daemon_on_a_live_socket_fails_clearly(self):
+        with Daemon() as first:
+            user = first.call("status")["user_id"]
+            second = Daemon(workdir=first.workdir)
+            second.config = dict(first.config, data_dir=os.path.join(first.workdir, "data2"))
+            second.stderr_path = os.path.join(first.workdir, "second.log")
+            second.config_path = os.path.join(first.workdir, "second.json")
+            second.start(wait=False)
+            self.assertNotEqual(second.process.wait(scaled(10)), 0)
+            err = second.stderr_text()
+            self.assertIn("already", err)
+            self.assertIn(first.socket_path, err)
+            # The first one is untouched and still serving.
+            self.assertTrue(os.path.exists(first.socket_path))
+            with first.client() as c:
+                self.assertEqual(c.call("status")["user_id"], user)
+
+
+class SdNotify(unittest.TestCase):
+    def run_with_notify_socket(self, address, bind_to):
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        listener.bind(bind_to)
+        listener.settimeout(scaled(10))
+        d = Daemon(env={"NOTIFY_SOCKET": address})
+        try:
+            d.start(wait=False)
+            message = listener.recv(4096).decode()
+            self.assertIn("READY=1", message.split("\n"))
+            # READY means ready: the socket already accepts connections.
+            with d.client() as c:
+                self.assertIn("user_id", c.call("status"))
+            self.assertEqual(d.stop(), 0)
+            self.assertIn("STOPPING=1", listener.recv(4096).decode())
+        finally:
+            d.cleanup()
+            listener.close()
+
+    def test_ready_on_a_path_socket(self):
+        with tempfile.TemporaryDirectory(prefix="cohort-notify-", dir="/tmp") as tmp:
+            path = os.path.join(tmp, "notify")
+            self.run_with_notify_socket(path, path)
+
+    def test_ready_on_an_abstract_socket(self):
+        name = f"cohort-it-notify-{os.getpid()}-{time.monotonic_ns()}"
+        self.run_with_notify_socket("@" + name, "\0" + name)
+
+    def test_no_notify_socket_is_fine(self):
+        with Daemon() as d:
+            self.assertIn("user_id", d.call("status"))
+
+
+class Configuration(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="cohort-it-", dir="/tmp")
+        self.dir = self.tmp.name
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def write(self, doc, name="c.json"):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(doc if isinstance(doc, str) else json.dumps(doc))
+        return path
+
+    def base(self, **extra):
+        doc = {"data_dir": os.path.join(self.dir, "data"), "socket": {"path": os.path.join(self.dir, "s.sock")}}
+        doc.update(extra)
+        return doc
+
+    def assertRefused(self, doc, *words, check_only=False):
+        args = ["--config", self.write(doc)] + (["--check-config"] if check_only else [])
+        p = run_daemon(*args)
+        self.assertNotEqual(p.returncode, 0, p.stderr)
+        for w in words:
+            self.assertIn(w, p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "s.sock")))
+        return p
+
+    def test_unknown_key(self):
+        self.assertRefused(self.base(colour="red"), '"colour"')
+        self.assertRefused(self.base(api={"colour": "red"}), '"api.colour"')
+        self.assertRefused(dict(self.base(), **{"api.colour": 1}), '"api.colour"')
+
+    def test_wrong_types(self):
+        cases = [
+            (self.base(api={"timeout_ms": "fast"}), "api.timeout_ms"),
+            (self.base(consent={"required": "yes"}), "consent.required"),
+            (self.base(socket={"path": os.path.join(self.dir, "s.sock"), "mode": "rw-rw----"}), "socket.mode"),
+            (self.base(api={"mode": "sometimes"}), "api.mode"),
+            (self.base(log={"level": "chatty"}), "log.level"),
+            (self.base(queue={"max_events": 0}), "queue.max_events"),
+            (self.base(api="https://api.example.com"), "api"),
+            (self.base(data_dir=42), "data_dir"),
+            (self.base(api={"ccs_url": "ftp://x"}), "api.ccs_url"),
+        ]
+        for doc, key in cases:
+            with self.subTest(key=key):
+                p = self.assertRefused(doc, key)
+                self.assertEqual(p.returncode, 2)
+
+    def test_flat_and_nested_spellings(self):
+        doc = dict(self.base(), **{"api.timeout_ms": 250, "history.max_events": 100})
+        p = run_daemon("--check-config", "--config", self.write(doc))
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_unreadable_config_file(self):
+        missing = os.path.join(self.dir, "nope.json")
+        p = run_daemon("--config", missing)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(missing, p.stderr)
+        p = run_daemon("--config", self.dir)  # a directory
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(self.dir, p.stderr)
+
+    def test_not_json(self):
+        self.assertRefused("{ not json", "c.json")
+        self.assertRefused("[1, 2]", "c.json")
+
+    def test_check_config(self):
+        good = self.write(self.base())
+        p = run_daemon("--check-config", "--config", good)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("OK", p.stdout)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "data")))  # creates nothing
+        p = self.assertRefused(self.base(colour="red"), "colour", check_only=True)
+        self.assertEqual(p.returncode, 2)
+
+    def test_unusable_data_dir(self):
+        blocker = self.write("just a file", "blocker")
+        self.assertRefused(self.base(data_dir=os.path.join(blocker, "data")), "data_dir")
+
+    def test_missing_key_file(self):
+        key_file = os.path.join(self.dir, "no-key")
+        self.assertRefused(self.base(api={"key_file": key_file}), "api.key_file")
+
+    def test_key_is_never_logged(self):
+        key_file = self.write("s3cret-key-value\n", "key")
+        with Daemon(config={"api": {"key_file": key_file}, "log": {"level": "debug"}}) as d:
+            self.assertEqual(d.call("config.get")["config"]["api"]["key"], "[redacted]")
+            d.stop()
+            self.assertNotIn("s3cret-key-value", d.stderr_text())
+
+    def test_command_line(self):
+        p = run_daemon("--help")
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("--config", p.stdout)
+        p = run_daemon("--version")
+        self.assertEqual(p.returncode, 0)
+        self.assertRegex(p.stdout, r"cohortd \d+\.\d+\.\d+")
+        p = run_daemon("--frobnicate")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--frobnicate", p.stderr)
+        p = run_daemon("--config")
+        self.assertEqual(p.returncode, 2)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,277 @@
+"""The socket protocol (contract): JSON-RPC 2.0, one object per line, one
+poll loop that keeps serving everyone whatever one client does."""
+
+import json
+import socket
+import threading
+import time
+import unittest
+
+from harness import (INVALID_PARAMS, INVALID_REQUEST, MAX_LINE, METHOD_NOT_FOUND, PARSE_ERROR, Client,
+                     DaemonTestCase, run_threads, scaled)
+
+
+class ErrorShapes(DaemonTestCase):
+    """-32700 / -32600 / -32601 / -32602, each with a message naming the field."""
+
+    def raw(self, line):
+        with self.daemon.client() as c:
+            c.send_raw(line if isinstance(line, bytes) else line.encode())
+            return c.read_message()
+
+    def assertError(self, answer, code, *words, id=None):
+        self.assertEqual(answer.get("jsonrpc"), "2.0", answer)
+        self.assertNotIn("result", answer)
+        self.assertEqual(answer["error"]["code"], code, answer)
+        self.assertIsInstance(answer["error"]["message"], str)
+        for w in words:
+            self.assertIn(w, answer["error"]["message"])
+        self.assertIn("id", answer)
+        self.assertEqual(answer["id"], id)
+
+    def test_parse_error(self):
+        self.assertError(self.raw('{"jsonrpc":"2.0","id":1,"method":\n'), PARSE_ERROR, "JSON")
+        self.assertError(self.raw(b"\xff\xfe not json\n"), PARSE_ERROR)
+
+    def test_invalid_request(self):
+        self.assertError(self.raw('{"jsonrpc":"1.0","id":1,"method":"status"}\n'), INVALID_REQUEST, "jsonrpc", id=1)
+        self.assertError(self.raw('{"id":2,"method":"status"}\n'), INVALID_REQUEST, "jsonrpc", id=2)
+        self.assertError(self.raw('{"jsonrpc":"2.0","id":3}\n'), INVALID_REQUEST, "method", id=3)
+        self.assertError(self.raw('{"jsonrpc":"2.0","id":4,"method":42}\n'), INVALID_REQUEST, "method", id=4)
+        self.assertError(self.raw('{"jsonrpc":"2.0","id":{"a":1},"method":"status"}\n'), INVALID_REQUEST, "id")
+        self.assertError(self.raw("42\n"), INVALID_REQUEST)
+        self.assertError(self.raw('"status"\n'), INVALID_REQUEST)
+
+    def test_unknown_method(self):
+        answer = self.raw('{"jsonrpc":"2.0","id":"m","method":"no.such.method"}\n')
+        self.assertError(answer, METHOD_NOT_FOUND, "no.such.method", id="m")
+        # Method names are case-sensitive.
+        self.assertError(self.raw('{"jsonrpc":"2.0","id":5,"method":"STATUS"}\n'), METHOD_NOT_FOUND, id=5)
+
+    def test_invalid_params_name_the_field(self):
+        cases = [
+            ("status", [1, 2], "params"),
+            ("track", {}, "name"),
+            ("track", {"name": "Pageview", "properties": [1]}, "properties"),
+            ("track", {"name": "Pageview", "colour": "red"}, "colour"),
+            ("consent.set", {"granted": "yes"}, "granted"),
+            ("consent.set", {}, "granted"),
+            ("subscribe", {}, "topics"),
+            ("view.progress", {"view_id": "8c5e1d07-1b2e-474f-91fd-d518c705f47e"}, "position_s"),
+            ("view.start", {"duration_s": -1}, "duration_s"),
+            ("identity.set_aliases", {"aliases": "tifa"}, "aliases"),
+            ("history.get", {"limit": 0}, "limit"),
+        ]
+        for method, params, word in cases:
+            with self.subTest(method=method, params=params):
+                answer = self.daemon.request(method, params)
+                self.assertIn("error", answer, answer)
+                self.assertEqual(answer["error"]["code"], INVALID_PARAMS, answer)
+                self.assertIn(word, answer["error"]["message"])
+
+    def test_ids_are_echoed(self):
+        with self.daemon.client() as c:
+            for id in ("abc", 7, 2.5, "", None):
+                c.send({"jsonrpc": "2.0", "id": id, "method": "status"})
+                answer = c.read_message()
+                self.assertIn("result", answer)
+                self.assertEqual(answer["id"], id)
+                self.assertEqual(type(answer["id"]), type(id))
+
+    def test_crlf_and_blank_lines(self):
+        with self.daemon.client() as c:
+            c.send_raw(b'\n  \n\r\n{"jsonrpc":"2.0","id":1,"method":"status"}\r\n\n')
+            self.assertEqual(c.read_message()["id"], 1)
+            c.send({"jsonrpc": "2.0", "id": 2, "method": "status"})
+            self.assertEqual(c.read_message()["id"], 2)  # nothing was answered for the blank lines
+
+
+class Batches(DaemonTestCase):
+    def test_batch(self):
+        with self.daemon.client() as c:
+            c.send([
+                {"jsonrpc": "2.0", "id": 1, "method": "status"},
+                {"jsonrpc": "2.0", "method": "track", "params": {"name": "BatchNote"}},
+                {"jsonrpc": "2.0", "id": 2, "method": "nope"},
+                {"jsonrpc": "2.0", "id": 3, "method": "track", "params": {"name": "BatchCall"}},
+                17,
+            ])
+            answer = c.read_message()
+            self.assertIsInstance(answer, list)
+            self.assertEqual(len(answer), 4)  # the notification has no answer
+            by_id = {a["id"]: a for a in answer if a["id"] is not None}
+            self.assertIn("result", by_id[1])
+            self.assertEqual(by_id[2]["error"]["code"], METHOD_NOT_FOUND)
+            self.assertIn("event_id", by_id[3]["result"])
+            invalid = [a for a in answer if a["id"] is None]
+            self.assertEqual(invalid[0]["error"]["code"], INVALID_REQUEST)
+        names = [e["name"] for e in self.daemon.history(10)]
+        self.assertIn("BatchNote", names)
+        self.assertIn("BatchCall", names)
+
+    def test_all_notifications_batch_is_not_answered(self):
+        with self.daemon.client() as c:
+            c.send([{"jsonrpc": "2.0", "method": "status"}, {"jsonrpc": "2.0", "method": "status"}])
+            c.send({"jsonrpc": "2.0", "id": "after", "method": "status"})
+            self.assertEqual(c.read_message()["id"], "after")
+
+    def test_empty_batch(self):
+        with self.daemon.client() as c:
+            c.send_raw(b"[]\n")
+            answer = c.read_message()
+            self.assertEqual(answer["error"]["code"], INVALID_REQUEST)
+            self.assertIsNone(answer["id"])
+
+
+class Notifications(DaemonTestCase):
+    def test_notification_gets_no_answer_but_is_done(self):
+        with self.daemon.client() as c:
+            c.notify("track", {"name": "Notified", "properties": {"marker": "n1"}})
+            c.notify("no.such.method")  # an error, still no answer
+            c.notify("track", {"bad": 1})
+            c.send({"jsonrpc": "2.0", "id": 99, "method": "status"})
+            self.assertEqual(c.read_message()["id"], 99)
+        events = self.daemon.history(5, name="Notified")
+        self.assertEqual(events[0]["properties"], {"marker": "n1"})
+
+    def test_subscribe(self):
+        with self.daemon.client() as c:
+            self.assertEqual(c.call("subscribe", {"topics": ["cohorts"]}), {"topics": ["cohorts"]})
+            # A subscribed connection goes on answering requests.
+            self.assertIn("user_id", c.call("status"))
+        err = self.daemon.request("subscribe", {"topics": ["weather"]})["error"]
+        self.assertEqual(err["code"], INVALID_PARAMS)
+        self.assertIn("topics[0]", err["message"])
+        err = self.daemon.request("subscribe", {"topics": []})["error"]
+        self.assertIn("topics", err["message"])
+
+
+class Pipelining(DaemonTestCase):
+    def test_pipelined_requests_answer_in_order(self):
+        n = 200
+        with self.daemon.client() as c:
+            lines = b"".join(json.dumps({"jsonrpc": "2.0", "id": i, "method": "status"}).encode() + b"\n"
+                             for i in range(n))
+            c.send_raw(lines)
+            self.assertEqual([c.read_message()["id"] for _ in range(n)], list(range(n)))
+
+    def test_request_split_across_writes(self):
+        with self.daemon.client() as c:
+            data = b'{"jsonrpc":"2.0","id":"split","method":"status"}\n'
+            for b in data:
+                c.send_raw(bytes([b]))
+            self.assertEqual(c.read_message()["id"], "split")
+
+
+class LineCap(DaemonTestCase):
+    """A line over 64 KiB is refused and its connection closed; the daemon goes
+    on serving everyone else."""
+
+    def test_line_of_exactly_64k_is_served(self):
+        req = b'{"jsonrpc":"2.0","id":"big","method":"status"}'
+        line = req + b" " * (MAX_LINE - len(req))
+        self.assertEqual(len(line), MAX_LINE)
+        with self.daemon.client() as c:
+            c.send_raw(line + b"\n")
+            self.assertEqual(c.read_message()["id"], "big")
+
+    def test_overlong_line_without_newline(self):
+        with self.daemon.client() as other, self.daemon.client() as c:
+            self.assertIn("user_id", other.call("status"))
+            c.send_raw(b'{"jsonrpc":"2.0","id":1,"method":"status","params":{"pad":"' + b"x" * MAX_LINE)
+            answer = c.read_message()
+            self.assertEqual(answer["error"]["code"], INVALID_REQUEST)
+            self.assertIn("65536", answer["error"]["message"])
+            self.assertTrue(c.expect_eof())
+            # The other client, connected all along, is still served.
+            self.assertIn("user_id", other.call("status"))
+        self.assertIn("user_id", self.call("status"))
+
+    def test_overlong_line_with_newline_after_good_requests(self):
+        with self.daemon.client() as c:
+            c.send_raw(b'{"jsonrpc":"2.0","id":1,"method":"status"}\n'
+                       + b'{"jsonrpc":"2.0","id":2,"method":"status","params":{"pad":"' + b"y" * (100 * 1024)
+                       + b'"}}\n')
+            self.assertEqual(c.read_message()["id"], 1)  # what came before the long line is answered
+            answer = c.read_message()
+            self.assertEqual(answer["error"]["code"], INVALID_REQUEST)
+            self.assertTrue(c.expect_eof())
+        self.assertTrue(self.daemon.alive())
+        self.assertIn("user_id", self.call("status"))
+
+
+class Concurrency(DaemonTestCase):
+    def test_100_concurrent_clients(self):
+        clients = 100
+        per_client = 5
+        before = self.call("status")["history"]["events"]
+        barrier = threading.Barrier(clients, timeout=scaled(30))
+
+        def worker(i):
+            with Client(self.daemon.socket_path, timeout=scaled(30)) as c:
+                barrier.wait()  # every connection is open before anyone asks
+                for k in range(per_client):
+                    result = c.call("track", {"name": "Concurrent", "properties": {"client": i, "k": k}})
+                    self.assertTrue(result["stored"])
+                    self.assertIn("user_id", c.call("status"))
+
+        run_threads(worker, clients)
+        self.assertEqual(self.call("status")["history"]["events"], before + clients * per_client)
+        seen = {(e["properties"]["client"], e["properties"]["k"]) for e in self.daemon.history(1000, "Concurrent")}
+        self.assertEqual(len(seen), clients * per_client)
+
+    def test_half_line_stall_does_not_block_others(self):
+        with self.daemon.client() as staller, self.daemon.client() as other:
+            staller.send_raw(b'{"jsonrpc":"2.0","id":"slow",')
+            started = time.monotonic()
+            for i in range(20):
+                other.send({"jsonrpc": "2.0", "id": i, "method": "status"})
+                self.assertEqual(other.read_message(timeout=scaled(2))["id"], i)
+            self.assertLess(time.monotonic() - started, scaled(5))
+            staller.send_raw(b'"method":"status"}\n')
+            self.assertEqual(staller.read_message()["id"], "slow")
+
+    def test_client_that_never_reads_does_not_stall_others(self):
+        hog = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        hog.connect(self.daemon.socket_path)
+        hog.setblocking(False)
+        request = b'{"jsonrpc":"2.0","id":1,"method":"status"}\n' * 256
+        stuck_since = None
+        sent = 0
+        deadline = time.monotonic() + scaled(30)
+        try:
+            # Write requests and never read: soon the daemon stops reading
+            # (its answers pile up), and then our writes stop going through.
+            while time.monotonic() < deadline:
+                try:
+                    sent += hog.send(request)
+                    stuck_since = None
+                except BlockingIOError:
+                    stuck_since = stuck_since or time.monotonic()
+                    if time.monotonic() - stuck_since > scaled(0.3):
+                        break
+                    time.sleep(0.01)
+                except (BrokenPipeError, ConnectionResetError):
+                    break  # dropped for not reading: also fine
+            self.assertGreater(sent, 100_000)  # far more than the daemon would buffer for it
+            with self.daemon.client(timeout=scaled(2)) as other:
+                started = time.monotonic()
+                for _ in range(10):
+                    self.assertIn("user_id", other.call("status"))
+                self.assertLess(time.monotonic() - started, scaled(2))
+        finally:
+            hog.close()
+        self.assertIn("user_id", self.call("status"))
+
+    def test_client_gone_before_its_answer(self):
+        for _ in range(20):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(self.daemon.socket_path)
+            s.sendall(b'{"jsonrpc":"2.0","id":1,"method":"history.get","params":{"limit":1000}}\n')
+            s.close()
+        self.assertTrue(self.daemon.alive())
+        self.assertIn("user_id", self.call("status"))
+
+
+if __name__ == "__main__":
+    unittest.main()

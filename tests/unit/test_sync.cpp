@@ -1,0 +1,315 @@
+#include <chrono>
+#include <thread>
+
+#include "platform/http.h"
+#include "test_util.h"
+
+using test::call_ok;
+using test::num;
+using test::str;
+
+namespace {
+
+const char *kAnswer =
+    "{\"user_id\":\"2008c38f-dece-4570-976d-87593ed001c3\",\"cohorts\":[\"12345\",\"67890\"],"
+    "\"activations\":{\"dfp\":[\"12345\",\"67890\"],\"freewheel\":[\"12345\"]}}";
+
+void answer(co::platform::HttpResponse &r, int status, const std::string &body, int64_t retry_after = -1) {
+  r.status = status;
+  r.body = body;
+  r.content_type = "application/json";
+  r.retry_after_s = retry_after;
+}
+
+bool is_ccs(const co::platform::HttpRequest &r) { return r.url.find("/ccs/") != std::string::npos; }
+
+struct Fixture {
+  test::TempDir dir;
+  co::platform::FakeClock clock;
+  co::platform::FakeEntropy entropy{9};
+  co::platform::Logger logger;
+  co::platform::FakeTransport transport;
+  cohort_agent *agent = nullptr;
+  void open(const std::string &extra = "") {
+    co::Seams s;
+    s.clock = &clock;
+    s.entropy = &entropy;
+    s.logger = &logger;
+    s.transport = &transport;
+    std::string cfg = "\"consent\":{\"required\":false},\"api\":{\"key\":\"sk_test\",\"ccs_url\":\"http://ccs\","
+                      "\"contextual_url\":\"http://ctx\"}";
+    if (!extra.empty()) cfg += "," + extra;
+    assert_int_equal(co::open_with_seams(dir.config(cfg).c_str(), s, &agent), COHORT_OK);
+  }
+  ~Fixture() { cohort_close(agent); }
+  void track(int n) {
+    for (int i = 0; i < n; ++i) {
+      std::string p = "{\"name\":\"E\",\"properties\":{\"i\":" + std::to_string(i) + "}}";
+      call_ok(agent, "track", p.c_str());
+    }
+  }
+  co::Json sync() { return call_ok(agent, "sync.now", "{\"timeout_ms\":5000}"); }
+  std::vector<co::platform::HttpRequest> ccs_sent() {
+    std::vector<co::platform::HttpRequest> out;
+    for (auto &r : transport.sent()) {
+      if (is_ccs(r)) out.push_back(r);
+    }
+    return out;
+  }
+};
+
+}  // namespace
+
+static void drains_in_order_in_batches_of_ten(void **) {
+  Fixture f;
+  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, kAnswer); });
+  f.open();
+  f.track(25);
+  co::Json r = f.sync();
+  assert_int_equal(num(r.get(), "pending"), 0);
+  auto sent = f.ccs_sent();
+  int expect_i = 0;
+  for (auto &req : sent) {
+    assert_string_equal(req.url.c_str(), "http://ccs/ccs/v1/segmentation?activations=true");
+    bool key_header = false;
+    for (auto &h : req.headers) key_header |= h.first == "X-Api-Key" && h.second == "sk_test";
+    assert_true(key_header);
+    assert_null(strstr(req.url.c_str(), "sk_test"));  // never in a URL
+    co::Json body = co::json_parse(req.body);
+    const cJSON *events = cJSON_GetObjectItem(body.get(), "events");
+    assert_true(cJSON_GetArraySize(events) >= 1 && cJSON_GetArraySize(events) <= 10);
+    for (const cJSON *e = events->child; e; e = e->next) {
+      assert_int_equal(num(cJSON_GetObjectItem(e, "properties"), "i"), expect_i++);
+      assert_non_null(cJSON_GetObjectItem(e, "session_id"));
+      assert_null(cJSON_GetObjectItem(e, "event_id"));  // not in the CCS schema
+    }
+    assert_non_null(cJSON_GetObjectItem(body.get(), "user_id"));
+  }
+  assert_int_equal(expect_i, 25);
+  // The server's user id is adopted.
+  assert_string_equal(str(call_ok(f.agent, "identity.get").get(), "user_id").c_str(),
+                      "2008c38f-dece-4570-976d-87593ed001c3");
+}
+
+static void aliases_replace_user_id(void **) {
+  Fixture f;
+  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, "{}"); });
+  f.open();
+  call_ok(f.agent, "identity.set_aliases", "{\"aliases\":[{\"tag\":\"tifa\",\"id\":\"t-1\",\"priority\":0}]}");
+  f.track(1);
+  f.sync();
+  co::Json body = co::json_parse(f.ccs_sent().back().body);
+  assert_null(cJSON_GetObjectItem(body.get(), "user_id"));
+  const cJSON *a = cJSON_GetArrayItem(cJSON_GetObjectItem(body.get(), "aliases"), 0);
+  assert_string_equal(str(a, "tag").c_str(), "tifa");
+}
+
+static void server_errors_keep_events_and_back_off(void **) {
+  Fixture f;
+  std::atomic<int> calls{0};
+  f.transport.set_handler([&](const co::platform::HttpRequest &, co::platform::HttpResponse &r) {
+    ++calls;
+    answer(r, 503, "{\"error\":{\"message\":\"down\"}}");
+  });
+  f.open();
+  f.track(3);
+  co::Json r = f.sync();
+  assert_int_equal(num(r.get(), "pending"), 3);
+  int after_first = calls.load();
+  // Backing off: the worker does not hammer while the clock stands still.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  assert_int_equal(calls.load(), after_first);
+  co::Json st = call_ok(f.agent, "status");
+  const cJSON *ls = cJSON_GetObjectItem(st.get(), "last_sync");
+  assert_false(cJSON_IsTrue(cJSON_GetObjectItem(ls, "ok")));
+  assert_non_null(strstr(str(ls, "error").c_str(), "503"));
+  // Recovery: the same events leave, once.
+  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, "{}"); });
+  f.clock.advance_ms(10 * 60 * 1000);
+  r = f.sync();
+  assert_int_equal(num(r.get(), "pending"), 0);
+  assert_int_equal(num(r.get(), "sent"), 3);
+}
+
+static void malformed_success_is_retried_not_lost(void **) {
+  Fixture f;
+  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) {
+    answer(r, 200, "<html>oops</html>");
+    r.content_type = "text/html";
+  });
+  f.open();
+  f.track(2);
+  assert_int_equal(num(f.sync().get(), "pending"), 2);
+}
+
+static void client_errors_are_dead_lettered(void **) {
+  Fixture f;
+  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) {
+    answer(r, 400, "{\"error\":{\"message\":\"events[0].time: bad\"}}");
+  });
+  f.open();
+  f.track(12);
+  co::Json r = f.sync();
+  assert_int_equal(num(r.get(), "pending"), 0);
+  assert_int_equal(num(r.get(), "dead_letters"), 2);
+  co::Json st = call_ok(f.agent, "status");
+  assert_int_equal(num(st.get(), "dead_letters"), 2);
+  co::Json dl = call_ok(f.agent, "dead_letters.get");
+  const cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItem(dl.get(), "dead_letters"), 0);
+  assert_int_equal(num(first, "http_status"), 400);
+  assert_non_null(strstr(str(first, "error").c_str(), "events[0].time"));
+}
+
+static void retry_after_is_honoured_even_by_sync_now(void **) {
+  Fixture f;
+  std::atomic<int> calls{0};
+  f.transport.set_handler([&](const co::platform::HttpRequest &, co::platform::HttpResponse &r) {
+    ++calls;
+    answer(r, 429, "{}", 120);
+  });
+  f.open();
+  f.track(1);
+  f.sync();
+  int n = calls.load();
+  f.clock.advance_ms(60 * 1000);  // half the Retry-After
+  call_ok(f.agent, "sync.now", "{\"timeout_ms\":300}");
+  assert_int_equal(calls.load(), n);
+  f.clock.advance_ms(61 * 1000);
+  f.transport.set_handler([&](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, "{}"); });
+  assert_int_equal(num(f.sync().get(), "pending"), 0);
+}
+
+static void no_consent_no_ccs_but_contextual(void **) {
+  Fixture f;
+  f.transport.set_handler([](const co::platform::HttpRequest &req, co::platform::HttpResponse &r) {
+    answer(r, 200, is_ccs(req) ? kAnswer : "{\"activations\":{\"freewheel\":[\"99999\"]}}");
+  });
+  f.open("\"consent.required\":true");
+  f.track(3);
+  call_ok(f.agent, "view.start", "{\"url\":\"https://example.com/sport\",\"properties\":{\"t\":\"x\"}}");
+  co::Json a = call_ok(f.agent, "activations.get", "{\"url\":\"https://example.com/sport\",\"timeout_ms\":2000}");
+  f.sync();
+  assert_int_equal(f.ccs_sent().size(), 0);
+  const cJSON *fw = cJSON_GetObjectItem(cJSON_GetObjectItem(a.get(), "activations"), "freewheel");
+  assert_string_equal(cJSON_GetArrayItem(fw, 0)->valuestring, "99999");
+  co::Json ctx = co::json_parse(f.transport.sent().at(0).body);
+  assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(ctx.get(), "page_properties"), "video"));
+  assert_null(cJSON_GetObjectItem(ctx.get(), "user_id"));
+}
+
+static void activations_merge_dedupe_and_ttl(void **) {
+  Fixture f;
+  f.transport.set_handler([](const co::platform::HttpRequest &req, co::platform::HttpResponse &r) {
+    answer(r, 200, is_ccs(req) ? kAnswer : "{\"activations\":{\"freewheel\":[\"12345\",\"99999\"]}}");
+  });
+  f.open("\"cache\":{\"behavioral_ttl_s\":100,\"contextual_ttl_s\":50}");
+  f.track(1);
+  f.sync();
+  co::Json a = call_ok(f.agent, "activations.get", "{\"url\":\"u1\",\"timeout_ms\":2000}");
+  const cJSON *acts = cJSON_GetObjectItem(a.get(), "activations");
+  const cJSON *fw = cJSON_GetObjectItem(acts, "freewheel");
+  assert_int_equal(cJSON_GetArraySize(fw), 2);  // 12345 once, then 99999
+  assert_string_equal(cJSON_GetArrayItem(fw, 1)->valuestring, "99999");
+  assert_false(cJSON_IsTrue(cJSON_GetObjectItem(a.get(), "stale")));
+  char *csv = nullptr;
+  int stale = -1;
+  assert_int_equal(cohort_activations(f.agent, "dfp", 100, &csv, &stale), COHORT_OK);
+  assert_string_equal(csv, "12345,67890");
+  cohort_free(csv);
+  // Past the TTLs nothing expired is served.
+  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 500, "{}"); });
+  f.clock.advance_ms(101 * 1000);
+  a = call_ok(f.agent, "activations.get", "{\"url\":\"u1\",\"timeout_ms\":500}");
+  assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(a.get(), "activations"), "dfp"));
+  assert_true(cJSON_IsTrue(cJSON_GetObjectItem(a.get(), "stale")));
+  co::Json c = call_ok(f.agent, "cohorts.get");
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(c.get(), "remote")), 0);
+}
+
+static void merge_false_keeps_contextual_apart(void **) {
+  Fixture f;
+  f.transport.set_handler([](const co::platform::HttpRequest &req, co::platform::HttpResponse &r) {
+    answer(r, 200, is_ccs(req) ? kAnswer : "{\"activations\":{\"freewheel\":[\"99999\"]}}");
+  });
+  f.open("\"activations\":{\"merge\":false}");
+  f.track(1);
+  f.sync();
+  co::Json a = call_ok(f.agent, "activations.get", "{\"url\":\"u1\",\"timeout_ms\":2000}");
+  const cJSON *fw = cJSON_GetObjectItem(cJSON_GetObjectItem(a.get(), "activations"), "freewheel");
+  assert_int_equal(cJSON_GetArraySize(fw), 1);
+  const cJSON *ctx = cJSON_GetObjectItem(cJSON_GetObjectItem(a.get(), "contextual"), "freewheel");
+  assert_string_equal(cJSON_GetArrayItem(ctx, 0)->valuestring, "99999");
+}
+
+// A hung API: the caller gets its answer within its budget (stale), and
+// closing the agent is bounded.
+static void hung_api_never_blocks_callers(void **) {
+  Fixture f;
+  f.transport.set_handler([&](const co::platform::HttpRequest &, co::platform::HttpResponse &r) {
+    for (int i = 0; i < 3000 && !f.transport.aborted(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    r.status = 0;
+    r.error = "aborted";
+  });
+  f.open();
+  f.track(1);
+  auto t0 = std::chrono::steady_clock::now();
+  co::Json a = call_ok(f.agent, "activations.get", "{\"url\":\"u\",\"timeout_ms\":100}");
+  auto waited = std::chrono::steady_clock::now() - t0;
+  assert_true(cJSON_IsTrue(cJSON_GetObjectItem(a.get(), "stale")));
+  // Generous against a 30 s hang: the budget, not the network, decided.
+  assert_true(waited < std::chrono::seconds(5));
+  f.track(1);  // other calls are not blocked by the hung request
+  t0 = std::chrono::steady_clock::now();
+  cohort_close(f.agent);
+  f.agent = nullptr;
+  assert_true(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
+  // The abandoned batch is still there for the next start.
+  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, "{}"); });
+  co::Seams s;
+  s.clock = &f.clock;
+  s.entropy = &f.entropy;
+  s.logger = &f.logger;
+  co::platform::FakeTransport fresh;
+  s.transport = &fresh;
+  assert_int_equal(co::open_with_seams(f.dir.config("\"consent.required\":false").c_str(), s, &f.agent), COHORT_OK);
+  assert_int_equal(num(call_ok(f.agent, "status").get(), "queue_depth"), 2);
+}
+
+static void stateless_round_trips_state(void **) {
+  Fixture f;
+  std::atomic<int> n{0};
+  f.transport.set_handler([&](const co::platform::HttpRequest &, co::platform::HttpResponse &r) {
+    answer(r, 200,
+           "{\"user_id\":\"2008c38f-dece-4570-976d-87593ed001c3\",\"state\":{\"internal_state\":{\"n\":" +
+               std::to_string(++n) + "},\"cohorts\":[\"555\"]}}");
+  });
+  f.open("\"api.mode\":\"stateless\"");
+  f.track(1);
+  f.sync();
+  f.track(1);
+  f.sync();
+  auto sent = f.ccs_sent();
+  assert_int_equal(sent.size(), 2);
+  assert_non_null(strstr(sent[0].url.c_str(), "/ccs/v1/segmentation/stateless"));
+  assert_null(strstr(sent[0].body.c_str(), "\"state\""));
+  assert_non_null(strstr(sent[1].body.c_str(), "\"internal_state\":{\"n\":1}"));
+  co::Json c = call_ok(f.agent, "cohorts.get");
+  assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(c.get(), "remote"), 0)->valuestring, "555");
+}
+
+int main() {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(drains_in_order_in_batches_of_ten),
+      cmocka_unit_test(aliases_replace_user_id),
+      cmocka_unit_test(server_errors_keep_events_and_back_off),
+      cmocka_unit_test(malformed_success_is_retried_not_lost),
+      cmocka_unit_test(client_errors_are_dead_lettered),
+      cmocka_unit_test(retry_after_is_honoured_even_by_sync_now),
+      cmocka_unit_test(no_consent_no_ccs_but_contextual),
+      cmocka_unit_test(activations_merge_dedupe_and_ttl),
+      cmocka_unit_test(merge_false_keeps_contextual_apart),
+      cmocka_unit_test(hung_api_never_blocks_callers),
+      cmocka_unit_test(stateless_round_trips_state),
+  };
+  return cmocka_run_group_tests(tests, nullptr, nullptr);
+}
