@@ -27,6 +27,11 @@ const Agent::Method Agent::kMethods[] = {
     {"activations.get", &Agent::m_activations_get, true},
     {"sync.now", &Agent::m_sync_now, true},
     {"dead_letters.get", &Agent::m_dead_letters_get},
+    {"definitions.put", &Agent::m_definitions_put},
+    {"definitions.get", &Agent::m_definitions_get},
+    {"definitions.preview", &Agent::m_definitions_preview},
+    {"definitions.reload", &Agent::m_definitions_reload},
+    {"explain", &Agent::m_explain},
 };
 
 cohort_status Agent::open(const char *config_json, const Seams &seams, std::unique_ptr<Agent> &out,
@@ -100,6 +105,7 @@ cohort_status Agent::init(const char *config_json, const Seams &seams, std::stri
     return COHORT_ESTORAGE;
   }
   load_caches();
+  load_definitions();
   if (start_sync(seams, err) != COHORT_OK) return COHORT_ECONFIG;
   CO_LOG(*log_, info, "agent open: data_dir %s, %lld events in history, %lld queued", cfg_.data_dir.c_str(),
          static_cast<long long>(history_count_), static_cast<long long>(outbox_count_));
@@ -113,6 +119,7 @@ Agent::~Agent() {
 
 void Agent::flush() {
   std::lock_guard<std::mutex> lock(mu_);
+  if (store_.is_open()) save_cohort_state();
   store_.checkpoint();
 }
 
@@ -150,6 +157,8 @@ cohort_status Agent::invoke(const char *method, const cJSON *params, Json &resul
     err_.clear();
     st = (this->*m->handler)(p, out.get());
     if (st != COHORT_OK) err = err_.empty() ? cohort_status_str(st) : err_;
+    // Reading is enough to notice what time alone changed.
+    settle_cohorts();
     changes.swap(pending_notifications_);
   }
   // Subscribers run outside the lock, so they may call back into the agent.
@@ -217,7 +226,7 @@ cohort_status Agent::m_status(const cJSON *, cJSON *result) {
   cJSON_AddStringToObject(result, "session_id", session_id_.c_str());
   cJSON_AddNumberToObject(result, "queue_depth", static_cast<double>(outbox_count_));
   cJSON_AddNumberToObject(result, "dead_letters", static_cast<double>(dead_letters_));
-  cJSON_AddNumberToObject(result, "definitions", 0);
+  cJSON_AddNumberToObject(result, "definitions", static_cast<double>(definitions_.size()));
   cJSON *sync = cJSON_AddObjectToObject(result, "last_sync");
   if (synced_once_) {
     cJSON_AddBoolToObject(sync, "ok", last_sync_ok_);
@@ -253,6 +262,7 @@ cohort_status Agent::m_consent_set(const cJSON *params, cJSON *result) {
   if (!granted) {
     history_count_ = 0;
     outbox_count_ = 0;
+    apply_definitions(definitions_doc_, true);  // the cohort state went with the history
   }
   consent_ = granted;
   CO_LOG(*log_, info, "consent %s", granted ? "granted" : "withdrawn");

@@ -21,6 +21,7 @@
 #include "platform/crypto.h"
 #include "platform/http.h"
 #include "platform/log.h"
+#include "rules/engine.h"
 #include "storage/store.h"
 
 namespace co {
@@ -158,6 +159,22 @@ class Agent {
   cohort_status recover_views();
   void expire_views(int64_t now_mono);
 
+  // Local cohorts (cohorts.cpp).
+  rules::Now rules_now() const;
+  cohort_status apply_definitions(const std::string &doc, bool fresh_state);
+  void load_definitions();
+  void settle_cohorts();
+  void observe_event(const Event &ev, int64_t seq);
+  void save_cohort_state();
+  void tick_cohorts();
+  void add_local_cohorts(cJSON *arr);
+  void add_local_activations(cJSON *out);
+  cohort_status m_definitions_put(const cJSON *params, cJSON *result);
+  cohort_status m_definitions_get(const cJSON *params, cJSON *result);
+  cohort_status m_definitions_reload(const cJSON *params, cJSON *result);
+  cohort_status m_definitions_preview(const cJSON *params, cJSON *result);
+  cohort_status m_explain(const cJSON *params, cJSON *result);
+
   // Remote sync (sync.cpp).
   struct ContextJob {
     std::string url;
@@ -241,12 +258,22 @@ class Agent {
   int64_t sent_total_ = 0;
   std::map<std::string, CacheEntry> caches_;
 
+  rules::Engine engine_;
+  std::string definitions_doc_;                 // the document in force
+  std::vector<rules::CohortInfo> definitions_;
+  std::string current_view_id_;                 // of the newest event that had one
+  int64_t state_saved_mono_ = 0;
+
   // Membership changes waiting to be delivered once the lock is released.
   std::vector<std::string> pending_notifications_;
   std::mutex subscriber_mu_;
   cohort_changed_fn subscriber_ = nullptr;
   void *subscriber_user_ = nullptr;
 };
+
+// Adds each platform's ids to out[platform], skipping ids already there, in
+// order: the first source keeps its place (local, then CCS, then contextual).
+void merge_activations(cJSON *out, const cJSON *activations);
 
 // ISO 8601 date-time -> Unix ms (UTC). Accepts "Z" or "+hh:mm" offsets and
 // fractional seconds. False for anything else.

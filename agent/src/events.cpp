@@ -204,6 +204,7 @@ cohort_status Agent::store_event(Event &ev, int64_t &seq, const std::function<bo
     seq = 0;
     return failure(COHORT_ESTORAGE, "event not stored: " + why);
   }
+  if (seq != 0) observe_event(ev, seq);
   return COHORT_OK;
 }
 
@@ -278,7 +279,8 @@ cohort_status Agent::m_track(const cJSON *params, cJSON *result) {
   cJSON_AddStringToObject(result, "session_id", ev.session_id.c_str());
   if (ev.view_id.empty()) cJSON_AddNullToObject(result, "view_id");
   else cJSON_AddStringToObject(result, "view_id", ev.view_id.c_str());
-  cJSON_AddArrayToObject(result, "cohorts");
+  settle_cohorts();
+  add_local_cohorts(cJSON_AddArrayToObject(result, "cohorts"));
   cJSON_AddBoolToObject(result, "stored", seq != 0);
   return COHORT_OK;
 }

@@ -243,7 +243,11 @@ cohort_status Agent::new_identity(bool drop_history) {
   user_id_ = id;
   epoch_ = epoch;
   aliases_.clear();
-  if (drop_history) caches_.erase("behavioral");
+  if (drop_history) {
+    caches_.erase("behavioral");
+    current_view_id_.clear();
+    apply_definitions(definitions_doc_, true);  // a new user starts with no cohort state
+  }
   if (drop_history) history_count_ = outbox_count_;
   if (!save_identity_file()) CO_LOG(*log_, warn, "cannot write the identity file in %s", cfg_.data_dir.c_str());
   return COHORT_OK;

@@ -32,6 +32,7 @@ int rpc_code(cohort_status st) {
   switch (st) {
     case COHORT_EJSON:
     case COHORT_EINVAL:
+    case COHORT_ERULES:
       return kInvalidParams;
     case COHORT_ENOMETHOD:
       return kMethodNotFound;

@@ -24,8 +24,9 @@ constexpr int64_t kIdlePollMs = 60 * 1000;
 
 bool is_json(const platform::HttpResponse &r) { return r.content_type.find("json") != std::string::npos; }
 
-// Adds ids to out[platform] keeping the first occurrence's place.
-void merge_into(cJSON *out, const cJSON *activations) {
+}  // namespace
+
+void merge_activations(cJSON *out, const cJSON *activations) {
   for (const cJSON *plat = activations ? activations->child : nullptr; plat; plat = plat->next) {
     if (!cJSON_IsArray(plat)) continue;
     cJSON *list = cJSON_GetObjectItemCaseSensitive(out, plat->string);
@@ -38,6 +39,8 @@ void merge_into(cJSON *out, const cJSON *activations) {
     }
   }
 }
+
+namespace {
 
 // The error text of an answer: the HttpErrorResponse message when there is one.
 std::string error_text(const platform::HttpResponse &r) {
@@ -111,8 +114,16 @@ void Agent::worker_main() {
     while (!stop_ && send_batch(sent)) {
     }
     lock.lock();
+    tick_cohorts();
     rounds_ += 1;
     done_cv_.notify_all();
+    std::vector<std::string> changes;
+    changes.swap(pending_notifications_);
+    if (!changes.empty()) {
+      lock.unlock();
+      deliver(changes);
+      lock.lock();
+    }
   }
 }
 
@@ -381,13 +392,17 @@ void Agent::load_caches() {
 cohort_status Agent::m_cohorts_get(const cJSON *, cJSON *result) {
   const CacheEntry *b = consent_granted() ? cache_get("behavioral", clock_->mono_ms()) : nullptr;
   cJSON *all = cJSON_AddArrayToObject(result, "cohorts");
-  cJSON_AddArrayToObject(result, "local");
+  cJSON *local = cJSON_AddArrayToObject(result, "local");
   cJSON *remote = cJSON_AddArrayToObject(result, "remote");
+  add_local_cohorts(local);
+  for (const cJSON *id = local->child; id; id = id->next) cJSON_AddItemToArray(all, cJSON_CreateString(id->valuestring));
   const cJSON *ids = b ? cJSON_GetObjectItemCaseSensitive(b->body.get(), "cohorts") : nullptr;
   for (const cJSON *id = ids ? ids->child : nullptr; id; id = id->next) {
     if (!cJSON_IsString(id)) continue;
     cJSON_AddItemToArray(remote, cJSON_CreateString(id->valuestring));
-    cJSON_AddItemToArray(all, cJSON_CreateString(id->valuestring));
+    bool seen = false;
+    for (const cJSON *x = all->child; x && !seen; x = x->next) seen = strcmp(x->valuestring, id->valuestring) == 0;
+    if (!seen) cJSON_AddItemToArray(all, cJSON_CreateString(id->valuestring));
   }
   cJSON_AddBoolToObject(result, "cached", b != nullptr);
   return COHORT_OK;
@@ -438,11 +453,12 @@ cohort_status Agent::m_activations_get(const cJSON *params, cJSON *result) {
   const CacheEntry *c = url.empty() ? nullptr : cache_get(ctx_key, now);
   Json merged(cJSON_CreateObject());
   Json contextual(cJSON_CreateObject());
-  if (b) merge_into(merged.get(), cJSON_GetObjectItemCaseSensitive(b->body.get(), "activations"));
+  if (consent_granted()) add_local_activations(merged.get());
+  if (b) merge_activations(merged.get(), cJSON_GetObjectItemCaseSensitive(b->body.get(), "activations"));
   if (c) {
     const cJSON *acts = cJSON_GetObjectItemCaseSensitive(c->body.get(), "activations");
-    merge_into(contextual.get(), acts);
-    if (cfg_.activations_merge) merge_into(merged.get(), acts);
+    merge_activations(contextual.get(), acts);
+    if (cfg_.activations_merge) merge_activations(merged.get(), acts);
   }
   bool stale = !in_time || (consent_granted() && !last_sync_ok_ && synced_once_) || (!url.empty() && !c);
   cJSON_AddItemToObject(result, "activations", merged.release());

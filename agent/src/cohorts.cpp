@@ -1,0 +1,290 @@
+// Local cohorts: the agent's side of the rule engine (agent/src/rules).
+//
+// The engine is pure; this file feeds it the stored history (look-back and
+// crash replay), every accepted event, and the clock; persists its state in
+// SQLite keyed by cohort id -> checksum with the last sequence it covers;
+// and turns membership changes into SegmentEntry / SegmentExit events and
+// cohorts.changed notifications.
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "agent.h"
+#include "platform/files.h"
+
+namespace co {
+namespace {
+
+constexpr int64_t kSaveEveryMs = 60 * 1000;
+constexpr int kMaxSegmentRounds = 4;  // SegmentEntry events may move other cohorts
+
+const char *const kEmptyDefinitions = "{\"cohorts\":[]}";
+
+// Calls fn for every stored event of the current identity epoch with seq >
+// after, oldest first, as an engine event.
+template <typename F>
+bool for_each_event(storage::Store &store, int64_t epoch, int64_t after, F &&fn) {
+  storage::Stmt q(store,
+                  "SELECT seq,time_ms,name,session_id,view_id,properties FROM events"
+                  " WHERE epoch=? AND seq>? ORDER BY seq");
+  q.bind(1, epoch).bind(2, after);
+  while (q.step()) {
+    std::string name = q.text(2), session = q.text(3), view = q.is_null(4) ? std::string() : q.text(4);
+    Json props = json_parse(q.text(5));
+    rules::Event e;
+    e.seq = q.int64(0);
+    e.time_ms = q.int64(1);
+    e.name = name;
+    e.session_id = session;
+    e.view_id = view;
+    e.properties = props.get();
+    fn(e);
+  }
+  return q.done();
+}
+
+}  // namespace
+
+rules::Now Agent::rules_now() const {
+  rules::Now now;
+  now.time_ms = clock_->wall_ms();
+  now.session_id = session_id_;
+  now.view_id = current_view_id_;
+  return now;
+}
+
+// Loads a definitions document into the engine: states kept where the rule
+// is unchanged, look-back from the history for the rest, replay of what the
+// saved states missed. On error nothing changes.
+cohort_status Agent::apply_definitions(const std::string &doc, bool fresh_state) {
+  std::vector<rules::SavedState> saved;
+  if (fresh_state) {
+    // The engine keeps in-memory state for unchanged rules: empty it first.
+    rules::LoadReport none;
+    engine_.load(kEmptyDefinitions, {}, clock_->wall_ms(), &none);
+  } else {
+    storage::Stmt q(store_, "SELECT cohort_id,checksum,last_seq,state FROM cohort_state");
+    while (q.step()) saved.push_back({q.text(0), q.text(1), q.int64(2), q.text(3)});
+  }
+  rules::LoadReport report;
+  rules::Status st = engine_.load(doc, saved, clock_->wall_ms(), &report);
+  if (!st.ok()) return failure(COHORT_ERULES, st.message);
+  for (const std::string &why : report.discarded) CO_LOG(*log_, warn, "%s; rebuilding it from history", why.c_str());
+  bool ok = true;
+  if (!report.lookback.empty()) {
+    ok = for_each_event(store_, epoch_, 0, [&](const rules::Event &e) { engine_.lookback(e); });
+    engine_.end_lookback();
+  }
+  if (ok && report.replay_after_seq != INT64_MAX) {
+    ok = for_each_event(store_, epoch_, report.replay_after_seq, [&](const rules::Event &e) { engine_.observe(e); });
+  }
+  if (!ok) CO_LOG(*log_, error, "cannot read the history for the cohorts: %s", store_.error().c_str());
+  definitions_ = engine_.cohorts();
+  definitions_doc_ = doc;
+  settle_cohorts();
+  save_cohort_state();
+  return COHORT_OK;
+}
+
+// Reads the definitions at start: the configured file, else the last set put.
+void Agent::load_definitions() {
+  {
+    storage::Stmt q(store_, "SELECT view_id FROM events WHERE epoch=? AND view_id IS NOT NULL ORDER BY seq DESC LIMIT 1");
+    q.bind(1, epoch_);
+    if (q.step()) current_view_id_ = q.text(0);
+  }
+  std::string doc;
+  if (!store_.get_meta("definitions", doc)) doc = kEmptyDefinitions;
+  if (!cfg_.cohorts_definitions.empty()) {
+    std::string file;
+    if (!platform::read_file(cfg_.cohorts_definitions, file, 4 << 20)) {
+      CO_LOG(*log_, error, "cannot read cohorts.definitions %s: %s; using the last definitions",
+             cfg_.cohorts_definitions.c_str(), strerror(errno));
+    } else {
+      doc = file;
+    }
+  }
+  if (apply_definitions(doc, false) != COHORT_OK) {
+    CO_LOG(*log_, error, "cohort definitions rejected: %s; using the last good ones", err_.c_str());
+    std::string last;
+    if (!store_.get_meta("definitions", last) || apply_definitions(last, false) != COHORT_OK) {
+      apply_definitions(kEmptyDefinitions, false);
+    }
+  }
+  err_.clear();
+}
+
+// Polls the engine and records each change: a SegmentEntry / SegmentExit
+// event and a notification. Those events are observed too, so a cohort built
+// on them follows (bounded rounds).
+void Agent::settle_cohorts() {
+  for (int round = 0; round < kMaxSegmentRounds; ++round) {
+    rules::Changes ch = engine_.poll(rules_now());
+    if (ch.entered.empty() && ch.exited.empty()) return;
+    if (consent_granted()) {
+      for (int exited = 0; exited < 2; ++exited) {
+        for (const std::string &id : exited ? ch.exited : ch.entered) {
+          Event ev;
+          ev.name = exited ? "SegmentExit" : "SegmentEntry";
+          ev.properties.reset(cJSON_CreateObject());
+          cJSON_AddStringToObject(ev.properties.get(), "segment_id", id.c_str());
+          ev.time_ms = clock_->wall_ms();
+          ev.mono_ms = clock_->mono_ms();
+          ev.event_id = platform::uuid4(*entropy_);
+          int64_t seq = 0;
+          if (store_event(ev, seq) != COHORT_OK) {
+            CO_LOG(*log_, warn, "cannot record %s for cohort %s: %s", ev.name.c_str(), id.c_str(), err_.c_str());
+          }
+        }
+      }
+    }
+    Json note(cJSON_CreateObject());
+    cJSON *members = cJSON_AddArrayToObject(note.get(), "cohorts");
+    for (const std::string &id : engine_.members(rules_now())) cJSON_AddItemToArray(members, cJSON_CreateString(id.c_str()));
+    cJSON *entered = cJSON_AddArrayToObject(note.get(), "entered");
+    for (const std::string &id : ch.entered) cJSON_AddItemToArray(entered, cJSON_CreateString(id.c_str()));
+    cJSON *exited = cJSON_AddArrayToObject(note.get(), "exited");
+    for (const std::string &id : ch.exited) cJSON_AddItemToArray(exited, cJSON_CreateString(id.c_str()));
+    pending_notifications_.push_back(json_print(note.get()));
+  }
+}
+
+// Feeds one stored event to the engine and settles membership.
+void Agent::observe_event(const Event &ev, int64_t seq) {
+  if (!ev.view_id.empty()) current_view_id_ = ev.view_id;
+  rules::Event e;
+  e.seq = seq;
+  e.time_ms = ev.time_ms;
+  e.name = ev.name;
+  e.session_id = ev.session_id;
+  e.view_id = ev.view_id;
+  e.properties = ev.properties.get();
+  engine_.observe(e);
+}
+
+void Agent::save_cohort_state() {
+  std::vector<rules::SavedState> states = engine_.save();
+  bool ok = store_.begin() && store_.exec("DELETE FROM cohort_state");
+  storage::Stmt ins(store_, "INSERT INTO cohort_state(cohort_id,checksum,last_seq,state) VALUES(?,?,?,?)");
+  for (const rules::SavedState &s : states) {
+    if (!ok) break;
+    ins.reset();
+    ins.bind(1, s.cohort_id).bind(2, s.checksum).bind(3, s.seq).bind(4, s.blob);
+    ins.step();
+    ok = ins.done();
+  }
+  if (!ok || !store_.commit()) {
+    store_.rollback();
+    CO_LOG(*log_, warn, "cannot save the cohort state: %s", store_.error().c_str());
+    return;
+  }
+  state_saved_mono_ = clock_->mono_ms();
+}
+
+// From the worker, about once a minute: membership moves with time alone, and
+// the state is saved now and then (a crash replays what it missed).
+void Agent::tick_cohorts() {
+  settle_cohorts();
+  if (clock_->mono_ms() - state_saved_mono_ >= kSaveEveryMs) save_cohort_state();
+}
+
+void Agent::add_local_cohorts(cJSON *arr) {
+  for (const std::string &id : engine_.members(rules_now())) cJSON_AddItemToArray(arr, cJSON_CreateString(id.c_str()));
+}
+
+void Agent::add_local_activations(cJSON *out) {
+  Json acts(cJSON_CreateObject());
+  std::vector<std::string> members = engine_.members(rules_now());
+  for (const rules::CohortInfo &c : definitions_) {
+    if (std::find(members.begin(), members.end(), c.id) == members.end()) continue;
+    for (const std::string &platform : c.activations) {
+      cJSON *list = cJSON_GetObjectItemCaseSensitive(acts.get(), platform.c_str());
+      if (!list) list = cJSON_AddArrayToObject(acts.get(), platform.c_str());
+      cJSON_AddItemToArray(list, cJSON_CreateString(c.id.c_str()));
+    }
+  }
+  merge_activations(out, acts.get());
+}
+
+cohort_status Agent::m_definitions_put(const cJSON *params, cJSON *result) {
+  if (!params || !cJSON_GetObjectItemCaseSensitive(params, "cohorts")) return failure(COHORT_EINVAL, "cohorts: missing");
+  std::string doc = json_print(params);
+  cohort_status st = apply_definitions(doc, false);
+  if (st != COHORT_OK) return st;
+  if (!store_.set_meta("definitions", doc)) CO_LOG(*log_, warn, "cannot store the definitions: %s", store_.error().c_str());
+  cJSON_AddNumberToObject(result, "count", static_cast<double>(definitions_.size()));
+  cJSON *sums = cJSON_AddObjectToObject(result, "checksums");
+  for (const rules::CohortInfo &c : definitions_) cJSON_AddStringToObject(sums, c.id.c_str(), c.checksum.c_str());
+  return COHORT_OK;
+}
+
+cohort_status Agent::m_definitions_get(const cJSON *, cJSON *result) {
+  cJSON *arr = cJSON_AddArrayToObject(result, "cohorts");
+  for (const rules::CohortInfo &c : definitions_) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", c.id.c_str());
+    cJSON_AddStringToObject(o, "name", c.name.c_str());
+    cJSON *acts = cJSON_AddArrayToObject(o, "activations");
+    for (const std::string &a : c.activations) cJSON_AddItemToArray(acts, cJSON_CreateString(a.c_str()));
+    cJSON *rule = cJSON_Parse(c.rule.c_str());
+    cJSON_AddItemToObject(o, "rule", rule ? rule : cJSON_CreateObject());
+    cJSON_AddStringToObject(o, "checksum", c.checksum.c_str());
+    cJSON_AddItemToArray(arr, o);
+  }
+  return COHORT_OK;
+}
+
+cohort_status Agent::m_definitions_reload(const cJSON *, cJSON *result) {
+  if (cfg_.cohorts_definitions.empty()) {
+    cJSON_AddNumberToObject(result, "count", static_cast<double>(definitions_.size()));
+    cJSON_AddStringToObject(result, "source", "none configured");
+    return COHORT_OK;
+  }
+  std::string doc;
+  if (!platform::read_file(cfg_.cohorts_definitions, doc, 4 << 20)) {
+    return failure(COHORT_EIO, "cohorts.definitions: cannot read " + cfg_.cohorts_definitions + ": " + strerror(errno));
+  }
+  cohort_status st = apply_definitions(doc, false);
+  if (st != COHORT_OK) return st;
+  store_.set_meta("definitions", doc);
+  cJSON_AddNumberToObject(result, "count", static_cast<double>(definitions_.size()));
+  cJSON_AddStringToObject(result, "source", cfg_.cohorts_definitions.c_str());
+  return COHORT_OK;
+}
+
+cohort_status Agent::m_definitions_preview(const cJSON *params, cJSON *result) {
+  const cJSON *rule = cJSON_GetObjectItemCaseSensitive(params, "rule");
+  if (!rule) return failure(COHORT_EINVAL, "rule: missing");
+  std::unique_ptr<rules::Preview> preview;
+  rules::Status st = rules::Preview::compile(engine_, json_print(rule), &preview);
+  if (!st.ok()) return failure(COHORT_ERULES, st.message);
+  if (consent_granted() && !for_each_event(store_, epoch_, 0, [&](const rules::Event &e) { preview->observe(e); })) {
+    return failure(COHORT_ESTORAGE, "history: " + store_.error());
+  }
+  Json answer = json_parse(preview->explain(rules_now()));
+  for (const char *key : {"match", "explain"}) {
+    cJSON *v = cJSON_DetachItemFromObjectCaseSensitive(answer.get(), key);
+    cJSON_AddItemToObject(result, key, v ? v : cJSON_CreateNull());
+  }
+  return COHORT_OK;
+}
+
+cohort_status Agent::m_explain(const cJSON *params, cJSON *result) {
+  bool ok = true;
+  std::string id;
+  if (!json_get_string(params, "cohort_id", id, ok)) {
+    return failure(COHORT_EINVAL, ok ? "cohort_id: missing" : "cohort_id: must be a string");
+  }
+  std::string json;
+  rules::Status st = engine_.explain(id, rules_now(), &json);
+  if (!st.ok()) return failure(COHORT_ENOTFOUND, "cohort_id: " + st.message);
+  Json answer = json_parse(json);
+  for (const char *key : {"match", "explain"}) {
+    cJSON *v = cJSON_DetachItemFromObjectCaseSensitive(answer.get(), key);
+    cJSON_AddItemToObject(result, key, v ? v : cJSON_CreateNull());
+  }
+  cJSON_AddStringToObject(result, "cohort_id", id.c_str());
+  return COHORT_OK;
+}
+
+}  // namespace co

@@ -1,0 +1,219 @@
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "test_util.h"
+
+using test::call_ok;
+using test::str;
+
+namespace {
+
+const char *kDefs =
+    "{\"cohorts\":["
+    "{\"id\":\"1001\",\"name\":\"Football fans\",\"activations\":[\"dfp\",\"freewheel\"],\"rule\":{\"logic\":\"AND\","
+    "\"conditions\":[{\"type\":\"event\",\"event_type\":\"Videoview\",\"where\":[{\"property\":\"categories\","
+    "\"operator\":\"contains\",\"value\":\"football\"}],\"operator\":\"gte\",\"value\":2,\"window_days\":30}]}},"
+    "{\"id\":\"2002\",\"name\":\"Lapsed\",\"rule\":{\"logic\":\"AND\",\"conditions\":[{\"type\":\"recency\","
+    "\"event_type\":\"Videoview\",\"operator\":\"gt\",\"window_days\":2}]}}]}";
+
+struct Fixture {
+  test::TempDir dir;
+  co::platform::FakeClock clock;
+  co::platform::FakeEntropy entropy{11};
+  co::platform::Logger logger;
+  co::platform::FakeTransport transport;
+  cohort_agent *agent = nullptr;
+  std::vector<std::string> notes;
+  void open(const std::string &extra = "\"consent\":{\"required\":false}") {
+    co::Seams s;
+    s.clock = &clock;
+    s.entropy = &entropy;
+    s.logger = &logger;
+    s.transport = &transport;
+    assert_int_equal(co::open_with_seams(dir.config(extra).c_str(), s, &agent), COHORT_OK);
+    cohort_subscribe(agent, [](void *u, const char *json) { static_cast<Fixture *>(u)->notes.push_back(json); }, this);
+  }
+  void reopen() {
+    cohort_close(agent);
+    open();
+  }
+  ~Fixture() { cohort_close(agent); }
+  void watch(const char *cats) {
+    std::string p = std::string("{\"name\":\"Videoview\",\"properties\":{\"categories\":") + cats + "}}";
+    call_ok(agent, "track", p.c_str());
+  }
+  std::vector<std::string> local() {
+    co::Json c = call_ok(agent, "cohorts.get");
+    std::vector<std::string> out;
+    for (const cJSON *id = cJSON_GetObjectItem(c.get(), "local")->child; id; id = id->next) out.push_back(id->valuestring);
+    return out;
+  }
+  int count(const char *name) {
+    std::string p = std::string("{\"limit\":1000,\"name\":\"") + name + "\"}";
+    co::Json h = call_ok(agent, "history.get", p.c_str());
+    return cJSON_GetArraySize(cJSON_GetObjectItem(h.get(), "events"));
+  }
+};
+
+bool has(const std::vector<std::string> &v, const char *id) {
+  for (const auto &x : v) {
+    if (x == id) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+static void lookback_makes_a_new_cohort_right_at_once(void **) {
+  Fixture f;
+  f.open();
+  f.watch("[\"football\"]");
+  f.watch("[\"sports\",\"football\"]");
+  f.watch("[\"news\"]");
+  co::Json r = call_ok(f.agent, "definitions.put", kDefs);
+  assert_int_equal(test::num(r.get(), "count"), 2);
+  assert_int_equal(str(cJSON_GetObjectItem(r.get(), "checksums"), "1001").size(), 64);
+  assert_true(has(f.local(), "1001"));
+  assert_false(has(f.local(), "2002"));
+  assert_int_equal(f.count("SegmentEntry"), 1);
+  assert_false(f.notes.empty());
+  assert_non_null(strstr(f.notes.back().c_str(), "\"1001\""));
+}
+
+static void track_returns_membership_after_the_event(void **) {
+  Fixture f;
+  f.open();
+  call_ok(f.agent, "definitions.put", kDefs);
+  co::Json a = call_ok(f.agent, "track", "{\"name\":\"Videoview\",\"properties\":{\"categories\":[\"football\"]}}");
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(a.get(), "cohorts")), 0);
+  co::Json b = call_ok(f.agent, "track", "{\"name\":\"Videoview\",\"properties\":{\"categories\":[\"football\"]}}");
+  assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(b.get(), "cohorts"), 0)->valuestring, "1001");
+  // Local activations for the ad break.
+  co::Json act = call_ok(f.agent, "activations.get", "{\"timeout_ms\":0}");
+  const cJSON *dfp = cJSON_GetObjectItem(cJSON_GetObjectItem(act.get(), "activations"), "dfp");
+  assert_string_equal(cJSON_GetArrayItem(dfp, 0)->valuestring, "1001");
+}
+
+static void recency_changes_with_time_alone(void **) {
+  Fixture f;
+  f.open();
+  call_ok(f.agent, "definitions.put", kDefs);
+  assert_true(has(f.local(), "2002"));  // never watched: lapsed
+  f.watch("[\"news\"]");
+  assert_false(has(f.local(), "2002"));
+  f.clock.advance_ms(3LL * 86400000);
+  assert_true(has(f.local(), "2002"));
+  assert_int_equal(f.count("SegmentEntry"), 2);
+  assert_int_equal(f.count("SegmentExit"), 1);
+}
+
+static void state_survives_restart_and_unchanged_rules_keep_it(void **) {
+  Fixture f;
+  f.open();
+  call_ok(f.agent, "definitions.put", kDefs);
+  f.watch("[\"football\"]");
+  f.reopen();
+  co::Json st = call_ok(f.agent, "status");
+  assert_int_equal(test::num(st.get(), "definitions"), 2);
+  f.watch("[\"football\"]");
+  assert_true(has(f.local(), "1001"));
+  // Putting the same rules again (other key order) keeps the checksums.
+  co::Json g = call_ok(f.agent, "definitions.get");
+  const cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItem(g.get(), "cohorts"), 0);
+  std::string sum = str(c0, "checksum");
+  int entries = f.count("SegmentEntry");
+  co::Json r = call_ok(f.agent, "definitions.put", kDefs);
+  assert_string_equal(str(cJSON_GetObjectItem(r.get(), "checksums"), "1001").c_str(), sum.c_str());
+  assert_int_equal(f.count("SegmentEntry"), entries);  // no re-entry
+}
+
+static void rejected_definitions_keep_the_previous_ones(void **) {
+  Fixture f;
+  f.open();
+  call_ok(f.agent, "definitions.put", kDefs);
+  char *out = nullptr;
+  const char *bad = "{\"cohorts\":[{\"id\":\"9\",\"rule\":{\"logic\":\"XOR\",\"conditions\":[]}}]}";
+  assert_int_equal(cohort_call(f.agent, "definitions.put", bad, &out), COHORT_ERULES);
+  assert_non_null(strstr(cohort_last_error(f.agent), "\"9\""));
+  assert_non_null(strstr(cohort_last_error(f.agent), "logic"));
+  assert_int_equal(cohort_call(f.agent, "definitions.put", "{}", &out), COHORT_EINVAL);
+  co::Json g = call_ok(f.agent, "definitions.get");
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(g.get(), "cohorts")), 2);
+}
+
+static void explain_and_preview(void **) {
+  Fixture f;
+  f.open();
+  call_ok(f.agent, "definitions.put", kDefs);
+  f.watch("[\"football\"]");
+  co::Json e = call_ok(f.agent, "explain", "{\"cohort_id\":\"1001\"}");
+  assert_false(cJSON_IsTrue(cJSON_GetObjectItem(e.get(), "match")));
+  const cJSON *cond = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(e.get(), "explain"), "conditions"), 0);
+  assert_int_equal(test::num(cond, "measured"), 1);
+  char *out = nullptr;
+  assert_int_equal(cohort_call(f.agent, "explain", "{\"cohort_id\":\"nope\"}", &out), COHORT_ENOTFOUND);
+  co::Json p = call_ok(f.agent, "definitions.preview",
+                       "{\"rule\":{\"logic\":\"AND\",\"conditions\":[{\"type\":\"event\",\"event_type\":\"Videoview\"}]}}");
+  assert_true(cJSON_IsTrue(cJSON_GetObjectItem(p.get(), "match")));
+  assert_int_equal(cohort_call(f.agent, "definitions.preview", "{\"rule\":{\"logic\":\"AND\",\"conditions\":[{\"type\":\"nope\"}]}}", &out),
+                   COHORT_ERULES);
+}
+
+static void reset_and_consent_withdrawal_clear_cohort_state(void **) {
+  Fixture f;
+  f.open("");
+  call_ok(f.agent, "consent.set", "{\"granted\":true}");
+  call_ok(f.agent, "definitions.put", kDefs);
+  f.watch("[\"football\"]");
+  f.watch("[\"football\"]");
+  assert_true(has(f.local(), "1001"));
+  call_ok(f.agent, "identity.reset");
+  assert_false(has(f.local(), "1001"));
+  f.watch("[\"football\"]");
+  f.watch("[\"football\"]");
+  assert_true(has(f.local(), "1001"));
+  call_ok(f.agent, "consent.set", "{\"granted\":false}");
+  assert_false(has(f.local(), "1001"));
+  f.watch("[\"football\"]");
+  f.watch("[\"football\"]");
+  assert_false(has(f.local(), "1001"));  // nothing kept without consent
+}
+
+static void definitions_file_and_reload(void **) {
+  Fixture f;
+  std::string path = f.dir.path + "/defs.json";
+  {
+    std::ofstream out(path);
+    out << kDefs;
+  }
+  f.open("\"consent\":{\"required\":false},\"cohorts\":{\"definitions\":\"" + path + "\"}");
+  assert_int_equal(test::num(call_ok(f.agent, "status").get(), "definitions"), 2);
+  {
+    std::ofstream out(path);
+    out << "{\"cohorts\":[]}";
+  }
+  co::Json r = call_ok(f.agent, "definitions.reload");
+  assert_int_equal(test::num(r.get(), "count"), 0);
+  {
+    std::ofstream out(path);
+    out << "{\"cohorts\":[{\"id\":1}]}";
+  }
+  char *res = nullptr;
+  assert_int_equal(cohort_call(f.agent, "definitions.reload", nullptr, &res), COHORT_ERULES);
+  assert_int_equal(test::num(call_ok(f.agent, "status").get(), "definitions"), 0);
+}
+
+int main() {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(lookback_makes_a_new_cohort_right_at_once),
+      cmocka_unit_test(track_returns_membership_after_the_event),
+      cmocka_unit_test(recency_changes_with_time_alone),
+      cmocka_unit_test(state_survives_restart_and_unchanged_rules_keep_it),
+      cmocka_unit_test(rejected_definitions_keep_the_previous_ones),
+      cmocka_unit_test(explain_and_preview),
+      cmocka_unit_test(reset_and_consent_withdrawal_clear_cohort_state),
+      cmocka_unit_test(definitions_file_and_reload),
+  };
+  return cmocka_run_group_tests(tests, nullptr, nullptr);
+}
