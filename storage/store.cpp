@@ -120,7 +120,9 @@ bool Store::open_and_migrate(std::string &err) {
   }
   sqlite3_extended_result_codes(db_, 1);
   sqlite3_busy_timeout(db_, 2000);
-  std::string pragmas = "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;"
+  // One agent owns its database: exclusive locking spares the lock calls of
+  // every transaction (and keeps a second agent off the same data_dir).
+  std::string pragmas = "PRAGMA locking_mode=EXCLUSIVE;PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;"
                         "PRAGMA foreign_keys=ON;PRAGMA temp_store=MEMORY;"
                         "PRAGMA journal_size_limit=1048576;PRAGMA cache_size=-" +
                         std::to_string(cache_kib_) + ";";

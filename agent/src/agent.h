@@ -224,6 +224,7 @@ class Agent {
   bool consent_ = false;
   std::string session_id_;
   int64_t session_last_mono_ = 0;
+  int64_t session_saved_mono_ = -1;  // when the session was last persisted
 
   // Counters (persisted in meta).
   int64_t history_count_ = 0;

@@ -92,11 +92,20 @@ cohort_status Agent::load_identity() {
   return COHORT_OK;
 }
 
+constexpr int64_t kSessionSaveMs = 10000;
+
 bool Agent::touch_session(int64_t now_mono) {
   std::string id = session_id_;
   if (now_mono - session_last_mono_ > cfg_.session_inactivity_timeout_s * 1000) id = platform::uuid4(*entropy_);
-  std::string v = id + "|" + std::to_string(now_mono) + "|" + boot_id_ + "|" + std::to_string(clock_->wall_ms());
-  if (!store_.set_meta("session", v)) return false;
+  // The activity mark is persisted when the session changes and at most every
+  // kSessionSaveMs otherwise: a page write per event saved, and a restart
+  // misjudges the idle time by no more than that.
+  if (id != session_id_ || session_saved_mono_ < 0 || now_mono - session_saved_mono_ >= kSessionSaveMs ||
+      now_mono < session_saved_mono_) {
+    std::string v = id + "|" + std::to_string(now_mono) + "|" + boot_id_ + "|" + std::to_string(clock_->wall_ms());
+    if (!store_.set_meta("session", v)) return false;
+    session_saved_mono_ = now_mono;
+  }
   session_id_ = id;
   session_last_mono_ = now_mono;
   return true;

@@ -89,6 +89,8 @@ void Agent::stop_sync() {
 }
 
 void Agent::wake_worker(bool urgent) {
+  // A new event need not wake a worker that is already due, or backing off.
+  if (!urgent && (wake_ || retry_at_mono_ > clock_->mono_ms())) return;
   wake_ = true;
   urgent_ = urgent_ || urgent;
   wake_cv_.notify_one();
