@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <syslog.h>
 #include <unistd.h>
 #include <vector>
 
@@ -44,14 +45,28 @@ void on_signal(int sig) {
   errno = saved;
 }
 
+// The daemon's own lines follow log.level and log.target like the library's
+// (read from the effective configuration once the agent is open).
+const char *const kLevels[] = {"error", "warn", "info", "debug"};
+int g_log_level = 1;
+bool g_syslog = false;
+
 void log_line(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_line(const char *level, const char *fmt, ...) {
+  int rank = 0;
+  while (rank < 3 && strcmp(kLevels[rank], level) != 0) ++rank;
+  if (rank > g_log_level) return;
   char buf[1024];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
-  fprintf(stderr, "cohortd %s: %s\n", level, buf);
+  if (g_syslog) {
+    static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+    syslog(prio[rank], "%s", buf);
+  } else {
+    fprintf(stderr, "cohortd %s: %s\n", level, buf);
+  }
 }
 
 // Notifications produced on the agent's threads, delivered by the loop.
@@ -178,13 +193,23 @@ bool build_config(const Options &o, std::string &out) {
   return true;
 }
 
-// Reads socket.path and socket.mode from the agent's effective configuration.
+// Reads socket.path, socket.mode and the log settings from the agent's effective configuration.
 bool socket_settings(cohort_agent *agent, std::string &path, int &mode) {
   char *res = nullptr;
   if (cohort_call(agent, "config.get", nullptr, &res) != COHORT_OK) return false;
   cJSON *doc = cJSON_Parse(res);
   cohort_free(res);
   const cJSON *sock = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "config"), "socket");
+  const cJSON *log = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "config"), "log");
+  const cJSON *level = cJSON_GetObjectItemCaseSensitive(log, "level");
+  for (int i = 0; cJSON_IsString(level) && i < 4; ++i) {
+    if (strcmp(level->valuestring, kLevels[i]) == 0) g_log_level = i;
+  }
+  const cJSON *target = cJSON_GetObjectItemCaseSensitive(log, "target");
+  if (cJSON_IsString(target) && strcmp(target->valuestring, "syslog") == 0) {
+    openlog("cohortd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+    g_syslog = true;
+  }
   const cJSON *p = cJSON_GetObjectItemCaseSensitive(sock, "path");
   const cJSON *m = cJSON_GetObjectItemCaseSensitive(sock, "mode");
   bool ok = cJSON_IsString(p) && cJSON_IsString(m);

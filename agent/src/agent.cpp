@@ -60,6 +60,7 @@ cohort_status Agent::init(const char *config_json, const Seams &seams, std::stri
   platform::LogLevel level = platform::LogLevel::warn;
   platform::parse_log_level(cfg_.log_level, level);
   log_->set_level(level);
+  if (cfg_.log_target == "syslog" && own_logger_) log_->use_syslog("cohort");
 
   if (!cfg_.api_key_file.empty()) {
     std::string key;

@@ -46,6 +46,7 @@ const Key kKeys[] = {
     CO_KEY_INT("history.max_events", history_max_events, 1, 10000000),
     CO_KEY_BOOL("activations.merge", activations_merge),
     CO_KEY_STR("log.level", log_level),
+    CO_KEY_STR("log.target", log_target),
     CO_KEY_INT("storage.cache_kib", storage_cache_kib, 64, 1 << 20),
 };
 
@@ -148,6 +149,10 @@ bool check(const Config &cfg, std::string &err) {
   platform::LogLevel level;
   if (!platform::parse_log_level(cfg.log_level, level)) {
     err = "configuration key \"log.level\" must be one of error, warn, info, debug";
+    return false;
+  }
+  if (cfg.log_target != "stderr" && cfg.log_target != "syslog") {
+    err = "configuration key \"log.target\" must be \"stderr\" or \"syslog\"";
     return false;
   }
   if (cfg.data_dir.empty()) {

@@ -31,6 +31,7 @@ struct Config {
   int64_t history_max_events = 50000;
   bool activations_merge = true;
   std::string log_level = "warn";
+  std::string log_target = "stderr";  // or "syslog"
   int64_t storage_cache_kib = 512;
 };
 

@@ -49,6 +49,7 @@ static void errors_name_the_key(void **) {
   expect_error("{\"api\":5}", "api");
   expect_error("{\"api.mode\":\"sometimes\"}", "api.mode");
   expect_error("{\"log.level\":\"loud\"}", "log.level");
+  expect_error("{\"log\":{\"target\":\"file\"}}", "log.target");
   expect_error("{\"socket.mode\":660}", "socket.mode");
   expect_error("{\"socket.mode\":\"0999\"}", "socket.mode");
   expect_error("{\"api.ccs_url\":\"ftp://x\"}", "api.ccs_url");
