@@ -280,6 +280,8 @@ static void hung_api_never_blocks_callers(void **) {
   s.transport = &fresh;
   assert_int_equal(co::open_with_seams(f.dir.config("\"consent.required\":false").c_str(), s, &f.agent), COHORT_OK);
   assert_int_equal(num(call_ok(f.agent, "status").get(), "queue_depth"), 2);
+  cohort_close(f.agent);  // before `fresh`, which it uses, goes away
+  f.agent = nullptr;
 }
 
 static void stateless_round_trips_state(void **) {
