@@ -83,16 +83,20 @@ class Series {
       if (key_ != key) {
         cells_.clear();
         key_.assign(key);
+        ++generation_;
       }
     }
     return bucket_cell(w.timed() ? bucket_of(e.time_ms, w.bucket_ms()) : 0);
   }
 
-  void prune(const Window &w, int64_t horizon_ms) {
-    if (!w.timed() || horizon_ms == kNoHorizon) return;
+  // Drops the buckets no reading can reach any more; true when any went.
+  bool prune(const Window &w, int64_t horizon_ms) {
+    if (!w.timed() || horizon_ms == kNoHorizon) return false;
     int64_t oldest = bucket_of(horizon_ms, w.bucket_ms()) - w.buckets() + 1;
     auto keep = std::find_if(cells_.begin(), cells_.end(), [oldest](const auto &c) { return c.first >= oldest; });
+    bool any = keep != cells_.begin();
     cells_.erase(cells_.begin(), keep);
+    return any;
   }
 
   // Calls f(cell) for the cells inside the window at `now`, oldest first.
@@ -167,6 +171,11 @@ class Series {
 
   std::string key_;
   std::vector<std::pair<int64_t, Cell>> cells_;
+  uint64_t generation_ = 0;  // bumped when a new session / view empties the cells
+
+ public:
+  uint64_t generation() const { return generation_; }
+  bool covers(const Window &w, const Now &now) const { return in_scope(w, now); }
 };
 
 bool selects(const Condition &c, const Event &e) {
@@ -179,24 +188,77 @@ Tally fold(const Series<Tally> &s, const Condition &c, const Now &now) {
   return t;
 }
 
+// The fold of a series over its window, cached for the newest bucket it was
+// taken at: an event landing inside that window merges into it, so a reading
+// costs O(1) until the window slides, instead of a fold over every bucket of,
+// say, a 30-day window (720 hour buckets).
+class CachedFold {
+ public:
+  // After series.slot()/prune() for event `e` added `delta` to a cell.
+  void added(const Condition &c, const Event &e, const Tally &delta, bool reset) {
+    if (reset) {
+      valid_ = false;
+      return;
+    }
+    if (!valid_) return;
+    int64_t bucket = c.window.timed() ? bucket_of(e.time_ms, c.window.bucket_ms()) : 0;
+    int64_t width = c.window.timed() ? c.window.buckets() : 1;
+    if (bucket_in_window(bucket, newest_, width)) {
+      tally_.merge(delta);
+    } else if (bucket > newest_) {
+      valid_ = false;  // a newer bucket: the window slides at the next reading
+    }
+  }
+  Tally get(const Series<Tally> &series, const Condition &c, const Now &now) const {
+    if (!series.covers(c.window, now)) return Tally{};
+    int64_t newest = c.window.timed() ? bucket_of(now.time_ms, c.window.bucket_ms()) : 0;
+    if (!valid_ || newest_ != newest) {
+      tally_ = fold(series, c, now);
+      newest_ = newest;
+      valid_ = true;
+    }
+    return tally_;
+  }
+  void invalidate() { valid_ = false; }
+
+ private:
+  mutable bool valid_ = false;
+  mutable int64_t newest_ = 0;
+  mutable Tally tally_;
+};
+
+// Adds `delta` for event `e` to its cell, prunes, and keeps the cache right.
+bool add_to(Series<Tally> &series, CachedFold &cache, const Condition &c, const Event &e, const Tally &delta,
+            int64_t horizon_ms) {
+  uint64_t generation = series.generation();
+  Tally *t = series.slot(c.window, e);
+  if (t != nullptr) t->merge(delta);
+  bool pruned = series.prune(c.window, horizon_ms);
+  if (t != nullptr || pruned || series.generation() != generation) {
+    cache.added(c, e, delta, pruned || series.generation() != generation || t == nullptr);
+  }
+  return t != nullptr;
+}
+
 // event: how many selected events.
 class EventCount final : public Accumulator {
  public:
   bool add(const Condition &c, const Event &e, int64_t horizon_ms) override {
     if (!selects(c, e)) return false;
-    Tally *t = series_.slot(c.window, e);
-    if (t != nullptr) ++t->count;
-    series_.prune(c.window, horizon_ms);
-    return t != nullptr;
+    return add_to(series_, cache_, c, e, Tally{1, 0, kInf, -kInf}, horizon_ms);
   }
   Measure measure(const Condition &c, const Now &now) const override {
-    return Measure::of(static_cast<double>(fold(series_, c, now).count));
+    return Measure::of(static_cast<double>(cache_.get(series_, c, now).count));
   }
   void encode(ByteWriter *w) const override { series_.encode(w); }
-  bool decode(const Condition &c, ByteReader *r) override { return series_.decode(c.window, r); }
+  bool decode(const Condition &c, ByteReader *r) override {
+    cache_.invalidate();
+    return series_.decode(c.window, r);
+  }
 
  private:
   Series<Tally> series_;
+  CachedFold cache_;
 };
 
 // aggregate: count, sum, min, max of a numeric property; avg derived. Selected
@@ -207,13 +269,11 @@ class Aggregate final : public Accumulator {
     if (!selects(c, e)) return false;
     const cJSON *v = lookup(e.properties, c.property);
     if (!cJSON_IsNumber(v)) return false;
-    Tally *t = series_.slot(c.window, e);
-    if (t != nullptr) t->merge(Tally{1, v->valuedouble, v->valuedouble, v->valuedouble});
-    series_.prune(c.window, horizon_ms);
-    return t != nullptr;
+    double x = v->valuedouble;
+    return add_to(series_, cache_, c, e, Tally{1, x, x, x}, horizon_ms);
   }
   Measure measure(const Condition &c, const Now &now) const override {
-    Tally t = fold(series_, c, now);
+    Tally t = cache_.get(series_, c, now);
     switch (c.metric) {
       case Metric::count:
         return Measure::of(static_cast<double>(t.count));
@@ -228,10 +288,14 @@ class Aggregate final : public Accumulator {
     }
   }
   void encode(ByteWriter *w) const override { series_.encode(w); }
-  bool decode(const Condition &c, ByteReader *r) override { return series_.decode(c.window, r); }
+  bool decode(const Condition &c, ByteReader *r) override {
+    cache_.invalidate();
+    return series_.decode(c.window, r);
+  }
 
  private:
   Series<Tally> series_;
+  CachedFold cache_;
 };
 
 // recency: the hour bucket of the newest selected event. Days since it count the
