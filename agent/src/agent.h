@@ -153,7 +153,9 @@ class Agent {
 
   // Views (views.cpp).
   cohort_status set_playing(const cJSON *params, cJSON *result, bool playing);
-  cohort_status find_view(const cJSON *params, View *&view, double &position, bool position_required);
+  cohort_status find_view(const cJSON *params, View *&view, double &position, bool position_required,
+                          int64_t &now);
+  cohort_status parse_limit(const cJSON *params, int64_t &limit);
   cohort_status end_view(View &view, int64_t now_mono, cJSON *result);
   bool save_view(const View &view, int64_t now_mono, bool insert);
   cohort_status recover_views();

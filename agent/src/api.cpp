@@ -59,6 +59,18 @@ cohort_status call_json(cohort_agent *agent, const char *method, const char *par
   return st;
 }
 
+// Adds the caller's properties (NULL: none) to params; false for bad JSON.
+bool add_properties(cohort_agent *agent, cJSON *params, const char *properties_json) {
+  if (!properties_json) return true;
+  co::Json props = co::json_parse(properties_json);
+  if (!props) {
+    set_error(agent, "properties: malformed JSON");
+    return false;
+  }
+  cJSON_AddItemToObject(params, "properties", props.release());
+  return true;
+}
+
 }  // namespace
 
 namespace co {
@@ -140,14 +152,7 @@ COHORT_API cohort_status cohort_track(cohort_agent *agent, const char *name, con
       return COHORT_EINVAL;
     }
     cJSON_AddStringToObject(params.get(), "name", name);
-    if (properties_json) {
-      co::Json props = co::json_parse(properties_json);
-      if (!props) {
-        set_error(agent, "properties: malformed JSON");
-        return COHORT_EJSON;
-      }
-      cJSON_AddItemToObject(params.get(), "properties", props.release());
-    }
+    if (!add_properties(agent, params.get(), properties_json)) return COHORT_EJSON;
     std::string result;
     return call_json(agent, "track", co::json_print(params.get()).c_str(), result);
   });
@@ -160,14 +165,7 @@ COHORT_API cohort_status cohort_view_start(cohort_agent *agent, const char *type
     view_id[0] = '\0';
     co::Json params(cJSON_CreateObject());
     cJSON_AddStringToObject(params.get(), "type", type ? type : "video");
-    if (properties_json) {
-      co::Json props = co::json_parse(properties_json);
-      if (!props) {
-        set_error(agent, "properties: malformed JSON");
-        return COHORT_EJSON;
-      }
-      cJSON_AddItemToObject(params.get(), "properties", props.release());
-    }
+    if (!add_properties(agent, params.get(), properties_json)) return COHORT_EJSON;
     if (duration_s > 0) cJSON_AddNumberToObject(params.get(), "duration_s", duration_s);
     std::string result;
     cohort_status st = call_json(agent, "view.start", co::json_print(params.get()).c_str(), result);

@@ -285,12 +285,19 @@ cohort_status Agent::m_track(const cJSON *params, cJSON *result) {
   return COHORT_OK;
 }
 
-cohort_status Agent::m_history_get(const cJSON *params, cJSON *result) {
-  int64_t limit = 20;
+cohort_status Agent::parse_limit(const cJSON *params, int64_t &limit) {
   bool ok = true;
   json_get_int(params, "limit", limit, ok);
   if (!ok || limit < 1 || limit > 1000) return failure(COHORT_EINVAL, "limit: must be an integer from 1 to 1000");
+  return COHORT_OK;
+}
+
+cohort_status Agent::m_history_get(const cJSON *params, cJSON *result) {
+  int64_t limit = 20;
+  cohort_status st = parse_limit(params, limit);
+  if (st != COHORT_OK) return st;
   std::string name;
+  bool ok = true;
   json_get_string(params, "name", name, ok);
   if (!ok) return failure(COHORT_EINVAL, "name: must be a string");
   storage::Stmt q(store_,

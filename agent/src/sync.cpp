@@ -495,9 +495,8 @@ cohort_status Agent::m_sync_now(const cJSON *params, cJSON *result) {
 
 cohort_status Agent::m_dead_letters_get(const cJSON *params, cJSON *result) {
   int64_t limit = 20;
-  bool ok = true;
-  json_get_int(params, "limit", limit, ok);
-  if (!ok || limit < 1 || limit > 1000) return failure(COHORT_EINVAL, "limit: must be an integer from 1 to 1000");
+  cohort_status st = parse_limit(params, limit);
+  if (st != COHORT_OK) return st;
   storage::Stmt q(store_, "SELECT id,at_ms,http_status,error,payload FROM dead_letters ORDER BY id DESC LIMIT ?");
   q.bind(1, limit);
   cJSON *arr = cJSON_AddArrayToObject(result, "dead_letters");

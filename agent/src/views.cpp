@@ -151,7 +151,12 @@ cohort_status Agent::m_view_start(const cJSON *params, cJSON *result) {
   return COHORT_OK;
 }
 
-cohort_status Agent::find_view(const cJSON *params, View *&view, double &position, bool position_required) {
+// The open view a call names (after ending abandoned ones), the position it
+// reports (-1: none), and the time of the call.
+cohort_status Agent::find_view(const cJSON *params, View *&view, double &position, bool position_required,
+                               int64_t &now) {
+  now = clock_->mono_ms();
+  expire_views(now);
   bool ok = true;
   std::string id;
   if (!json_get_string(params, "view_id", id, ok)) return failure(COHORT_EINVAL, ok ? "view_id: missing" : "view_id: must be a string");
@@ -183,11 +188,10 @@ static void move_to(View &v, double position) {
 // Pause and resume: close or open a playing stretch. Pausing a paused view
 // or resuming a playing one only moves the position.
 cohort_status Agent::set_playing(const cJSON *params, cJSON *result, bool playing) {
-  int64_t now = clock_->mono_ms();
-  expire_views(now);
+  int64_t now = 0;
   View *found = nullptr;
   double pos = 0;
-  cohort_status st = find_view(params, found, pos, false);
+  cohort_status st = find_view(params, found, pos, false, now);
   if (st != COHORT_OK) return st;
   View &v = *found;
   auto before = std::make_tuple(v.playing, v.tick_mono, v.spent_ms, v.position_s, v.furthest_s, v.active_mono,
@@ -208,11 +212,10 @@ cohort_status Agent::m_view_pause(const cJSON *params, cJSON *result) { return s
 cohort_status Agent::m_view_resume(const cJSON *params, cJSON *result) { return set_playing(params, result, true); }
 
 cohort_status Agent::m_view_progress(const cJSON *params, cJSON *result) {
-  int64_t now = clock_->mono_ms();
-  expire_views(now);
+  int64_t now = 0;
   View *v = nullptr;
   double pos = 0;
-  cohort_status st = find_view(params, v, pos, true);
+  cohort_status st = find_view(params, v, pos, true, now);
   if (st != COHORT_OK) return st;
   move_to(*v, pos);
   v->active_mono = now;
@@ -262,11 +265,10 @@ cohort_status Agent::end_view(View &v, int64_t now, cJSON *result) {
 }
 
 cohort_status Agent::m_view_end(const cJSON *params, cJSON *result) {
-  int64_t now = clock_->mono_ms();
-  expire_views(now);
+  int64_t now = 0;
   View *v = nullptr;
   double pos = 0;
-  cohort_status st = find_view(params, v, pos, false);
+  cohort_status st = find_view(params, v, pos, false, now);
   if (st != COHORT_OK) return st;
   double old_pos = v->position_s, old_far = v->furthest_s;
   move_to(*v, pos);

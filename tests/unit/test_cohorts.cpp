@@ -17,28 +17,19 @@ const char *kDefs =
     "{\"id\":\"2002\",\"name\":\"Lapsed\",\"rule\":{\"logic\":\"AND\",\"conditions\":[{\"type\":\"recency\","
     "\"event_type\":\"Videoview\",\"operator\":\"gt\",\"window_days\":2}]}}]}";
 
-struct Fixture {
-  test::TempDir dir;
-  co::platform::FakeClock clock;
-  co::platform::FakeEntropy entropy{11};
-  co::platform::Logger logger;
-  co::platform::FakeTransport transport;
-  cohort_agent *agent = nullptr;
+struct Fixture : test::AgentFixture {
   std::vector<std::string> notes;
-  void open(const std::string &extra = "\"consent\":{\"required\":false}") {
-    co::Seams s;
-    s.clock = &clock;
-    s.entropy = &entropy;
-    s.logger = &logger;
-    s.transport = &transport;
-    assert_int_equal(co::open_with_seams(dir.config(extra).c_str(), s, &agent), COHORT_OK);
+  Fixture() : AgentFixture(11) {
+    transport.set_handler(nullptr);  // the API answers 200 {}
+  }
+  void open(const std::string &extra_config = "\"consent\":{\"required\":false}") {
+    open_with(extra_config);
     cohort_subscribe(agent, [](void *u, const char *json) { static_cast<Fixture *>(u)->notes.push_back(json); }, this);
   }
   void reopen() {
     cohort_close(agent);
-    open();
+    open(extra);
   }
-  ~Fixture() { cohort_close(agent); }
   void watch(const char *cats) {
     std::string p = std::string("{\"name\":\"Videoview\",\"properties\":{\"categories\":") + cats + "}}";
     call_ok(agent, "track", p.c_str());

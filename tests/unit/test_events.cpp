@@ -4,20 +4,9 @@
 using test::call_ok;
 using test::str;
 
-struct Fixture {
-  test::TempDir dir;
-  co::platform::FakeClock clock;
-  co::platform::FakeEntropy entropy{3};
-  co::platform::Logger logger;
-  cohort_agent *agent = nullptr;
-  void open(const std::string &extra = "\"consent\":{\"required\":false}") {
-    co::Seams s;
-    s.clock = &clock;
-    s.entropy = &entropy;
-    s.logger = &logger;
-    assert_int_equal(co::open_with_seams(dir.config(extra).c_str(), s, &agent), COHORT_OK);
-  }
-  ~Fixture() { cohort_close(agent); }
+struct Fixture : test::AgentFixture {
+  Fixture() : AgentFixture(3) {}
+  void open(const std::string &extra_config = "\"consent\":{\"required\":false}") { open_with(extra_config); }
   int history() {
     co::Json h = call_ok(agent, "history.get", "{\"limit\":1000}");
     return cJSON_GetArraySize(cJSON_GetObjectItem(h.get(), "events"));

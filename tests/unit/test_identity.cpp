@@ -9,28 +9,9 @@
 using test::call_ok;
 using test::str;
 
-struct Fixture {
-  test::TempDir dir;
-  co::platform::FakeClock clock;
-  co::platform::FakeEntropy entropy{1};
-  co::platform::Logger logger;
-  cohort_agent *agent = nullptr;
-
-  co::Seams seams() {
-    co::Seams s;
-    s.clock = &clock;
-    s.entropy = &entropy;
-    s.logger = &logger;
-    return s;
-  }
-  void open(const std::string &extra = "") {
-    assert_int_equal(co::open_with_seams(dir.config(extra).c_str(), seams(), &agent), COHORT_OK);
-  }
-  void reopen() {
-    cohort_close(agent);
-    open();
-  }
-  ~Fixture() { cohort_close(agent); }
+struct Fixture : test::AgentFixture {
+  Fixture() : AgentFixture(1) {}
+  void open(const std::string &extra_config = "") { open_with(extra_config); }
 };
 
 static void id_survives_reopen(void **) {

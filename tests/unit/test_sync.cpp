@@ -23,25 +23,13 @@ void answer(co::platform::HttpResponse &r, int status, const std::string &body, 
 
 bool is_ccs(const co::platform::HttpRequest &r) { return r.url.find("/ccs/") != std::string::npos; }
 
-struct Fixture {
-  test::TempDir dir;
-  co::platform::FakeClock clock;
-  co::platform::FakeEntropy entropy{9};
-  co::platform::Logger logger;
-  co::platform::FakeTransport transport;
-  cohort_agent *agent = nullptr;
-  void open(const std::string &extra = "") {
-    co::Seams s;
-    s.clock = &clock;
-    s.entropy = &entropy;
-    s.logger = &logger;
-    s.transport = &transport;
+struct Fixture : test::AgentFixture {
+  Fixture() : AgentFixture(9) {}
+  void open(const std::string &more = "") {
     std::string cfg = "\"consent\":{\"required\":false},\"api\":{\"key\":\"sk_test\",\"ccs_url\":\"http://ccs\","
                       "\"contextual_url\":\"http://ctx\"}";
-    if (!extra.empty()) cfg += "," + extra;
-    assert_int_equal(co::open_with_seams(dir.config(cfg).c_str(), s, &agent), COHORT_OK);
+    open_with(more.empty() ? cfg : cfg + "," + more);
   }
-  ~Fixture() { cohort_close(agent); }
   void track(int n) {
     for (int i = 0; i < n; ++i) {
       std::string p = "{\"name\":\"E\",\"properties\":{\"i\":" + std::to_string(i) + "}}";

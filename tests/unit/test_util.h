@@ -63,4 +63,44 @@ inline double num(const cJSON *obj, const char *key) {
   return cJSON_IsNumber(v) ? v->valuedouble : -1;
 }
 
+// An agent on fake seams: a clock, entropy and a transport the test drives.
+// Until a test sets a handler, the transport answers like a closed port.
+struct AgentFixture {
+  TempDir dir;
+  co::platform::FakeClock clock;
+  co::platform::FakeEntropy entropy;
+  co::platform::Logger logger;
+  co::platform::FakeTransport transport;
+  cohort_agent *agent = nullptr;
+  std::string extra;  // the configuration of the last open()
+
+  explicit AgentFixture(uint64_t seed = 1) : entropy(seed) {
+    transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) {
+      r.status = 0;
+      r.error = "Couldn't connect to server";
+    });
+  }
+  ~AgentFixture() { cohort_close(agent); }
+  AgentFixture(const AgentFixture &) = delete;
+  AgentFixture &operator=(const AgentFixture &) = delete;
+
+  co::Seams seams() {
+    co::Seams s;
+    s.clock = &clock;
+    s.entropy = &entropy;
+    s.logger = &logger;
+    s.transport = &transport;
+    return s;
+  }
+  void open_with(const std::string &config_extra) {
+    extra = config_extra;
+    assert_int_equal(co::open_with_seams(dir.config(extra).c_str(), seams(), &agent), COHORT_OK);
+  }
+  void reopen() {
+    cohort_close(agent);
+    agent = nullptr;
+    open_with(extra);
+  }
+};
+
 }  // namespace test

@@ -9,20 +9,9 @@ using test::call_ok;
 using test::num;
 using test::str;
 
-struct Fixture {
-  test::TempDir dir;
-  co::platform::FakeClock clock;
-  co::platform::FakeEntropy entropy{5};
-  co::platform::Logger logger;
-  cohort_agent *agent = nullptr;
-  void open(const std::string &extra = "\"consent\":{\"required\":false}") {
-    co::Seams s;
-    s.clock = &clock;
-    s.entropy = &entropy;
-    s.logger = &logger;
-    assert_int_equal(co::open_with_seams(dir.config(extra).c_str(), s, &agent), COHORT_OK);
-  }
-  ~Fixture() { cohort_close(agent); }
+struct Fixture : test::AgentFixture {
+  Fixture() : AgentFixture(5) {}
+  void open(const std::string &extra_config = "\"consent\":{\"required\":false}") { open_with(extra_config); }
   std::string start(const char *params) { return str(call_ok(agent, "view.start", params).get(), "view_id"); }
   co::Json call(const char *method, const std::string &view, const char *extra = "") {
     std::string p = "{\"view_id\":\"" + view + "\"" + extra + "}";
