@@ -278,6 +278,10 @@ class Agent {
 // order: the first source keeps its place (local, then CCS, then contextual).
 void merge_activations(cJSON *out, const cJSON *activations);
 
+// Adds name, time, session_id, view_id? and properties (the CCS event shape)
+// from five consecutive columns of a row, starting at `first`.
+void add_event_fields(cJSON *e, const storage::Stmt &q, int first);
+
 // ISO 8601 date-time -> Unix ms (UTC). Accepts "Z" or "+hh:mm" offsets and
 // fractional seconds. False for anything else.
 bool parse_iso8601(const std::string &s, int64_t &ms);

@@ -285,6 +285,15 @@ cohort_status Agent::m_track(const cJSON *params, cJSON *result) {
   return COHORT_OK;
 }
 
+void add_event_fields(cJSON *e, const storage::Stmt &q, int first) {
+  cJSON_AddStringToObject(e, "name", q.text(first).c_str());
+  cJSON_AddStringToObject(e, "time", format_iso8601(q.int64(first + 1)).c_str());
+  cJSON_AddStringToObject(e, "session_id", q.text(first + 2).c_str());
+  if (!q.is_null(first + 3)) cJSON_AddStringToObject(e, "view_id", q.text(first + 3).c_str());
+  cJSON *props = cJSON_Parse(q.text(first + 4).c_str());
+  cJSON_AddItemToObject(e, "properties", props ? props : cJSON_CreateObject());
+}
+
 cohort_status Agent::parse_limit(const cJSON *params, int64_t &limit) {
   bool ok = true;
   json_get_int(params, "limit", limit, ok);
@@ -309,12 +318,7 @@ cohort_status Agent::m_history_get(const cJSON *params, cJSON *result) {
     cJSON *e = cJSON_CreateObject();
     cJSON_AddNumberToObject(e, "seq", static_cast<double>(q.int64(0)));
     cJSON_AddStringToObject(e, "event_id", q.text(1).c_str());
-    cJSON_AddStringToObject(e, "name", q.text(2).c_str());
-    cJSON_AddStringToObject(e, "time", format_iso8601(q.int64(3)).c_str());
-    cJSON_AddStringToObject(e, "session_id", q.text(4).c_str());
-    if (!q.is_null(5)) cJSON_AddStringToObject(e, "view_id", q.text(5).c_str());
-    cJSON *props = cJSON_Parse(q.text(6).c_str());
-    cJSON_AddItemToObject(e, "properties", props ? props : cJSON_CreateObject());
+    add_event_fields(e, q, 2);
     cJSON_AddItemToArray(arr, e);
   }
   if (!q.done()) return failure(COHORT_ESTORAGE, "history: " + store_.error());

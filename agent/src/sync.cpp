@@ -168,12 +168,7 @@ bool Agent::send_batch(int64_t &sent) {
       epoch = q.int64(1);
       seqs.push_back(q.int64(0));
       cJSON *e = cJSON_CreateObject();
-      cJSON_AddStringToObject(e, "name", q.text(2).c_str());
-      cJSON_AddStringToObject(e, "time", format_iso8601(q.int64(3)).c_str());
-      cJSON_AddStringToObject(e, "session_id", q.text(4).c_str());
-      if (!q.is_null(5)) cJSON_AddStringToObject(e, "view_id", q.text(5).c_str());
-      cJSON *props = cJSON_Parse(q.text(6).c_str());
-      cJSON_AddItemToObject(e, "properties", props ? props : cJSON_CreateObject());
+      add_event_fields(e, q, 2);
       cJSON_AddItemToArray(events.get(), e);
     }
   }
