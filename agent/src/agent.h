@@ -258,6 +258,7 @@ class Agent {
   int64_t last_sync_at_ = 0;          // wall ms
   std::string last_sync_error_;
   int64_t dead_letters_ = 0;
+  uint64_t purges_ = 0;               // consent withdrawals so far
   int64_t sent_total_ = 0;
   std::map<std::string, CacheEntry> caches_;
 

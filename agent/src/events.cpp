@@ -258,9 +258,10 @@ bool Agent::evict_history(const char *select_sql, int64_t arg) {
 bool Agent::purge_behavioral() {
   if (!(store_.exec("DELETE FROM outbox") && store_.exec("DELETE FROM events") &&
         store_.exec("DELETE FROM cohort_state") && store_.exec("DELETE FROM cache WHERE kind='behavioral'") &&
-        store_.exec("DELETE FROM dead_letters"))) {
+        store_.exec("DELETE FROM dead_letters") && store_.exec("DELETE FROM meta WHERE key='ccs_state'"))) {
     return false;
   }
+  ++purges_;
   caches_.erase("behavioral");
   dead_letters_ = 0;
   return true;

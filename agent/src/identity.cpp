@@ -237,6 +237,7 @@ cohort_status Agent::new_identity(bool drop_history) {
             store_.exec("DELETE FROM aliases") &&
             (!drop_history || (store_.exec("DELETE FROM events WHERE seq NOT IN (SELECT seq FROM outbox)") &&
                                store_.exec("DELETE FROM cohort_state") &&
+                               store_.exec("DELETE FROM meta WHERE key='ccs_state'") &&
                                store_.exec("DELETE FROM cache WHERE kind='behavioral'")));
   std::string prev_session = session_id_;
   int64_t prev_mono = session_last_mono_;

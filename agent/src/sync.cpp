@@ -188,15 +188,19 @@ bool Agent::send_batch(int64_t &sent) {
     cJSON_AddStringToObject(body.get(), "user_id", identity.c_str());
   }
   cJSON_AddItemToObject(body.get(), "events", events.release());
-  const CacheEntry *prev = stateless ? cache_get("behavioral", clock_->mono_ms()) : nullptr;
-  const cJSON *state = prev ? cJSON_GetObjectItemCaseSensitive(prev->body.get(), "state") : nullptr;
-  if (state) cJSON_AddItemToObject(body.get(), "state", cJSON_Duplicate(state, 1));
+  // The stateless user state is the server's memory of this user: it is kept
+  // apart from the activation cache and outlives its TTL.
+  std::string state;
+  if (stateless && epoch == epoch_ && store_.get_meta("ccs_state", state)) {
+    if (cJSON *st = cJSON_Parse(state.c_str())) cJSON_AddItemToObject(body.get(), "state", st);
+  }
   platform::HttpRequest req;
   req.url = cfg_.api_ccs_url + (stateless ? "/ccs/v1/segmentation/stateless" : "/ccs/v1/segmentation?activations=true");
   req.body = json_print(body.get());
   req.timeout_ms = cfg_.api_timeout_ms;
   if (!cfg_.api_key.empty()) req.headers.emplace_back("X-Api-Key", cfg_.api_key);
   ccs_busy_ = true;
+  uint64_t purges = purges_;
   lock.unlock();
 
   platform::HttpResponse resp;
@@ -207,6 +211,10 @@ bool Agent::send_batch(int64_t &sent) {
   if (stop_ && resp.status == 0) return false;  // abandoned at shutdown: retried next start
   last_sync_at_ = clock_->wall_ms();
   synced_once_ = true;
+  // Consent withdrawn while the request was out: its rows are gone, and
+  // nothing of the answer may be kept. (After an identity reset the rows are
+  // still there and leave as usual; the answer is not cached: other epoch.)
+  if (purges != purges_) return true;
   bool ok2xx = resp.status >= 200 && resp.status < 300;
   Json answer = ok2xx ? json_parse(resp.body) : nullptr;
   if (ok2xx && (!answer || !cJSON_IsObject(answer.get()) || !is_json(resp))) {
@@ -283,7 +291,9 @@ bool Agent::send_batch(int64_t &sent) {
     const cJSON *acts = cJSON_GetObjectItemCaseSensitive(answer.get(), "activations");
     cJSON_AddItemToObject(cached.get(), "activations",
                           cJSON_IsObject(acts) ? cJSON_Duplicate(acts, 1) : cJSON_CreateObject());
-    if (st) cJSON_AddItemToObject(cached.get(), "state", cJSON_Duplicate(st, 1));
+    if (st && !store_.set_meta("ccs_state", json_print(st))) {
+      CO_LOG(*log_, warn, "cannot store the stateless user state: %s", store_.error().c_str());
+    }
     cache_put("behavioral", "behavioral", std::move(cached), cfg_.cache_behavioral_ttl_s);
   }
   return true;
