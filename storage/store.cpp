@@ -36,6 +36,9 @@ const char *const kMigrations[] = {
     "  completion_name TEXT NOT NULL, kind TEXT NOT NULL, session_id TEXT NOT NULL,"
     "  properties TEXT NOT NULL, url TEXT, duration_s REAL, started_mono INTEGER NOT NULL,"
     "  state TEXT NOT NULL) WITHOUT ROWID;",
+    // 3: retention scans by age every few minutes; an index written with every
+    // event costs more flash than the scan costs time.
+    "DROP INDEX IF EXISTS events_time;",
 };
 constexpr int kVersion = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);
 
@@ -122,21 +125,23 @@ bool Store::open_and_migrate(std::string &err) {
   sqlite3_busy_timeout(db_, 2000);
   // One agent owns its database: exclusive locking spares the lock calls of
   // every transaction (and keeps a second agent off the same data_dir).
-  std::string pragmas = "PRAGMA locking_mode=EXCLUSIVE;PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;"
+  std::string pragmas = "PRAGMA page_size=1024;PRAGMA locking_mode=EXCLUSIVE;PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;"
                         "PRAGMA foreign_keys=ON;PRAGMA temp_store=MEMORY;"
                         "PRAGMA journal_size_limit=1048576;PRAGMA cache_size=-" +
                         std::to_string(cache_kib_) + ";";
   if (!exec(pragmas.c_str(), &err)) return false;
   // quick_check reads every page: corruption is found at start, not mid-flight.
-  Stmt check(*this, "PRAGMA quick_check");
-  if (!check.ok() || !check.step()) {
-    err = error();
-    return false;
-  }
-  if (check.text(0) != "ok") {
-    err = "integrity check failed: " + check.text(0);
-    return false;
-  }
+  {
+    Stmt check(*this, "PRAGMA quick_check");
+    if (!check.ok() || !check.step()) {
+      err = error();
+      return false;
+    }
+    if (check.text(0) != "ok") {
+      err = "integrity check failed: " + check.text(0);
+      return false;
+    }
+  }  // finished before migrations: a pending read would block a schema change
   return migrate(err);
 }
 

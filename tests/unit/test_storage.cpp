@@ -38,6 +38,17 @@ static void new_store_has_current_schema(void **) {
     assert_true(q.step());
     assert_int_equal(q.int64(0), 1);  // NORMAL
   }
+  {
+    // Small pages: a commit writes whole pages to the WAL (flash wear).
+    Stmt q(s, "PRAGMA page_size");
+    assert_true(q.step());
+    assert_int_equal(q.int64(0), 1024);
+  }
+  {
+    Stmt q(s, "SELECT count(*) FROM sqlite_master WHERE type='index' AND name='events_time'");
+    assert_true(q.step());
+    assert_int_equal(q.int64(0), 0);
+  }
   s.close();
   assert_int_equal(user_version(dir.path + "/db"), co::storage::schema_version());
 }
