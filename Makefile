@@ -2,8 +2,12 @@
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 CTEST := ctest --output-on-failure -j$(JOBS)
+# make install: where (PREFIX) and into which staging root (DESTDIR).
+PREFIX ?= /usr/local
+DESTDIR ?=
 
-.PHONY: all deps build demo test test-host test-cross test-asan bench cross clean
+.PHONY: all deps build demo test test-host test-cross test-aarch64 test-armhf test-asan \
+        bench cross install package footprint clean
 
 all: build
 
@@ -20,18 +24,20 @@ demo: build
 test-host: build
 	@cd build/host-debug && $(CTEST)
 
-# ARM targets: cross-built, their tests run under qemu-user.
-test-cross: deps
-	@cmake --preset aarch64 >/dev/null
-	@cmake --build build/aarch64 -j$(JOBS)
-	@cd build/aarch64 && $(CTEST)
+# ARM targets: cross-built, their tests (unit and integration) run under qemu-user.
+test-aarch64 test-armhf: test-%: deps
+	@cmake --preset $* >/dev/null
+	@cmake --build build/$* -j$(JOBS)
+	@cd build/$* && $(CTEST)
+
+test-cross: test-aarch64 test-armhf
 
 test-asan: deps
 	@cmake --preset asan >/dev/null
 	@cmake --build build/asan -j$(JOBS)
 	@cd build/asan && $(CTEST)
 
-# CI=true adds the sanitizer build.
+# Host, aarch64, armhf, one after the other. CI=true adds the sanitizer build.
 test: test-host test-cross
 	@if [ "$${CI:-}" = "true" ]; then $(MAKE) --no-print-directory test-asan; fi
 
@@ -40,8 +46,25 @@ bench: deps
 	@cmake --build build/host-release -j$(JOBS)
 	@./scripts/bench.sh build/host-release
 
+# Every ARM preset: debug (with tests) and size-first release.
 cross: deps
-	@for p in aarch64 armhf; do cmake --preset $$p >/dev/null && cmake --build build/$$p -j$(JOBS) || exit 1; done
+	@for p in aarch64 armhf aarch64-release armhf-release; do \
+	  cmake --preset $$p >/dev/null && cmake --build build/$$p -j$(JOBS) || exit 1; \
+	done
+
+# The size-first host build, installed under $(PREFIX) (staged in $(DESTDIR)).
+install: deps
+	@cmake --preset host-size -B build/install -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	@cmake --build build/install -j$(JOBS)
+	@DESTDIR=$(DESTDIR) cmake --install build/install
+
+# Debian packages (cohortd, libcohort0, libcohort-dev) for amd64, arm64, armhf.
+package: deps
+	@./scripts/package.sh
+
+# Sizes and memory of the size-first builds, host and ARM (under qemu-user).
+footprint: deps
+	@./scripts/footprint.sh
 
 clean:
 	@rm -rf build

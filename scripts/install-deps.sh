@@ -10,6 +10,7 @@ libs=(libcurl4-openssl-dev libcjson-dev libsqlite3-dev libmbedtls-dev libcmocka-
 host_pkgs=(
   build-essential g++ cmake make pkg-config python3 ca-certificates openssl
   libbenchmark-dev clang llvm libclang-rt-14-dev clang-format clang-tidy
+  dpkg-dev file
 )
 cross_pkgs=(
   gcc-aarch64-linux-gnu g++-aarch64-linux-gnu
