@@ -223,15 +223,21 @@ def _str_list(rule, field, where):
     return value
 
 
+def _rule_id(rule, where):
+    """The id of a rule-table entry, which must be an object with a non-empty string id."""
+    if not isinstance(rule, dict):
+        raise ValueError(f"{where}: must be an object")
+    rule_id = rule.get("id")
+    if not is_nonempty_str(rule_id):
+        raise ValueError(f"{where}.id: must be a non-empty string")
+    return rule_id
+
+
 class BehavioralRule:
     """A cohort: at least `min_count` events named `event` whose properties satisfy `where`."""
 
     def __init__(self, rule, where):
-        if not isinstance(rule, dict):
-            raise ValueError(f"{where}: must be an object")
-        self.id = rule.get("id")
-        if not is_nonempty_str(self.id):
-            raise ValueError(f"{where}.id: must be a non-empty string")
+        self.id = _rule_id(rule, where)
         self.event = rule.get("event")
         if not is_nonempty_str(self.event):
             raise ValueError(f"{where}.event: must be an event name or \"*\"")
@@ -262,11 +268,7 @@ class ContextualRule:
     """A contextual cohort: any `url_contains` substring in the URL, or any keyword in page_properties."""
 
     def __init__(self, rule, where):
-        if not isinstance(rule, dict):
-            raise ValueError(f"{where}: must be an object")
-        self.id = rule.get("id")
-        if not is_nonempty_str(self.id):
-            raise ValueError(f"{where}.id: must be a non-empty string")
+        self.id = _rule_id(rule, where)
         self.url_contains = _str_list(rule, "url_contains", where)
         self.keywords = [k.lower() for k in _str_list(rule, "keywords", where)]
         if not self.url_contains and not self.keywords:

@@ -28,27 +28,16 @@ static void id_survives_reopen(void **) {
 static void id_survives_process_kill(void **) {
   test::TempDir dir;
   std::string cfg = dir.config();
-  int fds[2];
-  assert_int_equal(pipe(fds), 0);
-  pid_t pid = fork();
-  if (pid == 0) {
-    cohort_agent *a = nullptr;
-    if (cohort_open(cfg.c_str(), &a) != COHORT_OK) _exit(2);
+  std::string id = test::run_and_kill(cfg, [](cohort_agent *a) {
     char *out = nullptr;
     cohort_call(a, "identity.get", nullptr, &out);
     co::Json j = co::json_parse(out);
-    std::string id = test::str(j.get(), "user_id");
-    if (write(fds[1], id.c_str(), id.size()) < 0) _exit(3);
-    pause();  // killed here, mid-flight
-    _exit(0);
-  }
-  char buf[64] = {0};
-  assert_int_equal(read(fds[0], buf, 36), 36);
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
+    return test::str(j.get(), "user_id");
+  });
+  assert_int_equal(id.size(), 36);
   cohort_agent *a = nullptr;
   assert_int_equal(cohort_open(cfg.c_str(), &a), COHORT_OK);
-  assert_string_equal(str(call_ok(a, "identity.get").get(), "user_id").c_str(), buf);
+  assert_string_equal(str(call_ok(a, "identity.get").get(), "user_id").c_str(), id.c_str());
   cohort_close(a);
 }
 

@@ -10,7 +10,10 @@ extern "C" {
 }
 // clang-format on
 
+#include <csignal>
 #include <cstdlib>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cstring>
 #include <string>
 
@@ -61,6 +64,31 @@ inline std::string str(const cJSON *obj, const char *key) {
 inline double num(const cJSON *obj, const char *key) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
   return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+// Runs `child` in a real child process, which opens the agent with `config`
+// and returns a 36-character id to report; then kills it with SIGKILL, agent
+// still open, mid-flight. Returns the id (empty if the child failed).
+template <typename F>
+std::string run_and_kill(const std::string &config, F &&child) {
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    cohort_agent *a = nullptr;
+    if (cohort_open(config.c_str(), &a) != COHORT_OK) _exit(2);
+    std::string id = child(a);
+    if (id.size() != 36 || write(fds[1], id.c_str(), 36) != 36) _exit(3);
+    pause();
+    _exit(0);
+  }
+  close(fds[1]);
+  char buf[37] = {0};
+  ssize_t n = read(fds[0], buf, 36);
+  close(fds[0]);
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  return n == 36 ? std::string(buf, 36) : std::string();
 }
 
 // An agent on fake seams: a clock, entropy and a transport the test drives.

@@ -179,32 +179,22 @@ static void abandoned_view_ends_on_its_own(void **) {
 static void crashed_view_is_ended_at_next_start(void **) {
   test::TempDir dir;
   std::string cfg = dir.config("\"consent\":{\"required\":false}");
-  int fds[2];
-  assert_int_equal(pipe(fds), 0);
-  pid_t pid = fork();
-  if (pid == 0) {
-    cohort_agent *a = nullptr;
-    if (cohort_open(cfg.c_str(), &a) != COHORT_OK) _exit(2);
-    char id[37];
-    if (cohort_view_start(a, "video", "{\"video_id\":\"v1\"}", 600, id) != COHORT_OK) _exit(3);
+  std::string id = test::run_and_kill(cfg, [](cohort_agent *a) {
+    char view[37] = {0};
+    if (cohort_view_start(a, "video", "{\"video_id\":\"v1\"}", 600, view) != COHORT_OK) return std::string();
     usleep(200000);
-    std::string p = std::string("{\"view_id\":\"") + id + "\",\"position_s\":60}";
+    std::string p = std::string("{\"view_id\":\"") + view + "\",\"position_s\":60}";
     char *out = nullptr;
-    if (cohort_call(a, "view.pause", p.c_str(), &out) != COHORT_OK) _exit(4);
-    if (write(fds[1], id, 36) != 36) _exit(5);
-    pause();
-    _exit(0);
-  }
-  char id[37] = {0};
-  assert_int_equal(read(fds[0], id, 36), 36);
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
+    if (cohort_call(a, "view.pause", p.c_str(), &out) != COHORT_OK) return std::string();
+    return std::string(view);
+  });
+  assert_int_equal(id.size(), 36);
   cohort_agent *a = nullptr;
   assert_int_equal(cohort_open(cfg.c_str(), &a), COHORT_OK);
   co::Json h = call_ok(a, "history.get", "{\"name\":\"VideoCompletion\"}");
   const cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItem(h.get(), "events"), 0);
   assert_non_null(e);
-  assert_string_equal(str(e, "view_id").c_str(), id);
+  assert_string_equal(str(e, "view_id").c_str(), id.c_str());
   const cJSON *p = cJSON_GetObjectItem(e, "properties");
   assert_true(std::fabs(num(p, "percentage_watched") - 0.1) < 1e-9);
   double spent = num(p, "time_spent_seconds");

@@ -240,40 +240,51 @@ bool add_to(Series<Tally> &series, CachedFold &cache, const Condition &c, const 
   return t != nullptr;
 }
 
-// event: how many selected events.
-class EventCount final : public Accumulator {
+// The base of event and aggregate: a tally series with its cached fold.
+class WindowedTally : public Accumulator {
  public:
-  bool add(const Condition &c, const Event &e, int64_t horizon_ms) override {
-    if (!selects(c, e)) return false;
-    return add_to(series_, cache_, c, e, Tally{1, 0, kInf, -kInf}, horizon_ms);
-  }
-  Measure measure(const Condition &c, const Now &now) const override {
-    return Measure::of(static_cast<double>(cache_.get(series_, c, now).count));
-  }
   void encode(ByteWriter *w) const override { series_.encode(w); }
   bool decode(const Condition &c, ByteReader *r) override {
     cache_.invalidate();
     return series_.decode(c.window, r);
   }
 
+ protected:
+  bool add_tally(const Condition &c, const Event &e, const Tally &delta, int64_t horizon_ms) {
+    return add_to(series_, cache_, c, e, delta, horizon_ms);
+  }
+  Tally tally(const Condition &c, const Now &now) const { return cache_.get(series_, c, now); }
+
  private:
   Series<Tally> series_;
   CachedFold cache_;
 };
 
+// event: how many selected events.
+class EventCount final : public WindowedTally {
+ public:
+  bool add(const Condition &c, const Event &e, int64_t horizon_ms) override {
+    if (!selects(c, e)) return false;
+    return add_tally(c, e, Tally{1, 0, kInf, -kInf}, horizon_ms);
+  }
+  Measure measure(const Condition &c, const Now &now) const override {
+    return Measure::of(static_cast<double>(tally(c, now).count));
+  }
+};
+
 // aggregate: count, sum, min, max of a numeric property; avg derived. Selected
 // events whose property is missing or not a number contribute nothing.
-class Aggregate final : public Accumulator {
+class Aggregate final : public WindowedTally {
  public:
   bool add(const Condition &c, const Event &e, int64_t horizon_ms) override {
     if (!selects(c, e)) return false;
     const cJSON *v = lookup(e.properties, c.property);
     if (!cJSON_IsNumber(v)) return false;
     double x = v->valuedouble;
-    return add_to(series_, cache_, c, e, Tally{1, x, x, x}, horizon_ms);
+    return add_tally(c, e, Tally{1, x, x, x}, horizon_ms);
   }
   Measure measure(const Condition &c, const Now &now) const override {
-    Tally t = cache_.get(series_, c, now);
+    Tally t = tally(c, now);
     switch (c.metric) {
       case Metric::count:
         return Measure::of(static_cast<double>(t.count));
@@ -287,16 +298,8 @@ class Aggregate final : public Accumulator {
         return Measure::maybe(t.count > 0, t.max);
     }
   }
-  void encode(ByteWriter *w) const override { series_.encode(w); }
-  bool decode(const Condition &c, ByteReader *r) override {
-    cache_.invalidate();
-    return series_.decode(c.window, r);
-  }
-
- private:
-  Series<Tally> series_;
-  CachedFold cache_;
 };
+
 
 // recency: the hour bucket of the newest selected event. Days since it count the
 // current hour: (now_hour - last_hour + 1) / 24, so "lte N" holds exactly when a
