@@ -7,7 +7,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 
 .PHONY: all deps build demo test test-host test-cross test-aarch64 test-armhf test-asan \
-        bench cross install package footprint clean
+        soak bench cross install package footprint clean
 
 all: build
 
@@ -40,6 +40,11 @@ test-asan: deps
 # Host, aarch64, armhf, one after the other. CI=true adds the sanitizer build.
 test: test-host test-cross
 	@if [ "$${CI:-}" = "true" ]; then $(MAKE) --no-print-directory test-asan; fi
+
+# The long form of the reliability tests (crash loops, hostile clients, faults):
+# COHORT_SOAK=1 makes each use its full load and print its figures.
+soak: build
+	@cd build/host-debug && COHORT_SOAK=1 ctest --output-on-failure -V -L soak
 
 bench: deps
 	@cmake --preset host-release >/dev/null
