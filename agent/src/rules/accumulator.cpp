@@ -1,6 +1,7 @@
 #include "rules/accumulator.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -89,14 +90,49 @@ class Series {
     return bucket_cell(w.timed() ? bucket_of(e.time_ms, w.bucket_ms()) : 0);
   }
 
-  // Drops the buckets no reading can reach any more; true when any went.
-  bool prune(const Window &w, int64_t horizon_ms) {
-    if (!w.timed() || horizon_ms == kNoHorizon) return false;
+  // Drops the buckets no reading can reach any more, calling dropped(cell)
+  // for each first.
+  template <class F>
+  void prune(const Window &w, int64_t horizon_ms, F &&dropped) {
+    if (!w.timed() || horizon_ms == kNoHorizon) return;
     int64_t oldest = bucket_of(horizon_ms, w.bucket_ms()) - w.buckets() + 1;
-    auto keep = std::find_if(cells_.begin(), cells_.end(), [oldest](const auto &c) { return c.first >= oldest; });
-    bool any = keep != cells_.begin();
+    auto keep = cells_.begin();
+    for (; keep != cells_.end() && keep->first < oldest; ++keep) dropped(keep->second);
     cells_.erase(cells_.begin(), keep);
-    return any;
+  }
+  void prune(const Window &w, int64_t horizon_ms) {
+    prune(w, horizon_ms, [](const Cell &) {});
+  }
+
+  // True when every cell lies inside the window at `now` (and is in scope).
+  bool all_within(const Window &w, const Now &now) const {
+    if (!in_scope(w, now)) return false;
+    if (!w.timed() || cells_.empty()) return true;
+    int64_t newest = bucket_of(now.time_ms, w.bucket_ms());
+    return bucket_in_window(cells_.front().first, newest, w.buckets()) &&
+           bucket_in_window(cells_.back().first, newest, w.buckets());
+  }
+  bool empty() const { return cells_.empty(); }
+
+  // When the window at `now` next gains or loses a cell by time alone: the
+  // oldest cell leaves, or a cell stamped later than `now` comes in.
+  int64_t changes_at(const Window &w, const Now &now) const {
+    if (!w.timed() || cells_.empty()) return kNoChange;
+    int64_t ms = w.bucket_ms();
+    int64_t newest = bucket_of(now.time_ms, ms);
+    if (cells_.back().first > newest) return next_bucket_ms(now.time_ms, ms);
+    if (cells_.front().first > newest - w.buckets()) {
+      int64_t leaves = 0;
+      if (__builtin_add_overflow(cells_.front().first, w.buckets(), &leaves)) return kNoChange;
+      return bucket_start(leaves, ms);
+    }
+    // Cells already outside the window at `now`: the next bucket may drop more.
+    return next_bucket_ms(now.time_ms, ms);
+  }
+
+  template <class F>
+  void visit_all(F &&f) const {
+    for (const auto &c : cells_) f(c.second);
   }
 
   // Calls f(cell) for the cells inside the window at `now`, oldest first.
@@ -188,76 +224,91 @@ Tally fold(const Series<Tally> &s, const Condition &c, const Now &now) {
   return t;
 }
 
-// The fold of a series over its window, cached for the newest bucket it was
-// taken at: an event landing inside that window merges into it, so a reading
-// costs O(1) until the window slides, instead of a fold over every bucket of,
-// say, a 30-day window (720 hour buckets).
-class CachedFold {
+bool whole(double x) { return std::trunc(x) == x && std::fabs(x) < 9007199254740992.0; }  // 2^53
+
+// The fold of every cell of a series, kept up to date as cells change: an
+// event's delta is merged in, a pruned cell taken out again. Taking out is
+// exact for the count, for the sum while every sum seen is a whole number
+// below 2^53, and for min / max unless the cell held the extreme; otherwise the
+// next reading refolds (a fractional sum refolds after 64 removals, so rounding
+// never builds up). Since cells are pruned as events arrive, a reading at the
+// time of the latest event finds every cell in its window and costs O(1); a
+// reading at another time (a timer, long after the last event) folds the window.
+class RunningFold {
  public:
-  // After series.slot()/prune() for event `e` added `delta` to a cell.
-  void added(const Condition &c, const Event &e, const Tally &delta, bool reset) {
-    if (reset) {
+  void added(const Tally &delta) {
+    if (!valid_) return;
+    tally_.merge(delta);
+    whole_ = whole_ && whole(delta.sum) && whole(tally_.sum);
+  }
+  void dropped(const Tally &cell) {
+    if (!valid_) return;
+    bool extreme = (cell.min != kInf && cell.min <= tally_.min) || (cell.max != -kInf && cell.max >= tally_.max);
+    if (extreme || (!whole_ && ++inexact_ > 64)) {
       valid_ = false;
       return;
     }
-    if (!valid_) return;
-    int64_t bucket = c.window.timed() ? bucket_of(e.time_ms, c.window.bucket_ms()) : 0;
-    int64_t width = c.window.timed() ? c.window.buckets() : 1;
-    if (bucket_in_window(bucket, newest_, width)) {
-      tally_.merge(delta);
-    } else if (bucket > newest_) {
-      valid_ = false;  // a newer bucket: the window slides at the next reading
-    }
+    tally_.count -= cell.count;
+    tally_.sum -= cell.sum;
   }
+  void invalidate() { valid_ = false; }
+
   Tally get(const Series<Tally> &series, const Condition &c, const Now &now) const {
     if (!series.covers(c.window, now)) return Tally{};
-    int64_t newest = c.window.timed() ? bucket_of(now.time_ms, c.window.bucket_ms()) : 0;
-    if (!valid_ || newest_ != newest) {
-      tally_ = fold(series, c, now);
-      newest_ = newest;
+    if (!series.all_within(c.window, now)) return fold(series, c, now);
+    if (series.empty()) return Tally{};
+    if (!valid_) {
+      tally_ = Tally{};
+      whole_ = true;
+      series.visit_all([this](const Tally &cell) {
+        tally_.merge(cell);
+        whole_ = whole_ && whole(cell.sum);
+      });
+      whole_ = whole_ && whole(tally_.sum);
+      inexact_ = 0;
       valid_ = true;
     }
     return tally_;
   }
-  void invalidate() { valid_ = false; }
 
  private:
   mutable bool valid_ = false;
-  mutable int64_t newest_ = 0;
+  mutable bool whole_ = true;
+  mutable int inexact_ = 0;
   mutable Tally tally_;
 };
 
-// Adds `delta` for event `e` to its cell, prunes, and keeps the cache right.
-bool add_to(Series<Tally> &series, CachedFold &cache, const Condition &c, const Event &e, const Tally &delta,
-            int64_t horizon_ms) {
-  uint64_t generation = series.generation();
-  Tally *t = series.slot(c.window, e);
-  if (t != nullptr) t->merge(delta);
-  bool pruned = series.prune(c.window, horizon_ms);
-  if (t != nullptr || pruned || series.generation() != generation) {
-    cache.added(c, e, delta, pruned || series.generation() != generation || t == nullptr);
-  }
-  return t != nullptr;
-}
-
-// The base of event and aggregate: a tally series with its cached fold.
+// The base of event, aggregate and engagement: a tally series with its running fold.
 class WindowedTally : public Accumulator {
  public:
   void encode(ByteWriter *w) const override { series_.encode(w); }
   bool decode(const Condition &c, ByteReader *r) override {
-    cache_.invalidate();
+    fold_.invalidate();
     return series_.decode(c.window, r);
   }
 
  protected:
-  bool add_tally(const Condition &c, const Event &e, const Tally &delta, int64_t horizon_ms) {
-    return add_to(series_, cache_, c, e, delta, horizon_ms);
+  // Adds `delta` for event `e` to its cell (false when no cell takes it).
+  bool add_tally(const Condition &c, const Event &e, const Tally &delta) {
+    uint64_t generation = series_.generation();
+    Tally *t = series_.slot(c.window, e);
+    if (series_.generation() != generation) fold_.invalidate();
+    if (t == nullptr) return false;
+    t->merge(delta);
+    fold_.added(delta);
+    return true;
   }
-  Tally tally(const Condition &c, const Now &now) const { return cache_.get(series_, c, now); }
+  void prune(const Condition &c, int64_t horizon_ms) {
+    series_.prune(c.window, horizon_ms, [this](const Tally &cell) { fold_.dropped(cell); });
+  }
+  Tally tally(const Condition &c, const Now &now) const { return fold_.get(series_, c, now); }
+
+ public:
+  int64_t changes_at(const Condition &c, const Now &now) const override { return series_.changes_at(c.window, now); }
 
  private:
   Series<Tally> series_;
-  CachedFold cache_;
+  RunningFold fold_;
 };
 
 // event: how many selected events.
@@ -265,7 +316,9 @@ class EventCount final : public WindowedTally {
  public:
   bool add(const Condition &c, const Event &e, int64_t horizon_ms) override {
     if (!selects(c, e)) return false;
-    return add_tally(c, e, Tally{1, 0, kInf, -kInf}, horizon_ms);
+    bool added = add_tally(c, e, Tally{1, 0, kInf, -kInf});
+    prune(c, horizon_ms);
+    return added;
   }
   Measure measure(const Condition &c, const Now &now) const override {
     return Measure::of(static_cast<double>(tally(c, now).count));
@@ -281,7 +334,9 @@ class Aggregate final : public WindowedTally {
     const cJSON *v = lookup(e.properties, c.property);
     if (!cJSON_IsNumber(v)) return false;
     double x = v->valuedouble;
-    return add_tally(c, e, Tally{1, x, x, x}, horizon_ms);
+    bool added = add_tally(c, e, Tally{1, x, x, x});
+    prune(c, horizon_ms);
+    return added;
   }
   Measure measure(const Condition &c, const Now &now) const override {
     Tally t = tally(c, now);
@@ -321,6 +376,29 @@ class Recency final : public Accumulator {
     // Unsigned: a restored hour may lie anywhere in int64.
     uint64_t age = now_hour > last_hour_ ? static_cast<uint64_t>(now_hour) - static_cast<uint64_t>(last_hour_) : 0;
     return Measure::of((static_cast<double>(age) + 1) / 24.0);
+  }
+  // Days since only grow: "gt"/"gte" once true and "lt"/"lte" once false stay
+  // so; before that the decision flips at one hour, found by stepping from an
+  // estimate (age + 1 > 24 * value). "eq"/"ne" are re-read every hour.
+  int64_t changes_at(const Condition &c, const Now &now) const override {
+    if (!seen_) return kNoChange;
+    int64_t hour_ms = Window{Scope::days, 1}.bucket_ms();
+    bool rising = c.op == Op::gt || c.op == Op::gte;
+    if (!rising && c.op != Op::lt && c.op != Op::lte) return next_bucket_ms(now.time_ms, hour_ms);
+    bool now_holds = compare_number(c.op, measure(c, now).number, c.number);
+    if (now_holds == rising) return kNoChange;
+    double estimate = 24.0 * c.number - 2;
+    if (!(estimate < 1e12)) return rising ? kNoChange : next_bucket_ms(now.time_ms, hour_ms);
+    int64_t age = std::max<int64_t>(0, static_cast<int64_t>(estimate));
+    for (int step = 0; step < 8; ++step, ++age) {
+      bool holds = compare_number(c.op, (static_cast<double>(age) + 1) / 24.0, c.number);
+      if (holds != now_holds) {
+        int64_t hour = 0;
+        if (__builtin_add_overflow(last_hour_, age, &hour)) return kNoChange;
+        return std::max(bucket_start(hour, hour_ms), now.time_ms);
+      }
+    }
+    return next_bucket_ms(now.time_ms, hour_ms);
   }
   void encode(ByteWriter *w) const override {
     w->u8(seen_ ? 1 : 0);
@@ -365,6 +443,7 @@ class LastValue final : public Accumulator {
     if (last != nullptr) m.text = last->value;
     return m;
   }
+  int64_t changes_at(const Condition &c, const Now &now) const override { return series_.changes_at(c.window, now); }
   void encode(ByteWriter *w) const override { series_.encode(w); }
   bool decode(const Condition &c, ByteReader *r) override { return series_.decode(c.window, r); }
 
@@ -378,17 +457,17 @@ class LastValue final : public Accumulator {
 // AudioCompletion). `event_type` and `where` select the play event; a selected
 // view counts in its play event's bucket, its completions' engaged time and
 // completion (max of percentage_watched / percentage_listened) in theirs.
-class Engagement final : public Accumulator {
+class Engagement final : public WindowedTally {
  public:
   bool add(const Condition &c, const Event &e, int64_t horizon_ms) override {
     if (e.view_id.empty()) return false;
     bool changed = e.view_id != view_ && start_view(c, e);
     changed = (play_selected_ && add_completion(c, e)) || changed;
-    series_.prune(c.window, horizon_ms);
+    prune(c, horizon_ms);
     return changed;
   }
   Measure measure(const Condition &c, const Now &now) const override {
-    Tally t = fold(series_, c, now);
+    Tally t = tally(c, now);
     switch (c.metric) {
       case Metric::views:
         return Measure::of(static_cast<double>(t.count));
@@ -401,13 +480,13 @@ class Engagement final : public Accumulator {
   void encode(ByteWriter *w) const override {
     w->str(view_);
     w->u8(play_selected_ ? 1 : 0);
-    series_.encode(w);
+    WindowedTally::encode(w);
   }
   bool decode(const Condition &c, ByteReader *r) override {
     uint8_t selected = 0;
     if (!r->str(&view_) || !r->u8(&selected) || selected > 1) return false;
     play_selected_ = selected == 1;
-    return series_.decode(c.window, r);
+    return WindowedTally::decode(c, r);
   }
 
  private:
@@ -416,26 +495,23 @@ class Engagement final : public Accumulator {
     view_.assign(e.view_id);
     play_selected_ = selects(c, e);
     if (!play_selected_) return false;
-    if (Tally *t = series_.slot(c.window, e)) ++t->count;
+    add_tally(c, e, Tally{1, 0, kInf, -kInf});
     return true;
   }
 
   bool add_completion(const Condition &c, const Event &e) {
     const cJSON *spent = cJSON_GetObjectItemCaseSensitive(e.properties, "time_spent_seconds");
     if (!cJSON_IsNumber(spent)) return false;
-    Tally *t = series_.slot(c.window, e);
-    if (t == nullptr) return false;
-    t->sum += spent->valuedouble;
+    Tally delta{0, spent->valuedouble, kInf, -kInf};
     for (const char *key : {"percentage_watched", "percentage_listened"}) {
       const cJSON *pct = cJSON_GetObjectItemCaseSensitive(e.properties, key);
-      if (cJSON_IsNumber(pct)) t->max = std::max(t->max, pct->valuedouble);
+      if (cJSON_IsNumber(pct)) delta.max = std::max(delta.max, pct->valuedouble);
     }
-    return true;
+    return add_tally(c, e, delta);
   }
 
   std::string view_;  // the view the last view-carrying event belonged to
   bool play_selected_ = false;
-  Series<Tally> series_;
 };
 
 }  // namespace

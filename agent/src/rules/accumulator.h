@@ -30,6 +30,9 @@ struct Measure {
   }
 };
 
+// A reading that no passing of time changes.
+constexpr int64_t kNoChange = std::numeric_limits<int64_t>::max();
+
 // A horizon that prunes nothing.
 constexpr int64_t kNoHorizon = std::numeric_limits<int64_t>::min();
 
@@ -41,6 +44,10 @@ class Accumulator {
   // `horizon_ms` are dropped: no reading at or after `horizon_ms` can see them.
   virtual bool add(const Condition &c, const Event &e, int64_t horizon_ms) = 0;
   virtual Measure measure(const Condition &c, const Now &now) const = 0;
+  // The earliest time after `now` at which, with no new event, the condition's
+  // decision may differ from the one at `now` (kNoChange: never). Early is
+  // allowed (it only costs a re-reading), late never.
+  virtual int64_t changes_at(const Condition &c, const Now &now) const = 0;
   virtual void encode(ByteWriter *w) const = 0;
   // Reads what encode wrote for the same condition. False on any inconsistency;
   // the accumulator is then unusable.

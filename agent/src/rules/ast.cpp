@@ -1,5 +1,7 @@
 #include "rules/ast.h"
 
+#include <limits>
+
 namespace co::rules {
 namespace {
 
@@ -92,6 +94,14 @@ int64_t Window::buckets() const {
 int64_t bucket_of(int64_t time_ms, int64_t bucket_ms) {
   int64_t q = time_ms / bucket_ms;
   return (time_ms % bucket_ms < 0) ? q - 1 : q;
+}
+
+int64_t bucket_start(int64_t bucket, int64_t bucket_ms) {
+  int64_t t = 0;
+  if (__builtin_mul_overflow(bucket, bucket_ms, &t)) {
+    return bucket < 0 ? std::numeric_limits<int64_t>::min() : std::numeric_limits<int64_t>::max();
+  }
+  return t;
 }
 
 }  // namespace co::rules

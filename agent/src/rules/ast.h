@@ -68,6 +68,12 @@ struct Window {
 
 // floor(time_ms / bucket_ms), also for times before the epoch.
 int64_t bucket_of(int64_t time_ms, int64_t bucket_ms);
+// The time a bucket starts at, saturated to the int64 range.
+int64_t bucket_start(int64_t bucket, int64_t bucket_ms);
+// The next moment after `now_ms` when the bucket changes: the start of the next one.
+inline int64_t next_bucket_ms(int64_t now_ms, int64_t bucket_ms) {
+  return bucket_start(bucket_of(now_ms, bucket_ms) + 1, bucket_ms);
+}
 // True when `bucket` is one of the `width` newest buckets up to and including `now_bucket`.
 inline bool bucket_in_window(int64_t bucket, int64_t now_bucket, int64_t width) {
   return bucket <= now_bucket && bucket > now_bucket - width;

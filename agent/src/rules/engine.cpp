@@ -51,10 +51,6 @@ std::string explain_rule(Evaluator *ev, const Rule &rule, const CohortState &sta
   return render(root);
 }
 
-bool crossed(int64_t tick_ms, int64_t from_ms, int64_t to_ms) {
-  return tick_ms > 0 && bucket_of(from_ms, tick_ms) != bucket_of(to_ms, tick_ms);
-}
-
 }  // namespace
 
 struct Engine::Impl {
@@ -65,7 +61,7 @@ struct Engine::Impl {
   std::vector<Target> any_name;                // event_type "*"
   std::vector<Target> views;                   // engagement: every event that carries a view_id
   std::vector<std::vector<uint32_t>> readers;  // cohorts whose rule reads each cohort
-  std::vector<int64_t> tick_ms;                // finest bucket a cohort's membership moves with time by (0: none)
+  std::vector<int64_t> due_ms;                 // when time alone may next change a cohort's membership
   std::vector<bool> contextual;                // reads a session or view window
   std::vector<uint32_t> offered;               // scratch for observe()
   int64_t observed_seq = kNever;
@@ -111,19 +107,18 @@ void Engine::Impl::build_index() {
   }
 }
 
-// A cohort's membership moves with time by its finest bucket (recency by the
-// hour), and with the session / view when it reads one. What it reads of other
-// cohorts needs no such care: a read cohort is re-read earlier in the same poll,
-// and its transition marks its readers dirty.
+// A cohort's membership moves with time when a bucket leaves its window or a
+// recency threshold passes (each reading says when: due_ms), and with the
+// session / view when it reads one. What it reads of other cohorts needs no
+// such care: a read cohort is re-read earlier in the same poll, and its
+// transition marks its readers dirty.
 void Engine::Impl::build_time_and_readers() {
   size_t n = defs.cohorts.size();
-  tick_ms.assign(n, 0);
+  due_ms.assign(n, kNever);
   contextual.assign(n, false);
   readers.assign(n, {});
   for (uint32_t i = 0; i < n; ++i) {
     for (const Condition &c : defs.cohorts[i].rule.conditions) {
-      int64_t tick = c.type == Type::recency ? Window{Scope::days, 1}.bucket_ms() : c.window.bucket_ms();
-      if (tick > 0) tick_ms[i] = tick_ms[i] == 0 ? tick : std::min(tick_ms[i], tick);
       contextual[i] = contextual[i] || c.window.scope == Scope::session || c.window.scope == Scope::view;
       if (c.type == Type::cohort) readers[c.cohort_index].push_back(i);
     }
@@ -284,11 +279,12 @@ Changes Engine::poll(const Now &now) {
   Changes changes;
   for (uint32_t i : m.defs.order) {
     Slot &s = m.slots[i];
-    bool due = !m.polled || s.dirty || (m.contextual[i] && context_moved) ||
-               crossed(m.tick_ms[i], m.last_poll_ms, now.time_ms);
+    // A clock set back re-reads everything: due times were taken going forward.
+    bool due = !m.polled || s.dirty || (m.contextual[i] && context_moved) || now.time_ms >= m.due_ms[i] ||
+               now.time_ms < m.last_poll_ms;
     if (s.rebuilding || !due) continue;
     s.dirty = false;
-    bool member = ev.member(i);
+    bool member = ev.member(i, &m.due_ms[i]);
     if (member != s.state.membership.member) m.record(i, member, now, &changes);
   }
   m.polled = true;

@@ -1,5 +1,6 @@
 #include "rules/evaluator.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -147,6 +148,15 @@ bool Evaluator::member(uint32_t index) {
   return memo_[index] == 1;
 }
 
+bool Evaluator::member(uint32_t index, int64_t *changes_at) {
+  *changes_at = kNoChange;
+  changes_at_ = changes_at;
+  const CohortRef &c = cohorts_[index];
+  memo_[index] = evaluate(c.def->rule, *c.state, nullptr) ? 1 : 0;
+  changes_at_ = nullptr;
+  return memo_[index] == 1;
+}
+
 bool Evaluator::evaluate(const Rule &rule, const CohortState &state, cJSON *explain) {
   return node(rule, state, rule.root, explain);
 }
@@ -179,6 +189,7 @@ bool Evaluator::condition(const Condition &c, const Accumulator *acc, cJSON *exp
   if (c.type == Type::cohort) return cohort_condition(c, explain);
   Measure m = acc->measure(c, now_);
   bool match = decide(c, m);
+  if (changes_at_ != nullptr) *changes_at_ = std::min(*changes_at_, acc->changes_at(c, now_));
   if (explain != nullptr) describe(c, m, match, explain);
   return match;
 }
@@ -204,6 +215,11 @@ bool Evaluator::cohort_condition(const Condition &c, cJSON *explain) {
   const Transition &t = c.state == MemberState::entered ? m.entered : m.exited;
   bool in_state = c.state == MemberState::in;
   bool match = in_state ? member(c.cohort_index) : transition_in_window(t, c.window);
+  // "in" follows the other cohort (its transitions re-read this one); a timed
+  // "entered"/"exited" window moves with every bucket.
+  if (changes_at_ != nullptr && !in_state && c.window.timed()) {
+    *changes_at_ = std::min(*changes_at_, next_bucket_ms(now_.time_ms, c.window.bucket_ms()));
+  }
   if (explain == nullptr) return match;
   std::string quoted = "\"" + c.cohort_id + "\"";
   cJSON_AddStringToObject(explain, "type", "cohort");

@@ -26,6 +26,9 @@ class Evaluator {
 
   // Live membership of cohort `index`, computed once per Evaluator.
   bool member(uint32_t index);
+  // Computes it afresh, and sets *changes_at to the earliest time after `now`
+  // at which it may change with no new event (a conservative bound).
+  bool member(uint32_t index, int64_t *changes_at);
 
   // Evaluates `rule` over `state`. When `explain` (an empty JSON object) is
   // given, every condition is measured and described into it:
@@ -41,6 +44,7 @@ class Evaluator {
   const std::vector<CohortRef> &cohorts_;
   const Now &now_;
   std::vector<int8_t> memo_;  // -1 unknown, else 0 / 1
+  int64_t *changes_at_ = nullptr;  // while member(index, changes_at) runs
 };
 
 }  // namespace co::rules
