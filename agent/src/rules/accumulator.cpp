@@ -134,6 +134,12 @@ class Series {
   void visit_all(F &&f) const {
     for (const auto &c : cells_) f(c.second);
   }
+  // Calls f(cell) for the cells of buckets before `bucket`, oldest first.
+  template <class F>
+  void visit_before(int64_t bucket, F &&f) const {
+    for (auto it = cells_.begin(); it != cells_.end() && it->first < bucket; ++it) f(it->second);
+  }
+  int64_t newest_bucket() const { return cells_.empty() ? std::numeric_limits<int64_t>::min() : cells_.back().first; }
 
   // Calls f(cell) for the cells inside the window at `now`, oldest first.
   template <class F>
@@ -215,7 +221,7 @@ class Series {
 };
 
 bool selects(const Condition &c, const Event &e) {
-  return c.matches_name(e.name) && matches(c.where, e.properties);
+  return c.matches_name(e.name) && matches(c.where, e.properties, e.filters);
 }
 
 Tally fold(const Series<Tally> &s, const Condition &c, const Now &now) {
@@ -233,7 +239,7 @@ bool whole(double x) { return std::trunc(x) == x && std::fabs(x) < 9007199254740
 // next reading refolds (a fractional sum refolds after 64 removals, so rounding
 // never builds up). Since cells are pruned as events arrive, a reading at the
 // time of the latest event finds every cell in its window and costs O(1); a
-// reading at another time (a timer, long after the last event) folds the window.
+// reading later than that takes the few cells that left since out of a copy.
 class RunningFold {
  public:
   void added(const Tally &delta) {
@@ -242,36 +248,48 @@ class RunningFold {
     whole_ = whole_ && whole(delta.sum) && whole(tally_.sum);
   }
   void dropped(const Tally &cell) {
-    if (!valid_) return;
-    bool extreme = (cell.min != kInf && cell.min <= tally_.min) || (cell.max != -kInf && cell.max >= tally_.max);
-    if (extreme || (!whole_ && ++inexact_ > 64)) {
-      valid_ = false;
-      return;
-    }
-    tally_.count -= cell.count;
-    tally_.sum -= cell.sum;
+    if (valid_ && !take_out(&tally_, cell, &inexact_)) valid_ = false;
   }
   void invalidate() { valid_ = false; }
 
   Tally get(const Series<Tally> &series, const Condition &c, const Now &now) const {
     if (!series.covers(c.window, now)) return Tally{};
-    if (!series.all_within(c.window, now)) return fold(series, c, now);
     if (series.empty()) return Tally{};
-    if (!valid_) {
-      tally_ = Tally{};
-      whole_ = true;
-      series.visit_all([this](const Tally &cell) {
-        tally_.merge(cell);
-        whole_ = whole_ && whole(cell.sum);
-      });
-      whole_ = whole_ && whole(tally_.sum);
-      inexact_ = 0;
-      valid_ = true;
-    }
-    return tally_;
+    if (!valid_) refold(series);
+    if (series.all_within(c.window, now)) return tally_;
+    // Read later than the last event: the oldest cells may have left the
+    // window since. Take them out of a copy (a few cells), or fold the window.
+    int64_t newest = bucket_of(now.time_ms, c.window.bucket_ms());
+    int64_t oldest = newest - c.window.buckets() + 1;
+    if (series.newest_bucket() < oldest) return Tally{};  // every cell has left
+    Tally t = tally_;
+    int inexact = inexact_;
+    bool ok = series.newest_bucket() <= newest;
+    series.visit_before(oldest, [&](const Tally &cell) { ok = ok && take_out(&t, cell, &inexact); });
+    return ok ? t : fold(series, c, now);
   }
 
  private:
+  // Takes `cell` out of `t` when that is exact enough (see above).
+  bool take_out(Tally *t, const Tally &cell, int *inexact) const {
+    bool extreme = (cell.min != kInf && cell.min <= t->min) || (cell.max != -kInf && cell.max >= t->max);
+    if (extreme || (!whole_ && ++*inexact > 64)) return false;
+    t->count -= cell.count;
+    t->sum -= cell.sum;
+    return true;
+  }
+  void refold(const Series<Tally> &series) const {
+    tally_ = Tally{};
+    whole_ = true;
+    series.visit_all([this](const Tally &cell) {
+      tally_.merge(cell);
+      whole_ = whole_ && whole(cell.sum);
+    });
+    whole_ = whole_ && whole(tally_.sum);
+    inexact_ = 0;
+    valid_ = true;
+  }
+
   mutable bool valid_ = false;
   mutable bool whole_ = true;
   mutable int inexact_ = 0;
@@ -300,6 +318,7 @@ class WindowedTally : public Accumulator {
   }
   void prune(const Condition &c, int64_t horizon_ms) {
     series_.prune(c.window, horizon_ms, [this](const Tally &cell) { fold_.dropped(cell); });
+    if (series_.empty()) fold_.invalidate();  // no rounding left behind
   }
   Tally tally(const Condition &c, const Now &now) const { return fold_.get(series_, c, now); }
 

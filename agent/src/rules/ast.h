@@ -90,6 +90,9 @@ struct Filter {
   Path path;
   Op op = Op::eq;
   const cJSON *value = nullptr;  // into Document; null for exists / not_exists
+  // Equal filters of a definitions document share an id (set by the engine),
+  // so an event is tested against each distinct filter once.
+  uint32_t id = UINT32_MAX;
 };
 
 struct Condition {

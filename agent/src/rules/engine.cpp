@@ -7,6 +7,7 @@
 #include "rules/ast.h"
 #include "rules/cohort_state.h"
 #include "rules/evaluator.h"
+#include "rules/predicate.h"
 #include "rules/parser.h"
 
 namespace co::rules {
@@ -64,6 +65,8 @@ struct Engine::Impl {
   std::vector<int64_t> due_ms;                 // when time alone may next change a cohort's membership
   std::vector<bool> contextual;                // reads a session or view window
   std::vector<uint32_t> offered;               // scratch for observe()
+  size_t filter_count = 0;                     // distinct `where` filters (Filter::id)
+  FilterMemo filter_memo;                      // scratch for observe()
   int64_t observed_seq = kNever;
   int64_t clock_ms = kNever;  // newest time the agent told us: pruning never goes past it
   bool polled = false;
@@ -92,11 +95,18 @@ void Engine::Impl::build_index() {
   by_name.clear();
   any_name.clear();
   views.clear();
+  std::map<std::string, uint32_t> filter_ids;
   for (uint32_t i = 0; i < defs.cohorts.size(); ++i) {
-    const std::vector<Condition> &conds = defs.cohorts[i].rule.conditions;
+    std::vector<Condition> &conds = defs.cohorts[i].rule.conditions;
     for (uint32_t k = 0; k < conds.size(); ++k) {
-      const Condition &c = conds[k];
+      Condition &c = conds[k];
       if (!c.accumulates()) continue;
+      for (Filter &f : c.where) {
+        char *value = f.value != nullptr ? cJSON_PrintUnformatted(f.value) : nullptr;
+        std::string key = f.path.text + '\0' + name_of(f.op) + '\0' + (value != nullptr ? value : "");
+        cJSON_free(value);
+        f.id = filter_ids.emplace(key, static_cast<uint32_t>(filter_ids.size())).first->second;
+      }
       if (c.type == Type::engagement)
         views.push_back({i, k});
       else if (c.event_type == "*")
@@ -105,6 +115,7 @@ void Engine::Impl::build_index() {
         by_name[c.event_type].push_back({i, k});
     }
   }
+  filter_count = filter_ids.size();
 }
 
 // A cohort's membership moves with time when a bucket leaves its window or a
@@ -125,7 +136,10 @@ void Engine::Impl::build_time_and_readers() {
   }
 }
 
-void Engine::Impl::dispatch(const Event &e, bool rebuilding) {
+void Engine::Impl::dispatch(const Event &event, bool rebuilding) {
+  Event e = event;
+  filter_memo.begin(filter_count);
+  e.filters = &filter_memo;
   // Buckets older than the window at the event's time, or at the agent's clock
   // when the event claims to be from the future, can never be read again.
   int64_t horizon = std::min(e.time_ms, clock_ms);
@@ -157,7 +171,10 @@ void Engine::Impl::record(uint32_t cohort, bool member, const Now &now, Changes 
   Membership &m = slots[cohort].state.membership;
   m.member = member;
   Transition &t = member ? m.entered : m.exited;
-  t = Transition{true, now.time_ms, std::string(now.session_id), std::string(now.view_id)};
+  t.happened = true;
+  t.time_ms = now.time_ms;
+  t.session_id.assign(now.session_id);
+  t.view_id.assign(now.view_id);
   (member ? changes->entered : changes->exited).push_back(defs.cohorts[cohort].id);
   // Readers come later in the order: this poll re-reads them.
   for (uint32_t r : readers[cohort]) slots[r].dirty = true;
@@ -282,7 +299,11 @@ Changes Engine::poll(const Now &now) {
     // A clock set back re-reads everything: due times were taken going forward.
     bool due = !m.polled || s.dirty || (m.contextual[i] && context_moved) || now.time_ms >= m.due_ms[i] ||
                now.time_ms < m.last_poll_ms;
-    if (s.rebuilding || !due) continue;
+    if (s.rebuilding) continue;
+    if (!due) {
+      ev.known(i, s.state.membership.member);
+      continue;
+    }
     s.dirty = false;
     bool member = ev.member(i, &m.due_ms[i]);
     if (member != s.state.membership.member) m.record(i, member, now, &changes);

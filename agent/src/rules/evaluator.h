@@ -29,6 +29,9 @@ class Evaluator {
   // Computes it afresh, and sets *changes_at to the earliest time after `now`
   // at which it may change with no new event (a conservative bound).
   bool member(uint32_t index, int64_t *changes_at);
+  // Takes `member` as cohort `index`'s membership without reading it (a poll
+  // knows nothing has moved it since it was recorded).
+  void known(uint32_t index, bool member) { memo_[index] = member ? 1 : 0; }
 
   // Evaluates `rule` over `state`. When `explain` (an empty JSON object) is
   // given, every condition is measured and described into it:

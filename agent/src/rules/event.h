@@ -7,6 +7,8 @@
 
 namespace co::rules {
 
+class FilterMemo;
+
 // One stored event, borrowed for the duration of a call: the engine copies
 // only what it keeps (a session or view id, a property value).
 struct Event {
@@ -16,6 +18,7 @@ struct Event {
   std::string_view session_id;
   std::string_view view_id;           // empty when the event belongs to no view
   const cJSON *properties = nullptr;  // a JSON object; null is read as {}
+  FilterMemo *filters = nullptr;  // the engine's per-event scratch, or null
 };
 
 // The reading context. Membership is a function of the history *and* of this:

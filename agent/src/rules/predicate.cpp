@@ -1,5 +1,7 @@
 #include "rules/predicate.h"
 
+#include <algorithm>
+
 #include <cstring>
 
 namespace co::rules {
@@ -137,9 +139,24 @@ bool compare(Op op, const cJSON *actual, const cJSON *literal) {
   }
 }
 
-bool matches(const std::vector<Filter> &where, const cJSON *properties) {
+void FilterMemo::begin(size_t filters) {
+  if (stamp_.size() != filters) {
+    stamp_.assign(filters, 0);
+    value_.assign(filters, 0);
+    event_ = 0;
+  }
+  if (++event_ == 0) {  // wrapped: forget every stamp
+    std::fill(stamp_.begin(), stamp_.end(), 0);
+    event_ = 1;
+  }
+}
+
+bool matches(const std::vector<Filter> &where, const cJSON *properties, FilterMemo *memo) {
   for (const Filter &f : where) {
-    if (!compare(f.op, lookup(properties, f.path), f.value)) return false;
+    int known = memo != nullptr ? memo->get(f.id) : -1;
+    bool holds = known >= 0 ? known == 1 : compare(f.op, lookup(properties, f.path), f.value);
+    if (known < 0 && memo != nullptr) memo->set(f.id, holds);
+    if (!holds) return false;
   }
   return true;
 }

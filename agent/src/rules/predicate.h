@@ -17,8 +17,28 @@ const cJSON *lookup(const cJSON *properties, const Path &path);
 // exists / not_exists. The literal's type was validated by the parser.
 bool compare(Op op, const cJSON *actual, const cJSON *literal);
 
-// True when every filter holds on `properties`.
-bool matches(const std::vector<Filter> &where, const cJSON *properties);
+// What one event made of each distinct filter (by Filter::id), so the many
+// cohorts that share a filter test it once. begin() before each event.
+class FilterMemo {
+ public:
+  void begin(size_t filters);
+  // -1: not tested yet for this event; else 0 / 1.
+  int get(uint32_t id) const { return id < stamp_.size() && stamp_[id] == event_ ? value_[id] : -1; }
+  void set(uint32_t id, bool v) {
+    if (id >= stamp_.size()) return;
+    stamp_[id] = event_;
+    value_[id] = v ? 1 : 0;
+  }
+
+ private:
+  std::vector<uint32_t> stamp_;
+  std::vector<uint8_t> value_;
+  uint32_t event_ = 0;
+};
+
+// True when every filter holds on `properties`; `memo` (may be null) holds
+// the results already known for this event.
+bool matches(const std::vector<Filter> &where, const cJSON *properties, FilterMemo *memo = nullptr);
 
 // `measured op value` for the numeric operators; NaN compares false.
 bool compare_number(Op op, double measured, double value);
