@@ -139,6 +139,13 @@ class Series {
   void visit_before(int64_t bucket, F &&f) const {
     for (auto it = cells_.begin(); it != cells_.end() && it->first < bucket; ++it) f(it->second);
   }
+  // Calls f(bucket, cell) for the cells from `bucket` on, oldest first, while f returns true.
+  template <class F>
+  void walk_from(int64_t bucket, F &&f) const {
+    for (const auto &c : cells_) {
+      if (c.first >= bucket && !f(c.first, c.second)) return;
+    }
+  }
   int64_t newest_bucket() const { return cells_.empty() ? std::numeric_limits<int64_t>::min() : cells_.back().first; }
 
   // Calls f(cell) for the cells inside the window at `now`, oldest first.
@@ -220,6 +227,11 @@ class Series {
   bool covers(const Window &w, const Now &now) const { return in_scope(w, now); }
 };
 
+// The decision on a measure, for the conditions read off a tally.
+bool decides(const Condition &c, const Measure &m) {
+  return m.has_value && compare_number(c.op, m.number, c.number);
+}
+
 bool selects(const Condition &c, const Event &e) {
   return c.matches_name(e.name) && matches(c.where, e.properties, e.filters);
 }
@@ -251,6 +263,8 @@ class RunningFold {
     if (valid_ && !take_out(&tally_, cell, &inexact_)) valid_ = false;
   }
   void invalidate() { valid_ = false; }
+  // After get(): every sum seen is whole, so subtracting is exact.
+  bool whole_sums() const { return valid_ && whole_; }
 
   Tally get(const Series<Tally> &series, const Condition &c, const Now &now) const {
     if (!series.covers(c.window, now)) return Tally{};
@@ -321,9 +335,43 @@ class WindowedTally : public Accumulator {
     if (series_.empty()) fold_.invalidate();  // no rounding left behind
   }
   Tally tally(const Condition &c, const Now &now) const { return fold_.get(series_, c, now); }
+  // What the condition measures of a tally of its window.
+  virtual Measure of_tally(const Condition &c, const Tally &t) const = 0;
+  // Whether that measure is a count or a sum (not min / max), so taking a
+  // cell out of a tally gives the measure without the cell.
+  virtual bool additive(const Condition &c) const = 0;
 
  public:
-  int64_t changes_at(const Condition &c, const Now &now) const override { return series_.changes_at(c.window, now); }
+  Measure measure(const Condition &c, const Now &now) const final { return of_tally(c, tally(c, now)); }
+
+  // Time alone only takes cells out of the window, oldest first, so the
+  // decision can flip only as one leaves. For a count or a whole sum the next
+  // few departures are stepped through and the first that flips it answers
+  // (none of them: the last one stepped; no cells left to flip it: never);
+  // otherwise the next departure answers.
+  int64_t changes_at(const Condition &c, const Now &now) const override {
+    int64_t next = series_.changes_at(c.window, now);
+    if (next == kNoChange || !c.window.timed() || !additive(c)) return next;
+    int64_t newest = bucket_of(now.time_ms, c.window.bucket_ms());
+    if (series_.newest_bucket() > newest) return next;  // a cell still to come in
+    Tally t = tally(c, now);
+    if (!fold_.whole_sums() && !(c.type == Type::event || c.metric == Metric::count || c.metric == Metric::views)) {
+      return next;
+    }
+    bool holds = decides(c, of_tally(c, t));
+    int64_t width = c.window.buckets(), at = kNoChange;
+    int steps = 0;
+    bool stopped = false;  // at a flip, or after 8 steps
+    series_.walk_from(newest - width + 1, [&](int64_t bucket, const Tally &cell) {
+      if (steps++ == 8) return !(stopped = true);
+      t.count -= cell.count;
+      t.sum -= cell.sum;
+      int64_t leaves = 0;
+      at = __builtin_add_overflow(bucket, width, &leaves) ? kNoChange : bucket_start(leaves, c.window.bucket_ms());
+      return !(stopped = decides(c, of_tally(c, t)) != holds);
+    });
+    return stopped ? at : kNoChange;
+  }
 
  private:
   Series<Tally> series_;
@@ -339,9 +387,12 @@ class EventCount final : public WindowedTally {
     prune(c, horizon_ms);
     return added;
   }
-  Measure measure(const Condition &c, const Now &now) const override {
-    return Measure::of(static_cast<double>(tally(c, now).count));
+
+ private:
+  Measure of_tally(const Condition &, const Tally &t) const override {
+    return Measure::of(static_cast<double>(t.count));
   }
+  bool additive(const Condition &) const override { return true; }
 };
 
 // aggregate: count, sum, min, max of a numeric property; avg derived. Selected
@@ -357,8 +408,10 @@ class Aggregate final : public WindowedTally {
     prune(c, horizon_ms);
     return added;
   }
-  Measure measure(const Condition &c, const Now &now) const override {
-    Tally t = tally(c, now);
+
+ private:
+  bool additive(const Condition &c) const override { return c.metric != Metric::min && c.metric != Metric::max; }
+  Measure of_tally(const Condition &c, const Tally &t) const override {
     switch (c.metric) {
       case Metric::count:
         return Measure::of(static_cast<double>(t.count));
@@ -485,8 +538,7 @@ class Engagement final : public WindowedTally {
     prune(c, horizon_ms);
     return changed;
   }
-  Measure measure(const Condition &c, const Now &now) const override {
-    Tally t = tally(c, now);
+  Measure of_tally(const Condition &c, const Tally &t) const override {
     switch (c.metric) {
       case Metric::views:
         return Measure::of(static_cast<double>(t.count));
@@ -496,6 +548,7 @@ class Engagement final : public WindowedTally {
         return Measure::maybe(t.max != -kInf, t.max);
     }
   }
+  bool additive(const Condition &c) const override { return c.metric != Metric::completion; }
   void encode(ByteWriter *w) const override {
     w->str(view_);
     w->u8(play_selected_ ? 1 : 0);

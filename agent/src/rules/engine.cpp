@@ -14,6 +14,7 @@ namespace co::rules {
 namespace {
 
 constexpr int64_t kNever = std::numeric_limits<int64_t>::min();
+constexpr uint8_t kSession = 1, kView = 2;
 
 // A loaded cohort's state and bookkeeping.
 struct Slot {
@@ -63,7 +64,7 @@ struct Engine::Impl {
   std::vector<Target> views;                   // engagement: every event that carries a view_id
   std::vector<std::vector<uint32_t>> readers;  // cohorts whose rule reads each cohort
   std::vector<int64_t> due_ms;                 // when time alone may next change a cohort's membership
-  std::vector<bool> contextual;                // reads a session or view window
+  std::vector<uint8_t> context;                // kSession | kView: the windows a cohort reads
   std::vector<uint32_t> offered;               // scratch for observe()
   size_t filter_count = 0;                     // distinct `where` filters (Filter::id)
   FilterMemo filter_memo;                      // scratch for observe()
@@ -126,11 +127,11 @@ void Engine::Impl::build_index() {
 void Engine::Impl::build_time_and_readers() {
   size_t n = defs.cohorts.size();
   due_ms.assign(n, kNever);
-  contextual.assign(n, false);
+  context.assign(n, 0);
   readers.assign(n, {});
   for (uint32_t i = 0; i < n; ++i) {
     for (const Condition &c : defs.cohorts[i].rule.conditions) {
-      contextual[i] = contextual[i] || c.window.scope == Scope::session || c.window.scope == Scope::view;
+      context[i] |= c.window.scope == Scope::session ? kSession : c.window.scope == Scope::view ? kView : 0;
       if (c.type == Type::cohort) readers[c.cohort_index].push_back(i);
     }
   }
@@ -291,13 +292,13 @@ void Engine::end_lookback() {
 Changes Engine::poll(const Now &now) {
   Impl &m = *impl_;
   m.clock_ms = std::max(m.clock_ms, now.time_ms);
-  bool context_moved = !m.polled || now.session_id != m.last_session || now.view_id != m.last_view;
+  uint8_t moved = (now.session_id != m.last_session ? kSession : 0) | (now.view_id != m.last_view ? kView : 0);
   Evaluator ev(m.refs, now);
   Changes changes;
   for (uint32_t i : m.defs.order) {
     Slot &s = m.slots[i];
     // A clock set back re-reads everything: due times were taken going forward.
-    bool due = !m.polled || s.dirty || (m.contextual[i] && context_moved) || now.time_ms >= m.due_ms[i] ||
+    bool due = !m.polled || s.dirty || (m.context[i] & moved) != 0 || now.time_ms >= m.due_ms[i] ||
                now.time_ms < m.last_poll_ms;
     if (s.rebuilding) continue;
     if (!due) {
