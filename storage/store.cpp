@@ -39,6 +39,25 @@ const char *const kMigrations[] = {
     // 3: retention scans by age every few minutes; an index written with every
     // event costs more flash than the scan costs time.
     "DROP INDEX IF EXISTS events_time;",
+    // 4: flash wear. An event is one small row on one page: the outbox becomes
+    // a cursor (meta sent_seq: every event up to it has left); sequence numbers
+    // come from the agent (meta seq_floor keeps them rising when the history
+    // empties), not from AUTOINCREMENT's extra page per insert; UUIDs are 16-byte
+    // blobs (rows written before stay text); the boot is a number into `boots`,
+    // which also keeps each boot's wall-clock offset once the clock is trusted.
+    "CREATE TABLE boots(n INTEGER PRIMARY KEY, boot_id TEXT NOT NULL UNIQUE, offset_ms INTEGER);"
+    "CREATE TABLE events4(seq INTEGER PRIMARY KEY, event_id BLOB NOT NULL,"
+    "  epoch INTEGER NOT NULL, name TEXT NOT NULL, time_ms INTEGER, mono_ms INTEGER NOT NULL,"
+    "  boot NOT NULL, session_id BLOB NOT NULL, view_id BLOB, properties TEXT NOT NULL);"
+    "INSERT INTO events4 SELECT seq,event_id,epoch,name,time_ms,mono_ms,boot_id,session_id,view_id,properties"
+    "  FROM events;"
+    "INSERT OR REPLACE INTO meta(key,value) SELECT 'sent_seq',"
+    "  coalesce((SELECT min(seq) FROM outbox) - 1, (SELECT max(seq) FROM events), 0);"
+    "INSERT OR REPLACE INTO meta(key,value) SELECT 'seq_floor',"
+    "  coalesce((SELECT seq FROM sqlite_sequence WHERE name='events'), 0);"
+    "DROP TABLE events;"
+    "DROP TABLE outbox;"
+    "ALTER TABLE events4 RENAME TO events;",
 };
 constexpr int kVersion = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);
 
@@ -125,7 +144,7 @@ bool Store::open_and_migrate(std::string &err) {
   sqlite3_busy_timeout(db_, 2000);
   // One agent owns its database: exclusive locking spares the lock calls of
   // every transaction (and keeps a second agent off the same data_dir).
-  std::string pragmas = "PRAGMA page_size=1024;PRAGMA locking_mode=EXCLUSIVE;PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;"
+  std::string pragmas = "PRAGMA page_size=512;PRAGMA locking_mode=EXCLUSIVE;PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;"
                         "PRAGMA foreign_keys=ON;PRAGMA temp_store=MEMORY;"
                         "PRAGMA journal_size_limit=1048576;PRAGMA cache_size=-" +
                         std::to_string(cache_kib_) + ";";
@@ -229,6 +248,49 @@ Stmt &Stmt::bind(int i, int64_t v) {
 Stmt &Stmt::bind(int i, std::string_view v) {
   if (stmt_) sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
   return *this;
+}
+
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+}  // namespace
+
+Stmt &Stmt::bind_uuid(int i, std::string_view v) {
+  unsigned char bytes[16];
+  size_t n = 0;
+  bool canonical = v.size() == 36;
+  for (size_t k = 0; canonical && k < 36; ++k) {
+    if (k == 8 || k == 13 || k == 18 || k == 23) {
+      canonical = v[k] == '-';
+      continue;
+    }
+    int hi = hex_value(v[k]), lo = k + 1 < 36 ? hex_value(v[k + 1]) : -1;
+    canonical = hi >= 0 && lo >= 0;
+    if (canonical) bytes[n++] = static_cast<unsigned char>(hi << 4 | lo);
+    ++k;
+  }
+  if (!canonical || n != 16) return bind(i, v);
+  if (stmt_) sqlite3_bind_blob(stmt_, i, bytes, 16, SQLITE_TRANSIENT);
+  return *this;
+}
+
+std::string Stmt::uuid(int col) const {
+  if (sqlite3_column_type(stmt_, col) != SQLITE_BLOB || sqlite3_column_bytes(stmt_, col) != 16) return text(col);
+  const auto *b = static_cast<const unsigned char *>(sqlite3_column_blob(stmt_, col));
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(36);
+  for (int k = 0; k < 16; ++k) {
+    if (k == 4 || k == 6 || k == 8 || k == 10) out += '-';
+    out += kHex[b[k] >> 4];
+    out += kHex[b[k] & 15];
+  }
+  return out;
 }
 
 Stmt &Stmt::bind_null(int i) {

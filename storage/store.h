@@ -83,6 +83,9 @@ class Stmt {
   Stmt &bind(int i, int64_t v);
   Stmt &bind(int i, std::string_view v);
   Stmt &bind_null(int i);
+  // A UUID in canonical text (lowercase, dashed) as a 16-byte blob; any other
+  // text as text. uuid() reads either back as text.
+  Stmt &bind_uuid(int i, std::string_view v);
   // SQLITE_ROW -> true with a row; done or error -> false (see done()).
   bool step();
   // True after the statement ran to completion without error.
@@ -90,6 +93,7 @@ class Stmt {
   void reset();
   int64_t int64(int col) const;
   std::string text(int col) const;
+  std::string uuid(int col) const;
   bool is_null(int col) const;
 
  private:

@@ -81,6 +81,19 @@ cohort_status Agent::init(const char *config_json, const Seams &seams, std::stri
     return COHORT_ESTORAGE;
   }
   boot_id_ = platform::boot_id();
+  {
+    // This boot's number in the boots table: events carry the number.
+    storage::Stmt ins(store_, "INSERT OR IGNORE INTO boots(boot_id) VALUES(?)");
+    ins.bind(1, boot_id_);
+    ins.step();
+    storage::Stmt q(store_, "SELECT n FROM boots WHERE boot_id=?");
+    q.bind(1, boot_id_);
+    if (!ins.done() || !q.step()) {
+      err = "cannot record the boot: " + store_.error();
+      return COHORT_ESTORAGE;
+    }
+    boot_n_ = q.int64(0);
+  }
   cohort_status st = load_identity();
   if (st != COHORT_OK) {
     err = err_;
@@ -90,11 +103,15 @@ cohort_status Agent::init(const char *config_json, const Seams &seams, std::stri
   consent_ = store_.get_meta("consent", v) && v == "1";
   history_evicted_ = store_.get_meta("history_evicted", v) ? std::stoll(v) : 0;
   outbox_dropped_ = store_.get_meta("outbox_dropped", v) ? std::stoll(v) : 0;
+  sent_seq_ = store_.get_meta("sent_seq", v) ? std::stoll(v) : 0;
+  int64_t floor = store_.get_meta("seq_floor", v) ? std::stoll(v) : 0;
   {
-    storage::Stmt q(store_, "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM outbox)");
+    storage::Stmt q(store_, "SELECT count(*), coalesce(max(seq),0), (SELECT count(*) FROM events WHERE seq>?) FROM events");
+    q.bind(1, sent_seq_);
     if (q.step()) {
       history_count_ = q.int64(0);
-      outbox_count_ = q.int64(1);
+      next_seq_ = std::max({q.int64(1), floor, sent_seq_}) + 1;
+      outbox_count_ = q.int64(2);
     }
   }
   if (!enforce_bounds()) {
@@ -263,6 +280,7 @@ cohort_status Agent::m_consent_set(const cJSON *params, cJSON *result) {
   if (!granted) {
     history_count_ = 0;
     outbox_count_ = 0;
+    sent_seq_ = next_seq_ - 1;
     apply_definitions(definitions_doc_, true);  // the cohort state went with the history
   }
   consent_ = granted;

@@ -205,6 +205,9 @@ class Agent {
   cohort_status store_event(Event &ev, int64_t &seq, const std::function<bool()> &also = nullptr);
   bool enforce_bounds();
   bool evict_history(const char *select_sql, int64_t arg);
+  bool advance_sent(int64_t seq);
+  bool keep_seq_floor();
+  bool delete_sent_events();
   bool purge_behavioral();
 
   Config cfg_;
@@ -215,6 +218,7 @@ class Agent {
   std::unique_ptr<platform::Logger> own_logger_;
   storage::Store store_;
   std::string boot_id_;
+  int64_t boot_n_ = 0;  // this boot in the boots table
 
   std::mutex mu_;
   std::string err_;
@@ -230,7 +234,9 @@ class Agent {
 
   // Counters (persisted in meta).
   int64_t history_count_ = 0;
-  int64_t outbox_count_ = 0;
+  int64_t outbox_count_ = 0;  // events after sent_seq_: still to send
+  int64_t sent_seq_ = 0;      // every event up to here has left (sent, refused or dropped)
+  int64_t next_seq_ = 1;      // the sequence number of the next stored event
   int64_t history_evicted_ = 0;
   int64_t outbox_dropped_ = 0;
   int64_t retention_checked_mono_ = 0;

@@ -29,7 +29,7 @@ bool for_each_event(storage::Store &store, int64_t epoch, int64_t after, F &&fn)
                   " WHERE epoch=? AND seq>? ORDER BY seq");
   q.bind(1, epoch).bind(2, after);
   while (q.step()) {
-    std::string name = q.text(2), session = q.text(3), view = q.is_null(4) ? std::string() : q.text(4);
+    std::string name = q.text(2), session = q.uuid(3), view = q.is_null(4) ? std::string() : q.uuid(4);
     Json props = json_parse(q.text(5));
     rules::Event e;
     e.seq = q.int64(0);
@@ -91,7 +91,7 @@ void Agent::load_definitions() {
   {
     storage::Stmt q(store_, "SELECT view_id FROM events WHERE epoch=? AND view_id IS NOT NULL ORDER BY seq DESC LIMIT 1");
     q.bind(1, epoch_);
-    if (q.step()) current_view_id_ = q.text(0);
+    if (q.step()) current_view_id_ = q.uuid(0);
   }
   std::string doc;
   if (!store_.get_meta("definitions", doc)) doc = kEmptyDefinitions;

@@ -167,26 +167,21 @@ cohort_status Agent::store_event(Event &ev, int64_t &seq, const std::function<bo
   int64_t prev_mono = session_last_mono_;
   int64_t prev_history = history_count_, prev_outbox = outbox_count_;
   int64_t prev_evicted = history_evicted_, prev_dropped = outbox_dropped_;
+  int64_t prev_sent = sent_seq_, prev_next = next_seq_;
   bool ok = store_.begin();
   ok = ok && touch_session(ev.mono_ms);
   if (ev.session_id.empty()) ev.session_id = session_id_;
   if (ok && consent_granted()) {
     std::string props = json_print(ev.properties.get());
     storage::Stmt ins(store_,
-                      "INSERT INTO events(event_id,epoch,name,time_ms,mono_ms,boot_id,session_id,view_id,properties)"
-                      " VALUES(?,?,?,?,?,?,?,?,?)");
-    ins.bind(1, ev.event_id).bind(2, epoch_).bind(3, ev.name).bind(4, ev.time_ms).bind(5, ev.mono_ms);
-    ins.bind(6, boot_id_).bind(7, ev.session_id).bind(9, props);
-    if (ev.view_id.empty()) ins.bind_null(8); else ins.bind(8, ev.view_id);
+                      "INSERT INTO events(event_id,epoch,name,time_ms,mono_ms,boot,session_id,view_id,properties,seq)"
+                      " VALUES(?,?,?,?,?,?,?,?,?,?)");
+    seq = next_seq_++;
+    ins.bind_uuid(1, ev.event_id).bind(2, epoch_).bind(3, ev.name).bind(4, ev.time_ms).bind(5, ev.mono_ms);
+    ins.bind(6, boot_n_).bind_uuid(7, ev.session_id).bind(9, props).bind(10, seq);
+    if (ev.view_id.empty()) ins.bind_null(8); else ins.bind_uuid(8, ev.view_id);
     ins.step();
     ok = ins.done();
-    seq = store_.last_insert_rowid();
-    if (ok) {
-      storage::Stmt out(store_, "INSERT INTO outbox(seq) VALUES(?)");
-      out.bind(1, seq);
-      out.step();
-      ok = out.done();
-    }
     history_count_ += 1;
     outbox_count_ += 1;
     ok = ok && enforce_bounds();
@@ -201,6 +196,8 @@ cohort_status Agent::store_event(Event &ev, int64_t &seq, const std::function<bo
     outbox_count_ = prev_outbox;
     history_evicted_ = prev_evicted;
     outbox_dropped_ = prev_dropped;
+    sent_seq_ = prev_sent;
+    next_seq_ = prev_next;
     seq = 0;
     return failure(COHORT_ESTORAGE, "event not stored: " + why);
   }
@@ -212,51 +209,73 @@ cohort_status Agent::store_event(Event &ev, int64_t &seq, const std::function<bo
 // counters say how many went. Runs inside the caller's transaction.
 bool Agent::enforce_bounds() {
   if (outbox_count_ > cfg_.queue_max_events) {
+    // The oldest queued events are given up: the cursor moves past them.
     int64_t excess = outbox_count_ - cfg_.queue_max_events;
-    storage::Stmt del(store_, "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)");
-    del.bind(1, excess);
-    del.step();
-    if (!del.done()) return false;
-    outbox_count_ -= store_.changes();
-    outbox_dropped_ += store_.changes();
+    storage::Stmt q(store_, "SELECT seq FROM events WHERE seq>? ORDER BY seq LIMIT 1 OFFSET ?");
+    q.bind(1, sent_seq_).bind(2, excess - 1);
+    if (!q.step()) return false;
+    if (!advance_sent(q.int64(0))) return false;
+    outbox_count_ -= excess;
+    outbox_dropped_ += excess;
     if (!store_.set_meta("outbox_dropped", std::to_string(outbox_dropped_))) return false;
   }
   int64_t excess = history_count_ - cfg_.history_max_events;
-  if (excess > 0 && !evict_history("SELECT seq FROM events WHERE seq NOT IN (SELECT seq FROM outbox)"
-                                   " ORDER BY seq LIMIT ?1", excess)) {
+  if (excess > 0 && !evict_history("SELECT seq FROM events WHERE seq<=?2 ORDER BY seq LIMIT ?1", excess)) {
     return false;
   }
   // Retention by age is checked at most every ten minutes, not per event.
   int64_t now_mono = clock_->mono_ms();
   if (retention_checked_mono_ == 0 || now_mono - retention_checked_mono_ > 600000) {
     int64_t cutoff = clock_->wall_ms() - cfg_.history_retention_days * 86400000;
-    if (!evict_history("SELECT seq FROM events WHERE time_ms < ?1 AND seq NOT IN (SELECT seq FROM outbox)", cutoff)) {
-      return false;
-    }
+    if (!evict_history("SELECT seq FROM events WHERE time_ms < ?1 AND seq<=?2", cutoff)) return false;
     retention_checked_mono_ = now_mono;
   }
   return true;
 }
 
-// Deletes the events the query selects (one int parameter), oldest first,
-// never one still queued for the CCS API, and counts them.
+// Moves the send cursor: every event up to `seq` has left the queue.
+bool Agent::advance_sent(int64_t seq) {
+  if (!store_.set_meta("sent_seq", std::to_string(seq))) return false;
+  sent_seq_ = seq;
+  return true;
+}
+
+// Deletes the events the query selects (?1: its argument, ?2: the send
+// cursor, so never one still queued for the CCS API), and counts them.
 bool Agent::evict_history(const char *select_sql, int64_t arg) {
   std::string sql = std::string("DELETE FROM events WHERE seq IN (") + select_sql + ")";
   storage::Stmt del(store_, sql.c_str());
-  del.bind(1, arg);
+  del.bind(1, arg).bind(2, sent_seq_);
   del.step();
   if (!del.done()) return false;
   int64_t n = store_.changes();
   if (n > 0) {
     history_count_ -= n;
     history_evicted_ += n;
-    return store_.set_meta("history_evicted", std::to_string(history_evicted_));
+    return store_.set_meta("history_evicted", std::to_string(history_evicted_)) && keep_seq_floor();
   }
   return true;
 }
 
+// Drops every event that has left the queue (a new identity's fresh start).
+bool Agent::delete_sent_events() {
+  storage::Stmt del(store_, "DELETE FROM events WHERE seq<=?");
+  del.bind(1, sent_seq_);
+  del.step();
+  return del.done() && store_.set_meta("seq_floor", std::to_string(next_seq_ - 1));
+}
+
+// Sequence numbers never go back, even when the history empties (the cohort
+// state and the send cursor count on it).
+bool Agent::keep_seq_floor() {
+  return history_count_ > 0 || store_.set_meta("seq_floor", std::to_string(next_seq_ - 1));
+}
+
 bool Agent::purge_behavioral() {
-  if (!(store_.exec("DELETE FROM outbox") && store_.exec("DELETE FROM events") &&
+  // The cursor and the floor move to the last sequence number: nothing queued,
+  // and numbering goes on from there (the caller resets the counters).
+  std::string last = std::to_string(next_seq_ - 1);
+  if (!(store_.set_meta("sent_seq", last) && store_.set_meta("seq_floor", last) && store_.exec("DELETE FROM events") &&
         store_.exec("DELETE FROM cohort_state") && store_.exec("DELETE FROM cache WHERE kind='behavioral'") &&
         store_.exec("DELETE FROM dead_letters") && store_.exec("DELETE FROM meta WHERE key='ccs_state'"))) {
     return false;
@@ -289,8 +308,8 @@ cohort_status Agent::m_track(const cJSON *params, cJSON *result) {
 void add_event_fields(cJSON *e, const storage::Stmt &q, int first) {
   cJSON_AddStringToObject(e, "name", q.text(first).c_str());
   cJSON_AddStringToObject(e, "time", format_iso8601(q.int64(first + 1)).c_str());
-  cJSON_AddStringToObject(e, "session_id", q.text(first + 2).c_str());
-  if (!q.is_null(first + 3)) cJSON_AddStringToObject(e, "view_id", q.text(first + 3).c_str());
+  cJSON_AddStringToObject(e, "session_id", q.uuid(first + 2).c_str());
+  if (!q.is_null(first + 3)) cJSON_AddStringToObject(e, "view_id", q.uuid(first + 3).c_str());
   cJSON *props = cJSON_Parse(q.text(first + 4).c_str());
   cJSON_AddItemToObject(e, "properties", props ? props : cJSON_CreateObject());
 }
@@ -318,7 +337,7 @@ cohort_status Agent::m_history_get(const cJSON *params, cJSON *result) {
   while (q.step()) {
     cJSON *e = cJSON_CreateObject();
     cJSON_AddNumberToObject(e, "seq", static_cast<double>(q.int64(0)));
-    cJSON_AddStringToObject(e, "event_id", q.text(1).c_str());
+    cJSON_AddStringToObject(e, "event_id", q.uuid(1).c_str());
     add_event_fields(e, q, 2);
     cJSON_AddItemToArray(arr, e);
   }

@@ -235,7 +235,7 @@ cohort_status Agent::new_identity(bool drop_history) {
   // old identity; everything else of the old user goes.
   bool ok = ins.done() && store_.set_meta("user_id", id) && store_.set_meta("epoch", std::to_string(epoch)) &&
             store_.exec("DELETE FROM aliases") &&
-            (!drop_history || (store_.exec("DELETE FROM events WHERE seq NOT IN (SELECT seq FROM outbox)") &&
+            (!drop_history || (delete_sent_events() &&
                                store_.exec("DELETE FROM cohort_state") &&
                                store_.exec("DELETE FROM meta WHERE key='ccs_state'") &&
                                store_.exec("DELETE FROM cache WHERE kind='behavioral'")));

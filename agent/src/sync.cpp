@@ -1,7 +1,7 @@
 // Remote sync: the CCS and Contextual APIs.
 //
 // One worker thread owns every network call. It drains the outbox in time
-// order, at most 10 events a request; a row leaves the outbox only after a
+// order, at most 10 events a request; an event leaves the outbox only after a
 // 2xx. A 4xx other than 408/429 dead-letters the batch (kept with its error);
 // 5xx, 408, 429, timeouts and network errors back off exponentially with full
 // jitter, capped, honouring Retry-After. Callers never wait on the network
@@ -160,9 +160,9 @@ bool Agent::send_batch(int64_t &sent) {
   int64_t epoch = -1;
   {
     storage::Stmt q(store_,
-                    "SELECT e.seq,e.epoch,e.name,e.time_ms,e.session_id,e.view_id,e.properties FROM outbox o"
-                    " JOIN events e ON e.seq=o.seq ORDER BY o.seq LIMIT ?");
-    q.bind(1, static_cast<int64_t>(kBatch));
+                    "SELECT seq,epoch,name,time_ms,session_id,view_id,properties FROM events"
+                    " WHERE seq>? ORDER BY seq LIMIT ?");
+    q.bind(1, sent_seq_).bind(2, static_cast<int64_t>(kBatch));
     while (q.step()) {
       if (epoch >= 0 && q.int64(1) != epoch) break;
       epoch = q.int64(1);
@@ -173,9 +173,7 @@ bool Agent::send_batch(int64_t &sent) {
     }
   }
   if (seqs.empty()) {
-    // Outbox rows whose events are gone (should not happen): clear them.
-    store_.exec("DELETE FROM outbox WHERE seq NOT IN (SELECT seq FROM events)");
-    outbox_count_ = 0;
+    outbox_count_ = 0;  // a count that ran ahead of the rows (should not happen)
     return false;
   }
   const char *id_field = "user_id";
@@ -241,15 +239,11 @@ bool Agent::send_batch(int64_t &sent) {
     dl.step();
     ok = ok && dl.done();
   }
-  storage::Stmt del(store_, "DELETE FROM outbox WHERE seq=?");
-  for (int64_t seq : seqs) {
-    del.reset();
-    del.bind(1, seq);
-    del.step();
-    ok = ok && del.done();
-  }
+  int64_t prev_sent = sent_seq_;
+  ok = ok && advance_sent(seqs.back());
   if (!ok || !store_.commit()) {
     store_.rollback();
+    sent_seq_ = prev_sent;
     last_sync_error_ = "storage: " + store_.error();
     backoff(-1);  // never a hot loop, whatever fails
     return false;

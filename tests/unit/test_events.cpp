@@ -1,3 +1,5 @@
+#include <sqlite3.h>
+
 #include "agent.h"
 #include "test_util.h"
 
@@ -144,6 +146,35 @@ static void retention_drops_old_events(void **) {
   assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(h.get(), "events")), 0);
 }
 
+// Sequence numbers only rise: after a purge, and across a restart with the
+// history emptied, the next event is numbered past every earlier one (the send
+// cursor and the cohort state count on it).
+static void sequence_numbers_never_go_back(void **) {
+  Fixture f;
+  f.open();
+  for (int i = 0; i < 3; ++i) call_ok(f.agent, "track", "{\"name\":\"E\"}");
+  call_ok(f.agent, "consent.set", "{\"granted\":false}");
+  call_ok(f.agent, "consent.set", "{\"granted\":true}");
+  f.reopen();
+  assert_int_equal(f.queue(), 0);
+  call_ok(f.agent, "track", "{\"name\":\"F\"}");
+  assert_int_equal(f.queue(), 1);
+  f.reopen();
+  assert_int_equal(f.queue(), 1);
+  call_ok(f.agent, "track", "{\"name\":\"G\"}");
+  assert_int_equal(f.queue(), 2);
+  cohort_close(f.agent);
+  f.agent = nullptr;
+  sqlite3 *db = nullptr;
+  assert_int_equal(sqlite3_open((f.dir.path + "/data/cohort.db").c_str(), &db), SQLITE_OK);
+  sqlite3_stmt *q = nullptr;
+  sqlite3_prepare_v2(db, "SELECT group_concat(seq) FROM (SELECT seq FROM events ORDER BY seq)", -1, &q, nullptr);
+  assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+  assert_string_equal(reinterpret_cast<const char *>(sqlite3_column_text(q, 0)), "4,5");
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(iso8601_parse_and_format),
@@ -153,6 +184,7 @@ int main() {
       cmocka_unit_test(consent_persists),
       cmocka_unit_test(bounds_evict_oldest_and_count),
       cmocka_unit_test(retention_drops_old_events),
+      cmocka_unit_test(sequence_numbers_never_go_back),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -42,7 +42,7 @@ static void new_store_has_current_schema(void **) {
     // Small pages: a commit writes whole pages to the WAL (flash wear).
     Stmt q(s, "PRAGMA page_size");
     assert_true(q.step());
-    assert_int_equal(q.int64(0), 1024);
+    assert_int_equal(q.int64(0), 512);
   }
   {
     Stmt q(s, "SELECT count(*) FROM sqlite_master WHERE type='index' AND name='events_time'");
@@ -85,6 +85,51 @@ static void migrates_from_every_earlier_version(void **) {
     }
     s.close();
     assert_int_equal(user_version(path), co::storage::schema_version());
+  }
+}
+
+// Version 4 turns the outbox table into a cursor and drops AUTOINCREMENT: the
+// queued events stay queued, and sequence numbers keep rising past any that
+// AUTOINCREMENT had handed out and that were since deleted.
+static void outbox_becomes_a_cursor(void **) {
+  co::platform::Logger log;
+  test::TempDir dir;
+  std::string path = dir.path + "/db";
+  sqlite3 *db = nullptr;
+  assert_int_equal(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  for (int v = 1; v <= 3; ++v) {
+    assert_int_equal(sqlite3_exec(db, co::storage::migration_sql(v), nullptr, nullptr, nullptr), SQLITE_OK);
+  }
+  const char *rows =
+      "PRAGMA user_version=3;"
+      "INSERT INTO events(event_id,epoch,name,time_ms,mono_ms,boot_id,session_id,properties)"
+      "  VALUES('a',1,'A',1,1,'b','s','{}'),('b',1,'B',2,2,'b','s','{}'),('c',1,'C',3,3,'b','s','{}'),"
+      "  ('d',1,'D',4,4,'b','s','{}'),('e',1,'E',5,5,'b','s','{}'),('f',1,'F',6,6,'b','s','{}');"
+      "DELETE FROM events WHERE seq=6;"
+      "INSERT INTO outbox VALUES(4),(5);";
+  assert_int_equal(sqlite3_exec(db, rows, nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+
+  Store s;
+  std::string err;
+  assert_true(s.open(path, 256, log, err));
+  std::string v;
+  assert_true(s.get_meta("sent_seq", v));
+  assert_string_equal(v.c_str(), "3");
+  assert_true(s.get_meta("seq_floor", v));
+  assert_string_equal(v.c_str(), "6");
+  {
+    Stmt q(s, "SELECT count(*), max(seq) FROM events");
+    assert_true(q.step());
+    assert_int_equal(q.int64(0), 5);
+    assert_int_equal(q.int64(1), 5);
+  }
+  {
+    // No outbox table, and no AUTOINCREMENT row written with every insert.
+    Stmt q(s, "SELECT (SELECT count(*) FROM sqlite_master WHERE name='outbox'), (SELECT count(*) FROM sqlite_sequence)");
+    assert_true(q.step());
+    assert_int_equal(q.int64(0), 0);
+    assert_int_equal(q.int64(1), 0);
   }
 }
 
@@ -166,6 +211,7 @@ int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(new_store_has_current_schema),
       cmocka_unit_test(migrates_from_every_earlier_version),
+      cmocka_unit_test(outbox_becomes_a_cursor),
       cmocka_unit_test(corrupt_file_is_moved_aside),
       cmocka_unit_test(corrupt_pages_are_detected),
       cmocka_unit_test(newer_schema_is_refused),
