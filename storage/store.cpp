@@ -79,6 +79,7 @@ Store::~Store() { close(); }
 void Store::close() {
   for (auto &entry : stmts_) sqlite3_finalize(entry.second);
   stmts_.clear();
+  depth_ = 0;
   if (db_) {
     sqlite3_close_v2(db_);
     db_ = nullptr;
@@ -93,10 +94,32 @@ bool Store::exec(const char *sql, std::string *err) {
   return rc == SQLITE_OK;
 }
 
-bool Store::begin() { return exec("BEGIN IMMEDIATE"); }
-bool Store::commit() { return exec("COMMIT"); }
+bool Store::begin() {
+  if (depth_ > 0 && sqlite3_get_autocommit(db_)) depth_ = 0;  // SQLite rolled the outer one back
+  std::string sql = depth_ == 0 ? "BEGIN IMMEDIATE" : "SAVEPOINT s" + std::to_string(depth_);
+  if (!exec(sql.c_str())) return false;
+  ++depth_;
+  return true;
+}
+
+bool Store::commit() {
+  if (depth_ == 0 || sqlite3_get_autocommit(db_)) return false;  // nothing open (any more)
+  std::string sql = depth_ == 1 ? "COMMIT" : "RELEASE s" + std::to_string(depth_ - 1);
+  if (!exec(sql.c_str())) return false;  // still open: the caller rolls back
+  --depth_;
+  return true;
+}
+
 void Store::rollback() {
-  if (db_ && !sqlite3_get_autocommit(db_)) exec("ROLLBACK");
+  if (!db_) return;
+  if (depth_ > 1 && !sqlite3_get_autocommit(db_)) {
+    std::string name = "s" + std::to_string(depth_ - 1);
+    exec(("ROLLBACK TO " + name + ";RELEASE " + name).c_str());
+    --depth_;
+    return;
+  }
+  depth_ = 0;
+  if (!sqlite3_get_autocommit(db_)) exec("ROLLBACK");
 }
 void Store::checkpoint() {
   if (db_) sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);

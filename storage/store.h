@@ -38,9 +38,13 @@ class Store {
 
   // Runs SQL with no results; false + err on failure.
   bool exec(const char *sql, std::string *err = nullptr);
-  bool begin();      // BEGIN IMMEDIATE
+  // Transactions nest: the outermost is BEGIN IMMEDIATE ... COMMIT, inner ones
+  // are savepoints, so a step that fails undoes only itself and a caller can
+  // make several steps one atomic unit. After a failed commit(), rollback().
+  bool begin();
   bool commit();
   void rollback();
+  bool in_transaction() const { return depth_ > 0; }
   // Writes the WAL back into the database file (flush, shutdown).
   void checkpoint();
   int64_t changes() const;
@@ -68,6 +72,7 @@ class Store {
   std::string path_;
   std::string moved_aside_;
   int cache_kib_ = 512;
+  int depth_ = 0;  // open transaction levels
   std::unordered_map<std::string, sqlite3_stmt *> stmts_;
 };
 

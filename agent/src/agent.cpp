@@ -103,16 +103,9 @@ cohort_status Agent::init(const char *config_json, const Seams &seams, std::stri
   consent_ = store_.get_meta("consent", v) && v == "1";
   history_evicted_ = store_.get_meta("history_evicted", v) ? std::stoll(v) : 0;
   outbox_dropped_ = store_.get_meta("outbox_dropped", v) ? std::stoll(v) : 0;
-  sent_seq_ = store_.get_meta("sent_seq", v) ? std::stoll(v) : 0;
-  int64_t floor = store_.get_meta("seq_floor", v) ? std::stoll(v) : 0;
-  {
-    storage::Stmt q(store_, "SELECT count(*), coalesce(max(seq),0), (SELECT count(*) FROM events WHERE seq>?) FROM events");
-    q.bind(1, sent_seq_);
-    if (q.step()) {
-      history_count_ = q.int64(0);
-      next_seq_ = std::max({q.int64(1), floor, sent_seq_}) + 1;
-      outbox_count_ = q.int64(2);
-    }
+  if (!reload_from_store()) {
+    err = "cannot read the history: " + store_.error();
+    return COHORT_ESTORAGE;
   }
   if (!enforce_bounds()) {
     err = "cannot apply history bounds: " + store_.error();
@@ -128,6 +121,21 @@ cohort_status Agent::init(const char *config_json, const Seams &seams, std::stri
   CO_LOG(*log_, info, "agent open: data_dir %s, %lld events in history, %lld queued", cfg_.data_dir.c_str(),
          static_cast<long long>(history_count_), static_cast<long long>(outbox_count_));
   return COHORT_OK;
+}
+
+// The history's counters and cursors as stored (at open, and after a
+// transaction that failed to commit left the memory ahead of the disk).
+bool Agent::reload_from_store() {
+  std::string v;
+  sent_seq_ = store_.get_meta("sent_seq", v) ? std::stoll(v) : 0;
+  int64_t floor = store_.get_meta("seq_floor", v) ? std::stoll(v) : 0;
+  storage::Stmt q(store_, "SELECT count(*), coalesce(max(seq),0), (SELECT count(*) FROM events WHERE seq>?) FROM events");
+  q.bind(1, sent_seq_);
+  if (!q.step()) return false;
+  history_count_ = q.int64(0);
+  next_seq_ = std::max({q.int64(1), floor, sent_seq_}) + 1;
+  outbox_count_ = q.int64(2);
+  return true;
 }
 
 Agent::~Agent() {

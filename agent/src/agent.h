@@ -164,6 +164,9 @@ class Agent {
   // Local cohorts (cohorts.cpp).
   rules::Now rules_now() const;
   cohort_status apply_definitions(const std::string &doc, bool fresh_state);
+  cohort_status install_definitions(const std::string &doc);
+  void restore_reported(const std::vector<rules::SavedState> &saved);
+  bool reload_from_store();
   void load_definitions();
   void settle_cohorts();
   void observe_event(const Event &ev, int64_t seq);

@@ -6,6 +6,7 @@
 // and turns membership changes into SegmentEntry / SegmentExit events and
 // cohorts.changed notifications.
 #include <algorithm>
+#include <map>
 #include <cerrno>
 #include <cstring>
 
@@ -79,11 +80,40 @@ cohort_status Agent::apply_definitions(const std::string &doc, bool fresh_state)
     ok = for_each_event(store_, epoch_, report.replay_after_seq, [&](const rules::Event &e) { engine_.observe(e); });
   }
   if (!ok) CO_LOG(*log_, error, "cannot read the history for the cohorts: %s", store_.error().c_str());
+  if (!fresh_state) restore_reported(saved);
   definitions_ = engine_.cohorts();
   definitions_doc_ = doc;
   settle_cohorts();
   save_cohort_state();
   return COHORT_OK;
+}
+
+// The SegmentEntry / SegmentExit events are the durable record of what was
+// reported; the saved state is written only now and then. Each cohort takes
+// the last transition recorded after its saved state (a crash in between
+// would otherwise report it again, or miss the change back).
+void Agent::restore_reported(const std::vector<rules::SavedState> &saved) {
+  std::map<std::string, int64_t> covered;
+  int64_t after = INT64_MAX;
+  for (const rules::SavedState &s : saved) covered[s.cohort_id] = s.seq;
+  for (const rules::CohortInfo &c : engine_.cohorts()) {
+    auto it = covered.find(c.id);
+    after = std::min(after, it == covered.end() ? 0 : it->second);
+  }
+  if (after == INT64_MAX) return;
+  storage::Stmt q(store_,
+                  "SELECT seq,name,time_ms,session_id,view_id,properties FROM events"
+                  " WHERE epoch=? AND seq>? AND name IN ('SegmentEntry','SegmentExit') ORDER BY seq");
+  q.bind(1, epoch_).bind(2, after);
+  while (q.step()) {
+    Json props = json_parse(q.text(5));
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(props.get(), "segment_id");
+    if (!cJSON_IsString(id)) continue;
+    auto it = covered.find(id->valuestring);
+    if (it != covered.end() && q.int64(0) <= it->second) continue;
+    std::string session = q.uuid(3), view = q.is_null(4) ? std::string() : q.uuid(4);
+    engine_.reported(id->valuestring, q.text(1) == "SegmentEntry", rules::Now{q.int64(2), session, view});
+  }
 }
 
 // Reads the definitions at start: the configured file, else the last set put.
@@ -206,12 +236,32 @@ void Agent::add_local_activations(cJSON *out) {
   merge_activations(out, acts.get());
 }
 
+// Puts new definitions in force as one unit: the definitions, the
+// SegmentEntry / SegmentExit events of the changes they make and the cohort
+// state are committed together, or none of them (a crash in between leaves the
+// old set in force, with nothing reported for the new one).
+cohort_status Agent::install_definitions(const std::string &doc) {
+  std::string old_doc = definitions_doc_;
+  if (!store_.begin()) return failure(COHORT_ESTORAGE, "definitions: " + store_.error());
+  cohort_status st = apply_definitions(doc, false);
+  if (st != COHORT_OK) {
+    store_.rollback();
+    return st;
+  }
+  if (!store_.set_meta("definitions", doc) || !store_.commit()) {
+    std::string why = store_.error();
+    store_.rollback();
+    reload_from_store();
+    apply_definitions(old_doc, false);
+    return failure(COHORT_ESTORAGE, "definitions: not stored: " + why);
+  }
+  return COHORT_OK;
+}
+
 cohort_status Agent::m_definitions_put(const cJSON *params, cJSON *result) {
   if (!params || !cJSON_GetObjectItemCaseSensitive(params, "cohorts")) return failure(COHORT_EINVAL, "cohorts: missing");
-  std::string doc = json_print(params);
-  cohort_status st = apply_definitions(doc, false);
+  cohort_status st = install_definitions(json_print(params));
   if (st != COHORT_OK) return st;
-  if (!store_.set_meta("definitions", doc)) CO_LOG(*log_, warn, "cannot store the definitions: %s", store_.error().c_str());
   cJSON_AddNumberToObject(result, "count", static_cast<double>(definitions_.size()));
   cJSON *sums = cJSON_AddObjectToObject(result, "checksums");
   for (const rules::CohortInfo &c : definitions_) cJSON_AddStringToObject(sums, c.id.c_str(), c.checksum.c_str());
@@ -244,9 +294,8 @@ cohort_status Agent::m_definitions_reload(const cJSON *, cJSON *result) {
   if (!platform::read_file(cfg_.cohorts_definitions, doc, 4 << 20)) {
     return failure(COHORT_EIO, "cohorts.definitions: cannot read " + cfg_.cohorts_definitions + ": " + strerror(errno));
   }
-  cohort_status st = apply_definitions(doc, false);
+  cohort_status st = install_definitions(doc);
   if (st != COHORT_OK) return st;
-  store_.set_meta("definitions", doc);
   cJSON_AddNumberToObject(result, "count", static_cast<double>(definitions_.size()));
   cJSON_AddStringToObject(result, "source", cfg_.cohorts_definitions.c_str());
   return COHORT_OK;

@@ -133,6 +133,44 @@ static void outbox_becomes_a_cursor(void **) {
   }
 }
 
+// Transactions nest: an inner step that fails undoes only itself; the outer
+// commit makes the rest one unit, and an outer rollback undoes the inner
+// steps that succeeded.
+static void transactions_nest(void **) {
+  test::TempDir dir;
+  co::platform::Logger log;
+  Store s;
+  std::string err;
+  assert_true(s.open(dir.path + "/db", 256, log, err));
+  auto value = [&](const char *key) {
+    std::string v;
+    return s.get_meta(key, v) ? v : std::string("-");
+  };
+  assert_true(s.begin());
+  assert_true(s.set_meta("a", "1"));
+  assert_true(s.begin());
+  assert_true(s.set_meta("b", "2"));
+  s.rollback();  // the inner step only
+  assert_true(s.begin());
+  assert_true(s.set_meta("c", "3"));
+  assert_true(s.commit());
+  assert_true(s.in_transaction());
+  assert_true(s.commit());
+  assert_false(s.in_transaction());
+  assert_string_equal(value("a").c_str(), "1");
+  assert_string_equal(value("b").c_str(), "-");
+  assert_string_equal(value("c").c_str(), "3");
+
+  assert_true(s.begin());
+  assert_true(s.begin());
+  assert_true(s.set_meta("d", "4"));
+  assert_true(s.commit());
+  s.rollback();  // the outer one takes the committed inner step with it
+  assert_false(s.in_transaction());
+  assert_string_equal(value("d").c_str(), "-");
+  assert_false(s.commit());  // nothing open
+}
+
 static void corrupt_file_is_moved_aside(void **) {
   test::TempDir dir;
   std::string path = dir.path + "/db";
@@ -212,6 +250,7 @@ int main() {
       cmocka_unit_test(new_store_has_current_schema),
       cmocka_unit_test(migrates_from_every_earlier_version),
       cmocka_unit_test(outbox_becomes_a_cursor),
+      cmocka_unit_test(transactions_nest),
       cmocka_unit_test(corrupt_file_is_moved_aside),
       cmocka_unit_test(corrupt_pages_are_detected),
       cmocka_unit_test(newer_schema_is_refused),

@@ -176,6 +176,7 @@ void Engine::Impl::record(uint32_t cohort, bool member, const Now &now, Changes 
   t.time_ms = now.time_ms;
   t.session_id.assign(now.session_id);
   t.view_id.assign(now.view_id);
+  if (changes == nullptr) return;
   (member ? changes->entered : changes->exited).push_back(defs.cohorts[cohort].id);
   // Readers come later in the order: this poll re-reads them.
   for (uint32_t r : readers[cohort]) slots[r].dirty = true;
@@ -314,6 +315,11 @@ Changes Engine::poll(const Now &now) {
   m.last_session.assign(now.session_id);
   m.last_view.assign(now.view_id);
   return changes;
+}
+
+void Engine::reported(std::string_view cohort_id, bool member, const Now &at) {
+  int i = impl_->find(cohort_id);
+  if (i >= 0) impl_->record(static_cast<uint32_t>(i), member, at, nullptr);
 }
 
 std::vector<std::string> Engine::members(const Now &now) const {

@@ -96,6 +96,12 @@ class Engine {
   // after load() reads every cohort. Cohorts still in look-back are skipped.
   Changes poll(const Now &now);
 
+  // Restores a transition the agent reported (and recorded durably) after the
+  // saved state was taken: the cohort's membership becomes `member`, entered or
+  // exited at `at`, so the next poll reports only what changed since. Unknown
+  // ids are ignored.
+  void reported(std::string_view cohort_id, bool member, const Now &at);
+
   // Ids of the cohorts the user is in at `now`, in definitions order (a full
   // reading; records nothing).
   std::vector<std::string> members(const Now &now) const;
