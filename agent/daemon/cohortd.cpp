@@ -306,7 +306,8 @@ class Server {
         short ev = fds_[i].revents;
         if (ev & (POLLERR | POLLNVAL)) c.closing = true, c.out.clear();
         if (ev & (POLLIN | POLLHUP)) read_from(c);
-        if (ev & POLLOUT) write_to(c);
+        // Answers go out at once; poll() waits for room only when the socket is full.
+        if (!c.out.empty()) write_to(c);
       }
       deliver_notifications();
       reap();
