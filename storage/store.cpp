@@ -7,6 +7,10 @@
 #include <cstring>
 #include <ctime>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 namespace co::storage {
 namespace {
 
@@ -156,6 +160,13 @@ bool Store::migrate(std::string &err) {
 }
 
 bool Store::open_and_migrate(std::string &err) {
+  // The history is the user's: owner-only, also when data_dir already exists
+  // with looser modes (SQLite would create 0644, and its WAL copies the mode).
+  int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    (void)fchmod(fd, 0600);
+    ::close(fd);
+  }
   int rc = sqlite3_open_v2(path_.c_str(), &db_,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (rc != SQLITE_OK) {

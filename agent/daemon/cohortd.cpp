@@ -5,6 +5,7 @@
 #include <cohort/cohort.h>
 #include <cjson/cJSON.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdarg>
@@ -15,6 +16,7 @@
 #include <mutex>
 #include <poll.h>
 #include <string>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -268,6 +270,17 @@ int listen_on(const std::string &path, int mode) {
 }
 
 // systemd Type=notify, without libsystemd: one datagram to $NOTIFY_SOCKET.
+// Room for kMaxClients connections: the soft limit (often 1024) is raised
+// toward the hard one.
+void raise_fd_limit() {
+  struct rlimit rl {};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  rlim_t want = kMaxClients + 64;
+  if (rl.rlim_cur >= want) return;
+  rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? want : std::min<rlim_t>(want, rl.rlim_max);
+  setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 void sd_notify(const char *state) {
   const char *path = getenv("NOTIFY_SOCKET");
   if (!path || !*path) return;
@@ -291,23 +304,27 @@ class Server {
   void run() {
     while (!g_stop) {
       build_pollset();
-      int n = poll(fds_.data(), fds_.size(), -1);
+      // Out of file descriptors: the listening socket stays readable, so it is
+      // left out of the poll set and retried every 100 ms instead of spinning.
+      int n = poll(fds_.data(), fds_.size(), accept_paused_ ? 100 : -1);
       if (n < 0 && errno != EINTR) {
         log_line("error", "poll: %s", strerror(errno));
         break;
       }
-      if (n <= 0) continue;
+      if (n < 0) continue;
       if (fds_[0].revents & POLLIN) drain_wake();
       if (g_reload) reload();
-      if (fds_[1].revents & POLLIN) accept_all();
+      if ((fds_[1].revents & POLLIN) || (accept_paused_ && n == 0)) accept_all();
       // Index 2.. maps to clients_ in order (built by build_pollset).
       for (size_t i = 2; i < fds_.size(); ++i) {
         Client &c = clients_[i - 2];
         short ev = fds_[i].revents;
-        if (ev & (POLLERR | POLLNVAL)) c.closing = true, c.out.clear();
+        if (ev & (POLLERR | POLLNVAL)) drop(c);
         if (ev & (POLLIN | POLLHUP)) read_from(c);
         // Answers go out at once; poll() waits for room only when the socket is full.
         if (!c.out.empty()) write_to(c);
+        // Lines held back while the client was not reading its answers.
+        if (c.out.size() < kMaxPendingOut / 2 && has_line(c) && process_lines(c) && !c.out.empty()) write_to(c);
       }
       deliver_notifications();
       reap();
@@ -319,7 +336,7 @@ class Server {
   void build_pollset() {
     fds_.clear();
     fds_.push_back({g_wake[0], POLLIN, 0});
-    fds_.push_back({listen_fd_, static_cast<short>(clients_.size() < kMaxClients ? POLLIN : 0), 0});
+    fds_.push_back({listen_fd_, static_cast<short>(clients_.size() < kMaxClients && !accept_paused_ ? POLLIN : 0), 0});
     for (const Client &c : clients_) {
       short events = 0;
       // Back-pressure: no new requests from a client that does not read its answers.
@@ -348,9 +365,16 @@ class Server {
   }
 
   void accept_all() {
+    accept_paused_ = false;
     for (;;) {
       int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd < 0) return;
+      if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE) {
+          if (!accept_paused_) log_line("warn", "out of file descriptors: new connections wait");
+          accept_paused_ = true;
+        }
+        return;
+      }
       if (clients_.size() >= kMaxClients) {
         close(fd);
         continue;
@@ -379,10 +403,14 @@ class Server {
     }
   }
 
-  // Handles every complete line; false when the connection must close.
+  static bool has_line(const Client &c) { return c.in.find('\n') != std::string::npos; }
+
+  // Handles the complete lines, until the answers waiting to be read reach
+  // half the cap (the rest wait in `in`: a few KiB of requests cannot make
+  // the daemon build megabytes of answers); false when the connection must close.
   bool process_lines(Client &c) {
     size_t start = 0;
-    for (;;) {
+    while (c.out.size() < kMaxPendingOut / 2) {
       size_t nl = c.in.find('\n', start);
       if (nl == std::string::npos) break;
       if (nl - start > kMaxLine) return refuse_line(c);
@@ -390,8 +418,15 @@ class Server {
       start = nl + 1;
     }
     c.in.erase(0, start);
-    if (c.in.size() > kMaxLine) return refuse_line(c);
+    if (!has_line(c) && c.in.size() > kMaxLine) return refuse_line(c);
     return true;
+  }
+
+  // A broken connection: nothing more is read or written.
+  static void drop(Client &c) {
+    c.in.clear();
+    c.out.clear();
+    c.closing = true;
   }
 
   bool refuse_line(Client &c) {
@@ -430,8 +465,7 @@ class Server {
         continue;
       }
       if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-      c.out.clear();
-      c.closing = true;
+      drop(c);
       return;
     }
   }
@@ -459,7 +493,7 @@ class Server {
       // it is closed now rather than at the next unrelated wake-up.
       if (!c.out.empty()) write_to(c);
       bool overflow = c.out.size() > kMaxPendingOut;
-      if ((c.closing && c.out.empty()) || overflow) {
+      if ((c.closing && c.out.empty() && !has_line(c)) || overflow) {
         if (overflow) log_line("warn", "dropping a client that does not read its answers");
         if (c.closing && !c.out.empty()) write_to(c);
         close(c.fd);
@@ -490,6 +524,7 @@ class Server {
   int listen_fd_;
   std::vector<Client> clients_;
   std::vector<pollfd> fds_;
+  bool accept_paused_ = false;  // out of file descriptors
 };
 
 }  // namespace
@@ -510,6 +545,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   signal(SIGPIPE, SIG_IGN);
+  raise_fd_limit();
   if (pipe(g_wake) != 0) return 1;
   set_nonblock(g_wake[0]);
   set_nonblock(g_wake[1]);
