@@ -33,6 +33,9 @@ struct Config {
   std::string log_level = "warn";
   std::string log_target = "stderr";  // or "syslog"
   int64_t storage_cache_kib = 512;
+  // The first background sync after start waits a random 0..this many seconds
+  // (a firmware push reboots a fleet at once); sync.now and view.start skip it.
+  int64_t sync_initial_delay_s = 30;
 };
 
 // Fills cfg from the document (NULL/empty = all defaults). On error returns

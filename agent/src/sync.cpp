@@ -71,6 +71,13 @@ cohort_status Agent::start_sync(const Seams &seams, std::string &err) {
     storage::Stmt q(store_, "SELECT count(*) FROM dead_letters");
     if (q.step()) dead_letters_ = q.int64(0);
   }
+  // Fleet reboots: the first sync waits like a back-off, so new events do not
+  // end it early; an explicit sync.now or a view start does (urgent wake).
+  if (cfg_.sync_initial_delay_s > 0) {
+    uint64_t r = 0;
+    entropy_->fill(&r, sizeof r);
+    retry_at_mono_ = clock_->mono_ms() + static_cast<int64_t>(r % static_cast<uint64_t>(cfg_.sync_initial_delay_s * 1000 + 1));
+  }
   worker_ = std::thread([this] { worker_main(); });
   return COHORT_OK;
 }

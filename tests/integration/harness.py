@@ -233,6 +233,8 @@ class Daemon:
             "socket": {"path": self.socket_path},
             "api": {"ccs_url": url, "contextual_url": url, "key": "test-key"},
             "log": {"level": "info"},
+            # Tests see the first sync at once; test_sync checks the fleet delay.
+            "sync": {"initial_delay_s": 0},
         }
         self.config = deep_merge(defaults, config)
         self.config_path = os.path.join(workdir, "cohortd.json")

@@ -272,6 +272,37 @@ static void hung_api_never_blocks_callers(void **) {
   f.agent = nullptr;
 }
 
+// Fleet reboots: events tracked after start wait the random first-sync delay
+// (here up to 30 s of the fake clock); sync.now and view.start do not.
+static void first_sync_waits_the_fleet_delay(void **) {
+  for (int explicit_start = 0; explicit_start < 3; ++explicit_start) {
+    Fixture f;
+    f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, "{}"); });
+    std::string cfg = "{\"data_dir\":\"" + f.dir.path + "/data\",\"consent\":{\"required\":false}," +
+                      "\"api\":{\"ccs_url\":\"http://ccs\",\"contextual_url\":\"http://ctx\"},\"sync\":{\"initial_delay_s\":30}}";
+    assert_int_equal(co::open_with_seams(cfg.c_str(), f.seams(), &f.agent), COHORT_OK);
+    f.track(3);
+    if (explicit_start == 1) f.sync();
+    if (explicit_start == 2) call_ok(f.agent, "view.start", "{\"duration_s\":600}");
+    auto wait_sent = [&] {
+      for (int i = 0; i < 500 && f.ccs_sent().empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      return !f.ccs_sent().empty();
+    };
+    if (explicit_start > 0) {
+      assert_true(wait_sent());
+      continue;
+    }
+    // Not sent while the delay runs (a real moment for the worker to act)...
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    assert_true(f.ccs_sent().empty());
+    assert_int_equal(num(call_ok(f.agent, "status").get(), "queue_depth"), 3);
+    // ...and sent once it is over.
+    f.clock.advance_ms(30001);
+    f.track(1);
+    assert_true(wait_sent());
+  }
+}
+
 static void stateless_round_trips_state(void **) {
   Fixture f;
   std::atomic<int> n{0};
@@ -307,6 +338,7 @@ int main() {
       cmocka_unit_test(merge_false_keeps_contextual_apart),
       cmocka_unit_test(hung_api_never_blocks_callers),
       cmocka_unit_test(stateless_round_trips_state),
+      cmocka_unit_test(first_sync_waits_the_fleet_delay),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

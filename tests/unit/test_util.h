@@ -39,9 +39,11 @@ struct TempDir {
   }
   // Remote APIs point at a closed local port unless extra says otherwise:
   // a unit test never reaches past this machine.
-  std::string config(const std::string &extra = "") const {
+  // The fleet delay of the first sync is off unless `delay` (test_sync checks it).
+  std::string config(const std::string &extra = "", bool delay = false) const {
     return "{\"data_dir\":\"" + path + "/data\",\"api.ccs_url\":\"http://127.0.0.1:9\","
-           "\"api.contextual_url\":\"http://127.0.0.1:9\"" + (extra.empty() ? "" : "," + extra) + "}";
+           "\"api.contextual_url\":\"http://127.0.0.1:9\"" + (delay ? "" : ",\"sync.initial_delay_s\":0") +
+           (extra.empty() ? "" : "," + extra) + "}";
   }
 };
 
