@@ -1,5 +1,7 @@
 #include "platform/clock.h"
 
+#include <sys/timex.h>
+
 #include <ctime>
 
 namespace co::platform {
@@ -15,6 +17,12 @@ class SystemClock final : public Clock {
  public:
   int64_t wall_ms() override { return read_ms(CLOCK_REALTIME); }
   int64_t mono_ms() override { return read_ms(CLOCK_BOOTTIME); }
+  // adjtimex with no modes only reads: allowed to anyone.
+  bool synced() override {
+    struct timex tx {};
+    int state = adjtimex(&tx);
+    return state >= 0 && state != TIME_ERROR && (tx.status & STA_UNSYNC) == 0;
+  }
 };
 
 }  // namespace

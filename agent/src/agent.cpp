@@ -45,6 +45,7 @@ cohort_status Agent::open(const char *config_json, const Seams &seams, std::uniq
 cohort_status Agent::init(const char *config_json, const Seams &seams, std::string &err) {
   if (!config_parse(config_json, cfg_, err)) return COHORT_ECONFIG;
   clock_ = seams.clock ? seams.clock : &platform::system_clock();
+  init_clock(seams.plausible_after_ms);
   if (seams.entropy) {
     entropy_ = seams.entropy;
   } else {
@@ -107,6 +108,7 @@ cohort_status Agent::init(const char *config_json, const Seams &seams, std::stri
     err = "cannot read the history: " + store_.error();
     return COHORT_ESTORAGE;
   }
+  check_clock();  // back-fills what an earlier boot left untimed, if it can
   if (!enforce_bounds()) {
     err = "cannot apply history bounds: " + store_.error();
     return COHORT_ESTORAGE;
@@ -129,12 +131,15 @@ bool Agent::reload_from_store() {
   std::string v;
   sent_seq_ = store_.get_meta("sent_seq", v) ? std::stoll(v) : 0;
   int64_t floor = store_.get_meta("seq_floor", v) ? std::stoll(v) : 0;
-  storage::Stmt q(store_, "SELECT count(*), coalesce(max(seq),0), (SELECT count(*) FROM events WHERE seq>?) FROM events");
+  storage::Stmt q(store_,
+                  "SELECT count(*), coalesce(max(seq),0), (SELECT count(*) FROM events WHERE seq>?),"
+                  " (SELECT count(*) FROM events WHERE time_ms IS NULL) FROM events");
   q.bind(1, sent_seq_);
   if (!q.step()) return false;
   history_count_ = q.int64(0);
   next_seq_ = std::max({q.int64(1), floor, sent_seq_}) + 1;
   outbox_count_ = q.int64(2);
+  untimed_events_ = q.int64(3);
   return true;
 }
 
@@ -253,6 +258,10 @@ cohort_status Agent::m_status(const cJSON *, cJSON *result) {
   cJSON_AddNumberToObject(result, "queue_depth", static_cast<double>(outbox_count_));
   cJSON_AddNumberToObject(result, "dead_letters", static_cast<double>(dead_letters_));
   cJSON_AddNumberToObject(result, "definitions", static_cast<double>(definitions_.size()));
+  // Extension: whether the wall clock is trusted, and the events waiting for it.
+  cJSON *clock = cJSON_AddObjectToObject(result, "clock");
+  cJSON_AddBoolToObject(clock, "trusted", check_clock());
+  cJSON_AddNumberToObject(clock, "untimed_events", static_cast<double>(untimed_events_));
   cJSON *sync = cJSON_AddObjectToObject(result, "last_sync");
   if (synced_once_) {
     cJSON_AddBoolToObject(sync, "ok", last_sync_ok_);

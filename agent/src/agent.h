@@ -32,6 +32,9 @@ struct Seams {
   platform::Entropy *entropy = nullptr;
   platform::Logger *logger = nullptr;
   platform::Transport *transport = nullptr;
+  // The earliest plausible wall time (ms); -1: this build's time. Tests whose
+  // fake clock sits in the past set 0.
+  int64_t plausible_after_ms = -1;
 };
 
 // A remote answer kept with its deadline on the monotonic clock, so a wall
@@ -53,7 +56,8 @@ struct Alias {
 struct Event {
   std::string event_id;
   std::string name;
-  int64_t time_ms = 0;
+  int64_t time_ms = 0;     // wall time; an estimate when !time_known
+  bool time_known = true;  // false: stamped while the wall clock was untrusted
   int64_t mono_ms = 0;
   std::string session_id;
   std::string view_id;
@@ -149,6 +153,13 @@ class Agent {
   // Session: renews the session after the inactivity timeout. Call once per
   // activity, inside the transaction that stores it.
   bool touch_session(int64_t now_mono);
+  // The wall clock (clock.cpp): trusted once plausible; until then events are
+  // stamped with the monotonic clock and back-filled when it becomes trusted.
+  void init_clock(int64_t plausible_after_ms);
+  bool check_clock();
+  int64_t now_wall();
+  void stamp(Event &ev);
+  bool backfill_times(int64_t wall, int64_t mono);
   bool consent_granted() const { return !cfg_.consent_required || consent_; }
 
   // Views (views.cpp).
@@ -162,7 +173,7 @@ class Agent {
   void expire_views(int64_t now_mono);
 
   // Local cohorts (cohorts.cpp).
-  rules::Now rules_now() const;
+  rules::Now rules_now();
   cohort_status apply_definitions(const std::string &doc, bool fresh_state);
   cohort_status install_definitions(const std::string &doc);
   void restore_reported(const std::vector<rules::SavedState> &saved);
@@ -243,6 +254,14 @@ class Agent {
   int64_t history_evicted_ = 0;
   int64_t outbox_dropped_ = 0;
   int64_t retention_checked_mono_ = 0;
+  bool clock_trusted_ = false;
+  bool clock_jumped_ = false;      // moved forward past the build time while we ran
+  int64_t open_offset_ = 0;        // wall - mono when the agent opened
+  int64_t plausible_ms_ = 0;       // no wall time before this is believed (the build time)
+  int64_t wall_floor_ = 0;         // the wall time last trusted (or the build time)...
+  int64_t mono_floor_ = 0;         // ...and the monotonic time it was read at
+  int64_t untimed_events_ = 0;     // stored with no trusted time yet
+  bool waiting_for_clock_ = false; // the next event to send has no wall time yet
 
   std::map<std::string, View> views_;
 

@@ -46,9 +46,9 @@ bool for_each_event(storage::Store &store, int64_t epoch, int64_t after, F &&fn)
 
 }  // namespace
 
-rules::Now Agent::rules_now() const {
+rules::Now Agent::rules_now() {
   rules::Now now;
-  now.time_ms = clock_->wall_ms();
+  now.time_ms = now_wall();
   now.session_id = session_id_;
   now.view_id = current_view_id_;
   return now;
@@ -62,13 +62,13 @@ cohort_status Agent::apply_definitions(const std::string &doc, bool fresh_state)
   if (fresh_state) {
     // The engine keeps in-memory state for unchanged rules: empty it first.
     rules::LoadReport none;
-    engine_.load(kEmptyDefinitions, {}, clock_->wall_ms(), &none);
+    engine_.load(kEmptyDefinitions, {}, now_wall(), &none);
   } else {
     storage::Stmt q(store_, "SELECT cohort_id,checksum,last_seq,state FROM cohort_state");
     while (q.step()) saved.push_back({q.text(0), q.text(1), q.int64(2), q.text(3)});
   }
   rules::LoadReport report;
-  rules::Status st = engine_.load(doc, saved, clock_->wall_ms(), &report);
+  rules::Status st = engine_.load(doc, saved, now_wall(), &report);
   if (!st.ok()) return failure(COHORT_ERULES, st.message);
   for (const std::string &why : report.discarded) CO_LOG(*log_, warn, "%s; rebuilding it from history", why.c_str());
   bool ok = true;
@@ -158,8 +158,7 @@ void Agent::settle_cohorts() {
           ev.name = exited ? "SegmentExit" : "SegmentEntry";
           ev.properties.reset(cJSON_CreateObject());
           cJSON_AddStringToObject(ev.properties.get(), "segment_id", id.c_str());
-          ev.time_ms = clock_->wall_ms();
-          ev.mono_ms = clock_->mono_ms();
+          stamp(ev);
           ev.event_id = platform::uuid4(*entropy_);
           int64_t seq = 0;
           if (store_event(ev, seq) != COHORT_OK) {

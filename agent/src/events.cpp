@@ -143,15 +143,19 @@ cohort_status Agent::validate_event(const cJSON *params, Event &ev) {
     }
   } else if (!ok) {
     return failure(COHORT_EINVAL, "time: must be a string");
-  } else {
-    ev.time_ms = clock_->wall_ms();
+  }
+  bool given = !time.empty();
+  int64_t given_ms = ev.time_ms;
+  stamp(ev);
+  if (given) {
+    ev.time_ms = given_ms;  // the caller's own time stands
+    ev.time_known = true;
   }
   if (json_get_string(params, "view_id", ev.view_id, ok)) {
     if (!platform::is_uuid(ev.view_id)) return failure(COHORT_EINVAL, "view_id: must be a UUID");
   } else if (!ok && !cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(params, "view_id"))) {
     return failure(COHORT_EINVAL, "view_id: must be a string");
   }
-  ev.mono_ms = clock_->mono_ms();
   ev.event_id = platform::uuid4(*entropy_);
   if (ev.event_id.empty()) return failure(COHORT_EINTERNAL, "no entropy for the event id");
   return COHORT_OK;
@@ -167,7 +171,7 @@ cohort_status Agent::store_event(Event &ev, int64_t &seq, const std::function<bo
   int64_t prev_mono = session_last_mono_;
   int64_t prev_history = history_count_, prev_outbox = outbox_count_;
   int64_t prev_evicted = history_evicted_, prev_dropped = outbox_dropped_;
-  int64_t prev_sent = sent_seq_, prev_next = next_seq_;
+  int64_t prev_sent = sent_seq_, prev_next = next_seq_, prev_untimed = untimed_events_;
   bool ok = store_.begin();
   ok = ok && touch_session(ev.mono_ms);
   if (ev.session_id.empty()) ev.session_id = session_id_;
@@ -177,7 +181,9 @@ cohort_status Agent::store_event(Event &ev, int64_t &seq, const std::function<bo
                       "INSERT INTO events(event_id,epoch,name,time_ms,mono_ms,boot,session_id,view_id,properties,seq)"
                       " VALUES(?,?,?,?,?,?,?,?,?,?)");
     seq = next_seq_++;
-    ins.bind_uuid(1, ev.event_id).bind(2, epoch_).bind(3, ev.name).bind(4, ev.time_ms).bind(5, ev.mono_ms);
+    ins.bind_uuid(1, ev.event_id).bind(2, epoch_).bind(3, ev.name).bind(5, ev.mono_ms);
+    if (ev.time_known) ins.bind(4, ev.time_ms); else ins.bind_null(4);
+    if (!ev.time_known) untimed_events_ += 1;
     ins.bind(6, boot_n_).bind_uuid(7, ev.session_id).bind(9, props).bind(10, seq);
     if (ev.view_id.empty()) ins.bind_null(8); else ins.bind_uuid(8, ev.view_id);
     ins.step();
@@ -198,6 +204,7 @@ cohort_status Agent::store_event(Event &ev, int64_t &seq, const std::function<bo
     outbox_dropped_ = prev_dropped;
     sent_seq_ = prev_sent;
     next_seq_ = prev_next;
+    untimed_events_ = prev_untimed;
     seq = 0;
     return failure(COHORT_ESTORAGE, "event not stored: " + why);
   }
@@ -225,7 +232,7 @@ bool Agent::enforce_bounds() {
   }
   // Retention by age is checked at most every ten minutes, not per event.
   int64_t now_mono = clock_->mono_ms();
-  if (retention_checked_mono_ == 0 || now_mono - retention_checked_mono_ > 600000) {
+  if (clock_trusted_ && (retention_checked_mono_ == 0 || now_mono - retention_checked_mono_ > 600000)) {
     int64_t cutoff = clock_->wall_ms() - cfg_.history_retention_days * 86400000;
     if (!evict_history("SELECT seq FROM events WHERE time_ms < ?1 AND seq<=?2", cutoff)) return false;
     retention_checked_mono_ = now_mono;
@@ -307,7 +314,8 @@ cohort_status Agent::m_track(const cJSON *params, cJSON *result) {
 
 void add_event_fields(cJSON *e, const storage::Stmt &q, int first) {
   cJSON_AddStringToObject(e, "name", q.text(first).c_str());
-  cJSON_AddStringToObject(e, "time", format_iso8601(q.int64(first + 1)).c_str());
+  if (q.is_null(first + 1)) cJSON_AddNullToObject(e, "time");  // the wall clock was not trusted yet
+  else cJSON_AddStringToObject(e, "time", format_iso8601(q.int64(first + 1)).c_str());
   cJSON_AddStringToObject(e, "session_id", q.uuid(first + 2).c_str());
   if (!q.is_null(first + 3)) cJSON_AddStringToObject(e, "view_id", q.uuid(first + 3).c_str());
   cJSON *props = cJSON_Parse(q.text(first + 4).c_str());

@@ -78,8 +78,10 @@ cohort_status Agent::load_identity() {
     long long mono = 0, wall = 0;
     if (sscanf(v.c_str(), "%63[^|]|%lld|%63[^|]|%lld", id, &mono, boot, &wall) == 4) {
       int64_t timeout = cfg_.session_inactivity_timeout_s * 1000;
-      int64_t idle = boot_id_ == boot ? clock_->mono_ms() - mono : clock_->wall_ms() - wall;
-      if (idle >= 0 && idle <= timeout) {
+      // Another boot: only a trusted wall clock can say how long we were off.
+      bool same_boot = boot_id_ == boot;
+      int64_t idle = same_boot ? clock_->mono_ms() - mono : clock_->wall_ms() - wall;
+      if ((same_boot || check_clock()) && idle >= 0 && idle <= timeout) {
         session_id_ = id;
         session_last_mono_ = boot_id_ == boot ? mono : clock_->mono_ms() - idle;
       }
@@ -102,7 +104,7 @@ bool Agent::touch_session(int64_t now_mono) {
   // misjudges the idle time by no more than that.
   if (id != session_id_ || session_saved_mono_ < 0 || now_mono - session_saved_mono_ >= kSessionSaveMs ||
       now_mono < session_saved_mono_) {
-    std::string v = id + "|" + std::to_string(now_mono) + "|" + boot_id_ + "|" + std::to_string(clock_->wall_ms());
+    std::string v = id + "|" + std::to_string(now_mono) + "|" + boot_id_ + "|" + std::to_string(now_wall());
     if (!store_.set_meta("session", v)) return false;
     session_saved_mono_ = now_mono;
   }

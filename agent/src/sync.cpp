@@ -107,7 +107,10 @@ void Agent::worker_main() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_) {
     int64_t now = clock_->mono_ms();
-    int64_t due = outbox_count_ > 0 && consent_granted() ? std::max(retry_at_mono_, now) : now + kIdlePollMs;
+    // Events waiting for a trusted wall clock: look at the clock every second.
+    int64_t due = outbox_count_ > 0 && consent_granted() && !waiting_for_clock_ ? std::max(retry_at_mono_, now)
+                  : waiting_for_clock_                                          ? now + 1000
+                                                                                : now + kIdlePollMs;
     if (!wake_ && ctx_jobs_.empty()) {
       wake_cv_.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(due - now, 1)));
       if (stop_) break;
@@ -170,7 +173,13 @@ bool Agent::send_batch(int64_t &sent) {
                     "SELECT seq,epoch,name,time_ms,session_id,view_id,properties FROM events"
                     " WHERE seq>? ORDER BY seq LIMIT ?");
     q.bind(1, sent_seq_).bind(2, static_cast<int64_t>(kBatch));
+    waiting_for_clock_ = false;
     while (q.step()) {
+      // Not sent before the wall clock is trusted and its time back-filled.
+      if (q.is_null(3)) {
+        waiting_for_clock_ = seqs.empty();
+        break;
+      }
       if (epoch >= 0 && q.int64(1) != epoch) break;
       epoch = q.int64(1);
       seqs.push_back(q.int64(0));
@@ -180,7 +189,7 @@ bool Agent::send_batch(int64_t &sent) {
     }
   }
   if (seqs.empty()) {
-    outbox_count_ = 0;  // a count that ran ahead of the rows (should not happen)
+    if (!waiting_for_clock_) outbox_count_ = 0;  // a count that ran ahead of the rows (should not happen)
     return false;
   }
   const char *id_field = "user_id";

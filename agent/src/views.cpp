@@ -241,7 +241,7 @@ cohort_status Agent::end_view(View &v, int64_t now, cJSON *result) {
   cJSON_DeleteItemFromObjectCaseSensitive(ev.properties.get(), v.percent_key.c_str());
   cJSON_AddNumberToObject(ev.properties.get(), "time_spent_seconds", spent);
   if (!std::isnan(completion)) cJSON_AddNumberToObject(ev.properties.get(), v.percent_key.c_str(), completion);
-  ev.time_ms = clock_->wall_ms();
+  stamp(ev);
   ev.mono_ms = now;
   ev.session_id = v.session_id;
   ev.view_id = v.view_id;

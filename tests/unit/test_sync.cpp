@@ -1,3 +1,5 @@
+#include <sqlite3.h>
+
 #include <chrono>
 #include <thread>
 
@@ -266,6 +268,7 @@ static void hung_api_never_blocks_callers(void **) {
   s.logger = &f.logger;
   co::platform::FakeTransport fresh;
   s.transport = &fresh;
+  s.plausible_after_ms = 0;
   assert_int_equal(co::open_with_seams(f.dir.config("\"consent.required\":false").c_str(), s, &f.agent), COHORT_OK);
   assert_int_equal(num(call_ok(f.agent, "status").get(), "queue_depth"), 2);
   cohort_close(f.agent);  // before `fresh`, which it uses, goes away
@@ -301,6 +304,111 @@ static void first_sync_waits_the_fleet_delay(void **) {
     f.track(1);
     assert_true(wait_sent());
   }
+}
+
+// A box that boots at 1970 with no NTP yet: events are kept with no wall
+// time, not sent; when NTP steps the clock they get their time back
+// (monotonic offset) and leave in order.
+static void untrusted_clock_holds_events_then_backfills(void **) {
+  Fixture f;
+  f.clock = co::platform::FakeClock(86400000, 1000);  // 1970-01-02
+  f.clock.set_synced(false);
+  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, "{}"); });
+  co::Seams seams = f.seams();
+  seams.plausible_after_ms = 1600000000000;  // 2020
+  std::string cfg = f.dir.config(
+      "\"consent\":{\"required\":false},\"api\":{\"ccs_url\":\"http://ccs\",\"contextual_url\":\"http://ctx\"}");
+  assert_int_equal(co::open_with_seams(cfg.c_str(), seams, &f.agent), COHORT_OK);
+  f.track(1);
+  f.clock.advance_ms(2000);
+  f.track(1);
+  co::Json st = call_ok(f.agent, "status");
+  const cJSON *clock = cJSON_GetObjectItem(st.get(), "clock");
+  assert_false(cJSON_IsTrue(cJSON_GetObjectItem(clock, "trusted")));
+  assert_int_equal(num(clock, "untimed_events"), 2);
+  co::Json h = call_ok(f.agent, "history.get");
+  assert_true(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(h.get(), "events"), 0), "time")));
+  f.sync();
+  assert_true(f.ccs_sent().empty());
+  assert_int_equal(num(st.get(), "queue_depth"), 2);
+
+  // NTP steps the clock to 2024-01-15T14:00:00Z, 3 s after the second event.
+  f.clock.advance_ms(3000);
+  f.clock.set_wall_ms(1705327200000);
+  f.track(1);
+  co::Json r = f.sync();
+  assert_int_equal(num(r.get(), "pending"), 0);
+  std::vector<std::string> times;
+  for (auto &req : f.ccs_sent()) {
+    co::Json body = co::json_parse(req.body);
+    for (const cJSON *e = cJSON_GetObjectItem(body.get(), "events")->child; e; e = e->next) times.push_back(str(e, "time"));
+  }
+  assert_int_equal(times.size(), 3);
+  assert_string_equal(times[0].c_str(), "2024-01-15T13:59:55.000Z");
+  assert_string_equal(times[1].c_str(), "2024-01-15T13:59:57.000Z");
+  assert_string_equal(times[2].c_str(), "2024-01-15T14:00:00.000Z");
+}
+
+// Events left untimed by a boot that never got a trusted clock are placed just
+// before the next trusted boot started, in their order and spacing.
+static void earlier_boot_events_are_placed_before_this_boot(void **) {
+  Fixture f;
+  f.clock = co::platform::FakeClock(86400000, 1000);
+  f.clock.set_synced(false);
+  co::Seams seams = f.seams();
+  seams.plausible_after_ms = 1600000000000;
+  std::string cfg = f.dir.config("\"consent\":{\"required\":false}");
+  assert_int_equal(co::open_with_seams(cfg.c_str(), seams, &f.agent), COHORT_OK);
+  f.track(1);
+  f.clock.advance_ms(2000);
+  f.track(1);
+  cohort_close(f.agent);
+  f.agent = nullptr;
+  // The next boot: this boot's row is renamed, so the agent sees a new one.
+  sqlite3 *db = nullptr;
+  assert_int_equal(sqlite3_open((f.dir.path + "/data/cohort.db").c_str(), &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "UPDATE boots SET boot_id='an-earlier-boot'", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  f.clock = co::platform::FakeClock(1705327200000, 500);  // trusted from the start
+  assert_int_equal(co::open_with_seams(cfg.c_str(), seams, &f.agent), COHORT_OK);
+  co::Json h = call_ok(f.agent, "history.get");
+  const cJSON *events = cJSON_GetObjectItem(h.get(), "events");  // newest first
+  assert_int_equal(cJSON_GetArraySize(events), 2);
+  // This boot started at 14:00:00 - 0.5 s; the earlier one ended 1 ms before.
+  assert_string_equal(str(cJSON_GetArrayItem(events, 0), "time").c_str(), "2024-01-15T13:59:59.499Z");
+  assert_string_equal(str(cJSON_GetArrayItem(events, 1), "time").c_str(), "2024-01-15T13:59:57.499Z");
+  assert_int_equal(num(cJSON_GetObjectItem(call_ok(f.agent, "status").get(), "clock"), "untimed_events"), 0);
+}
+
+// The user sets the wall clock a year forward, then two years back: the
+// session goes on and the cached activations neither expire nor come back;
+// only monotonic time moves them.
+static void wall_clock_jumps_change_nothing(void **) {
+  Fixture f;
+  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, kAnswer); });
+  f.open("\"cache\":{\"behavioral_ttl_s\":100},\"session\":{\"inactivity_timeout_s\":60}");
+  f.track(1);
+  f.sync();
+  std::string session = str(call_ok(f.agent, "status").get(), "session_id");
+  auto cached = [&] {
+    co::Json a = call_ok(f.agent, "activations.get", "{\"timeout_ms\":0}");
+    return cJSON_GetObjectItem(cJSON_GetObjectItem(a.get(), "activations"), "dfp") != nullptr;
+  };
+  const int64_t year = 365LL * 86400000;
+  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 503, "{}"); });
+  f.clock.set_wall_ms(f.clock.wall_ms() + year);
+  f.track(1);
+  assert_true(cached());
+  f.clock.set_wall_ms(f.clock.wall_ms() - 2 * year);
+  f.track(1);
+  assert_true(cached());
+  assert_string_equal(str(call_ok(f.agent, "status").get(), "session_id").c_str(), session.c_str());
+  // Monotonic time does move them: 101 s later the cache is past its TTL and
+  // the session (60 s of inactivity) is over.
+  f.clock.advance_ms(101 * 1000);
+  assert_false(cached());
+  f.track(1);
+  assert_string_not_equal(str(call_ok(f.agent, "status").get(), "session_id").c_str(), session.c_str());
 }
 
 static void stateless_round_trips_state(void **) {
@@ -339,6 +447,9 @@ int main() {
       cmocka_unit_test(hung_api_never_blocks_callers),
       cmocka_unit_test(stateless_round_trips_state),
       cmocka_unit_test(first_sync_waits_the_fleet_delay),
+      cmocka_unit_test(untrusted_clock_holds_events_then_backfills),
+      cmocka_unit_test(earlier_boot_events_are_placed_before_this_boot),
+      cmocka_unit_test(wall_clock_jumps_change_nothing),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

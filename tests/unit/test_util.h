@@ -120,6 +120,7 @@ struct AgentFixture {
     s.entropy = &entropy;
     s.logger = &logger;
     s.transport = &transport;
+    s.plausible_after_ms = 0;  // the fake clock starts in 2023, before this build
     return s;
   }
   void open_with(const std::string &config_extra) {
