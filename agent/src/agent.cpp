@@ -294,13 +294,13 @@ cohort_status Agent::m_consent_set(const cJSON *params, cJSON *result) {
     store_.rollback();
     return failure(COHORT_ESTORAGE, "consent: " + why);
   }
+  consent_ = granted;  // before the cohorts settle: without consent they record nothing
   if (!granted) {
     history_count_ = 0;
     outbox_count_ = 0;
     sent_seq_ = next_seq_ - 1;
     apply_definitions(definitions_doc_, true);  // the cohort state went with the history
   }
-  consent_ = granted;
   CO_LOG(*log_, info, "consent %s", granted ? "granted" : "withdrawn");
   cJSON_AddBoolToObject(result, "consent", consent_granted());
   return COHORT_OK;

@@ -205,6 +205,7 @@ class Agent {
   void backoff(int64_t retry_after_s);
   std::string identity_for(int64_t epoch, const char *&field);
   void cache_put(const std::string &key, const char *kind, Json body, int64_t ttl_s);
+  void prune_caches(int64_t now_mono);
   const CacheEntry *cache_get(const std::string &key, int64_t now_mono);
   void load_caches();
   void queue_contextual(const std::string &url, Json page_properties);

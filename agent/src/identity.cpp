@@ -7,6 +7,9 @@
 #include "platform/files.h"
 
 namespace co {
+
+// Every CCS request carries the whole alias set: it stays small.
+constexpr int kMaxAliases = 32;
 namespace {
 
 bool valid_tag(const std::string &tag) {
@@ -178,6 +181,7 @@ cohort_status Agent::parse_aliases(const cJSON *params, std::vector<Alias> &out,
     for (const Alias &prev : out) {
       if (prev.tag == a.tag) return failure(COHORT_EINVAL, where + ".tag: duplicate tag \"" + a.tag + "\"");
     }
+    if (i >= kMaxAliases) return failure(COHORT_EINVAL, "aliases: at most " + std::to_string(kMaxAliases) + " aliases");
     out.push_back(std::move(a));
   }
   return COHORT_OK;
@@ -198,6 +202,9 @@ cohort_status Agent::m_identity_set_aliases(const cJSON *params, cJSON *result) 
     } else {
       next.push_back(a);
     }
+  }
+  if (next.size() > static_cast<size_t>(kMaxAliases)) {
+    return failure(COHORT_EINVAL, "aliases: at most " + std::to_string(kMaxAliases) + " aliases in all");
   }
   std::stable_sort(next.begin(), next.end(), [](const Alias &x, const Alias &y) {
     return x.priority != y.priority ? x.priority < y.priority : x.tag < y.tag;
@@ -256,11 +263,11 @@ cohort_status Agent::new_identity(bool drop_history) {
   epoch_ = epoch;
   aliases_.clear();
   if (drop_history) {
+    history_count_ = outbox_count_;  // before the new user's cohorts record anything
     caches_.erase("behavioral");
     current_view_id_.clear();
     apply_definitions(definitions_doc_, true);  // a new user starts with no cohort state
   }
-  if (drop_history) history_count_ = outbox_count_;
   if (!save_identity_file()) CO_LOG(*log_, warn, "cannot write the identity file in %s", cfg_.data_dir.c_str());
   return COHORT_OK;
 }

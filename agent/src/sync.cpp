@@ -16,13 +16,21 @@
 namespace co {
 namespace {
 
+constexpr int64_t kMaxDeadLetters = 100;
+constexpr size_t kMaxContextualEntries = 256;
+
 constexpr size_t kBatch = 10;
 constexpr int64_t kBackoffBaseMs = 1000;
 constexpr int64_t kBackoffCapMs = 5 * 60 * 1000;
 constexpr int64_t kRetryAfterCapS = 3600;
 constexpr int64_t kIdlePollMs = 60 * 1000;
 
-bool is_json(const platform::HttpResponse &r) { return r.content_type.find("json") != std::string::npos; }
+// Media types are case-insensitive (RFC 9110, 8.3.1).
+bool is_json(const platform::HttpResponse &r) {
+  std::string type = r.content_type;
+  for (char &c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return type.find("json") != std::string::npos;
+}
 
 }  // namespace
 
@@ -53,7 +61,10 @@ std::string error_text(const platform::HttpResponse &r) {
   return msg;
 }
 
-bool retryable(int status) { return status == 0 || status == 408 || status == 429 || status >= 500; }
+// Only a 4xx (other than 408 / 429) refuses a batch for good; anything else
+// that is not a 2xx (network errors, 5xx, a 3xx from a proxy or captive portal)
+// is tried again.
+bool retryable(int status) { return !(status >= 400 && status < 500 && status != 408 && status != 429); }
 
 }  // namespace
 
@@ -127,6 +138,7 @@ void Agent::worker_main() {
     }
     lock.lock();
     tick_cohorts();
+    prune_caches(clock_->mono_ms());
     rounds_ += 1;
     done_cv_.notify_all();
     std::vector<std::string> changes;
@@ -254,9 +266,19 @@ bool Agent::send_batch(int64_t &sent) {
     dl.bind(4, req.body);
     dl.step();
     ok = ok && dl.done();
+    // Kept for inspection, not forever (a wrong key refuses every batch).
+    storage::Stmt trim(store_, "DELETE FROM dead_letters WHERE id <= (SELECT max(id) FROM dead_letters) - ?");
+    trim.bind(1, kMaxDeadLetters);
+    trim.step();
+    ok = ok && trim.done();
+    // A stateless state the server refuses would poison every later batch.
+    if (stateless) ok = ok && store_.exec("DELETE FROM meta WHERE key='ccs_state'");
   }
+  // The queue may have given up some of the batch while it was out (queue
+  // full): only what is still queued leaves, and the cursor never moves back.
   int64_t prev_sent = sent_seq_;
-  ok = ok && advance_sent(seqs.back());
+  int64_t leaving = std::count_if(seqs.begin(), seqs.end(), [&](int64_t s) { return s > prev_sent; });
+  if (seqs.back() > prev_sent) ok = ok && advance_sent(seqs.back());
   if (!ok || !store_.commit()) {
     store_.rollback();
     sent_seq_ = prev_sent;
@@ -264,11 +286,11 @@ bool Agent::send_batch(int64_t &sent) {
     backoff(-1);  // never a hot loop, whatever fails
     return false;
   }
-  outbox_count_ -= static_cast<int64_t>(seqs.size());
+  outbox_count_ -= leaving;
   attempt_ = 0;
   retry_at_mono_ = retry_after_mono_ = 0;
   if (!ok2xx) {
-    dead_letters_ += 1;
+    dead_letters_ = std::min<int64_t>(dead_letters_ + 1, kMaxDeadLetters);
     last_sync_ok_ = false;
     last_sync_error_ = error_text(resp);
     CO_LOG(*log_, warn, "CCS refused a batch of %zu events (%s); dead-lettered", seqs.size(),
@@ -301,7 +323,10 @@ bool Agent::send_batch(int64_t &sent) {
     const cJSON *acts = cJSON_GetObjectItemCaseSensitive(answer.get(), "activations");
     cJSON_AddItemToObject(cached.get(), "activations",
                           cJSON_IsObject(acts) ? cJSON_Duplicate(acts, 1) : cJSON_CreateObject());
-    if (st && !store_.set_meta("ccs_state", json_print(st))) {
+    // The stateless state goes back with every request: only a well-formed one is kept.
+    bool state_ok = cJSON_IsObject(st) && cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(st, "internal_state")) &&
+                    cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(st, "external_state"));
+    if (state_ok && !store_.set_meta("ccs_state", json_print(st))) {
       CO_LOG(*log_, warn, "cannot store the stateless user state: %s", store_.error().c_str());
     }
     cache_put("behavioral", "behavioral", std::move(cached), cfg_.cache_behavioral_ttl_s);
@@ -329,7 +354,9 @@ void Agent::queue_contextual(const std::string &url, Json page_properties) {
     if (j.url == url) return;
   }
   ctx_jobs_.push_back({url, json_print(page_properties.get())});
-  wake_worker(false);
+  // Not behind the CCS back-off: the worker runs contextual jobs first.
+  wake_ = true;
+  wake_cv_.notify_one();
 }
 
 void Agent::run_contextual_jobs() {
@@ -381,6 +408,32 @@ void Agent::cache_put(const std::string &key, const char *kind, Json body, int64
   e.body = std::move(body);
   e.stored_wall = now_wall;
   e.expires_mono = now_mono + ttl_s * 1000;
+}
+
+// Expired answers leave memory and disk (a contextual entry per page URL
+// would otherwise pile up in a long-running daemon), and the contextual ones
+// are bounded in number, the oldest going first.
+void Agent::prune_caches(int64_t now_mono) {
+  std::vector<std::pair<int64_t, std::string>> contextual;
+  for (auto it = caches_.begin(); it != caches_.end();) {
+    if (!it->second.valid(now_mono)) {
+      storage::Stmt del(store_, "DELETE FROM cache WHERE key=?");
+      del.bind(1, it->first);
+      del.step();
+      it = caches_.erase(it);
+      continue;
+    }
+    if (it->first.rfind("ctx:", 0) == 0) contextual.emplace_back(it->second.stored_wall, it->first);
+    ++it;
+  }
+  if (contextual.size() <= kMaxContextualEntries) return;
+  std::sort(contextual.begin(), contextual.end());
+  for (size_t i = 0; i < contextual.size() - kMaxContextualEntries; ++i) {
+    storage::Stmt del(store_, "DELETE FROM cache WHERE key=?");
+    del.bind(1, contextual[i].second);
+    del.step();
+    caches_.erase(contextual[i].second);
+  }
 }
 
 const CacheEntry *Agent::cache_get(const std::string &key, int64_t now_mono) {

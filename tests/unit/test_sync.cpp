@@ -157,6 +157,47 @@ static void client_errors_are_dead_lettered(void **) {
   assert_non_null(strstr(str(first, "error").c_str(), "events[0].time"));
 }
 
+// A 3xx (a proxy, a captive portal) is not a refusal: the batch is kept and
+// retried; a JSON answer is recognised whatever the case of its media type.
+static void redirects_are_retried_and_media_types_are_case_blind(void **) {
+  Fixture f;
+  std::atomic<int> calls{0};
+  f.transport.set_handler([&](const co::platform::HttpRequest &, co::platform::HttpResponse &r) {
+    if (++calls == 1) {
+      answer(r, 302, "<html>login</html>");
+      r.content_type = "text/html";
+      return;
+    }
+    answer(r, 200, kAnswer);
+    r.content_type = "Application/JSON; charset=UTF-8";
+  });
+  f.open();
+  f.track(3);
+  co::Json r = f.sync();
+  assert_int_equal(num(call_ok(f.agent, "status").get(), "dead_letters"), 0);
+  assert_int_equal(num(call_ok(f.agent, "status").get(), "queue_depth"), 3);  // kept, backing off
+  f.clock.advance_ms(3600 * 1000);
+  r = f.sync();
+  assert_int_equal(num(r.get(), "pending"), 0);
+  assert_int_equal(num(call_ok(f.agent, "status").get(), "dead_letters"), 0);
+  co::Json c = call_ok(f.agent, "cohorts.get");
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(c.get(), "remote")), 2);  // the answer was read
+}
+
+// Dead letters are kept for inspection, but not without bound.
+static void dead_letters_are_bounded(void **) {
+  Fixture f;
+  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 401, "{}"); });
+  f.open();
+  for (int i = 0; i < 120; ++i) {
+    f.track(1);
+    f.sync();
+  }
+  assert_int_equal(num(call_ok(f.agent, "status").get(), "dead_letters"), 100);
+  co::Json dl = call_ok(f.agent, "dead_letters.get", "{\"limit\":1000}");
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(dl.get(), "dead_letters")), 100);
+}
+
 static void retry_after_is_honoured_even_by_sync_now(void **) {
   Fixture f;
   std::atomic<int> calls{0};
@@ -415,9 +456,11 @@ static void stateless_round_trips_state(void **) {
   Fixture f;
   std::atomic<int> n{0};
   f.transport.set_handler([&](const co::platform::HttpRequest &, co::platform::HttpResponse &r) {
+    int k = ++n;
     answer(r, 200,
+           // The third answer's state is malformed (no external_state): not kept.
            "{\"user_id\":\"2008c38f-dece-4570-976d-87593ed001c3\",\"state\":{\"internal_state\":{\"n\":" +
-               std::to_string(++n) + "},\"cohorts\":[\"555\"]}}");
+               std::to_string(k) + "}," + (k < 3 ? "\"external_state\":{}," : "") + "\"cohorts\":[\"555\"]}}");
   });
   f.open("\"api.mode\":\"stateless\"");
   f.track(1);
@@ -429,6 +472,13 @@ static void stateless_round_trips_state(void **) {
   assert_non_null(strstr(sent[0].url.c_str(), "/ccs/v1/segmentation/stateless"));
   assert_null(strstr(sent[0].body.c_str(), "\"state\""));
   assert_non_null(strstr(sent[1].body.c_str(), "\"internal_state\":{\"n\":1}"));
+  f.track(1);
+  f.sync();
+  f.track(1);
+  f.sync();
+  sent = f.ccs_sent();
+  assert_int_equal(sent.size(), 4);
+  assert_non_null(strstr(sent[3].body.c_str(), "\"internal_state\":{\"n\":2}"));
   co::Json c = call_ok(f.agent, "cohorts.get");
   assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(c.get(), "remote"), 0)->valuestring, "555");
 }
@@ -440,6 +490,8 @@ int main() {
       cmocka_unit_test(server_errors_keep_events_and_back_off),
       cmocka_unit_test(malformed_success_is_retried_not_lost),
       cmocka_unit_test(client_errors_are_dead_lettered),
+      cmocka_unit_test(redirects_are_retried_and_media_types_are_case_blind),
+      cmocka_unit_test(dead_letters_are_bounded),
       cmocka_unit_test(retry_after_is_honoured_even_by_sync_now),
       cmocka_unit_test(no_consent_no_ccs_but_contextual),
       cmocka_unit_test(activations_merge_dedupe_and_ttl),
