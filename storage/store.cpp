@@ -80,10 +80,16 @@ const char *migration_sql(int to_version) {
 
 Store::~Store() { close(); }
 
-void Store::close() {
+void Store::drop_statements() {
   for (auto &entry : stmts_) sqlite3_finalize(entry.second);
   stmts_.clear();
+}
+
+void Store::close() {
+  drop_statements();
   depth_ = 0;
+  in_memory_ = false;
+  fault_ = false;
   if (db_) {
     sqlite3_close_v2(db_);
     db_ = nullptr;
@@ -93,6 +99,7 @@ void Store::close() {
 bool Store::exec(const char *sql, std::string *err) {
   char *msg = nullptr;
   int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &msg);
+  if (rc != SQLITE_OK) note(rc);
   if (rc != SQLITE_OK && err) *err = msg ? msg : sqlite3_errstr(rc);
   sqlite3_free(msg);
   return rc == SQLITE_OK;
@@ -159,6 +166,93 @@ bool Store::migrate(std::string &err) {
   return true;
 }
 
+// One agent owns its database: exclusive locking spares the lock calls of
+// every transaction (and keeps a second agent off the same data_dir).
+bool Store::configure(std::string &err) {
+  sqlite3_extended_result_codes(db_, 1);
+  sqlite3_busy_timeout(db_, 2000);
+  std::string pragmas = "PRAGMA page_size=512;PRAGMA locking_mode=EXCLUSIVE;PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;"
+                        "PRAGMA foreign_keys=ON;PRAGMA temp_store=MEMORY;"
+                        "PRAGMA journal_size_limit=1048576;PRAGMA cache_size=-" +
+                        std::to_string(cache_kib_) + ";";
+  return exec(pragmas.c_str(), &err);
+}
+
+void Store::note(int rc) {
+  if (in_memory_) return;
+  switch (rc & 0xff) {
+    case SQLITE_FULL:
+    case SQLITE_READONLY:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+      fault_ = true;
+      break;
+    default:
+      break;
+  }
+}
+
+bool Store::switch_to_memory(std::string &err) {
+  sqlite3 *mem = nullptr;
+  if (sqlite3_open_v2(":memory:", &mem, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr) !=
+      SQLITE_OK) {
+    err = "cannot open an in-memory database";
+    sqlite3_close_v2(mem);
+    return false;
+  }
+  bool copied = false;
+  if (db_) {
+    if (!sqlite3_get_autocommit(db_)) exec("ROLLBACK");
+    drop_statements();
+    sqlite3_backup *b = sqlite3_backup_init(mem, "main", db_, "main");
+    copied = b != nullptr && sqlite3_backup_step(b, -1) == SQLITE_DONE;
+    if (b != nullptr) sqlite3_backup_finish(b);
+    sqlite3_close_v2(db_);
+  }
+  db_ = mem;
+  depth_ = 0;
+  in_memory_ = true;
+  fault_ = false;
+  sqlite3_extended_result_codes(db_, 1);
+  if (copied) return true;
+  // Nothing readable to start from: a new database, in memory (with the
+  // file's page size, so it can be copied back).
+  return exec("PRAGMA page_size=512", &err) && migrate(err);
+}
+
+bool Store::write_back(std::string &err) {
+  if (!in_memory_) return true;
+  int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    err = std::string("cannot open ") + path_ + ": " + strerror(errno);
+    return false;
+  }
+  (void)fchmod(fd, 0600);
+  ::close(fd);
+  sqlite3 *file = nullptr;
+  int rc = sqlite3_open_v2(path_.c_str(), &file, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr);
+  sqlite3_backup *b = rc == SQLITE_OK ? sqlite3_backup_init(file, "main", db_, "main") : nullptr;
+  rc = b != nullptr ? sqlite3_backup_step(b, -1) : SQLITE_CANTOPEN;
+  if (b != nullptr) sqlite3_backup_finish(b);
+  if (rc != SQLITE_DONE) {
+    err = file != nullptr ? sqlite3_errmsg(file) : "cannot open the database file";
+    sqlite3_close_v2(file);
+    return false;
+  }
+  drop_statements();
+  sqlite3_close_v2(db_);
+  db_ = file;
+  in_memory_ = false;
+  fault_ = false;
+  depth_ = 0;
+  if (!configure(err)) {
+    // Written, but not usable as configured: stay on memory's copy next time.
+    return false;
+  }
+  return true;
+}
+
 bool Store::open_and_migrate(std::string &err) {
   // The history is the user's: owner-only, also when data_dir already exists
   // with looser modes (SQLite would create 0644, and its WAL copies the mode).
@@ -174,15 +268,7 @@ bool Store::open_and_migrate(std::string &err) {
     close();
     return false;
   }
-  sqlite3_extended_result_codes(db_, 1);
-  sqlite3_busy_timeout(db_, 2000);
-  // One agent owns its database: exclusive locking spares the lock calls of
-  // every transaction (and keeps a second agent off the same data_dir).
-  std::string pragmas = "PRAGMA page_size=512;PRAGMA locking_mode=EXCLUSIVE;PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;"
-                        "PRAGMA foreign_keys=ON;PRAGMA temp_store=MEMORY;"
-                        "PRAGMA journal_size_limit=1048576;PRAGMA cache_size=-" +
-                        std::to_string(cache_kib_) + ";";
-  if (!exec(pragmas.c_str(), &err)) return false;
+  if (!configure(err)) return false;
   // quick_check reads every page: corruption is found at start, not mid-flight.
   {
     Stmt check(*this, "PRAGMA quick_check");
@@ -263,7 +349,7 @@ sqlite3_stmt *Store::prepare(const char *sql, bool &owned) {
   return fresh;
 }
 
-Stmt::Stmt(Store &store, const char *sql) : stmt_(store.prepare(sql, owned_)) {}
+Stmt::Stmt(Store &store, const char *sql) : store_(&store), stmt_(store.prepare(sql, owned_)) {}
 
 Stmt::~Stmt() {
   if (owned_) {
@@ -338,6 +424,7 @@ bool Stmt::step() {
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   done_ = rc == SQLITE_DONE;
+  if (!done_) store_->note(rc);
   return false;
 }
 

@@ -34,6 +34,8 @@ class Store {
   // On failure returns false and sets err naming the path and the cause.
   bool open(const std::string &path, int cache_kib, platform::Logger &log, std::string &err);
   void close();
+  // Where the database belongs, for write_back() when open() never succeeded.
+  void set_path(const std::string &path) { path_ = path; }
   bool is_open() const { return db_ != nullptr; }
 
   // Runs SQL with no results; false + err on failure.
@@ -47,6 +49,21 @@ class Store {
   bool in_transaction() const { return depth_ > 0; }
   // Writes the WAL back into the database file (flush, shutdown).
   void checkpoint();
+
+  // Storage faults. True once an error came from the disk (full, read-only,
+  // gone, I/O) rather than from a statement, until clear_fault().
+  bool storage_fault() const { return fault_; }
+  void clear_fault() { fault_ = false; }
+  void note(int rc);
+  // Carries on in memory: a copy of the database as it stands (or a new, empty
+  // one when it cannot be read) replaces it. Only between statements: every
+  // Stmt of the old connection must be gone.
+  bool switch_to_memory(std::string &err);
+  bool in_memory() const { return in_memory_; }
+  // Back to the file: the in-memory database is copied over it (it started as
+  // a copy of it, so nothing is lost). False, still in memory, while the disk
+  // is not usable.
+  bool write_back(std::string &err);
   int64_t changes() const;
   int64_t last_insert_rowid() const;
   std::string error() const;
@@ -66,6 +83,8 @@ class Store {
 
  private:
   bool open_and_migrate(std::string &err);
+  bool configure(std::string &err);
+  void drop_statements();
   bool migrate(std::string &err);
 
   sqlite3 *db_ = nullptr;
@@ -73,6 +92,8 @@ class Store {
   std::string moved_aside_;
   int cache_kib_ = 512;
   int depth_ = 0;  // open transaction levels
+  bool in_memory_ = false;
+  bool fault_ = false;
   std::unordered_map<std::string, sqlite3_stmt *> stmts_;
 };
 
@@ -102,6 +123,7 @@ class Stmt {
   bool is_null(int col) const;
 
  private:
+  Store *store_ = nullptr;
   sqlite3_stmt *stmt_ = nullptr;
   bool owned_ = false;
   bool done_ = false;

@@ -74,11 +74,17 @@ cohort_status Agent::init(const char *config_json, const Seams &seams, std::stri
   }
   log_->add_secret(cfg_.api_key);
 
+  // Storage that cannot be written (read-only, full, not a directory) is not
+  // a reason to stop: the agent works from memory, bounded, and says so.
+  std::string why;
   if (!platform::make_dirs(cfg_.data_dir, 0700) || !platform::dir_writable(cfg_.data_dir)) {
-    err = "data_dir \"" + cfg_.data_dir + "\" cannot be written: " + strerror(errno ? errno : EACCES);
-    return COHORT_EIO;
+    why = "data_dir \"" + cfg_.data_dir + "\" cannot be written: " + strerror(errno ? errno : EACCES);
+    store_.set_path(cfg_.data_dir + "/cohort.db");
+  } else if (!store_.open(cfg_.data_dir + "/cohort.db", static_cast<int>(cfg_.storage_cache_kib), *log_, why)) {
+    why = "storage: " + why;
   }
-  if (!store_.open(cfg_.data_dir + "/cohort.db", static_cast<int>(cfg_.storage_cache_kib), *log_, err)) {
+  if (!why.empty() && !degrade(why)) {
+    err = why;
     return COHORT_ESTORAGE;
   }
   boot_id_ = platform::boot_id();
@@ -188,6 +194,7 @@ cohort_status Agent::invoke(const char *method, const cJSON *params, Json &resul
     err_.clear();
     st = (this->*m->handler)(p, out.get());
     if (st != COHORT_OK) err = err_.empty() ? cohort_status_str(st) : err_;
+    if (st == COHORT_ESTORAGE) degrade_after_fault();  // the next call works from memory
     // Reading is enough to notice what time alone changed.
     settle_cohorts();
     changes.swap(pending_notifications_);
@@ -258,6 +265,9 @@ cohort_status Agent::m_status(const cJSON *, cJSON *result) {
   cJSON_AddNumberToObject(result, "queue_depth", static_cast<double>(outbox_count_));
   cJSON_AddNumberToObject(result, "dead_letters", static_cast<double>(dead_letters_));
   cJSON_AddNumberToObject(result, "definitions", static_cast<double>(definitions_.size()));
+  // "ok", or "degraded" (working from memory) with the reason.
+  cJSON_AddStringToObject(result, "storage", store_.in_memory() ? "degraded" : "ok");
+  if (store_.in_memory()) cJSON_AddStringToObject(result, "storage_error", storage_error_.c_str());
   // Extension: whether the wall clock is trusted, and the events waiting for it.
   cJSON *clock = cJSON_AddObjectToObject(result, "clock");
   cJSON_AddBoolToObject(clock, "trusted", check_clock());
@@ -273,7 +283,6 @@ cohort_status Agent::m_status(const cJSON *, cJSON *result) {
   if (last_sync_error_.empty()) cJSON_AddNullToObject(sync, "error");
   else cJSON_AddStringToObject(sync, "error", last_sync_error_.c_str());
   cJSON_AddNumberToObject(sync, "sent", static_cast<double>(sent_total_));
-  cJSON_AddStringToObject(result, "storage", "ok");
   cJSON *hist = cJSON_AddObjectToObject(result, "history");
   cJSON_AddNumberToObject(hist, "events", static_cast<double>(history_count_));
   cJSON_AddNumberToObject(hist, "evicted", static_cast<double>(history_evicted_));

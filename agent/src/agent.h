@@ -156,6 +156,14 @@ class Agent {
   // The wall clock (clock.cpp): trusted once plausible; until then events are
   // stamped with the monotonic clock and back-filled when it becomes trusted.
   void init_clock(int64_t plausible_after_ms);
+  // Storage faults (degraded.cpp).
+  static constexpr int64_t kDegradedMaxEvents = 2000;
+  static constexpr int64_t kStorageRetryMs = 30000;
+  bool degrade(const std::string &why);
+  bool degrade_after_fault();
+  void retry_storage();
+  int64_t history_limit() const;
+  int64_t queue_limit() const;
   bool check_clock();
   int64_t now_wall();
   void stamp(Event &ev);
@@ -255,6 +263,8 @@ class Agent {
   int64_t history_evicted_ = 0;
   int64_t outbox_dropped_ = 0;
   int64_t retention_checked_mono_ = 0;
+  std::string storage_error_;      // why the store is in memory ("" when on disk)
+  int64_t storage_retry_mono_ = 0;
   bool clock_trusted_ = false;
   bool clock_jumped_ = false;      // moved forward past the build time while we ran
   int64_t open_offset_ = 0;        // wall - mono when the agent opened

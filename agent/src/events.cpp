@@ -206,6 +206,8 @@ cohort_status Agent::store_event(Event &ev, int64_t &seq, const std::function<bo
     next_seq_ = prev_next;
     untimed_events_ = prev_untimed;
     seq = 0;
+    // The disk failed us: carry on in memory and store it there.
+    if (degrade_after_fault()) return store_event(ev, seq, also);
     return failure(COHORT_ESTORAGE, "event not stored: " + why);
   }
   if (seq != 0) observe_event(ev, seq);
@@ -215,9 +217,9 @@ cohort_status Agent::store_event(Event &ev, int64_t &seq, const std::function<bo
 // Keeps the history and the outbox within their bounds: oldest first, and
 // counters say how many went. Runs inside the caller's transaction.
 bool Agent::enforce_bounds() {
-  if (outbox_count_ > cfg_.queue_max_events) {
+  if (outbox_count_ > queue_limit()) {
     // The oldest queued events are given up: the cursor moves past them.
-    int64_t excess = outbox_count_ - cfg_.queue_max_events;
+    int64_t excess = outbox_count_ - queue_limit();
     storage::Stmt q(store_, "SELECT seq FROM events WHERE seq>? ORDER BY seq LIMIT 1 OFFSET ?");
     q.bind(1, sent_seq_).bind(2, excess - 1);
     if (!q.step()) return false;
@@ -226,7 +228,7 @@ bool Agent::enforce_bounds() {
     outbox_dropped_ += excess;
     if (!store_.set_meta("outbox_dropped", std::to_string(outbox_dropped_))) return false;
   }
-  int64_t excess = history_count_ - cfg_.history_max_events;
+  int64_t excess = history_count_ - history_limit();
   if (excess > 0 && !evict_history("SELECT seq FROM events WHERE seq<=?2 ORDER BY seq LIMIT ?1", excess)) {
     return false;
   }

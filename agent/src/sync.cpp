@@ -122,6 +122,7 @@ void Agent::worker_main() {
     int64_t due = outbox_count_ > 0 && consent_granted() && !waiting_for_clock_ ? std::max(retry_at_mono_, now)
                   : waiting_for_clock_                                          ? now + 1000
                                                                                 : now + kIdlePollMs;
+    if (store_.in_memory()) due = std::min(due, storage_retry_mono_ + kStorageRetryMs);
     if (!wake_ && ctx_jobs_.empty()) {
       wake_cv_.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(due - now, 1)));
       if (stop_) break;
@@ -137,8 +138,10 @@ void Agent::worker_main() {
     while (!stop_ && send_batch(sent)) {
     }
     lock.lock();
+    degrade_after_fault();  // whatever failed on the disk: go on in memory
     tick_cohorts();
     prune_caches(clock_->mono_ms());
+    retry_storage();
     rounds_ += 1;
     done_cv_.notify_all();
     std::vector<std::string> changes;

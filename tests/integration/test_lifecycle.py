@@ -317,9 +317,16 @@ class Configuration(unittest.TestCase):
         p = self.assertRefused(self.base(colour="red"), "colour", check_only=True)
         self.assertEqual(p.returncode, 2)
 
-    def test_unusable_data_dir(self):
+    def test_unusable_data_dir_runs_from_memory(self):
+        # Not a reason to stop: the daemon answers from memory and says why.
         blocker = self.write("just a file", "blocker")
-        self.assertRefused(self.base(data_dir=os.path.join(blocker, "data")), "data_dir")
+        with Daemon(config={"data_dir": os.path.join(blocker, "data"), "consent": {"required": False}}) as d:
+            d.call("track", {"name": "Pageview"})
+            st = d.call("status")
+            self.assertEqual(st["storage"], "degraded")
+            self.assertIn("data_dir", st["storage_error"])
+            self.assertEqual(st["queue_depth"], 1)
+            self.assertEqual(d.stop(), 0)
 
     def test_missing_key_file(self):
         key_file = os.path.join(self.dir, "no-key")

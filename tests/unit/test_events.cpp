@@ -1,4 +1,5 @@
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include "agent.h"
 #include "test_util.h"
@@ -175,6 +176,33 @@ static void sequence_numbers_never_go_back(void **) {
   sqlite3_close(db);
 }
 
+// A data_dir that cannot be used: the agent works from memory, then writes
+// everything back once it can (retried every 30 s) and nothing is lost.
+static void storage_recovers_and_writes_back(void **) {
+  Fixture f;
+  std::string data = f.dir.path + "/data";
+  FILE *blocker = fopen(data.c_str(), "w");  // a file where the directory belongs
+  fclose(blocker);
+  f.open();
+  for (int i = 0; i < 3; ++i) call_ok(f.agent, "track", "{\"name\":\"E\"}");
+  assert_string_equal(str(call_ok(f.agent, "status").get(), "storage").c_str(), "degraded");
+  std::string user = str(call_ok(f.agent, "identity.get").get(), "user_id");
+  remove(data.c_str());
+  f.clock.advance_ms(31000);
+  call_ok(f.agent, "track", "{\"name\":\"E\"}");  // wakes the worker, which retries the disk
+  bool recovered = false;
+  for (int i = 0; i < 500 && !recovered; ++i) {
+    recovered = str(call_ok(f.agent, "status").get(), "storage") == "ok";
+    if (!recovered) usleep(10000);
+  }
+  assert_true(recovered);
+  call_ok(f.agent, "track", "{\"name\":\"E\"}");
+  f.reopen();
+  assert_int_equal(f.history(), 5);
+  assert_string_equal(str(call_ok(f.agent, "identity.get").get(), "user_id").c_str(), user.c_str());
+  assert_string_equal(str(call_ok(f.agent, "status").get(), "storage").c_str(), "ok");
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(iso8601_parse_and_format),
@@ -185,6 +213,7 @@ int main() {
       cmocka_unit_test(bounds_evict_oldest_and_count),
       cmocka_unit_test(retention_drops_old_events),
       cmocka_unit_test(sequence_numbers_never_go_back),
+      cmocka_unit_test(storage_recovers_and_writes_back),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
