@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <ctime>
 #include <cstdarg>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -29,6 +31,7 @@ namespace {
 constexpr size_t kMaxLine = 64 * 1024;         // contract: a longer line closes the connection
 constexpr size_t kMaxPendingOut = 1 << 20;     // a client that never reads is dropped past this
 constexpr size_t kMaxClients = 4096;
+constexpr int kLinesPerRound = 16;               // per client, per group commit
 constexpr int kShutdownDrainMs = 500;
 
 volatile sig_atomic_t g_stop = 0;
@@ -297,6 +300,12 @@ void sd_notify(const char *state) {
   close(fd);
 }
 
+int64_t now_ms() {
+  struct timespec ts {};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
 class Server {
  public:
   Server(cohort_agent *agent, int listen_fd) : agent_(agent), listen_fd_(listen_fd) {}
@@ -306,7 +315,8 @@ class Server {
       build_pollset();
       // Out of file descriptors: the listening socket stays readable, so it is
       // left out of the poll set and retried every 100 ms instead of spinning.
-      int n = poll(fds_.data(), fds_.size(), accept_paused_ ? 100 : -1);
+      // Lines still waiting in a buffer: look at the sockets, do not wait.
+      int n = poll(fds_.data(), fds_.size(), lines_waiting_ ? 0 : accept_paused_ ? 100 : -1);
       if (n < 0 && errno != EINTR) {
         log_line("error", "poll: %s", strerror(errno));
         break;
@@ -314,17 +324,18 @@ class Server {
       if (n < 0) continue;
       if (fds_[0].revents & POLLIN) drain_wake();
       if (g_reload) reload();
-      if ((fds_[1].revents & POLLIN) || (accept_paused_ && n == 0)) accept_all();
+      if ((fds_[1].revents & POLLIN) || (accept_paused_ && now_ms() - paused_at_ms_ >= 100)) accept_all();
       // Index 2.. maps to clients_ in order (built by build_pollset).
       for (size_t i = 2; i < fds_.size(); ++i) {
         Client &c = clients_[i - 2];
         short ev = fds_[i].revents;
         if (ev & (POLLERR | POLLNVAL)) drop(c);
         if (ev & (POLLIN | POLLHUP)) read_from(c);
-        // Answers go out at once; poll() waits for room only when the socket is full.
+      }
+      handle_lines();
+      // Answers go out at once; poll() waits for room only when the socket is full.
+      for (Client &c : clients_) {
         if (!c.out.empty()) write_to(c);
-        // Lines held back while the client was not reading its answers.
-        if (c.out.size() < kMaxPendingOut / 2 && has_line(c) && process_lines(c) && !c.out.empty()) write_to(c);
       }
       deliver_notifications();
       reap();
@@ -372,6 +383,7 @@ class Server {
         if (errno == EMFILE || errno == ENFILE) {
           if (!accept_paused_) log_line("warn", "out of file descriptors: new connections wait");
           accept_paused_ = true;
+          paused_at_ms_ = now_ms();
         }
         return;
       }
@@ -391,8 +403,11 @@ class Server {
       ssize_t n = recv(c.fd, buf, sizeof buf, 0);
       if (n > 0) {
         c.in.append(buf, static_cast<size_t>(n));
-        if (!process_lines(c)) return;
-        if (c.in.size() > kMaxLine || c.out.size() >= kMaxPendingOut / 2) return;
+        if (!has_line(c) && c.in.size() > kMaxLine) {
+          refuse_line(c);
+          return;
+        }
+        if (c.in.size() > kMaxLine) return;  // enough to work on; the rest waits in the socket
         continue;
       }
       if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
@@ -405,20 +420,74 @@ class Server {
 
   static bool has_line(const Client &c) { return c.in.find('\n') != std::string::npos; }
 
-  // Handles the complete lines, until the answers waiting to be read reach
-  // half the cap (the rest wait in `in`: a few KiB of requests cannot make
-  // the daemon build megabytes of answers); false when the connection must close.
-  bool process_lines(Client &c) {
-    size_t start = 0;
-    while (c.out.size() < kMaxPendingOut / 2) {
-      size_t nl = c.in.find('\n', start);
-      if (nl == std::string::npos) break;
-      if (nl - start > kMaxLine) return refuse_line(c);
-      handle_line(c, c.in.data() + start, nl - start);
-      start = nl + 1;
+  // One group commit for the complete lines of every client: a few lines
+  // from each (kLinesPerRound), only from clients whose answers are not piling
+  // up (a few KiB of requests cannot make the daemon build megabytes of
+  // answers). Nothing is answered before the batch is committed.
+  void handle_lines() {
+    struct Line {
+      size_t client;
+      const char *text;
+      size_t len;
+    };
+    std::vector<Line> batch;
+    std::vector<size_t> consumed(clients_.size(), 0);
+    std::vector<bool> refuse(clients_.size(), false);
+    lines_waiting_ = false;
+    for (size_t i = 0; i < clients_.size(); ++i) {
+      Client &c = clients_[i];
+      if (c.out.size() >= kMaxPendingOut / 2) continue;
+      size_t start = 0;
+      for (int taken = 0; taken < kLinesPerRound;) {
+        size_t nl = c.in.find('\n', start);
+        if (nl == std::string::npos) break;
+        if (nl - start > kMaxLine) {
+          refuse[i] = true;
+          break;
+        }
+        size_t len = nl - start;
+        if (len > 0 && c.in[start + len - 1] == '\r') --len;
+        if (!blank(c.in.data() + start, len)) {
+          batch.push_back({i, c.in.data() + start, len});
+          ++taken;
+        }
+        start = nl + 1;
+      }
+      consumed[i] = start;
     }
-    c.in.erase(0, start);
-    if (!has_line(c) && c.in.size() > kMaxLine) return refuse_line(c);
+    if (!batch.empty()) {
+      std::vector<const char *> texts(batch.size());
+      std::vector<size_t> lens(batch.size());
+      for (size_t k = 0; k < batch.size(); ++k) texts[k] = batch[k].text, lens[k] = batch[k].len;
+      std::vector<char *> answers(batch.size(), nullptr);
+      std::vector<unsigned> topics(batch.size(), 0);
+      cohort_status st = cohort_rpc_batch(agent_, batch.size(), texts.data(), lens.data(), answers.data(), topics.data());
+      for (size_t k = 0; k < batch.size(); ++k) {
+        Client &c = clients_[batch[k].client];
+        if (st != COHORT_OK) {
+          c.out += "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32603,\"message\":\"internal error\"},\"id\":null}\n";
+          continue;
+        }
+        c.topics |= topics[k];
+        if (answers[k]) {
+          c.out += answers[k];
+          c.out += '\n';
+          cohort_free(answers[k]);
+        }
+      }
+    }
+    for (size_t i = 0; i < clients_.size(); ++i) {
+      Client &c = clients_[i];
+      c.in.erase(0, consumed[i]);
+      if (refuse[i]) refuse_line(c);
+      lines_waiting_ = lines_waiting_ || (has_line(c) && c.out.size() < kMaxPendingOut / 2);
+    }
+  }
+
+  static bool blank(const char *line, size_t len) {
+    for (size_t i = 0; i < len; ++i) {
+      if (line[i] != ' ' && line[i] != '\t') return false;
+    }
     return true;
   }
 
@@ -435,26 +504,6 @@ class Server {
     c.in.clear();
     c.closing = true;
     return false;
-  }
-
-  void handle_line(Client &c, const char *line, size_t len) {
-    if (len > 0 && line[len - 1] == '\r') --len;
-    bool blank = true;
-    for (size_t i = 0; i < len && blank; ++i) blank = line[i] == ' ' || line[i] == '\t';
-    if (blank) return;
-    char *resp = nullptr;
-    unsigned topics = 0;
-    cohort_status st = cohort_rpc(agent_, line, len, &resp, &topics);
-    if (st != COHORT_OK) {
-      c.out += "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32603,\"message\":\"internal error\"},\"id\":null}\n";
-      return;
-    }
-    c.topics |= topics;
-    if (resp) {
-      c.out += resp;
-      c.out += '\n';
-      cohort_free(resp);
-    }
   }
 
   void write_to(Client &c) {
@@ -524,7 +573,9 @@ class Server {
   int listen_fd_;
   std::vector<Client> clients_;
   std::vector<pollfd> fds_;
-  bool accept_paused_ = false;  // out of file descriptors
+  bool accept_paused_ = false;  // out of file descriptors...
+  int64_t paused_at_ms_ = 0;    // ...since then (monotonic)
+  bool lines_waiting_ = false;  // complete lines left for the next round
 };
 
 }  // namespace

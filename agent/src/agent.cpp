@@ -151,7 +151,32 @@ bool Agent::reload_from_store() {
 
 Agent::~Agent() {
   stop_sync();
-  flush();
+  if (!abandoned_) flush();
+}
+
+void Agent::batch_begin() {
+  mu_.lock();
+  batch_owner_ = std::this_thread::get_id();
+  batch_failed_ = false;
+  batch_tx_ = store_.begin();
+}
+
+void Agent::batch_commit() {
+  if (!batch_tx_) return;
+  batch_tx_ = false;
+  if (!store_.commit()) {
+    CO_LOG(*log_, error, "group commit failed: %s", store_.error().c_str());
+    store_.rollback();
+    batch_failed_ = true;
+  }
+}
+
+bool Agent::batch_end() {
+  batch_commit();
+  batch_owner_ = std::thread::id();
+  bool ok = !batch_failed_;
+  mu_.unlock();
+  return ok;
 }
 
 void Agent::flush() {
@@ -183,14 +208,25 @@ cohort_status Agent::invoke(const char *method, const cJSON *params, Json &resul
   cohort_status st;
   std::vector<std::string> changes;
   const cJSON *p = cJSON_IsObject(params) ? params : nullptr;
+  bool batched = batch_owner_ == std::this_thread::get_id();
   if (m->waits) {
     // Takes the lock itself, and drops it while waiting for the network. Its
     // message travels in a thread-local, not err_, which others may reset.
+    // In a batch, what came before is committed first and the lock let go.
+    if (batched) {
+      batch_commit();
+      mu_.unlock();
+    }
     wait_error_.clear();
     st = (this->*m->handler)(p, out.get());
     if (st != COHORT_OK) err = wait_error_.empty() ? cohort_status_str(st) : wait_error_;
+    if (batched) {
+      mu_.lock();
+      batch_tx_ = store_.begin();
+    }
   } else {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_, std::defer_lock);
+    if (!batched) lock.lock();
     err_.clear();
     st = (this->*m->handler)(p, out.get());
     if (st != COHORT_OK) err = err_.empty() ? cohort_status_str(st) : err_;

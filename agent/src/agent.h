@@ -2,6 +2,7 @@
 // public method of the socket protocol is a handler here; cohort_call()
 // dispatches to them under the agent's lock.
 #pragma once
+#include <atomic>
 #include <cohort/cohort.h>
 
 #include <cstdint>
@@ -106,6 +107,16 @@ class Agent {
   cohort_status invoke(const char *method, const cJSON *params, Json &result, std::string &err);
 
   // One subscriber for membership changes (fn NULL: none).
+  // Group commit (cohort_rpc_batch): between batch_begin() and batch_end(),
+  // calls on this thread hold the agent's lock and share one storage
+  // transaction; a call that waits for the network first commits what came
+  // before it and lets go of the lock while it waits. batch_end() is false when
+  // a commit failed: then nothing since the last good commit is on disk, and
+  // the memory is ahead of it (the caller abandons this agent and reopens).
+  void batch_begin();
+  bool batch_end();
+  // The destructor then leaves the disk alone.
+  void abandon() { abandoned_ = true; }
   void subscribe(cohort_changed_fn fn, void *user);
 
   // Flushes the store (WAL checkpoint); called by close.
@@ -155,6 +166,7 @@ class Agent {
   bool touch_session(int64_t now_mono);
   // The wall clock (clock.cpp): trusted once plausible; until then events are
   // stamped with the monotonic clock and back-filled when it becomes trusted.
+
   void init_clock(int64_t plausible_after_ms);
   // Storage faults (degraded.cpp).
   static constexpr int64_t kDegradedMaxEvents = 2000;
@@ -263,6 +275,11 @@ class Agent {
   int64_t history_evicted_ = 0;
   int64_t outbox_dropped_ = 0;
   int64_t retention_checked_mono_ = 0;
+  std::atomic<std::thread::id> batch_owner_{};  // the thread in a batch, if any
+  bool batch_tx_ = false;                       // the batch's transaction is open
+  bool batch_failed_ = false;                   // a commit of this batch failed
+  bool abandoned_ = false;
+  void batch_commit();
   std::string storage_error_;      // why the store is in memory ("" when on disk)
   int64_t storage_retry_mono_ = 0;
   bool clock_trusted_ = false;

@@ -12,6 +12,12 @@
 
 struct cohort_agent {
   std::unique_ptr<co::Agent> impl;
+  // To reopen after a failed group commit: the configuration, the seams and
+  // the subscriber.
+  std::string config;
+  co::Seams seams;
+  cohort_changed_fn subscriber = nullptr;
+  void *subscriber_user = nullptr;
 };
 
 namespace {
@@ -59,6 +65,22 @@ cohort_status call_json(cohort_agent *agent, const char *method, const char *par
   return st;
 }
 
+// The answer to a request of a batch whose commit failed: a storage error,
+// with the request's id when it has one (a batch line gets one, id null).
+std::string uncommitted_answer(const char *line, size_t len) {
+  co::Json req(cJSON_ParseWithLength(line, len));
+  const cJSON *id = cJSON_IsObject(req.get()) ? cJSON_GetObjectItemCaseSensitive(req.get(), "id") : nullptr;
+  co::Json r(cJSON_CreateObject());
+  cJSON_AddStringToObject(r.get(), "jsonrpc", "2.0");
+  cJSON *err = cJSON_AddObjectToObject(r.get(), "error");
+  cJSON_AddNumberToObject(err, "code", -32000 - static_cast<int>(COHORT_ESTORAGE));
+  cJSON_AddStringToObject(err, "message", "storage: the batch was not committed; nothing of this request is kept");
+  cJSON_AddStringToObject(cJSON_AddObjectToObject(err, "data"), "status", "COHORT_ESTORAGE");
+  cJSON_AddItemToObject(r.get(), "id", id && (cJSON_IsString(id) || cJSON_IsNumber(id)) ? cJSON_Duplicate(id, 1)
+                                                                                        : cJSON_CreateNull());
+  return co::json_print(r.get());
+}
+
 // Adds the caller's properties (NULL: none) to params; false for bad JSON.
 bool add_properties(cohort_agent *agent, cJSON *params, const char *properties_json) {
   if (!properties_json) return true;
@@ -86,7 +108,7 @@ cohort_status open_with_seams(const char *config_json, const Seams &seams, cohor
       set_error(nullptr, err);
       return st;
     }
-    *out = new cohort_agent{std::move(impl)};
+    *out = new cohort_agent{std::move(impl), config_json ? config_json : "", seams};
     clear_error(nullptr);
     return COHORT_OK;
   });
@@ -253,8 +275,61 @@ COHORT_API cohort_status cohort_check_config(const char *config_json) {
   });
 }
 
+COHORT_API cohort_status cohort_rpc_batch(cohort_agent *agent, size_t n, const char *const *lines,
+                                          const size_t *lens, char **responses, unsigned *topics) {
+  if (!agent || (n > 0 && (!lines || !lens || !responses))) return COHORT_EINVAL;
+  for (size_t i = 0; i < n; ++i) {
+    responses[i] = nullptr;
+    if (topics) topics[i] = 0;
+  }
+  return guarded(agent, [&] {
+    std::vector<std::string> out(n);
+    std::vector<unsigned> bits(n, 0);
+    co::Agent &a = *agent->impl;
+    a.batch_begin();
+    bool committed = false;
+    try {
+      for (size_t i = 0; i < n; ++i) co::rpc(a, lines[i], lens[i], out[i], bits[i]);
+      committed = a.batch_end();
+    } catch (...) {
+      a.batch_end();
+      throw;
+    }
+    if (!committed) {
+      // Nothing of it may be promised: every line gets the storage error, and
+      // the agent starts again from what the disk holds.
+      for (size_t i = 0; i < n; ++i) {
+        if (!out[i].empty()) out[i] = uncommitted_answer(lines[i], lens[i]);
+        bits[i] = 0;
+      }
+      a.abandon();
+      agent->impl.reset();
+      std::string err;
+      cohort_status st = co::Agent::open(agent->config.c_str(), agent->seams, agent->impl, err);
+      if (st != COHORT_OK) {
+        set_error(agent, "reopening after a failed commit: " + err);
+        return st;
+      }
+      if (agent->subscriber) agent->impl->subscribe(agent->subscriber, agent->subscriber_user);
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (topics) topics[i] = bits[i];
+      if (out[i].empty()) continue;
+      responses[i] = dup_string(out[i]);
+      if (!responses[i]) {
+        for (size_t k = 0; k < i; ++k) cohort_free(responses[k]), responses[k] = nullptr;
+        return COHORT_ENOMEM;
+      }
+    }
+    clear_error(agent);
+    return COHORT_OK;
+  });
+}
+
 COHORT_API cohort_status cohort_subscribe(cohort_agent *agent, cohort_changed_fn fn, void *user) {
   if (!agent) return COHORT_EINVAL;
+  agent->subscriber = fn;
+  agent->subscriber_user = user;
   agent->impl->subscribe(fn, user);
   clear_error(agent);
   return COHORT_OK;

@@ -1,5 +1,7 @@
 #include <unistd.h>
 
+#include <vector>
+
 #include "test_util.h"
 
 struct Fixture {
@@ -86,6 +88,40 @@ static void subscribe_reports_topics(void **) {
                    -32602);
 }
 
+// Group commit: several lines, one commit; answers in order, one per line
+// (none for a notification); a method that waits for the network in the middle
+// commits what came before and does not deadlock; everything is stored.
+static void group_commit_answers_every_line(void **) {
+  Fixture f;
+  std::vector<std::string> lines = {
+      R"({"jsonrpc":"2.0","id":1,"method":"track","params":{"name":"A"}})",
+      R"({"jsonrpc":"2.0","id":2,"method":"track","params":{"name":)",
+      R"({"jsonrpc":"2.0","method":"track","params":{"name":"B"}})",
+      R"({"jsonrpc":"2.0","id":"s","method":"sync.now","params":{"timeout_ms":50}})",
+      R"({"jsonrpc":"2.0","id":4,"method":"track","params":{"name":"C"}})",
+      R"({"jsonrpc":"2.0","id":5,"method":"subscribe","params":{"topics":["cohorts"]}})",
+  };
+  std::vector<const char *> texts;
+  std::vector<size_t> lens;
+  for (const std::string &l : lines) texts.push_back(l.data()), lens.push_back(l.size());
+  std::vector<char *> answers(lines.size());
+  std::vector<unsigned> topics(lines.size());
+  assert_int_equal(cohort_rpc_batch(f.agent, lines.size(), texts.data(), lens.data(), answers.data(), topics.data()),
+                   COHORT_OK);
+  auto parsed = [&](size_t i) { return co::json_parse(answers[i]); };
+  assert_non_null(cJSON_GetObjectItem(parsed(0).get(), "result"));
+  assert_int_equal(test::num(cJSON_GetObjectItem(parsed(1).get(), "error"), "code"), -32700);
+  assert_null(answers[2]);
+  assert_string_equal(test::str(parsed(3).get(), "id").c_str(), "s");
+  assert_int_equal(test::num(parsed(4).get(), "id"), 4);
+  assert_int_equal(topics[5], COHORT_TOPIC_COHORTS);
+  for (char *a : answers) cohort_free(a);
+  co::Json h = test::call_ok(f.agent, "history.get");
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(h.get(), "events")), 3);
+  assert_int_equal(cohort_rpc_batch(nullptr, 0, nullptr, nullptr, nullptr, nullptr), COHORT_EINVAL);
+  assert_int_equal(cohort_rpc_batch(f.agent, 0, nullptr, nullptr, nullptr, nullptr), COHORT_OK);
+}
+
 static void check_config_touches_nothing(void **) {
   test::TempDir dir;
   std::string cfg = "{\"data_dir\":\"" + dir.path + "/never\"}";
@@ -100,6 +136,7 @@ int main() {
       cmocka_unit_test(success_echoes_the_id),  cmocka_unit_test(error_codes),
       cmocka_unit_test(notifications_get_no_answer), cmocka_unit_test(batches),
       cmocka_unit_test(subscribe_reports_topics), cmocka_unit_test(check_config_touches_nothing),
+      cmocka_unit_test(group_commit_answers_every_line),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -161,6 +161,19 @@ COHORT_API cohort_status cohort_rpc(cohort_agent *agent, const char *line, size_
                                     char **response_json, unsigned *topics);
 
 /*
+ * Group commit: handles n request lines as cohort_rpc does, in order, and
+ * commits what they store once, after the last (a line whose method waits for
+ * the network commits what came before it first). responses[i] and topics[i]
+ * (topics may be NULL) are what cohort_rpc would give for lines[i]; answer
+ * none of them before this returns, since an answer promises durability. If a
+ * commit fails, every line of the batch is answered with a storage error
+ * (-32000 minus COHORT_ESTORAGE) and the agent reloads its state from disk, as
+ * after a crash. Returns COHORT_OK, or an error with no responses set.
+ */
+COHORT_API cohort_status cohort_rpc_batch(cohort_agent *agent, size_t n, const char *const *lines,
+                                          const size_t *lens, char **responses, unsigned *topics);
+
+/*
  * Validates a configuration document without opening anything: no file is
  * created or changed. The message of a failure is in cohort_last_error(NULL).
  */
