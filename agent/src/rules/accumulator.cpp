@@ -345,19 +345,23 @@ class WindowedTally : public Accumulator {
   Measure measure(const Condition &c, const Now &now) const final { return of_tally(c, tally(c, now)); }
 
   // Time alone only takes cells out of the window, oldest first, so the
-  // decision can flip only as one leaves. For a count or a whole sum the next
-  // few departures are stepped through and the first that flips it answers
-  // (none of them: the last one stepped; no cells left to flip it: never);
-  // otherwise the next departure answers.
+  // decision can flip only as one leaves. For a count or a sum (or average)
+  // the next few departures are stepped through and the first that flips it
+  // answers (none of them: the last one stepped; no cells left to flip it:
+  // never); for min / max the next departure answers.
   int64_t changes_at(const Condition &c, const Now &now) const override {
     int64_t next = series_.changes_at(c.window, now);
     if (next == kNoChange || !c.window.timed() || !additive(c)) return next;
     int64_t newest = bucket_of(now.time_ms, c.window.bucket_ms());
     if (series_.newest_bucket() > newest) return next;  // a cell still to come in
     Tally t = tally(c, now);
-    if (!fold_.whole_sums() && !(c.type == Type::event || c.metric == Metric::count || c.metric == Metric::views)) {
-      return next;
-    }
+    // Fractional sums subtract with rounding: a step that lands near the
+    // threshold counts as a flip (early is allowed, late never).
+    bool exact = fold_.whole_sums() || c.type == Type::event || c.metric == Metric::count || c.metric == Metric::views;
+    auto near = [&](const Measure &m) {
+      double scale = std::max({1.0, std::fabs(c.number), std::fabs(m.number)});
+      return !exact && m.has_value && std::fabs(m.number - c.number) <= 1e-9 * scale;
+    };
     bool holds = decides(c, of_tally(c, t));
     int64_t width = c.window.buckets(), at = kNoChange;
     int steps = 0;
@@ -368,7 +372,8 @@ class WindowedTally : public Accumulator {
       t.sum -= cell.sum;
       int64_t leaves = 0;
       at = __builtin_add_overflow(bucket, width, &leaves) ? kNoChange : bucket_start(leaves, c.window.bucket_ms());
-      return !(stopped = decides(c, of_tally(c, t)) != holds);
+      Measure m = of_tally(c, t);
+      return !(stopped = decides(c, m) != holds || near(m));
     });
     return stopped ? at : kNoChange;
   }
