@@ -6,7 +6,7 @@ CTEST := ctest --output-on-failure -j$(JOBS)
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all deps build demo test test-host test-cross test-aarch64 test-armhf test-asan \
+.PHONY: all deps build demo test test-host test-cross test-aarch64 test-armhf test-asan test-tsan \
         soak bench cross install package footprint clean
 
 all: build
@@ -37,9 +37,17 @@ test-asan: deps
 	@cmake --build build/asan -j$(JOBS)
 	@cd build/asan && $(CTEST)
 
-# Host, aarch64, armhf, one after the other. CI=true adds the sanitizer build.
+# ThreadSanitizer over the unit tests that call one agent from several threads
+# while its sync worker runs (only those are built: a TSan build is slow).
+TSAN_TESTS := test_api test_threads
+test-tsan: deps
+	@cmake --preset tsan >/dev/null
+	@cmake --build build/tsan -j$(JOBS) --target $(TSAN_TESTS)
+	@cd build/tsan && TSAN_OPTIONS="second_deadlock_stack=1 $${TSAN_OPTIONS:-}" $(CTEST) -R '^unit_(api|threads)$$'
+
+# Host, aarch64, armhf, one after the other. CI=true adds the sanitizer builds.
 test: test-host test-cross
-	@if [ "$${CI:-}" = "true" ]; then $(MAKE) --no-print-directory test-asan; fi
+	@if [ "$${CI:-}" = "true" ]; then $(MAKE) --no-print-directory test-asan test-tsan; fi
 
 # The long form of the reliability tests (crash loops, hostile clients, faults):
 # COHORT_SOAK=1 makes each use its full load and print its figures.

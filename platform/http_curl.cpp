@@ -2,7 +2,9 @@
 
 #include <atomic>
 #include <cstring>
+#include <memory>
 #include <mutex>
+#include <new>
 
 #include "platform/files.h"
 #include "platform/http.h"
@@ -21,31 +23,63 @@ const char *const kCaBundles[] = {
     "/system/etc/security/cacerts",        // Android TV (a directory)
 };
 
+// What the callbacks write into. They run inside libcurl (C): nothing may
+// unwind through it, so running out of memory there aborts the transfer and
+// is reported as such.
+struct Sink {
+  HttpResponse *resp;
+  bool out_of_memory;
+};
+
 size_t on_body(char *p, size_t size, size_t n, void *user) {
-  auto *resp = static_cast<HttpResponse *>(user);
+  auto *sink = static_cast<Sink *>(user);
   size_t len = size * n;
-  if (resp->body.size() + len > kMaxBody) return 0;  // refuse huge answers
-  resp->body.append(p, len);
+  if (sink->resp->body.size() + len > kMaxBody) return 0;  // refuse huge answers
+  try {
+    sink->resp->body.append(p, len);
+  } catch (const std::bad_alloc &) {
+    sink->out_of_memory = true;
+    return 0;
+  }
   return len;
 }
 
 size_t on_header(char *p, size_t size, size_t n, void *user) {
-  auto *resp = static_cast<HttpResponse *>(user);
+  auto *sink = static_cast<Sink *>(user);
   size_t len = size * n;
-  std::string line(p, len);
-  auto value_of = [&](const char *name) -> std::string {
-    size_t nl = strlen(name);
-    if (line.size() <= nl || strncasecmp(line.c_str(), name, nl) != 0) return {};
-    std::string v = line.substr(nl);
-    size_t b = v.find_first_not_of(" \t");
-    size_t e = v.find_last_not_of(" \t\r\n");
-    return b == std::string::npos ? std::string() : v.substr(b, e - b + 1);
-  };
-  std::string ra = value_of("retry-after:");
-  if (!ra.empty() && ra.find_first_not_of("0123456789") == std::string::npos && ra.size() < 10) {
-    resp->retry_after_s = std::stoll(ra);
+  try {
+    std::string line(p, len);
+    auto value_of = [&](const char *name) -> std::string {
+      size_t nl = strlen(name);
+      if (line.size() <= nl || strncasecmp(line.c_str(), name, nl) != 0) return {};
+      std::string v = line.substr(nl);
+      size_t b = v.find_first_not_of(" \t");
+      size_t e = v.find_last_not_of(" \t\r\n");
+      return b == std::string::npos ? std::string() : v.substr(b, e - b + 1);
+    };
+    std::string ra = value_of("retry-after:");
+    if (!ra.empty() && ra.find_first_not_of("0123456789") == std::string::npos && ra.size() < 10) {
+      sink->resp->retry_after_s = std::stoll(ra);
+    }
+  } catch (const std::bad_alloc &) {
+    sink->out_of_memory = true;
+    return 0;
   }
   return len;
+}
+
+struct SlistFree {
+  void operator()(curl_slist *list) const { curl_slist_free_all(list); }
+};
+using Headers = std::unique_ptr<curl_slist, SlistFree>;
+
+// Appends a header line; throws std::bad_alloc when libcurl cannot (its
+// curl_slist_append then returns NULL and keeps the list: never lose it).
+void append(Headers &list, const char *line) {
+  curl_slist *head = curl_slist_append(list.get(), line);
+  if (!head) throw std::bad_alloc();
+  static_cast<void>(list.release());
+  list.reset(head);
 }
 
 int on_progress(void *user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
@@ -70,6 +104,8 @@ class CurlTransport final : public Transport {
 
   void abort() override { aborted_ = true; }
 
+  // Never throws: without memory the answer is status 0, "out of memory",
+  // like any other failed transfer (this runs on the sync worker thread).
   void post(const HttpRequest &req, HttpResponse &resp) override {
     std::lock_guard<std::mutex> lock(mu_);
     resp = HttpResponse();
@@ -77,20 +113,38 @@ class CurlTransport final : public Transport {
       resp.error = "aborted";
       return;
     }
+    Sink sink{&resp, false};
+    try {
+      perform(req, sink);
+    } catch (const std::bad_alloc &) {
+      sink.out_of_memory = true;
+    }
+    if (sink.out_of_memory) {
+      resp.status = 0;
+      resp.timed_out = false;
+      resp.body.clear();
+      resp.content_type.clear();
+      resp.error = "out of memory";  // short enough to need no allocation
+    }
+  }
+
+ private:
+  void perform(const HttpRequest &req, Sink &sink) {
+    HttpResponse &resp = *sink.resp;
     // The handle is reused so the connection is kept alive between requests.
     curl_easy_reset(easy_);
-    curl_slist *headers = nullptr;
-    headers = curl_slist_append(headers, "Content-Type: application/json");
-    headers = curl_slist_append(headers, "Accept: application/json");
-    for (const auto &h : req.headers) headers = curl_slist_append(headers, (h.first + ": " + h.second).c_str());
+    Headers headers;
+    append(headers, "Content-Type: application/json");
+    append(headers, "Accept: application/json");
+    for (const auto &h : req.headers) append(headers, (h.first + ": " + h.second).c_str());
     curl_easy_setopt(easy_, CURLOPT_URL, req.url.c_str());
     curl_easy_setopt(easy_, CURLOPT_POST, 1L);
     curl_easy_setopt(easy_, CURLOPT_POSTFIELDS, req.body.c_str());
     curl_easy_setopt(easy_, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
-    curl_easy_setopt(easy_, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(easy_, CURLOPT_HTTPHEADER, headers.get());
     curl_easy_setopt(easy_, CURLOPT_TIMEOUT_MS, static_cast<long>(req.timeout_ms));
     curl_easy_setopt(easy_, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(req.timeout_ms));
-    curl_easy_setopt(easy_, CURLOPT_NOSIGNAL, 1L);  // never SIGALRM/SIGPIPE in the host app
+    curl_easy_setopt(easy_, CURLOPT_NOSIGNAL, 1L);         // never SIGALRM/SIGPIPE in the host app
     curl_easy_setopt(easy_, CURLOPT_ACCEPT_ENCODING, "");  // every encoding libcurl supports
     curl_easy_setopt(easy_, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(easy_, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -99,15 +153,17 @@ class CurlTransport final : public Transport {
     if (!ca_file_.empty()) curl_easy_setopt(easy_, CURLOPT_CAINFO, ca_file_.c_str());
     if (!ca_path_.empty()) curl_easy_setopt(easy_, CURLOPT_CAPATH, ca_path_.c_str());
     curl_easy_setopt(easy_, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(easy_, CURLOPT_WRITEDATA, &resp);
+    curl_easy_setopt(easy_, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(easy_, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(easy_, CURLOPT_HEADERDATA, &resp);
+    curl_easy_setopt(easy_, CURLOPT_HEADERDATA, &sink);
     curl_easy_setopt(easy_, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(easy_, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(easy_, CURLOPT_XFERINFODATA, &aborted_);
     CURLcode rc = curl_easy_perform(easy_);
-    curl_slist_free_all(headers);
+    // The handle keeps pointers to the list and the sink until the next reset.
+    curl_easy_setopt(easy_, CURLOPT_HTTPHEADER, nullptr);
     if (rc != CURLE_OK) {
+      if (rc == CURLE_OUT_OF_MEMORY) sink.out_of_memory = true;
       resp.status = 0;
       resp.timed_out = rc == CURLE_OPERATION_TIMEDOUT;
       resp.error = curl_easy_strerror(rc);
@@ -121,7 +177,6 @@ class CurlTransport final : public Transport {
     if (ct) resp.content_type = ct;
   }
 
- private:
   std::mutex mu_;
   CURL *easy_ = nullptr;
   std::string ca_file_;

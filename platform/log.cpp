@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <cstdio>
+#include <new>
 #include <syslog.h>
 
 namespace co::platform {
@@ -80,16 +81,26 @@ void Logger::log(LogLevel level, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
-  static const char *const names[] = {"error", "warn", "info", "debug"};
   std::lock_guard<std::mutex> lock(mu_);
-  std::string line = redact(buf);
+  std::string line;
+  try {
+    line = redact(buf);
+  } catch (const std::bad_alloc &) {
+    emit(level, "(a log line was dropped: out of memory)");
+    return;
+  }
+  emit(level, line.c_str());
+}
+
+void Logger::emit(LogLevel level, const char *line) {
+  static const char *const names[] = {"error", "warn", "info", "debug"};
   if (sink_) {
-    sink_(sink_user_, level, line.c_str());
+    sink_(sink_user_, level, line);
   } else if (syslog_) {
     static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
-    syslog(prio[static_cast<int>(level)], "%s", line.c_str());
+    syslog(prio[static_cast<int>(level)], "%s", line);
   } else {
-    fprintf(stderr, "cohort %s: %s\n", names[static_cast<int>(level)], line.c_str());
+    fprintf(stderr, "cohort %s: %s\n", names[static_cast<int>(level)], line);
   }
 }
 

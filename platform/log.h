@@ -27,11 +27,14 @@ class Logger {
   // Any later line containing this text has it replaced by "[redacted]".
   void add_secret(const std::string &secret);
 
+  // Never throws: a line that cannot be redacted for lack of memory is
+  // replaced by a fixed one, never written unredacted.
   void log(LogLevel level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
   bool enabled(LogLevel level) const { return level <= level_; }
 
  private:
   std::string redact(std::string line) const;
+  void emit(LogLevel level, const char *line);  // under mu_
 
   mutable std::mutex mu_;
   LogLevel level_;

@@ -132,6 +132,11 @@ void Store::rollback() {
   depth_ = 0;
   if (!sqlite3_get_autocommit(db_)) exec("ROLLBACK");
 }
+void Store::rollback_all() {
+  depth_ = 0;
+  if (db_ && !sqlite3_get_autocommit(db_)) exec("ROLLBACK");
+}
+
 void Store::checkpoint() {
   if (db_) sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
 }
@@ -179,6 +184,7 @@ bool Store::configure(std::string &err) {
 }
 
 void Store::note(int rc) {
+  if ((rc & 0xff) == SQLITE_NOMEM) nomem_ = true;
   if (in_memory_) return;
   switch (rc & 0xff) {
     case SQLITE_FULL:
@@ -264,6 +270,7 @@ bool Store::open_and_migrate(std::string &err) {
   int rc = sqlite3_open_v2(path_.c_str(), &db_,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (rc != SQLITE_OK) {
+    note(rc);
     err = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     close();
     return false;
@@ -286,6 +293,7 @@ bool Store::open_and_migrate(std::string &err) {
 
 bool Store::open(const std::string &path, int cache_kib, platform::Logger &log, std::string &err) {
   close();
+  nomem_ = false;
   path_ = path;
   cache_kib_ = cache_kib > 0 ? cache_kib : 512;
   moved_aside_.clear();

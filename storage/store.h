@@ -47,6 +47,8 @@ class Store {
   bool commit();
   void rollback();
   bool in_transaction() const { return depth_ > 0; }
+  // Undoes every open level (after a throw left them open).
+  void rollback_all();
   // Writes the WAL back into the database file (flush, shutdown).
   void checkpoint();
 
@@ -55,6 +57,8 @@ class Store {
   bool storage_fault() const { return fault_; }
   void clear_fault() { fault_ = false; }
   void note(int rc);
+  // The last open() failed for want of memory (not the disk's fault).
+  bool out_of_memory() const { return nomem_; }
   // Carries on in memory: a copy of the database as it stands (or a new, empty
   // one when it cannot be read) replaces it. Only between statements: every
   // Stmt of the old connection must be gone.
@@ -94,6 +98,7 @@ class Store {
   int depth_ = 0;  // open transaction levels
   bool in_memory_ = false;
   bool fault_ = false;
+  bool nomem_ = false;
   std::unordered_map<std::string, sqlite3_stmt *> stmts_;
 };
 

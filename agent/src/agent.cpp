@@ -81,6 +81,10 @@ cohort_status Agent::init(const char *config_json, const Seams &seams, std::stri
     why = "data_dir \"" + cfg_.data_dir + "\" cannot be written: " + strerror(errno ? errno : EACCES);
     store_.set_path(cfg_.data_dir + "/cohort.db");
   } else if (!store_.open(cfg_.data_dir + "/cohort.db", static_cast<int>(cfg_.storage_cache_kib), *log_, why)) {
+    if (store_.out_of_memory()) {
+      err = "storage: out of memory";
+      return COHORT_ENOMEM;
+    }
     why = "storage: " + why;
   }
   if (!why.empty() && !degrade(why)) {
@@ -151,7 +155,26 @@ bool Agent::reload_from_store() {
 
 Agent::~Agent() {
   stop_sync();
-  if (!abandoned_) flush();
+  if (abandoned_) return;
+  try {
+    flush();
+  } catch (...) {  // out of memory: what is committed is on disk already
+  }
+}
+
+// A throw (out of memory) between begin() and commit() must not leave the
+// transaction open: every later write would nest in it and never commit.
+// What the memory holds is read back from the disk.
+void Agent::recover_from_throw() {
+  if (batch_owner_ == std::this_thread::get_id()) {
+    batch_tx_ = false;
+    batch_failed_ = true;
+  }
+  store_.rollback_all();
+  try {
+    reload_from_store();
+  } catch (...) {
+  }
 }
 
 void Agent::batch_begin() {
@@ -181,6 +204,11 @@ bool Agent::batch_end() {
 
 void Agent::flush() {
   std::lock_guard<std::mutex> lock(mu_);
+  // Still in memory at close: one last try to put it on disk.
+  if (store_.in_memory()) {
+    storage_retry_mono_ = clock_->mono_ms() - kStorageRetryMs;
+    retry_storage();
+  }
   if (store_.is_open()) save_cohort_state();
   store_.checkpoint();
 }
@@ -228,11 +256,16 @@ cohort_status Agent::invoke(const char *method, const cJSON *params, Json &resul
     std::unique_lock<std::mutex> lock(mu_, std::defer_lock);
     if (!batched) lock.lock();
     err_.clear();
-    st = (this->*m->handler)(p, out.get());
-    if (st != COHORT_OK) err = err_.empty() ? cohort_status_str(st) : err_;
-    if (st == COHORT_ESTORAGE) degrade_after_fault();  // the next call works from memory
-    // Reading is enough to notice what time alone changed.
-    settle_cohorts();
+    try {
+      st = (this->*m->handler)(p, out.get());
+      if (st != COHORT_OK) err = err_.empty() ? cohort_status_str(st) : err_;
+      if (st == COHORT_ESTORAGE) degrade_after_fault();  // the next call works from memory
+      // Reading is enough to notice what time alone changed.
+      settle_cohorts();
+    } catch (...) {
+      recover_from_throw();
+      throw;
+    }
     changes.swap(pending_notifications_);
   }
   // Subscribers run outside the lock, so they may call back into the agent.
@@ -267,11 +300,19 @@ void Agent::subscribe(cohort_changed_fn fn, void *user) {
   subscriber_user_ = user;
 }
 
+// The subscriber is called without any lock held: it may call back into the
+// agent, even cohort_subscribe.
 void Agent::deliver(const std::vector<std::string> &changes) {
   if (changes.empty()) return;
-  std::lock_guard<std::mutex> lock(subscriber_mu_);
+  cohort_changed_fn fn = nullptr;
+  void *user = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(subscriber_mu_);
+    fn = subscriber_;
+    user = subscriber_user_;
+  }
   for (const std::string &c : changes) {
-    if (subscriber_) subscriber_(subscriber_user_, c.c_str());
+    if (fn) fn(user, c.c_str());
   }
 }
 

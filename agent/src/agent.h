@@ -280,6 +280,7 @@ class Agent {
   bool batch_failed_ = false;                   // a commit of this batch failed
   bool abandoned_ = false;
   void batch_commit();
+  void recover_from_throw();
   std::string storage_error_;      // why the store is in memory ("" when on disk)
   int64_t storage_retry_mono_ = 0;
   bool clock_trusted_ = false;
@@ -300,7 +301,7 @@ class Agent {
   std::thread worker_;
   std::condition_variable wake_cv_;  // wakes the worker
   std::condition_variable done_cv_;  // a worker pass finished
-  bool stop_ = false;
+  std::atomic<bool> stop_{false};
   bool wake_ = false;
   bool urgent_ = false;               // skip the back-off once (sync.now, view.start)
   int64_t rounds_ = 0;                // passes completed

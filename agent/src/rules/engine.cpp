@@ -1,6 +1,7 @@
 #include "rules/engine.h"
 
 #include <algorithm>
+#include <new>
 #include <functional>
 #include <map>
 
@@ -49,6 +50,10 @@ std::string explain_rule(Evaluator *ev, const Rule &rule, const CohortState &sta
   cJSON *root = cJSON_CreateObject();
   cJSON *match = cJSON_AddFalseToObject(root, "match");
   cJSON *tree = cJSON_AddObjectToObject(root, "explain");
+  if (match == nullptr || tree == nullptr) {
+    cJSON_Delete(root);
+    throw std::bad_alloc();
+  }
   if (ev->evaluate(rule, state, tree)) match->type = cJSON_True;
   return render(root);
 }

@@ -140,9 +140,11 @@ bool compare(Op op, const cJSON *actual, const cJSON *literal) {
 }
 
 void FilterMemo::begin(size_t filters) {
-  if (stamp_.size() != filters) {
-    stamp_.assign(filters, 0);
-    value_.assign(filters, 0);
+  if (stamp_.size() != filters || value_.size() != filters) {
+    std::vector<uint32_t> stamp(filters, 0);  // both or neither (a throw leaves them as they were)
+    std::vector<uint8_t> value(filters, 0);
+    stamp_.swap(stamp);
+    value_.swap(value);
     event_ = 0;
   }
   if (++event_ == 0) {  // wrapped: forget every stamp
