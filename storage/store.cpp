@@ -183,6 +183,12 @@ bool Store::configure(std::string &err) {
   return exec(pragmas.c_str(), &err);
 }
 
+bool Store::file_moved() {
+  int moved = 0;
+  if (!db_ || in_memory_) return false;
+  return sqlite3_file_control(db_, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK && moved != 0;
+}
+
 void Store::note(int rc) {
   if ((rc & 0xff) == SQLITE_NOMEM) nomem_ = true;
   if (in_memory_) return;
@@ -207,15 +213,26 @@ bool Store::switch_to_memory(std::string &err) {
     sqlite3_close_v2(mem);
     return false;
   }
+  // The source: the open connection, else the file opened read-only as it
+  // stands (a read-only data_dir: its history must not be lost).
+  sqlite3 *source = db_;
+  if (!source && !path_.empty()) {
+    std::string uri = "file:" + path_ + "?immutable=1";
+    if (sqlite3_open_v2(uri.c_str(), &source, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nullptr) != SQLITE_OK) {
+      sqlite3_close_v2(source);
+      source = nullptr;
+    }
+  }
   bool copied = false;
-  if (db_) {
-    if (!sqlite3_get_autocommit(db_)) exec("ROLLBACK");
+  if (source) {
+    if (source == db_ && !sqlite3_get_autocommit(db_)) exec("ROLLBACK");
     drop_statements();
-    sqlite3_backup *b = sqlite3_backup_init(mem, "main", db_, "main");
+    sqlite3_backup *b = sqlite3_backup_init(mem, "main", source, "main");
     copied = b != nullptr && sqlite3_backup_step(b, -1) == SQLITE_DONE;
     if (b != nullptr) sqlite3_backup_finish(b);
-    sqlite3_close_v2(db_);
+    sqlite3_close_v2(source);
   }
+  copied_from_disk_ = copied;
   db_ = mem;
   depth_ = 0;
   in_memory_ = true;
@@ -229,6 +246,16 @@ bool Store::switch_to_memory(std::string &err) {
 
 bool Store::write_back(std::string &err) {
   if (!in_memory_) return true;
+  // A file we could not copy from is not overwritten: it is kept aside.
+  struct stat st {};
+  if (!copied_from_disk_ && ::stat(path_.c_str(), &st) == 0 && st.st_size > 0) {
+    std::string aside = path_ + ".unread-" + std::to_string(static_cast<long long>(time(nullptr)));
+    if (rename(path_.c_str(), aside.c_str()) != 0) {
+      err = "cannot move aside " + path_ + ": " + strerror(errno);
+      return false;
+    }
+    copied_from_disk_ = true;
+  }
   int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
     err = std::string("cannot open ") + path_ + ": " + strerror(errno);
@@ -315,8 +342,10 @@ bool Store::open(const std::string &path, int cache_kib, platform::Logger &log, 
     std::string from = path + suffix;
     rename(from.c_str(), (aside + suffix).c_str());
   }
-  log.log(platform::LogLevel::error, "database %s was corrupt (%s); moved aside to %s, starting a new one",
-          path.c_str(), err.c_str(), aside.c_str());
+  // The names first: SQLite's integrity report runs to many lines; its first says enough.
+  std::string why = err.substr(0, err.find('\n'));
+  log.log(platform::LogLevel::error, "database %s was corrupt; moved aside to %s, starting a new one (%s)",
+          path.c_str(), aside.c_str(), why.c_str());
   moved_aside_ = aside;
   std::string err2;
   if (!open_and_migrate(err2)) {
@@ -324,6 +353,7 @@ bool Store::open(const std::string &path, int cache_kib, platform::Logger &log, 
     err = "cannot create database " + path + ": " + err2;
     return false;
   }
+  err.clear();
   return true;
 }
 

@@ -64,6 +64,8 @@ class Store {
   // Stmt of the old connection must be gone.
   bool switch_to_memory(std::string &err);
   bool in_memory() const { return in_memory_; }
+  // The database file was deleted or replaced under us.
+  bool file_moved();
   // Back to the file: the in-memory database is copied over it (it started as
   // a copy of it, so nothing is lost). False, still in memory, while the disk
   // is not usable.
@@ -99,6 +101,7 @@ class Store {
   bool in_memory_ = false;
   bool fault_ = false;
   bool nomem_ = false;
+  bool copied_from_disk_ = false;  // the in-memory copy started from the file
   std::unordered_map<std::string, sqlite3_stmt *> stmts_;
 };
 

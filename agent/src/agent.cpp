@@ -187,7 +187,8 @@ void Agent::batch_begin() {
 void Agent::batch_commit() {
   if (!batch_tx_) return;
   batch_tx_ = false;
-  if (!store_.commit()) {
+  // A statement the disk failed inside the batch fails the batch too.
+  if (store_.storage_fault() || !store_.commit()) {
     CO_LOG(*log_, error, "group commit failed: %s", store_.error().c_str());
     store_.rollback();
     batch_failed_ = true;

@@ -117,6 +117,11 @@ class Agent {
   bool batch_end();
   // The destructor then leaves the disk alone.
   void abandon() { abandoned_ = true; }
+  // Whether the last failure was the disk's, and what it said.
+  bool storage_fault() const { return store_.storage_fault(); }
+  std::string storage_message() const { return store_.error(); }
+  // Carries on with an in-memory copy of the database (degraded.cpp).
+  bool degrade(const std::string &why);
   void subscribe(cohort_changed_fn fn, void *user);
 
   // Flushes the store (WAL checkpoint); called by close.
@@ -171,11 +176,12 @@ class Agent {
   // Storage faults (degraded.cpp).
   static constexpr int64_t kDegradedMaxEvents = 2000;
   static constexpr int64_t kStorageRetryMs = 30000;
-  bool degrade(const std::string &why);
   bool degrade_after_fault();
   void retry_storage();
   int64_t history_limit() const;
   int64_t queue_limit() const;
+  void check_storage_file();
+
   bool check_clock();
   int64_t now_wall();
   void stamp(Event &ev);
@@ -283,6 +289,8 @@ class Agent {
   void recover_from_throw();
   std::string storage_error_;      // why the store is in memory ("" when on disk)
   int64_t storage_retry_mono_ = 0;
+  int64_t degraded_history_ = 0;   // the history and queue when storage failed:
+  int64_t degraded_queue_ = 0;     // what comes after is bounded, not what was
   bool clock_trusted_ = false;
   bool clock_jumped_ = false;      // moved forward past the build time while we ran
   int64_t open_offset_ = 0;        // wall - mono when the agent opened

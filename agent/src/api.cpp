@@ -285,23 +285,24 @@ COHORT_API cohort_status cohort_rpc_batch(cohort_agent *agent, size_t n, const c
   return guarded(agent, [&] {
     std::vector<std::string> out(n);
     std::vector<unsigned> bits(n, 0);
-    co::Agent &a = *agent->impl;
-    a.batch_begin();
-    bool committed = false;
-    try {
-      for (size_t i = 0; i < n; ++i) co::rpc(a, lines[i], lens[i], out[i], bits[i]);
-      committed = a.batch_end();
-    } catch (...) {
-      a.batch_end();
-      throw;
-    }
-    if (!committed) {
-      // Nothing of it may be promised: every line gets the storage error, and
-      // the agent starts again from what the disk holds.
-      for (size_t i = 0; i < n; ++i) {
-        if (!out[i].empty()) out[i] = uncommitted_answer(lines[i], lens[i]);
-        bits[i] = 0;
+    for (int attempt = 0;; ++attempt) {
+      co::Agent &a = *agent->impl;
+      a.batch_begin();
+      bool committed = false;
+      try {
+        for (size_t i = 0; i < n; ++i) co::rpc(a, lines[i], lens[i], out[i], bits[i]);
+        committed = a.batch_end();
+      } catch (...) {
+        a.batch_end();
+        throw;
       }
+      if (committed) break;
+      // Nothing of it is on disk, and the memory is ahead of the disk: the
+      // agent starts again from what the disk holds. When the disk was at
+      // fault, the batch runs again in memory (nothing was answered yet);
+      // otherwise every line gets the storage error.
+      bool disk = a.storage_fault();
+      std::string why = a.storage_message();
       a.abandon();
       agent->impl.reset();
       std::string err;
@@ -311,6 +312,12 @@ COHORT_API cohort_status cohort_rpc_batch(cohort_agent *agent, size_t n, const c
         return st;
       }
       if (agent->subscriber) agent->impl->subscribe(agent->subscriber, agent->subscriber_user);
+      if (disk && attempt == 0 && agent->impl->degrade("storage: a group commit failed: " + why)) continue;
+      for (size_t i = 0; i < n; ++i) {
+        if (!out[i].empty()) out[i] = uncommitted_answer(lines[i], lens[i]);
+        bits[i] = 0;
+      }
+      break;
     }
     for (size_t i = 0; i < n; ++i) {
       if (topics) topics[i] = bits[i];

@@ -18,6 +18,9 @@ bool Agent::degrade(const std::string &why) {
   }
   storage_error_ = why;
   storage_retry_mono_ = clock_->mono_ms();
+  // What is already stored stays: only what comes in meanwhile is bounded.
+  degraded_history_ = history_count_;
+  degraded_queue_ = outbox_count_;
   CO_LOG(*log_, warn, "%s; keeping data in memory (at most %lld events) until storage works again", why.c_str(),
          static_cast<long long>(kDegradedMaxEvents));
   return true;
@@ -49,11 +52,22 @@ void Agent::retry_storage() {
 }
 
 int64_t Agent::history_limit() const {
-  return store_.in_memory() ? std::min(cfg_.history_max_events, kDegradedMaxEvents) : cfg_.history_max_events;
+  if (!store_.in_memory()) return cfg_.history_max_events;
+  return std::min(cfg_.history_max_events, degraded_history_ + kDegradedMaxEvents);
 }
 
 int64_t Agent::queue_limit() const {
-  return store_.in_memory() ? std::min(cfg_.queue_max_events, kDegradedMaxEvents) : cfg_.queue_max_events;
+  if (!store_.in_memory()) return cfg_.queue_max_events;
+  return std::min(cfg_.queue_max_events, degraded_queue_ + kDegradedMaxEvents);
+}
+
+// From the worker: the database file deleted or replaced under us is noticed,
+// and what the open connection still reads is kept in memory (and written
+// back to a new file when the disk is retried).
+void Agent::check_storage_file() {
+  if (!store_.in_memory() && !store_.in_transaction() && store_.file_moved()) {
+    degrade("storage: the database file " + store_.path() + " was removed or replaced");
+  }
 }
 
 }  // namespace co

@@ -149,6 +149,7 @@ void Agent::worker_main() {
     try {
       if (failed) throw std::bad_alloc();
       degrade_after_fault();  // whatever failed on the disk: go on in memory
+      check_storage_file();
       tick_cohorts();
       prune_caches(clock_->mono_ms());
       retry_storage();
