@@ -32,6 +32,7 @@ constexpr size_t kMaxLine = 64 * 1024;         // contract: a longer line closes
 constexpr size_t kMaxPendingOut = 1 << 20;     // a client that never reads is dropped past this
 constexpr size_t kMaxClients = 4096;
 constexpr int kLinesPerRound = 16;               // per client, per group commit
+constexpr size_t kLargeAnswers = 256 * 1024;     // a round's answers past this: one line next round
 constexpr int kShutdownDrainMs = 500;
 
 volatile sig_atomic_t g_stop = 0;
@@ -96,6 +97,7 @@ struct Client {
   std::string out;
   unsigned topics = 0;
   bool closing = false;  // close once `out` is flushed
+  int budget = 2;        // lines per round: grows while its answers are small
 };
 
 struct Options {
@@ -438,7 +440,7 @@ class Server {
       Client &c = clients_[i];
       if (c.out.size() >= kMaxPendingOut / 2) continue;
       size_t start = 0;
-      for (int taken = 0; taken < kLinesPerRound;) {
+      for (int taken = 0; taken < c.budget;) {
         size_t nl = c.in.find('\n', start);
         if (nl == std::string::npos) break;
         if (nl - start > kMaxLine) {
@@ -455,6 +457,8 @@ class Server {
       }
       consumed[i] = start;
     }
+    std::vector<size_t> before(clients_.size());
+    for (size_t i = 0; i < clients_.size(); ++i) before[i] = clients_[i].out.size();
     if (!batch.empty()) {
       std::vector<const char *> texts(batch.size());
       std::vector<size_t> lens(batch.size());
@@ -478,6 +482,8 @@ class Server {
     }
     for (size_t i = 0; i < clients_.size(); ++i) {
       Client &c = clients_[i];
+      // Large answers (history.get) slow the client down to one line a round.
+      c.budget = c.out.size() - before[i] > kLargeAnswers ? 1 : std::min(kLinesPerRound, c.budget * 2);
       c.in.erase(0, consumed[i]);
       if (refuse[i]) refuse_line(c);
       lines_waiting_ = lines_waiting_ || (has_line(c) && c.out.size() < kMaxPendingOut / 2);

@@ -323,6 +323,7 @@ COHORT_API cohort_status cohort_rpc_batch(cohort_agent *agent, size_t n, const c
       if (topics) topics[i] = bits[i];
       if (out[i].empty()) continue;
       responses[i] = dup_string(out[i]);
+      std::string().swap(out[i]);  // one copy of each answer at a time
       if (!responses[i]) {
         for (size_t k = 0; k < i; ++k) cohort_free(responses[k]), responses[k] = nullptr;
         return COHORT_ENOMEM;

@@ -85,6 +85,59 @@ cJSON *handle_one(Agent &agent, const cJSON *req, unsigned &topics) {
   return r;
 }
 
+// The line is UTF-8 (no overlong forms, no surrogates, nothing past U+10FFFF),
+// and its \u escapes pair surrogates: cJSON checks neither, and what it would
+// let in would be stored and echoed to every client.
+bool valid_utf8(const char *line, size_t len) {
+  const auto *p = reinterpret_cast<const unsigned char *>(line);
+  for (size_t i = 0; i < len;) {
+    unsigned c = p[i];
+    size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    if (n == 0 || i + n > len) return false;
+    unsigned cp = n == 1 ? c : c & (0x7F >> n);
+    for (size_t k = 1; k < n; ++k) {
+      if ((p[i + k] & 0xC0) != 0x80) return false;
+      cp = cp << 6 | (p[i + k] & 0x3F);
+    }
+    static const unsigned kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n;
+  }
+  // Escaped surrogates must come in high-low pairs.
+  auto hex4 = [&](size_t at, unsigned &v) {
+    if (at + 4 > len) return false;
+    v = 0;
+    for (size_t k = 0; k < 4; ++k) {
+      char h = line[at + k];
+      int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+      if (d < 0) return false;
+      v = v << 4 | static_cast<unsigned>(d);
+    }
+    return true;
+  };
+  for (size_t i = 0; i + 1 < len; ++i) {
+    if (line[i] != '\\') continue;
+    if (line[i + 1] != 'u') {
+      ++i;  // an escaped character, perhaps a backslash
+      continue;
+    }
+    unsigned v = 0, w = 0;
+    if (!hex4(i + 2, v)) continue;  // cJSON refuses it
+    if (v >= 0xDC00 && v <= 0xDFFF) return false;
+    if (v >= 0xD800 && v <= 0xDBFF) {
+      if (i + 7 >= len || line[i + 6] != '\\' || line[i + 7] != 'u' || !hex4(i + 8, w) || w < 0xDC00 || w > 0xDFFF) {
+        return false;
+      }
+      i += 6;
+    }
+    i += 5;
+  }
+  return true;
+}
+
+// A batch's answers are bounded: past this, the rest are refused, not built.
+constexpr size_t kMaxBatchAnswer = 1 << 20;
+
 }  // namespace
 
 cohort_status rpc(Agent &agent, const char *line, size_t len, std::string &response, unsigned &topics) {
@@ -96,17 +149,32 @@ cohort_status rpc(Agent &agent, const char *line, size_t len, std::string &respo
   while (req && end < line + len && (*end == ' ' || *end == '\t' || *end == '\r')) ++end;
   if (req && end != line + len) req.reset();
   Json out;
-  if (!req) {
+  if (!valid_utf8(line, len)) {
+    out.reset(error_response(nullptr, kParseError, "parse error: the line is not valid UTF-8", COHORT_OK));
+  } else if (!req) {
     out.reset(error_response(nullptr, kParseError, "parse error: the line is not valid JSON", COHORT_OK));
   } else if (cJSON_IsArray(req.get())) {
     if (!req->child) {
       out.reset(error_response(nullptr, kInvalidRequest, "empty batch", COHORT_OK));
     } else {
-      out.reset(cJSON_CreateArray());
+      // Printed one by one, so a few bytes of requests cannot build megabytes.
+      std::string joined;
       for (const cJSON *r = req->child; r; r = r->next) {
-        if (cJSON *one = handle_one(agent, r, topics)) cJSON_AddItemToArray(out.get(), one);
+        Json one;
+        if (joined.size() < kMaxBatchAnswer) {
+          one.reset(handle_one(agent, r, topics));
+        } else {
+          const cJSON *id = cJSON_IsObject(r) ? cJSON_GetObjectItemCaseSensitive(r, "id") : nullptr;
+          if (!id) continue;  // a notification: no answer either way
+          one.reset(error_response(valid_id(id) ? id : nullptr, kInvalidRequest,
+                                   "batch answer over 1 MiB: request not run", COHORT_OK));
+        }
+        if (!one) continue;
+        joined += joined.empty() ? "[" : ",";
+        joined += json_print(one.get());
       }
-      if (!out->child) out.reset();  // all notifications
+      response = joined.empty() ? "" : joined + "]";  // all notifications: no answer
+      return COHORT_OK;
     }
   } else {
     out.reset(handle_one(agent, req.get(), topics));
