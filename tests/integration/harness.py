@@ -87,6 +87,17 @@ def wait_until(predicate, timeout, interval=0.005, message="condition"):
         interval = min(interval * 1.5, 0.05)
 
 
+def drain(daemon, emulator=None):
+    """sync.now until the outbox is empty; with an emulator, then until it has
+    finished every CCS request it took."""
+    def drained():
+        return daemon.call("sync.now", {"timeout_ms": int(scaled(3000))})["pending"] == 0
+    wait_until(drained, scaled(60), message="the outbox to drain")
+    if emulator is not None:
+        wait_until(lambda: all("duration_ms" in r for r in emulator.requests("/ccs/")), scaled(15),
+                   message="the emulator to finish its requests")
+
+
 def deep_merge(base, extra):
     out = dict(base)
     for k, v in (extra or {}).items():

@@ -46,7 +46,7 @@ import sys
 import time
 import unittest
 
-from harness import (EMULATED, TIME_SCALE, Daemon, RpcError, deep_merge, scaled, wait_until)
+from harness import (EMULATED, TIME_SCALE, Daemon, RpcError, deep_merge, drain, scaled, wait_until)
 from client import Emulator  # tests/emulator, on sys.path through harness
 
 SOAK = os.environ.get("COHORT_SOAK", "") not in ("", "0")
@@ -167,12 +167,7 @@ class CrashCase(unittest.TestCase):
     # -- sync
 
     def drain(self, d):
-        """sync.now until the outbox is empty, then until the emulator finished every request."""
-        def drained():
-            return d.call("sync.now", {"timeout_ms": int(scaled(3000))})["pending"] == 0
-        wait_until(drained, scaled(60), message="the outbox to drain")
-        wait_until(lambda: all("duration_ms" in r for r in self.emu.requests(CCS)), scaled(15),
-                   message="the emulator to finish its requests")
+        drain(d, self.emu)
 
     def delivered_requests(self):
         """CCS requests in arrival order whose events the emulator took (2xx, JSON)."""

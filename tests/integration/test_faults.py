@@ -75,7 +75,7 @@ import tempfile
 import time
 import unittest
 
-from harness import EMULATED, Daemon, RpcError, deep_merge, scaled, wait_until
+from harness import EMULATED, Daemon, RpcError, deep_merge, drain, scaled, wait_until
 from client import Emulator  # tests/emulator, on sys.path through harness
 
 SOAK = os.environ.get("COHORT_SOAK", "") not in ("", "0")
@@ -225,11 +225,7 @@ class FaultCase(unittest.TestCase):
         self.emu.set_fault("none", path="ccs")
 
     def drain(self, d):
-        def drained():
-            return d.call("sync.now", {"timeout_ms": int(scaled(3000))})["pending"] == 0
-        wait_until(drained, scaled(60), message="the outbox to drain")
-        wait_until(lambda: all("duration_ms" in r for r in self.emu.requests(CCS)), scaled(15),
-                   message="the emulator to finish its requests")
+        drain(d, self.emu)
 
     def check_delivered(self, user_id, what):
         """Every acknowledged event reached the emulator, under user_id, as tracked."""
