@@ -87,6 +87,16 @@ def wait_until(predicate, timeout, interval=0.005, message="condition"):
         interval = min(interval * 1.5, 0.05)
 
 
+def sanitizer_report(text):
+    """The first lines of an ASan / LSan / UBSan report in text, or ""."""
+    for marker in ("Sanitizer", "runtime error:"):
+        at = text.find(marker)
+        if at >= 0:
+            start = text.rfind("\n", 0, at) + 1
+            return "\n".join(text[start:].splitlines()[:20])
+    return ""
+
+
 def drain(daemon, emulator=None):
     """sync.now until the outbox is empty; with an emulator, then until it has
     finished every CCS request it took."""
@@ -336,9 +346,14 @@ class Daemon:
                 self.process.kill()
                 self.process.wait()
         self.close_client()
+        # A sanitizer build reports leaks and undefined behaviour on stderr
+        # (and only there, at exit): any such report fails the test.
+        report = sanitizer_report(self.stderr_text())
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+        if report:
+            raise AssertionError(f"cohortd's sanitizer reported:\n{report}")
 
     def __enter__(self):
         return self.start()
