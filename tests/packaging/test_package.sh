@@ -31,6 +31,8 @@ else
   keep=0
 fi
 work=$(cd "$work" && pwd)
+# Every run starts from empty data directories (a kept work dir has old ones).
+rm -rf "$work"/*.data "$work/cmake-app/data" "$work/cmake-app/data_static"
 pid=""
 cleanup() {
   if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; fi
@@ -99,6 +101,8 @@ echo "   cohortd:       $depends_d"
 echo "   libcohort0:    $depends_l"
 echo "   libcohort-dev: $depends_dev"
 
+# (grep -q would stop reading early: the writer's SIGPIPE fails the pipeline
+# under pipefail. Matches go to /dev/null instead.)
 # --- unpack ---------------------------------------------------------------------
 root=$work/root
 rm -rf "$root" && mkdir -p "$root"
@@ -114,12 +118,12 @@ grep -q "^ExecStart=/usr/sbin/cohortd --config /etc/cohort/cohortd.json" "$root/
   fail "cohortd.service does not run /usr/sbin/cohortd with /etc/cohort/cohortd.json"
 exported=$(nm -D --defined-only "$libdir/libcohort.so.0" | awk '{print $3}' | grep -v '^cohort_' || true)
 [ -z "$exported" ] || fail "libcohort.so exports more than cohort_*: $exported"
-if readelf -S "$libdir/libcohort.a" | grep -q '\.gnu\.lto_'; then fail "libcohort.a still carries LTO bytecode"; fi
+if readelf -S "$libdir/libcohort.a" | grep '\.gnu\.lto_' >/dev/null; then fail "libcohort.a still carries LTO bytecode"; fi
 
 # --- the unpacked daemon and CLI ------------------------------------------------
 step "unpacked cohortd and cohortctl"
 export LD_LIBRARY_PATH=$libdir
-ldd "$root/usr/sbin/cohortd" | grep -q "libcohort.so.0 => $libdir/" || fail "cohortd does not load the unpacked libcohort"
+ldd "$root/usr/sbin/cohortd" | grep "libcohort.so.0 => $libdir/" >/dev/null || fail "cohortd does not load the unpacked libcohort"
 out=$("$root/usr/sbin/cohortd" --version)
 [ "$out" = "cohortd $version" ] || fail "cohortd --version: $out"
 "$root/usr/sbin/cohortd" --check-config --config "$root/etc/cohort/cohortd.json" >/dev/null ||
@@ -155,16 +159,16 @@ export PKG_CONFIG_SYSROOT_DIR=$root PKG_CONFIG_LIBDIR=$libdir/pkgconfig
 unset PKG_CONFIG_PATH
 step "pkg-config: $(pkg-config --modversion cohort): $(pkg-config --cflags --libs cohort)"
 [ "$(pkg-config --modversion cohort)" = "$version" ] || fail "pkg-config --modversion"
-pkg-config --cflags cohort | grep -q -- "-I$root/usr/include" || fail "pkg-config --cflags ignores the sysroot"
+pkg-config --cflags cohort | grep -- "-I$root/usr/include" >/dev/null || fail "pkg-config --cflags ignores the sysroot"
 # shellcheck disable=SC2046
 "$CC" -Werror -o "$work/app_pc" "$app_src" $(pkg-config --cflags --libs cohort) || fail "compile with pkg-config"
-ldd "$work/app_pc" | grep -q "libcohort.so.0 => $libdir/" || fail "app_pc does not load the unpacked libcohort"
+ldd "$work/app_pc" | grep "libcohort.so.0 => $libdir/" >/dev/null || fail "app_pc does not load the unpacked libcohort"
 "$work/app_pc" "$work/app_pc.data" >"$work/app_pc.out" || { cat "$work/app_pc.out"; fail "app (pkg-config, shared)"; }
 grep -q "^libcohort $version" "$work/app_pc.out" || fail "app_pc output: $(head -1 "$work/app_pc.out")"
 static_libs=$(pkg-config --static --libs cohort | sed 's/-lcohort\b/-l:libcohort.a/')
 # shellcheck disable=SC2046,SC2086
 "$CC" -o "$work/app_pc_static" "$app_src" $(pkg-config --cflags cohort) $static_libs || fail "static link with pkg-config --static"
-if ldd "$work/app_pc_static" | grep -q libcohort; then fail "app_pc_static loads libcohort.so"; fi
+if ldd "$work/app_pc_static" | grep libcohort >/dev/null; then fail "app_pc_static loads libcohort.so"; fi
 (unset LD_LIBRARY_PATH; "$work/app_pc_static" "$work/app_pc_static.data" >/dev/null) || fail "app (pkg-config, static)"
 echo "   shared and static apps built and ran"
 # The shipped (size-first) library still turns std::bad_alloc into COHORT_ENOMEM.
@@ -194,9 +198,9 @@ EOF
 grep -q "cohort $version from $root/usr/lib/$triplet/cmake/cohort" "$proj/configure.log" ||
   { cat "$proj/configure.log"; fail "find_package(cohort) did not find the unpacked package"; }
 "$CMAKE" --build "$proj/build" >"$proj/build.log" 2>&1 || { cat "$proj/build.log"; fail "build the app"; }
-ldd "$proj/build/app" | grep -q "libcohort.so.0 => $libdir/" || fail "app does not load the unpacked libcohort"
+ldd "$proj/build/app" | grep "libcohort.so.0 => $libdir/" >/dev/null || fail "app does not load the unpacked libcohort"
 "$proj/build/app" "$proj/data" >/dev/null || fail "app (find_package, shared)"
-if ldd "$proj/build/app_static" | grep -q libcohort; then fail "app_static loads libcohort.so"; fi
+if ldd "$proj/build/app_static" | grep libcohort >/dev/null; then fail "app_static loads libcohort.so"; fi
 (unset LD_LIBRARY_PATH; "$proj/build/app_static" "$proj/data_static" >/dev/null) || fail "app (find_package, static)"
 echo "   cohort::cohort and cohort::cohort_static built and ran"
 step "packages OK"
