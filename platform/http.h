@@ -41,11 +41,16 @@ class Transport {
 
 struct TransportOptions {
   std::string ca_file;  // extra CA bundle; "" = the system's
+  bool watchdog = false;  // force the deadline watchdog (it is on by itself without async DNS)
 };
 
 // libcurl. Returns nullptr with err set when libcurl cannot be initialised
 // or the CA file is unusable.
 std::unique_ptr<Transport> make_curl_transport(const TransportOptions &opts, Logger &log, std::string &err);
+
+// Wraps transports made by `make` so that post() returns by timeout_ms plus a
+// short grace whatever the inner one does (watchdog.cpp).
+std::unique_ptr<Transport> make_watchdog_transport(std::function<std::unique_ptr<Transport>()> make);
 
 // For tests: answers from a script and records what was sent.
 class FakeTransport final : public Transport {

@@ -189,10 +189,11 @@ class CurlTransport final : public Transport {
 std::unique_ptr<Transport> make_curl_transport(const TransportOptions &opts, Logger &log, std::string &err) {
   std::call_once(g_curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   const curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
+  // A blocking resolver ignores our deadlines (CURLOPT_NOSIGNAL keeps it from
+  // using signals): the watchdog enforces them.
+  bool watchdog = opts.watchdog || !(info->features & CURL_VERSION_ASYNCHDNS);
   if (!(info->features & CURL_VERSION_ASYNCHDNS)) {
-    // A blocking resolver ignores our deadlines; CURLOPT_NOSIGNAL keeps it
-    // from using signals, and the sync worker's own deadline still holds.
-    log.log(LogLevel::warn, "libcurl resolves names synchronously; DNS may exceed api.timeout_ms");
+    log.log(LogLevel::warn, "libcurl resolves names synchronously; a watchdog enforces api.timeout_ms");
   }
   std::string ca_file = opts.ca_file, ca_path;
   if (!ca_file.empty()) {
@@ -211,12 +212,16 @@ std::unique_ptr<Transport> make_curl_transport(const TransportOptions &opts, Log
       log.log(LogLevel::warn, "no CA bundle found in the usual places; https will fail until api.ca_file is set");
     }
   }
-  auto t = std::make_unique<CurlTransport>(ca_file, ca_path);
-  if (!t->init()) {
+  auto make = [ca_file, ca_path]() -> std::unique_ptr<Transport> {
+    auto t = std::make_unique<CurlTransport>(ca_file, ca_path);
+    return t->init() ? std::move(t) : nullptr;
+  };
+  std::unique_ptr<Transport> t = make();
+  if (!t) {
     err = "libcurl could not be initialised";
     return nullptr;
   }
-  return t;
+  return watchdog ? make_watchdog_transport(make) : std::move(t);
 }
 
 }  // namespace co::platform

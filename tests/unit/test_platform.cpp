@@ -1,3 +1,5 @@
+#include <atomic>
+#include <chrono>
 #include <set>
 #include <string>
 #include <unistd.h>
@@ -5,6 +7,7 @@
 #include "platform/clock.h"
 #include "platform/crypto.h"
 #include "platform/files.h"
+#include "platform/http.h"
 #include "platform/log.h"
 #include "test_util.h"
 
@@ -109,6 +112,37 @@ static void log_level_names(void **) {
   assert_false(parse_log_level("verbose", l));
 }
 
+// The watchdog: a transport that ignores its deadline (a blocking resolver)
+// is abandoned at timeout_ms plus a grace, and the next request gets a new one.
+static void watchdog_enforces_the_deadline(void **) {
+  std::atomic<int> made{0};
+  std::atomic<bool> release{false};
+  auto transport = co::platform::make_watchdog_transport([&]() -> std::unique_ptr<co::platform::Transport> {
+    auto fake = std::make_unique<co::platform::FakeTransport>();
+    bool hangs = made++ == 0;  // the first one hangs (until released), later ones answer
+    fake->set_handler([hangs, &release](const co::platform::HttpRequest &, co::platform::HttpResponse &r) {
+      for (int i = 0; hangs && i < 3000 && !release; ++i) usleep(1000);
+      r.status = 200;
+      r.body = "{}";
+    });
+    return fake;
+  });
+  co::platform::HttpRequest req;
+  req.timeout_ms = 100;
+  co::platform::HttpResponse resp;
+  auto t0 = std::chrono::steady_clock::now();
+  transport->post(req, resp);
+  // Generous against a 3 s hang: the deadline, not the transport, decided.
+  assert_true(std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(2500));
+  assert_int_equal(resp.status, 0);
+  assert_true(resp.timed_out);
+  transport->post(req, resp);
+  assert_int_equal(resp.status, 200);
+  assert_int_equal(made.load(), 2);
+  release = true;  // the abandoned thread finishes on its own
+  usleep(20000);
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(uuid_100k_unique_and_well_formed),
@@ -119,6 +153,7 @@ int main() {
       cmocka_unit_test(atomic_write_and_read),
       cmocka_unit_test(log_redacts_secrets_and_emails),
       cmocka_unit_test(log_level_names),
+      cmocka_unit_test(watchdog_enforces_the_deadline),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
