@@ -120,8 +120,13 @@ class Agent {
   // Whether the last failure was the disk's, and what it said.
   bool storage_fault() const { return store_.storage_fault(); }
   std::string storage_message() const { return store_.error(); }
-  // Carries on with an in-memory copy of the database (degraded.cpp).
+  // Carries on with an in-memory copy of the database (degraded.cpp); from
+  // outside the agent: takes its lock (the worker may be running).
   bool degrade(const std::string &why);
+  bool degrade_locked(const std::string &why) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return degrade(why);
+  }
   void subscribe(cohort_changed_fn fn, void *user);
 
   // Flushes the store (WAL checkpoint); called by close.

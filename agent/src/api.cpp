@@ -56,9 +56,16 @@ cohort_status guarded(const cohort_agent *a, F &&f) {
   }
 }
 
+// After a failed commit whose reopening failed too, the handle has no agent.
+cohort_status no_agent(cohort_agent *agent) {
+  set_error(agent, "storage: the agent could not be reopened after a failed commit");
+  return COHORT_ESTORAGE;
+}
+
 cohort_status call_json(cohort_agent *agent, const char *method, const char *params, std::string &result) {
   if (!agent) return COHORT_EINVAL;
   std::string err;
+  if (!agent->impl) return no_agent(agent);
   cohort_status st = agent->impl->call(method, params, result, err);
   if (st == COHORT_OK) clear_error(agent);
   else set_error(agent, err);
@@ -253,6 +260,7 @@ COHORT_API cohort_status cohort_rpc(cohort_agent *agent, const char *line, size_
   return guarded(agent, [&] {
     std::string response;
     unsigned t = 0;
+    if (!agent->impl) return no_agent(agent);
     cohort_status st = co::rpc(*agent->impl, line, len, response, t);
     if (st != COHORT_OK) return st;
     if (topics) *topics = t;
@@ -283,6 +291,7 @@ COHORT_API cohort_status cohort_rpc_batch(cohort_agent *agent, size_t n, const c
     if (topics) topics[i] = 0;
   }
   return guarded(agent, [&] {
+    if (!agent->impl) return no_agent(agent);
     std::vector<std::string> out(n);
     std::vector<unsigned> bits(n, 0);
     for (int attempt = 0;; ++attempt) {
@@ -308,11 +317,12 @@ COHORT_API cohort_status cohort_rpc_batch(cohort_agent *agent, size_t n, const c
       std::string err;
       cohort_status st = co::Agent::open(agent->config.c_str(), agent->seams, agent->impl, err);
       if (st != COHORT_OK) {
+        // No agent to go on with: every later call says so (see live()).
         set_error(agent, "reopening after a failed commit: " + err);
         return st;
       }
       if (agent->subscriber) agent->impl->subscribe(agent->subscriber, agent->subscriber_user);
-      if (disk && attempt == 0 && agent->impl->degrade("storage: a group commit failed: " + why)) continue;
+      if (disk && attempt == 0 && agent->impl->degrade_locked("storage: a group commit failed: " + why)) continue;
       for (size_t i = 0; i < n; ++i) {
         if (!out[i].empty()) out[i] = uncommitted_answer(lines[i], lens[i]);
         bits[i] = 0;
@@ -338,7 +348,7 @@ COHORT_API cohort_status cohort_subscribe(cohort_agent *agent, cohort_changed_fn
   if (!agent) return COHORT_EINVAL;
   agent->subscriber = fn;
   agent->subscriber_user = user;
-  agent->impl->subscribe(fn, user);
+  if (agent->impl) agent->impl->subscribe(fn, user);
   clear_error(agent);
   return COHORT_OK;
 }
