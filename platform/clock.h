@@ -33,6 +33,7 @@ class FakeClock final : public Clock {
     mono_ += ms;
   }
   void set_wall_ms(int64_t ms) { wall_ = ms; }
+  void set_mono_ms(int64_t ms) { mono_ = ms; }  // a new boot
 
  private:
   int64_t wall_;

@@ -62,6 +62,20 @@ const char *const kMigrations[] = {
     "DROP TABLE events;"
     "DROP TABLE outbox;"
     "ALTER TABLE events4 RENAME TO events;",
+    // 5: cache deadlines on the monotonic clock, so a wall-clock change
+    // neither expires nor revives an answer. A row keeps the boot it was
+    // written in and its deadline on that boot's clock; each boot records the
+    // last monotonic time it was seen alive, so a later boot knows how much
+    // time an answer had left. Rows written before keep their time left at
+    // upgrade (their deadline on no boot: the time left itself).
+    "ALTER TABLE boots ADD COLUMN alive_mono INTEGER;"
+    "CREATE TABLE cache5(key TEXT PRIMARY KEY, kind TEXT NOT NULL, boot INTEGER,"
+    "  expires_mono INTEGER NOT NULL, body TEXT NOT NULL) WITHOUT ROWID;"
+    "INSERT INTO cache5 SELECT key, kind, NULL,"
+    "  expires_ms - CAST(strftime('%s','now') AS INTEGER) * 1000, body FROM cache"
+    "  WHERE stored_ms <= CAST(strftime('%s','now') AS INTEGER) * 1000;"
+    "DROP TABLE cache;"
+    "ALTER TABLE cache5 RENAME TO cache;",
 };
 constexpr int kVersion = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);
 

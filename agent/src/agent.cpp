@@ -91,7 +91,8 @@ cohort_status Agent::init(const char *config_json, const Seams &seams, std::stri
     err = why;
     return COHORT_ESTORAGE;
   }
-  boot_id_ = platform::boot_id();
+  boot_id_ = !seams.boot_id.empty() ? seams.boot_id : platform::boot_id();
+  if (boot_id_.empty()) boot_id_ = platform::uuid4(*entropy_);  // every start counts as a boot
   {
     // This boot's number in the boots table: events carry the number.
     storage::Stmt ins(store_, "INSERT OR IGNORE INTO boots(boot_id) VALUES(?)");
@@ -210,7 +211,10 @@ void Agent::flush() {
     storage_retry_mono_ = clock_->mono_ms() - kStorageRetryMs;
     retry_storage();
   }
-  if (store_.is_open()) save_cohort_state();
+  if (store_.is_open()) {
+    save_cohort_state();
+    note_alive(clock_->mono_ms(), true);
+  }
   store_.checkpoint();
 }
 

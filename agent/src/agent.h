@@ -36,13 +36,15 @@ struct Seams {
   // The earliest plausible wall time (ms); -1: this build's time. Tests whose
   // fake clock sits in the past set 0.
   int64_t plausible_after_ms = -1;
+  // This boot's identity; empty: the kernel's (a fresh one per start when the
+  // kernel cannot tell).
+  std::string boot_id;
 };
 
 // A remote answer kept with its deadline on the monotonic clock, so a wall
 // clock jump neither expires nor revives it.
 struct CacheEntry {
   Json body;
-  int64_t stored_wall = 0;
   int64_t expires_mono = 0;
   bool valid(int64_t now_mono) const { return body && now_mono < expires_mono; }
 };
@@ -239,6 +241,7 @@ class Agent {
   void prune_caches(int64_t now_mono);
   const CacheEntry *cache_get(const std::string &key, int64_t now_mono);
   void load_caches();
+  void note_alive(int64_t now_mono, bool now);
   void queue_contextual(const std::string &url, Json page_properties);
   void wake_worker(bool urgent);
   cohort_status m_activations_get(const cJSON *params, cJSON *result);
@@ -265,6 +268,8 @@ class Agent {
   storage::Store store_;
   std::string boot_id_;
   int64_t boot_n_ = 0;  // this boot in the boots table
+  int64_t alive_saved_mono_ = INT64_MIN;  // when boots.alive_mono was last written
+  static constexpr int64_t kAliveSaveMs = 3600 * 1000;
 
   std::mutex mu_;
   std::string err_;

@@ -417,16 +417,26 @@ void Agent::run_contextual_jobs() {
 }
 
 void Agent::cache_put(const std::string &key, const char *kind, Json body, int64_t ttl_s) {
-  int64_t now_wall = clock_->wall_ms();
   int64_t now_mono = clock_->mono_ms();
-  storage::Stmt q(store_, "INSERT OR REPLACE INTO cache(key,kind,stored_ms,expires_ms,body) VALUES(?,?,?,?,?)");
-  q.bind(1, key).bind(2, kind).bind(3, now_wall).bind(4, now_wall + ttl_s * 1000).bind(5, json_print(body.get()));
+  storage::Stmt q(store_, "INSERT OR REPLACE INTO cache(key,kind,boot,expires_mono,body) VALUES(?,?,?,?,?)");
+  q.bind(1, key).bind(2, kind).bind(3, boot_n_).bind(4, now_mono + ttl_s * 1000).bind(5, json_print(body.get()));
   q.step();
   if (!q.done()) CO_LOG(*log_, warn, "cannot store the %s cache: %s", kind, store_.error().c_str());
+  note_alive(now_mono, true);
   CacheEntry &e = caches_[key];
   e.body = std::move(body);
-  e.stored_wall = now_wall;
   e.expires_mono = now_mono + ttl_s * 1000;
+}
+
+// How long this boot has run, written at most hourly (and with every cached
+// answer, and at close): a later boot takes a cached answer's time left from
+// it, so a power cut makes an answer outlive its TTL by an hour at most.
+void Agent::note_alive(int64_t now_mono, bool now) {
+  if (!now && now_mono - alive_saved_mono_ < kAliveSaveMs) return;
+  storage::Stmt q(store_, "UPDATE boots SET alive_mono=? WHERE n=?");
+  q.bind(1, now_mono).bind(2, boot_n_);
+  q.step();
+  if (q.done()) alive_saved_mono_ = now_mono;
 }
 
 // Expired answers leave memory and disk (a contextual entry per page URL
@@ -442,9 +452,10 @@ void Agent::prune_caches(int64_t now_mono) {
       it = caches_.erase(it);
       continue;
     }
-    if (it->first.rfind("ctx:", 0) == 0) contextual.emplace_back(it->second.stored_wall, it->first);
+    if (it->first.rfind("ctx:", 0) == 0) contextual.emplace_back(it->second.expires_mono, it->first);
     ++it;
   }
+  note_alive(now_mono, false);
   if (contextual.size() <= kMaxContextualEntries) return;
   std::sort(contextual.begin(), contextual.end());
   for (size_t i = 0; i < contextual.size() - kMaxContextualEntries; ++i) {
@@ -460,22 +471,39 @@ const CacheEntry *Agent::cache_get(const std::string &key, int64_t now_mono) {
   return it != caches_.end() && it->second.valid(now_mono) ? &it->second : nullptr;
 }
 
-// Caches survive restarts with the time they had left (never more than their TTL).
+// Caches survive restarts with the time they had left, never more than their
+// TTL: on this boot's monotonic clock, or, from an earlier boot, what was left
+// when that boot was last seen alive (the time the device was off is not
+// known, and a wall clock set a year either way must not decide it).
 void Agent::load_caches() {
   caches_.clear();
-  int64_t now_wall = clock_->wall_ms();
   int64_t now_mono = clock_->mono_ms();
-  storage::Stmt q(store_, "SELECT key,kind,stored_ms,expires_ms,body FROM cache");
+  std::vector<std::string> gone;
+  storage::Stmt q(store_,
+                  "SELECT c.key, c.kind, c.boot, c.expires_mono - coalesce(b.alive_mono, 0), c.expires_mono, c.body"
+                  " FROM cache c LEFT JOIN boots b ON b.n = c.boot");
   while (q.step()) {
     int64_t ttl_ms = (q.text(1) == "behavioral" ? cfg_.cache_behavioral_ttl_s : cfg_.cache_contextual_ttl_s) * 1000;
-    int64_t left = std::min(q.int64(3) - now_wall, ttl_ms);
-    if (left <= 0 || q.int64(2) > now_wall) continue;  // expired, or stored "in the future"
+    int64_t left = std::min(q.int64(2) == boot_n_ ? q.int64(4) - now_mono : q.int64(3), ttl_ms);
+    if (left <= 0) {
+      gone.push_back(q.text(0));
+      continue;
+    }
     CacheEntry &e = caches_[q.text(0)];
-    e.body = json_parse(q.text(4));
-    e.stored_wall = q.int64(2);
+    e.body = json_parse(q.text(5));
     e.expires_mono = now_mono + left;
   }
-  store_.exec("DELETE FROM cache WHERE expires_ms <= strftime('%s','now')*1000");
+  for (const std::string &key : gone) {
+    storage::Stmt del(store_, "DELETE FROM cache WHERE key=?");
+    del.bind(1, key);
+    del.step();
+  }
+  // Answers from an earlier boot move onto this boot's clock.
+  for (const auto &entry : caches_) {
+    storage::Stmt up(store_, "UPDATE cache SET boot=?, expires_mono=? WHERE key=? AND boot IS NOT ?");
+    up.bind(1, boot_n_).bind(2, entry.second.expires_mono).bind(3, entry.first).bind(4, boot_n_);
+    up.step();
+  }
 }
 
 cohort_status Agent::m_cohorts_get(const cJSON *, cJSON *result) {

@@ -451,6 +451,76 @@ static void wall_clock_jumps_change_nothing(void **) {
   assert_string_not_equal(str(call_ok(f.agent, "status").get(), "session_id").c_str(), session.c_str());
 }
 
+// Across restarts a cached answer keeps the time it had left, whatever the
+// wall clock says: on the same boot by the monotonic clock, after a reboot
+// (monotonic clock from zero) by what was left when the last boot was seen
+// alive. Before, a wall clock set back a year revived an answer for its whole
+// TTL, and one set forward expired it.
+static void cache_time_left_survives_restarts(void **) {
+  Fixture f;
+  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, kAnswer); });
+  f.open("\"cache\":{\"behavioral_ttl_s\":10000}");
+  f.track(1);
+  f.sync();
+  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 503, "{}"); });
+  auto cached = [&] {
+    co::Json a = call_ok(f.agent, "activations.get", "{\"timeout_ms\":0}");
+    return cJSON_GetObjectItem(cJSON_GetObjectItem(a.get(), "activations"), "dfp") != nullptr;
+  };
+  const int64_t year = 365LL * 86400000;
+  // Same boot, 4000 s later, the wall clock a year back: 6000 s left.
+  f.clock.advance_ms(4000 * 1000);
+  f.clock.set_wall_ms(f.clock.wall_ms() - year);
+  f.reopen();
+  assert_true(cached());
+  f.clock.advance_ms(5000 * 1000);
+  // A reboot 5000 s on (1000 s left), the wall clock two years forward.
+  f.reboot("boot-2", 500);
+  f.clock.set_wall_ms(f.clock.wall_ms() + 2 * year);
+  f.reopen();
+  assert_true(cached());
+  f.clock.advance_ms(999 * 1000);
+  assert_true(cached());
+  // And again after another reboot with a second left: still counted down.
+  f.reboot("boot-3", 7);
+  assert_true(cached());
+  f.clock.advance_ms(2 * 1000);
+  assert_false(cached());
+  f.reopen();
+  assert_false(cached());
+}
+
+// A power cut: the boot never closed, so only what it last recorded (the
+// cached answer itself, then hourly) tells the next boot the time left.
+static void cache_time_left_after_power_cut(void **) {
+  Fixture f;
+  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, kAnswer); });
+  f.open("\"cache\":{\"behavioral_ttl_s\":20000}");
+  f.track(1);
+  f.sync();
+  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 503, "{}"); });
+  // Two and a half hours of worker passes: seen alive at 2 h (7200 s).
+  for (int i = 0; i < 5; ++i) {
+    f.clock.advance_ms(1800 * 1000);
+    f.track(1);
+    f.sync();
+  }
+  std::string db = f.dir.path + "/data/cohort.db";
+  std::string copy = f.dir.path + "/cut";
+  // The database as the power cut leaves it (the WAL without its index).
+  assert_int_equal(system(("mkdir " + copy + " && cp " + db + " " + db + "-wal " + copy + "/").c_str()), 0);
+  f.reboot("boot-2", 100, [&] {
+    assert_int_equal(system(("rm -f " + db + "* && cp " + copy + "/cohort.db* " + f.dir.path + "/data/").c_str()), 0);
+  });
+  // 20000 - 7200 = 12800 s left as far as anyone can tell.
+  f.clock.advance_ms(12799 * 1000);
+  co::Json a = call_ok(f.agent, "activations.get", "{\"timeout_ms\":0}");
+  assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(a.get(), "activations"), "dfp"));
+  f.clock.advance_ms(2 * 1000);
+  a = call_ok(f.agent, "activations.get", "{\"timeout_ms\":0}");
+  assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(a.get(), "activations"), "dfp"));
+}
+
 static void stateless_round_trips_state(void **) {
   Fixture f;
   std::atomic<int> n{0};
@@ -494,6 +564,8 @@ int main() {
       cmocka_unit_test(retry_after_is_honoured_even_by_sync_now),
       cmocka_unit_test(no_consent_no_ccs_but_contextual),
       cmocka_unit_test(activations_merge_dedupe_and_ttl),
+      cmocka_unit_test(cache_time_left_survives_restarts),
+      cmocka_unit_test(cache_time_left_after_power_cut),
       cmocka_unit_test(merge_false_keeps_contextual_apart),
       cmocka_unit_test(hung_api_never_blocks_callers),
       cmocka_unit_test(stateless_round_trips_state),

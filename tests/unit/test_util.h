@@ -103,6 +103,7 @@ struct AgentFixture {
   co::platform::FakeTransport transport;
   cohort_agent *agent = nullptr;
   std::string extra;  // the configuration of the last open()
+  std::string boot_id = "boot-1";
 
   explicit AgentFixture(uint64_t seed = 1) : entropy(seed) {
     transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) {
@@ -121,6 +122,7 @@ struct AgentFixture {
     s.logger = &logger;
     s.transport = &transport;
     s.plausible_after_ms = 0;  // the fake clock starts in 2023, before this build
+    s.boot_id = boot_id;
     return s;
   }
   void open_with(const std::string &config_extra) {
@@ -130,6 +132,17 @@ struct AgentFixture {
   void reopen() {
     cohort_close(agent);
     agent = nullptr;
+    open_with(extra);
+  }
+  // A restart on a new boot: its own boot id, the monotonic clock from
+  // `mono`; `while_off` runs between the two.
+  template <typename F = void (*)()>
+  void reboot(const std::string &id, int64_t mono, F &&while_off = [] {}) {
+    cohort_close(agent);
+    agent = nullptr;
+    while_off();
+    boot_id = id;
+    clock.set_mono_ms(mono);
     open_with(extra);
   }
 };
