@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <string>
 #include <vector>
@@ -268,7 +269,7 @@ class Agent {
   storage::Store store_;
   std::string boot_id_;
   int64_t boot_n_ = 0;  // this boot in the boots table
-  int64_t alive_saved_mono_ = INT64_MIN;  // when boots.alive_mono was last written
+  std::optional<int64_t> alive_saved_mono_;  // when boots.alive_mono was last written
   static constexpr int64_t kAliveSaveMs = 3600 * 1000;
 
   std::mutex mu_;

@@ -432,7 +432,7 @@ void Agent::cache_put(const std::string &key, const char *kind, Json body, int64
 // answer, and at close): a later boot takes a cached answer's time left from
 // it, so a power cut makes an answer outlive its TTL by an hour at most.
 void Agent::note_alive(int64_t now_mono, bool now) {
-  if (!now && now_mono - alive_saved_mono_ < kAliveSaveMs) return;
+  if (!now && alive_saved_mono_ && now_mono - *alive_saved_mono_ < kAliveSaveMs) return;
   storage::Stmt q(store_, "UPDATE boots SET alive_mono=? WHERE n=?");
   q.bind(1, now_mono).bind(2, boot_n_);
   q.step();
