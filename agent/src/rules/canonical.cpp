@@ -122,6 +122,34 @@ std::string canonical_json(const Rule &rule) {
   return out;
 }
 
+std::string literal_text(const cJSON *value) {
+  if (value == nullptr) return "";
+  char *text = cJSON_PrintUnformatted(value);
+  if (text == nullptr) throw std::bad_alloc();
+  std::string out = text;
+  cJSON_free(text);
+  return out;
+}
+
+std::string gathering_key(const Condition &c) {
+  std::string key;
+  auto field = [&key](std::string_view s) { key.append(std::to_string(s.size())).append(1, ':').append(s); };
+  field(name_of(c.type));
+  field(c.event_type);
+  for (const Filter &f : c.where) {
+    field(f.path.text);
+    field(name_of(f.op));
+    field(literal_text(f.value));
+  }
+  field(c.property.text);
+  field(std::to_string(static_cast<int>(c.window.scope)) + "/" + std::to_string(c.window.count));
+  if (c.type == Type::property) {  // its accumulator records the comparison
+    field(name_of(c.op));
+    field(literal_text(c.value));
+  }
+  return key;
+}
+
 std::string checksum_of(const std::string &canonical) {
   return platform::sha256_hex(canonical);
 }

@@ -12,5 +12,13 @@ namespace co::rules {
 std::string canonical_json(const Rule &rule);
 // Lowercase hex SHA-256 of `canonical`.
 std::string checksum_of(const std::string &canonical);
+// What an accumulating condition gathers, canonically: conditions with the same
+// key fed the same events hold the same state, whatever their decision (the
+// operator, value and metric are read only when deciding; a property records
+// its comparison as it goes, so it keeps them).
+// Throws std::bad_alloc rather than answer a wrong key.
+std::string gathering_key(const Condition &c);
+// A literal as compact JSON ("" for none); throws std::bad_alloc.
+std::string literal_text(const cJSON *value);
 
 }  // namespace co::rules

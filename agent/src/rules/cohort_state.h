@@ -29,7 +29,9 @@ struct Membership {
 };
 
 struct CohortState {
-  std::vector<std::unique_ptr<Accumulator>> conditions;  // parallel to Rule::conditions
+  // Parallel to Rule::conditions. Live cohorts whose conditions gather the same
+  // events share one accumulator (Engine: one add per event, not one per cohort).
+  std::vector<std::shared_ptr<Accumulator>> conditions;
   Membership membership;
 };
 

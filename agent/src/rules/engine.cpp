@@ -6,6 +6,7 @@
 #include <map>
 
 #include "rules/ast.h"
+#include "rules/canonical.h"
 #include "rules/cohort_state.h"
 #include "rules/evaluator.h"
 #include "rules/predicate.h"
@@ -27,10 +28,13 @@ struct Slot {
   bool changed = false;          // scratch for dispatch(): its state moved
 };
 
-// Where an event may land: condition `condition` of cohort `cohort`.
+// Where an event may land: condition `condition` of cohort `cohort`, whose
+// accumulator is number `accumulator` among the distinct ones (shared ones
+// have one number).
 struct Target {
   uint32_t cohort;
   uint32_t condition;
+  uint32_t accumulator = 0;
 };
 
 std::string quoted(std::string_view s) {
@@ -71,6 +75,9 @@ struct Engine::Impl {
   std::vector<int64_t> due_ms;                 // when time alone may next change a cohort's membership
   std::vector<uint8_t> context;                // kSession | kView: the windows a cohort reads
   std::vector<uint32_t> offered;               // scratch for observe()
+  std::vector<int8_t> added;                   // scratch for observe(), by accumulator: -1 not yet, else add()'s answer
+  std::vector<uint32_t> touched;               // scratch for observe(): the accumulators it added to
+  bool share_pending = false;                  // share() before the next poll
   size_t filter_count = 0;                     // distinct `where` filters (Filter::id)
   FilterMemo filter_memo;                      // scratch for observe()
   int64_t observed_seq = kNever;
@@ -82,6 +89,7 @@ struct Engine::Impl {
   void install(Definitions d, std::vector<Slot> s);
   void build_index();
   void build_time_and_readers();
+  void share();
   void dispatch(const Event &e, bool rebuilding);
   void record(uint32_t cohort, bool member, const Now &now, Changes *changes);
   int find(std::string_view id) const;
@@ -95,33 +103,84 @@ void Engine::Impl::install(Definitions d, std::vector<Slot> s) {
   build_index();
   build_time_and_readers();
   polled = false;  // the first poll reads every cohort
+  share_pending = true;
 }
 
+// Built aside and swapped in: a throw leaves the index as it was.
 void Engine::Impl::build_index() {
-  by_name.clear();
-  any_name.clear();
-  views.clear();
+  std::map<std::string, std::vector<Target>, std::less<>> named;
+  std::vector<Target> any, viewed;
   std::map<std::string, uint32_t> filter_ids;
+  std::map<const Accumulator *, uint32_t> accumulators;
   for (uint32_t i = 0; i < defs.cohorts.size(); ++i) {
     std::vector<Condition> &conds = defs.cohorts[i].rule.conditions;
     for (uint32_t k = 0; k < conds.size(); ++k) {
       Condition &c = conds[k];
       if (!c.accumulates()) continue;
-      for (Filter &f : c.where) {
-        char *value = f.value != nullptr ? cJSON_PrintUnformatted(f.value) : nullptr;
-        std::string key = f.path.text + '\0' + name_of(f.op) + '\0' + (value != nullptr ? value : "");
-        cJSON_free(value);
+      const Accumulator *acc = slots[i].state.conditions[k].get();
+      Target target{i, k, accumulators.emplace(acc, static_cast<uint32_t>(accumulators.size())).first->second};
+      for (Filter &f : c.where) {  // the same ids every time for the same definitions
+        std::string key = f.path.text + '\0' + name_of(f.op) + '\0' + literal_text(f.value);
         f.id = filter_ids.emplace(key, static_cast<uint32_t>(filter_ids.size())).first->second;
       }
       if (c.type == Type::engagement)
-        views.push_back({i, k});
+        viewed.push_back(target);
       else if (c.event_type == "*")
-        any_name.push_back({i, k});
+        any.push_back(target);
       else
-        by_name[c.event_type].push_back({i, k});
+        named[c.event_type].push_back(target);
     }
   }
+  std::vector<int8_t> results(accumulators.size(), -1);
+  by_name.swap(named);
+  any_name.swap(any);
+  views.swap(viewed);
+  added.swap(results);
   filter_count = filter_ids.size();
+}
+
+// Live cohorts whose conditions gather the same events (gathering_key) and
+// hold the same state share one accumulator from here on. Both have been
+// offered every event routed to it (a cohort skips an event only when it
+// covers it already; after a load, replay has run: covered_seq is raised to
+// what every live cohort covers), and from now on both are offered the same
+// events: the shared state stays what each would have had. Look-back cohorts
+// are left alone; they share at the poll after end_lookback().
+void Engine::Impl::share() {
+  struct Move {
+    std::shared_ptr<Accumulator> *at;
+    std::shared_ptr<Accumulator> to;
+  };
+  std::vector<Move> moves;
+  std::map<std::string, std::vector<std::pair<std::string, std::shared_ptr<Accumulator>>>> seen;
+  for (uint32_t i = 0; i < defs.cohorts.size(); ++i) {
+    Slot &s = slots[i];
+    if (s.rebuilding) continue;
+    s.covered_seq = std::max(s.covered_seq, observed_seq);
+    const std::vector<Condition> &conds = defs.cohorts[i].rule.conditions;
+    for (size_t k = 0; k < conds.size(); ++k) {
+      std::shared_ptr<Accumulator> &acc = s.state.conditions[k];
+      if (!acc) continue;
+      ByteWriter w;
+      acc->encode(&w);
+      std::string bytes = w.take();
+      auto &candidates = seen[gathering_key(conds[k])];
+      auto same = std::find_if(candidates.begin(), candidates.end(), [&](const auto &c) { return c.first == bytes; });
+      if (same == candidates.end())
+        candidates.emplace_back(std::move(bytes), acc);
+      else if (same->second != acc)
+        moves.push_back({&acc, same->second});
+    }
+  }
+  // Out of memory from here: every move undone, nothing shared.
+  for (Move &m : moves) m.at->swap(m.to);
+  try {
+    if (!moves.empty()) build_index();
+  } catch (...) {
+    for (Move &m : moves) m.at->swap(m.to);
+    throw;
+  }
+  share_pending = false;
 }
 
 // A cohort's membership moves with time when a bucket leaves its window or a
@@ -153,8 +212,13 @@ void Engine::Impl::dispatch(const Event &event, bool rebuilding) {
     for (const Target &t : targets) {
       Slot &s = slots[t.cohort];
       if (s.rebuilding != rebuilding || e.seq <= s.covered_seq) continue;
-      const Condition &c = defs.cohorts[t.cohort].rule.conditions[t.condition];
-      if (s.state.conditions[t.condition]->add(c, e, horizon)) s.changed = true;
+      int8_t &result = added[t.accumulator];
+      if (result < 0) {
+        const Condition &c = defs.cohorts[t.cohort].rule.conditions[t.condition];
+        result = s.state.conditions[t.condition]->add(c, e, horizon) ? 1 : 0;
+        touched.push_back(t.accumulator);
+      }
+      if (result > 0) s.changed = true;
       if (!s.offered) offered.push_back(t.cohort);
       s.offered = true;
     }
@@ -171,6 +235,8 @@ void Engine::Impl::dispatch(const Event &event, bool rebuilding) {
     s.offered = s.changed = false;
   }
   offered.clear();
+  for (uint32_t a : touched) added[a] = -1;
+  touched.clear();
 }
 
 void Engine::Impl::record(uint32_t cohort, bool member, const Now &now, Changes *changes) {
@@ -292,11 +358,13 @@ void Engine::end_lookback() {
     if (!impl_->slots[i].rebuilding) continue;
     impl_->slots[i].rebuilding = false;
     impl_->slots[i].dirty = true;
+    impl_->share_pending = true;
   }
 }
 
 Changes Engine::poll(const Now &now) {
   Impl &m = *impl_;
+  if (m.share_pending) m.share();
   m.clock_ms = std::max(m.clock_ms, now.time_ms);
   uint8_t moved = (now.session_id != m.last_session ? kSession : 0) | (now.view_id != m.last_view ? kView : 0);
   Evaluator ev(m.refs, now);

@@ -105,13 +105,16 @@ Cohorts make_cohorts(int n) {
               "30*86400000 AND j.value='" +
               cat + "'";
         break;
-      case 2:
-        rule =
-            R"({"logic":"AND","conditions":[{"type":"aggregate","event_type":"VideoCompletion","property":"percentage_watched","metric":"avg","operator":"gte","value":0.5,"window_days":7}]})";
-        sql =
-            "SELECT avg(json_extract(props,'$.percentage_watched')) >= 0.5 FROM events WHERE name='VideoCompletion' "
-            "AND time > :now - 7*86400000";
+      case 2: {
+        // Completion thresholds from 30% to 70%: one accumulator, five decisions.
+        std::string pct = std::to_string(3 + i / 8 % 5) + "0";
+        rule = std::string(
+                   R"({"logic":"AND","conditions":[{"type":"aggregate","event_type":"VideoCompletion","property":"percentage_watched","metric":"avg","operator":"gte","value":0.)") +
+               pct + R"(,"window_days":7}]})";
+        sql = "SELECT avg(json_extract(props,'$.percentage_watched')) >= 0." + pct +
+              " FROM events WHERE name='VideoCompletion' AND time > :now - 7*86400000";
         break;
+      }
       case 3:
         rule =
             std::string(
@@ -123,14 +126,16 @@ Cohorts make_cohorts(int n) {
               genre + "'";
         break;
       case 4:
+        // Engaged time in a genre this week: 15 minutes to an hour.
         rule =
             std::string(
-                R"({"logic":"AND","conditions":[{"type":"engagement","event_type":"Videoview","metric":"engaged_time","operator":"gte","value":1800,"where":[{"property":"genre","operator":"eq","value":")") +
-            genre + R"("}],"window_days":7}]})";
-        sql = std::string(
-                  "SELECT coalesce(sum(json_extract(c.props,'$.time_spent_seconds')),0) >= 1800 FROM events p JOIN "
-                  "events c ON c.view=p.view AND c.name='VideoCompletion' WHERE p.name='Videoview' AND "
-                  "json_extract(p.props,'$.genre')='") +
+                R"({"logic":"AND","conditions":[{"type":"engagement","event_type":"Videoview","metric":"engaged_time","operator":"gte","value":)") +
+            std::to_string(900 * (1 + i / 8 % 4)) + R"(,"where":[{"property":"genre","operator":"eq","value":")" + genre +
+            R"("}],"window_days":7}]})";
+        sql = "SELECT coalesce(sum(json_extract(c.props,'$.time_spent_seconds')),0) >= " +
+              std::to_string(900 * (1 + i / 8 % 4)) +
+              " FROM events p JOIN events c ON c.view=p.view AND c.name='VideoCompletion' WHERE p.name='Videoview' "
+              "AND json_extract(p.props,'$.genre')='" +
               genre + "' AND c.time > :now - 7*86400000";
         break;
       case 5:
@@ -143,13 +148,16 @@ Cohorts make_cohorts(int n) {
                   "LIMIT 1)='") +
               genre + "' AND (SELECT count(*) FROM events WHERE name='AdImpression' AND time > :now - 6*3600000) < 20";
         break;
-      case 6:
-        rule =
-            R"({"logic":"AND","conditions":[{"type":"aggregate","event_type":"VideoCompletion","property":"percentage_watched","metric":"max","operator":"gte","value":0.9,"window":"session"}]})";
-        sql =
-            "SELECT max(json_extract(props,'$.percentage_watched')) >= 0.9 FROM events WHERE name='VideoCompletion' "
-            "AND session=:session";
+      case 6: {
+        // Top completion in this session from 75% to 90%.
+        std::string pct = std::to_string(75 + 5 * (i / 8 % 4));
+        rule = std::string(
+                   R"({"logic":"AND","conditions":[{"type":"aggregate","event_type":"VideoCompletion","property":"percentage_watched","metric":"max","operator":"gte","value":0.)") +
+               pct + R"(,"window":"session"}]})";
+        sql = "SELECT max(json_extract(props,'$.percentage_watched')) >= 0." + pct +
+              " FROM events WHERE name='VideoCompletion' AND session=:session";
         break;
+      }
       default:
         rule = std::string(R"({"logic":"AND","conditions":[{"type":"cohort","cohort_id":"c)") + std::to_string(i - 7) +
                R"("},{"logic":"NOT","conditions":[{"type":"event","event_type":"Search","window_minutes":30}]}]})";
@@ -180,6 +188,7 @@ double now_ns() {
 
 struct Figures {
   Percentiles engine{}, naive{};
+  Percentiles engine_p99_range{};  // lowest and highest p99 of the runs
   double lookback_ms = 0;
   double bytes_avg = 0;
   size_t bytes_max = 0;
@@ -194,32 +203,41 @@ Engine *loaded(Engine *e, const std::string &json, int64_t now) {
 }
 
 // 10k events of history, then 10k more, each observed and polled and timed.
+// Five runs on fresh engines; the median run's p50 and p99 are reported (one
+// run's tail is at the mercy of whatever else the machine does).
 void BM_engine_per_event(benchmark::State &state) {
   Cohorts cohorts = make_cohorts(200);
   std::vector<StoredEvent> history = make_history(20000, 1);
   for (auto _ : state) {
-    Engine engine;
-    loaded(&engine, cohorts.json, history.front().time_ms);
-    for (int i = 0; i < 10000; ++i) {
-      engine.observe(history[i].event());
-      engine.poll(Now{history[i].time_ms, history[i].session, history[i].view});
+    std::vector<Percentiles> runs;
+    for (int run = 0; run < 5; ++run) {
+      Engine engine;
+      loaded(&engine, cohorts.json, history.front().time_ms);
+      for (int i = 0; i < 10000; ++i) {
+        engine.observe(history[i].event());
+        engine.poll(Now{history[i].time_ms, history[i].session, history[i].view});
+      }
+      std::vector<double> ns;
+      for (size_t i = 10000; i < history.size(); ++i) {
+        const StoredEvent &e = history[i];
+        double start = now_ns();
+        engine.observe(e.event());
+        engine.poll(Now{e.time_ms, e.session, e.view});
+        ns.push_back(now_ns() - start);
+      }
+      runs.push_back(percentiles(ns));
+      if (run > 0) continue;
+      size_t total = 0;
+      std::vector<co::rules::SavedState> saved = engine.save();
+      for (const auto &s : saved) {
+        total += s.blob.size();
+        g_figures.bytes_max = std::max(g_figures.bytes_max, s.blob.size());
+      }
+      g_figures.bytes_avg = static_cast<double>(total) / static_cast<double>(saved.size());
     }
-    std::vector<double> ns;
-    for (size_t i = 10000; i < history.size(); ++i) {
-      const StoredEvent &e = history[i];
-      double start = now_ns();
-      engine.observe(e.event());
-      engine.poll(Now{e.time_ms, e.session, e.view});
-      ns.push_back(now_ns() - start);
-    }
-    g_figures.engine = percentiles(ns);
-    size_t total = 0;
-    std::vector<co::rules::SavedState> saved = engine.save();
-    for (const auto &s : saved) {
-      total += s.blob.size();
-      g_figures.bytes_max = std::max(g_figures.bytes_max, s.blob.size());
-    }
-    g_figures.bytes_avg = static_cast<double>(total) / static_cast<double>(saved.size());
+    std::sort(runs.begin(), runs.end(), [](const Percentiles &a, const Percentiles &b) { return a.p99_us < b.p99_us; });
+    g_figures.engine = runs[runs.size() / 2];
+    g_figures.engine_p99_range = {runs.front().p99_us, runs.back().p99_us};
   }
   state.counters["p50_us"] = g_figures.engine.p50_us;
   state.counters["p99_us"] = g_figures.engine.p99_us;
@@ -320,8 +338,10 @@ int main(int argc, char **argv) {
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   const Figures &f = g_figures;
-  std::printf("\nrules: per event (observe + poll), 200 cohorts, 10k events of history: p50 %.2f us, p99 %.2f us\n",
-              f.engine.p50_us, f.engine.p99_us);
+  std::printf(
+      "\nrules: per event (observe + poll), 200 cohorts, 10k events of history: p50 %.2f us, p99 %.2f us (median of 5 "
+      "runs; p99 %.2f-%.2f)\n",
+      f.engine.p50_us, f.engine.p99_us, f.engine_p99_range.p50_us, f.engine_p99_range.p99_us);
   if (f.naive.p50_us > 0) {
     std::printf(
         "rules: naive SQLite (one query per cohort after each event): p50 %.0f us, p99 %.0f us -> %.0fx slower at "

@@ -115,7 +115,35 @@ void add_selection(Gen &g, cJSON *o, bool optional_type) {
   if (g.chance(60)) cJSON_AddItemToObject(o, "where", random_where(g));
 }
 
+// Conditions a scenario draws from again and again (null: none), as cohorts
+// built from the same building blocks do: the engine then shares their
+// accumulators, and each copy gets its own decision.
+std::vector<cJSON *> *g_pool = nullptr;
+
+void replace(cJSON *o, const char *key, cJSON *item) {
+  cJSON_DeleteItemFromObjectCaseSensitive(o, key);
+  cJSON_AddItemToObject(o, key, item);
+}
+
+cJSON *from_pool(Gen &g) {
+  cJSON *o = cJSON_Duplicate((*g_pool)[static_cast<size_t>(g.pick(static_cast<int>(g_pool->size())))], 1);
+  std::string type = cJSON_GetObjectItem(o, "type")->valuestring;
+  if (type == "property") return o;  // its comparison is part of what it gathers
+  replace(o, "operator", cJSON_CreateString(numeric_op(g)));
+  if (type == "event") replace(o, "value", cJSON_CreateNumber(g.pick(4)));
+  if (type == "aggregate" || type == "monetary") {
+    replace(o, "metric", cJSON_CreateString(g.one_of({"sum", "avg", "min", "max", "count"})));
+    replace(o, "value", cJSON_CreateNumber(g.quarter(12)));
+  }
+  if (type == "engagement") {
+    replace(o, "metric", cJSON_CreateString(g.one_of({"engaged_time", "completion", "views"})));
+    replace(o, "value", cJSON_CreateNumber(g.quarter(8)));
+  }
+  return o;
+}
+
 cJSON *random_condition(Gen &g, int self) {
+  if (g_pool != nullptr && g.chance(70)) return from_pool(g);
   cJSON *o = cJSON_CreateObject();
   int type = g.pick(6);
   if (type == 5 && self == 0) type = 0;  // the first cohort has nothing to read
@@ -194,7 +222,12 @@ std::string definitions(const std::vector<std::string> &rules) {
 class Scenario {
  public:
   explicit Scenario(uint64_t seed) : g_(seed) {
-    int n = 1 + g_.pick(3);
+    // Two scenarios in five build their cohorts from a small pool.
+    if (g_.chance(40)) {
+      for (int i = 1 + g_.pick(2); i > 0; --i) pool_.push_back(random_condition(g_, 0));
+      g_pool = &pool_;
+    }
+    int n = (g_pool != nullptr ? 2 : 1) + g_.pick(3);
     for (int i = 0; i < n; ++i) rules_.push_back(print(random_group(g_, i, 0)));
     clock_ = kT0 + g_.pick(2 * 86400) * kSecond;
     engine_ = std::make_unique<Engine>();
@@ -202,6 +235,13 @@ class Scenario {
     lookback_all(*engine_);  // nothing to look back over yet: makes the cohorts live
     ref_.load(engine_->cohorts());
   }
+
+  ~Scenario() {
+    g_pool = nullptr;
+    for (cJSON *c : pool_) cJSON_Delete(c);
+  }
+  Scenario(const Scenario &) = delete;
+  Scenario &operator=(const Scenario &) = delete;
 
   void run(int steps) {
     for (int i = 0; i < steps; ++i) {
@@ -366,6 +406,7 @@ class Scenario {
   }
 
   Gen g_;
+  std::vector<cJSON *> pool_;
   std::vector<std::string> rules_;
   int64_t clock_ = 0;
   std::string session_ = "s0", view_, last_view_;
