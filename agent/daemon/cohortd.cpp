@@ -352,8 +352,10 @@ class Server {
     fds_.push_back({listen_fd_, static_cast<short>(clients_.size() < kMaxClients && !accept_paused_ ? POLLIN : 0), 0});
     for (const Client &c : clients_) {
       short events = 0;
-      // Back-pressure: no new requests from a client that does not read its answers.
-      if (!c.closing && c.out.size() < kMaxPendingOut / 2) events |= POLLIN;
+      // Back-pressure: no new requests from a client that does not read its
+      // answers, nor more than a line's worth ahead of what is handled (the
+      // rest waits in the socket, and a fast writer blocks there).
+      if (!c.closing && c.out.size() < kMaxPendingOut / 2 && c.in.size() <= kMaxLine) events |= POLLIN;
       if (!c.out.empty()) events |= POLLOUT;
       fds_.push_back({c.fd, events, 0});
     }
@@ -401,7 +403,7 @@ class Server {
 
   void read_from(Client &c) {
     char buf[16384];
-    for (;;) {
+    while (c.in.size() <= kMaxLine) {
       ssize_t n = recv(c.fd, buf, sizeof buf, 0);
       if (n > 0) {
         c.in.append(buf, static_cast<size_t>(n));
@@ -409,8 +411,7 @@ class Server {
           refuse_line(c);
           return;
         }
-        if (c.in.size() > kMaxLine) return;  // enough to work on; the rest waits in the socket
-        continue;
+        continue;  // past kMaxLine: enough to work on; the rest waits in the socket
       }
       if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
         // Peer gone (or half-closed): answer what is complete, then close.
@@ -485,7 +486,9 @@ class Server {
       // Large answers (history.get) slow the client down to one line a round.
       c.budget = c.out.size() - before[i] > kLargeAnswers ? 1 : std::min(kLinesPerRound, c.budget * 2);
       c.in.erase(0, consumed[i]);
-      if (refuse[i]) refuse_line(c);
+      release(c.in);
+      // What is left may be the start of an overlong line (read no further).
+      if (refuse[i] || (c.in.size() > kMaxLine && !has_line(c))) refuse_line(c);
       lines_waiting_ = lines_waiting_ || (has_line(c) && c.out.size() < kMaxPendingOut / 2);
     }
   }
@@ -523,6 +526,12 @@ class Server {
       drop(c);
       return;
     }
+    release(c.out);
+  }
+
+  // A buffer that grew for a burst gives its memory back once empty.
+  static void release(std::string &buf) {
+    if (buf.empty() && buf.capacity() > kMaxLine) std::string().swap(buf);
   }
 
   void deliver_notifications() {
