@@ -411,6 +411,9 @@ class Server {
           refuse_line(c);
           return;
         }
+        // A short read drained the socket: the next poll() tells of more
+        // (saves a recv that would only say EAGAIN, one per request).
+        if (static_cast<size_t>(n) < sizeof buf) return;
         continue;  // past kMaxLine: enough to work on; the rest waits in the socket
       }
       if (n == 0 || (errno != EAGAIN && errno != EINTR)) {

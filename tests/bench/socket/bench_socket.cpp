@@ -5,7 +5,9 @@
 //     in flight per client);
 //   * cold start: process spawn to the first answered request, median of 10,
 //     on a fresh data directory (first boot) and on an existing one (restart);
-//   * cohortd's resident memory (VmRSS) idle and after 50k tracked events.
+//   * cohortd's resident memory (VmRSS) idle and after 50k tracked events;
+//   * beside the request-response figures, the machine's own floor: a line
+//     echoed by a process that does nothing else, one in flight.
 // Prints figures; no pass/fail.
 //
 //   bench_socket [PATH/TO/cohortd] [EVENTS]      (default: the build's cohortd, 50000)
@@ -209,6 +211,40 @@ double track_rate(const Daemon &d, int clients, long events, int window) {
   return static_cast<double>(events) / secs;
 }
 
+// The floor under any request-response figure on this machine: a line of a
+// track request's size bounced off a child process that only echoes it, over
+// a Unix stream socket, one in flight. No daemon, no JSON, no storage.
+double echo_round_trips(long n) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) die("socketpair");
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(sv[0]);
+    char buf[4096];
+    for (;;) {
+      ssize_t got = read(sv[1], buf, sizeof buf);
+      if (got <= 0 || write(sv[1], buf, static_cast<size_t>(got)) != got) _exit(0);
+    }
+  }
+  close(sv[1]);
+  std::string line = track_line();
+  char buf[4096];
+  auto t0 = Clock::now();
+  for (long i = 0; i < n; ++i) {
+    if (write(sv[0], line.data(), line.size()) != static_cast<ssize_t>(line.size())) die("echo write");
+    size_t back = 0;
+    while (back < line.size()) {
+      ssize_t got = read(sv[0], buf, sizeof buf);
+      if (got <= 0) die("echo read");
+      back += static_cast<size_t>(got);
+    }
+  }
+  double secs = ms_since(t0) / 1000.0;
+  close(sv[0]);
+  waitpid(pid, nullptr, 0);
+  return static_cast<double>(n) / secs;
+}
+
 long rss_kib(pid_t pid) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/status", static_cast<int>(pid));
@@ -296,6 +332,7 @@ int main(int argc, char **argv) {
   long rr1 = total / 10, pipe1 = total * 3 / 10, rr16 = total * 3 / 10;
   long pipe16 = total - rr1 - pipe1 - rr16;
   printf("%-42s %9.0f req/s (%ld events)\n", "track, 1 client, request-response", track_rate(d, 1, rr1, 1), rr1);
+  printf("%-42s %9.0f round trips/s (the floor: no daemon)\n", "  echo over a Unix socket, 1 in flight", echo_round_trips(rr1));
   printf("%-42s %9.0f req/s (%ld events)\n", "track, 1 client, pipelined (window 64)", track_rate(d, 1, pipe1, 64),
          pipe1);
   printf("%-42s %9.0f req/s (%ld events)\n", "track, 16 clients, request-response", track_rate(d, 16, rr16, 1),
