@@ -333,42 +333,42 @@ cohort_status Agent::m_subscribe(const cJSON *params, cJSON *result) {
       return failure(COHORT_EINVAL, "topics[" + std::to_string(i) + "]: unknown topic (known: \"cohorts\")");
     }
   }
-  cJSON *arr = cJSON_AddArrayToObject(result, "topics");
-  cJSON_AddItemToArray(arr, cJSON_CreateString("cohorts"));
+  cJSON *arr = json_add_array(result, "topics");
+  json_append(arr, cJSON_CreateString("cohorts"));
   return COHORT_OK;
 }
 
 cohort_status Agent::m_status(const cJSON *, cJSON *result) {
-  cJSON_AddStringToObject(result, "version", COHORT_VERSION_STRING);
-  cJSON_AddStringToObject(result, "user_id", user_id_.c_str());
-  cJSON_AddBoolToObject(result, "consent", consent_granted());
-  cJSON_AddBoolToObject(result, "consent_required", cfg_.consent_required);
-  cJSON_AddStringToObject(result, "session_id", session_id_.c_str());
-  cJSON_AddNumberToObject(result, "queue_depth", static_cast<double>(outbox_count_));
-  cJSON_AddNumberToObject(result, "dead_letters", static_cast<double>(dead_letters_));
-  cJSON_AddNumberToObject(result, "definitions", static_cast<double>(definitions_.size()));
+  json_add_string(result, "version", COHORT_VERSION_STRING);
+  json_add_string(result, "user_id", user_id_.c_str());
+  json_add_bool(result, "consent", consent_granted());
+  json_add_bool(result, "consent_required", cfg_.consent_required);
+  json_add_string(result, "session_id", session_id_.c_str());
+  json_add_number(result, "queue_depth", static_cast<double>(outbox_count_));
+  json_add_number(result, "dead_letters", static_cast<double>(dead_letters_));
+  json_add_number(result, "definitions", static_cast<double>(definitions_.size()));
   // "ok", or "degraded" (working from memory) with the reason.
-  cJSON_AddStringToObject(result, "storage", store_.in_memory() ? "degraded" : "ok");
-  if (store_.in_memory()) cJSON_AddStringToObject(result, "storage_error", storage_error_.c_str());
+  json_add_string(result, "storage", store_.in_memory() ? "degraded" : "ok");
+  if (store_.in_memory()) json_add_string(result, "storage_error", storage_error_.c_str());
   // Extension: whether the wall clock is trusted, and the events waiting for it.
-  cJSON *clock = cJSON_AddObjectToObject(result, "clock");
-  cJSON_AddBoolToObject(clock, "trusted", check_clock());
-  cJSON_AddNumberToObject(clock, "untimed_events", static_cast<double>(untimed_events_));
-  cJSON *sync = cJSON_AddObjectToObject(result, "last_sync");
+  cJSON *clock = json_add_object(result, "clock");
+  json_add_bool(clock, "trusted", check_clock());
+  json_add_number(clock, "untimed_events", static_cast<double>(untimed_events_));
+  cJSON *sync = json_add_object(result, "last_sync");
   if (synced_once_) {
-    cJSON_AddBoolToObject(sync, "ok", last_sync_ok_);
-    cJSON_AddStringToObject(sync, "at", format_iso8601(last_sync_at_).c_str());
+    json_add_bool(sync, "ok", last_sync_ok_);
+    json_add_string(sync, "at", format_iso8601(last_sync_at_).c_str());
   } else {
-    cJSON_AddNullToObject(sync, "ok");
-    cJSON_AddNullToObject(sync, "at");
+    json_add_null(sync, "ok");
+    json_add_null(sync, "at");
   }
-  if (last_sync_error_.empty()) cJSON_AddNullToObject(sync, "error");
-  else cJSON_AddStringToObject(sync, "error", last_sync_error_.c_str());
-  cJSON_AddNumberToObject(sync, "sent", static_cast<double>(sent_total_));
-  cJSON *hist = cJSON_AddObjectToObject(result, "history");
-  cJSON_AddNumberToObject(hist, "events", static_cast<double>(history_count_));
-  cJSON_AddNumberToObject(hist, "evicted", static_cast<double>(history_evicted_));
-  cJSON_AddNumberToObject(result, "queue_dropped", static_cast<double>(outbox_dropped_));
+  if (last_sync_error_.empty()) json_add_null(sync, "error");
+  else json_add_string(sync, "error", last_sync_error_.c_str());
+  json_add_number(sync, "sent", static_cast<double>(sent_total_));
+  cJSON *hist = json_add_object(result, "history");
+  json_add_number(hist, "events", static_cast<double>(history_count_));
+  json_add_number(hist, "evicted", static_cast<double>(history_evicted_));
+  json_add_number(result, "queue_dropped", static_cast<double>(outbox_dropped_));
   return COHORT_OK;
 }
 
@@ -393,12 +393,12 @@ cohort_status Agent::m_consent_set(const cJSON *params, cJSON *result) {
     apply_definitions(definitions_doc_, true);  // the cohort state went with the history
   }
   CO_LOG(*log_, info, "consent %s", granted ? "granted" : "withdrawn");
-  cJSON_AddBoolToObject(result, "consent", consent_granted());
+  json_add_bool(result, "consent", consent_granted());
   return COHORT_OK;
 }
 
 cohort_status Agent::m_config_get(const cJSON *, cJSON *result) {
-  cJSON_AddItemToObject(result, "config", config_to_json(cfg_));
+  json_add(result, "config", config_to_json(cfg_));
   return COHORT_OK;
 }
 

@@ -78,14 +78,14 @@ std::string uncommitted_answer(const char *line, size_t len) {
   co::Json req(cJSON_ParseWithLength(line, len));
   const cJSON *id = cJSON_IsObject(req.get()) ? cJSON_GetObjectItemCaseSensitive(req.get(), "id") : nullptr;
   co::Json r(cJSON_CreateObject());
-  cJSON_AddStringToObject(r.get(), "jsonrpc", "2.0");
-  cJSON *err = cJSON_AddObjectToObject(r.get(), "error");
-  cJSON_AddNumberToObject(err, "code", -32000 - static_cast<int>(COHORT_ESTORAGE));
-  cJSON_AddStringToObject(err, "message", "storage: the batch was not committed; nothing of this request is kept");
-  cJSON_AddStringToObject(cJSON_AddObjectToObject(err, "data"), "status", "COHORT_ESTORAGE");
-  cJSON_AddItemToObject(r.get(), "id", id && (cJSON_IsString(id) || cJSON_IsNumber(id)) ? cJSON_Duplicate(id, 1)
+  co::json_add_string(r.get(), "jsonrpc", "2.0");
+  cJSON *err = co::json_add_object(r.get(), "error");
+  co::json_add_number(err, "code", -32000 - static_cast<int>(COHORT_ESTORAGE));
+  co::json_add_string(err, "message", "storage: the batch was not committed; nothing of this request is kept");
+  co::json_add_string(co::json_add_object(err, "data"), "status", "COHORT_ESTORAGE");
+  co::json_add(r.get(), "id", id && (cJSON_IsString(id) || cJSON_IsNumber(id)) ? cJSON_Duplicate(id, 1)
                                                                                         : cJSON_CreateNull());
-  return co::json_print(r.get());
+  return co::json_print_checked(r.get());
 }
 
 // Adds the caller's properties (NULL: none) to params; false for bad JSON.
@@ -96,7 +96,7 @@ bool add_properties(cohort_agent *agent, cJSON *params, const char *properties_j
     set_error(agent, "properties: malformed JSON");
     return false;
   }
-  cJSON_AddItemToObject(params, "properties", props.release());
+  co::json_add(params, "properties", props.release());
   return true;
 }
 
@@ -180,10 +180,10 @@ COHORT_API cohort_status cohort_track(cohort_agent *agent, const char *name, con
       set_error(agent, "name: missing");
       return COHORT_EINVAL;
     }
-    cJSON_AddStringToObject(params.get(), "name", name);
+    co::json_add_string(params.get(), "name", name);
     if (!add_properties(agent, params.get(), properties_json)) return COHORT_EJSON;
     std::string result;
-    return call_json(agent, "track", co::json_print(params.get()).c_str(), result);
+    return call_json(agent, "track", co::json_print_checked(params.get()).c_str(), result);
   });
 }
 
@@ -193,11 +193,11 @@ COHORT_API cohort_status cohort_view_start(cohort_agent *agent, const char *type
   return guarded(agent, [&] {
     view_id[0] = '\0';
     co::Json params(cJSON_CreateObject());
-    cJSON_AddStringToObject(params.get(), "type", type ? type : "video");
+    co::json_add_string(params.get(), "type", type ? type : "video");
     if (!add_properties(agent, params.get(), properties_json)) return COHORT_EJSON;
-    if (duration_s > 0) cJSON_AddNumberToObject(params.get(), "duration_s", duration_s);
+    if (duration_s > 0) co::json_add_number(params.get(), "duration_s", duration_s);
     std::string result;
-    cohort_status st = call_json(agent, "view.start", co::json_print(params.get()).c_str(), result);
+    cohort_status st = call_json(agent, "view.start", co::json_print_checked(params.get()).c_str(), result);
     if (st != COHORT_OK) return st;
     co::Json res = co::json_parse(result);
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(res.get(), "view_id");
@@ -215,10 +215,10 @@ COHORT_API cohort_status cohort_view_end(cohort_agent *agent, const char *view_i
       return COHORT_EINVAL;
     }
     co::Json params(cJSON_CreateObject());
-    cJSON_AddStringToObject(params.get(), "view_id", view_id);
-    if (position_s >= 0) cJSON_AddNumberToObject(params.get(), "position_s", position_s);
+    co::json_add_string(params.get(), "view_id", view_id);
+    if (position_s >= 0) co::json_add_number(params.get(), "position_s", position_s);
     std::string result;
-    return call_json(agent, "view.end", co::json_print(params.get()).c_str(), result);
+    return call_json(agent, "view.end", co::json_print_checked(params.get()).c_str(), result);
   });
 }
 
@@ -233,9 +233,9 @@ COHORT_API cohort_status cohort_activations(cohort_agent *agent, const char *pla
       return COHORT_EINVAL;
     }
     co::Json params(cJSON_CreateObject());
-    cJSON_AddNumberToObject(params.get(), "timeout_ms", timeout_ms < 0 ? 0 : timeout_ms);
+    co::json_add_number(params.get(), "timeout_ms", timeout_ms < 0 ? 0 : timeout_ms);
     std::string result;
-    cohort_status st = call_json(agent, "activations.get", co::json_print(params.get()).c_str(), result);
+    cohort_status st = call_json(agent, "activations.get", co::json_print_checked(params.get()).c_str(), result);
     if (st != COHORT_OK) return st;
     co::Json res = co::json_parse(result);
     const cJSON *acts = cJSON_GetObjectItemCaseSensitive(res.get(), "activations");

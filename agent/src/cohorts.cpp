@@ -157,7 +157,7 @@ void Agent::settle_cohorts() {
           Event ev;
           ev.name = exited ? "SegmentExit" : "SegmentEntry";
           ev.properties.reset(cJSON_CreateObject());
-          cJSON_AddStringToObject(ev.properties.get(), "segment_id", id.c_str());
+          json_add_string(ev.properties.get(), "segment_id", id.c_str());
           stamp(ev);
           ev.event_id = platform::uuid4(*entropy_);
           int64_t seq = 0;
@@ -168,13 +168,13 @@ void Agent::settle_cohorts() {
       }
     }
     Json note(cJSON_CreateObject());
-    cJSON *members = cJSON_AddArrayToObject(note.get(), "cohorts");
-    for (const std::string &id : engine_.members(rules_now())) cJSON_AddItemToArray(members, cJSON_CreateString(id.c_str()));
-    cJSON *entered = cJSON_AddArrayToObject(note.get(), "entered");
-    for (const std::string &id : ch.entered) cJSON_AddItemToArray(entered, cJSON_CreateString(id.c_str()));
-    cJSON *exited = cJSON_AddArrayToObject(note.get(), "exited");
-    for (const std::string &id : ch.exited) cJSON_AddItemToArray(exited, cJSON_CreateString(id.c_str()));
-    pending_notifications_.push_back(json_print(note.get()));
+    cJSON *members = json_add_array(note.get(), "cohorts");
+    for (const std::string &id : engine_.members(rules_now())) json_append(members, cJSON_CreateString(id.c_str()));
+    cJSON *entered = json_add_array(note.get(), "entered");
+    for (const std::string &id : ch.entered) json_append(entered, cJSON_CreateString(id.c_str()));
+    cJSON *exited = json_add_array(note.get(), "exited");
+    for (const std::string &id : ch.exited) json_append(exited, cJSON_CreateString(id.c_str()));
+    pending_notifications_.push_back(json_print_checked(note.get()));
   }
 }
 
@@ -218,7 +218,7 @@ void Agent::tick_cohorts() {
 }
 
 void Agent::add_local_cohorts(cJSON *arr) {
-  for (const std::string &id : engine_.members(rules_now())) cJSON_AddItemToArray(arr, cJSON_CreateString(id.c_str()));
+  for (const std::string &id : engine_.members(rules_now())) json_append(arr, cJSON_CreateString(id.c_str()));
 }
 
 void Agent::add_local_activations(cJSON *out) {
@@ -228,8 +228,8 @@ void Agent::add_local_activations(cJSON *out) {
     if (std::find(members.begin(), members.end(), c.id) == members.end()) continue;
     for (const std::string &platform : c.activations) {
       cJSON *list = cJSON_GetObjectItemCaseSensitive(acts.get(), platform.c_str());
-      if (!list) list = cJSON_AddArrayToObject(acts.get(), platform.c_str());
-      cJSON_AddItemToArray(list, cJSON_CreateString(c.id.c_str()));
+      if (!list) list = json_add_array(acts.get(), platform.c_str());
+      json_append(list, cJSON_CreateString(c.id.c_str()));
     }
   }
   merge_activations(out, acts.get());
@@ -259,34 +259,32 @@ cohort_status Agent::install_definitions(const std::string &doc) {
 
 cohort_status Agent::m_definitions_put(const cJSON *params, cJSON *result) {
   if (!params || !cJSON_GetObjectItemCaseSensitive(params, "cohorts")) return failure(COHORT_EINVAL, "cohorts: missing");
-  cohort_status st = install_definitions(json_print(params));
+  cohort_status st = install_definitions(json_print_checked(params));
   if (st != COHORT_OK) return st;
-  cJSON_AddNumberToObject(result, "count", static_cast<double>(definitions_.size()));
-  cJSON *sums = cJSON_AddObjectToObject(result, "checksums");
-  for (const rules::CohortInfo &c : definitions_) cJSON_AddStringToObject(sums, c.id.c_str(), c.checksum.c_str());
+  json_add_number(result, "count", static_cast<double>(definitions_.size()));
+  cJSON *sums = json_add_object(result, "checksums");
+  for (const rules::CohortInfo &c : definitions_) json_add_string(sums, c.id.c_str(), c.checksum.c_str());
   return COHORT_OK;
 }
 
 cohort_status Agent::m_definitions_get(const cJSON *, cJSON *result) {
-  cJSON *arr = cJSON_AddArrayToObject(result, "cohorts");
+  cJSON *arr = json_add_array(result, "cohorts");
   for (const rules::CohortInfo &c : definitions_) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "id", c.id.c_str());
-    cJSON_AddStringToObject(o, "name", c.name.c_str());
-    cJSON *acts = cJSON_AddArrayToObject(o, "activations");
-    for (const std::string &a : c.activations) cJSON_AddItemToArray(acts, cJSON_CreateString(a.c_str()));
-    cJSON *rule = cJSON_Parse(c.rule.c_str());
-    cJSON_AddItemToObject(o, "rule", rule ? rule : cJSON_CreateObject());
-    cJSON_AddStringToObject(o, "checksum", c.checksum.c_str());
-    cJSON_AddItemToArray(arr, o);
+    cJSON *o = json_append(arr, cJSON_CreateObject());  // owned by arr before it is filled
+    json_add_string(o, "id", c.id.c_str());
+    json_add_string(o, "name", c.name.c_str());
+    cJSON *acts = json_add_array(o, "activations");
+    for (const std::string &a : c.activations) json_append(acts, cJSON_CreateString(a.c_str()));
+    json_add(o, "rule", json_parse(c.rule).release());  // the canonical form: NULL only when out of memory
+    json_add_string(o, "checksum", c.checksum.c_str());
   }
   return COHORT_OK;
 }
 
 cohort_status Agent::m_definitions_reload(const cJSON *, cJSON *result) {
   if (cfg_.cohorts_definitions.empty()) {
-    cJSON_AddNumberToObject(result, "count", static_cast<double>(definitions_.size()));
-    cJSON_AddStringToObject(result, "source", "none configured");
+    json_add_number(result, "count", static_cast<double>(definitions_.size()));
+    json_add_string(result, "source", "none configured");
     return COHORT_OK;
   }
   std::string doc;
@@ -295,8 +293,8 @@ cohort_status Agent::m_definitions_reload(const cJSON *, cJSON *result) {
   }
   cohort_status st = install_definitions(doc);
   if (st != COHORT_OK) return st;
-  cJSON_AddNumberToObject(result, "count", static_cast<double>(definitions_.size()));
-  cJSON_AddStringToObject(result, "source", cfg_.cohorts_definitions.c_str());
+  json_add_number(result, "count", static_cast<double>(definitions_.size()));
+  json_add_string(result, "source", cfg_.cohorts_definitions.c_str());
   return COHORT_OK;
 }
 
@@ -304,7 +302,7 @@ cohort_status Agent::m_definitions_preview(const cJSON *params, cJSON *result) {
   const cJSON *rule = cJSON_GetObjectItemCaseSensitive(params, "rule");
   if (!rule) return failure(COHORT_EINVAL, "rule: missing");
   std::unique_ptr<rules::Preview> preview;
-  rules::Status st = rules::Preview::compile(engine_, json_print(rule), &preview);
+  rules::Status st = rules::Preview::compile(engine_, json_print_checked(rule), &preview);
   if (!st.ok()) return failure(COHORT_ERULES, st.message);
   if (consent_granted() && !for_each_event(store_, epoch_, 0, [&](const rules::Event &e) { preview->observe(e); })) {
     return failure(COHORT_ESTORAGE, "history: " + store_.error());
@@ -312,7 +310,7 @@ cohort_status Agent::m_definitions_preview(const cJSON *params, cJSON *result) {
   Json answer = json_parse(preview->explain(rules_now()));
   for (const char *key : {"match", "explain"}) {
     cJSON *v = cJSON_DetachItemFromObjectCaseSensitive(answer.get(), key);
-    cJSON_AddItemToObject(result, key, v ? v : cJSON_CreateNull());
+    json_add(result, key, v ? v : cJSON_CreateNull());
   }
   return COHORT_OK;
 }
@@ -329,9 +327,9 @@ cohort_status Agent::m_explain(const cJSON *params, cJSON *result) {
   Json answer = json_parse(json);
   for (const char *key : {"match", "explain"}) {
     cJSON *v = cJSON_DetachItemFromObjectCaseSensitive(answer.get(), key);
-    cJSON_AddItemToObject(result, key, v ? v : cJSON_CreateNull());
+    json_add(result, key, v ? v : cJSON_CreateNull());
   }
-  cJSON_AddStringToObject(result, "cohort_id", id.c_str());
+  json_add_string(result, "cohort_id", id.c_str());
   return COHORT_OK;
 }
 

@@ -188,7 +188,8 @@ bool config_parse(const char *json, Config &cfg, std::string &err) {
 }
 
 cJSON *config_to_json(const Config &cfg) {
-  cJSON *root = cJSON_CreateObject();
+  Json holder(json_must(cJSON_CreateObject()));
+  cJSON *root = holder.get();
   for (const Key &k : kKeys) {
     // Build the nested path.
     cJSON *parent = root;
@@ -197,7 +198,7 @@ cJSON *config_to_json(const Config &cfg) {
     while ((dot = name.find('.')) != std::string::npos) {
       std::string section = name.substr(0, dot);
       cJSON *child = cJSON_GetObjectItemCaseSensitive(parent, section.c_str());
-      if (!child) child = cJSON_AddObjectToObject(parent, section.c_str());
+      if (!child) child = json_add_object(parent, section.c_str());
       parent = child;
       name = name.substr(dot + 1);
     }
@@ -205,25 +206,24 @@ cJSON *config_to_json(const Config &cfg) {
       case Kind::string: {
         const std::string &s = cfg.*k.str;
         bool secret = strcmp(k.name, "api.key") == 0 && !s.empty();
-        cJSON_AddStringToObject(parent, name.c_str(), secret ? "[redacted]" : s.c_str());
+        json_add_string(parent, name.c_str(), secret ? "[redacted]" : s.c_str());
         break;
       }
       case Kind::boolean:
-        cJSON_AddBoolToObject(parent, name.c_str(), cfg.*k.flag);
+        json_add_bool(parent, name.c_str(), cfg.*k.flag);
         break;
       case Kind::integer:
-        cJSON_AddNumberToObject(parent, name.c_str(),
-                                static_cast<double>(cfg.*k.num));
+        json_add_number(parent, name.c_str(), static_cast<double>(cfg.*k.num));
         break;
       case Kind::mode: {
         char buf[8];
         snprintf(buf, sizeof buf, "%04o", cfg.*k.mode);
-        cJSON_AddStringToObject(parent, name.c_str(), buf);
+        json_add_string(parent, name.c_str(), buf);
         break;
       }
     }
   }
-  return root;
+  return holder.release();
 }
 
 }  // namespace co

@@ -130,7 +130,7 @@ cohort_status Agent::validate_event(const cJSON *params, Event &ev) {
     ev.properties.reset(cJSON_Duplicate(props, 1));
     if (!ev.properties) return failure(COHORT_ENOMEM, "properties: out of memory");
     json_drop_nulls(ev.properties.get());
-    if (json_print(ev.properties.get()).size() > kMaxPropertiesBytes) {
+    if (json_print_checked(ev.properties.get()).size() > kMaxPropertiesBytes) {
       return failure(COHORT_EINVAL, "properties: larger than 16 KiB serialized");
     }
   } else {
@@ -176,7 +176,7 @@ cohort_status Agent::store_event(Event &ev, int64_t &seq, const std::function<bo
   ok = ok && touch_session(ev.mono_ms);
   if (ev.session_id.empty()) ev.session_id = session_id_;
   if (ok && consent_granted()) {
-    std::string props = json_print(ev.properties.get());
+    std::string props = json_print_checked(ev.properties.get());
     storage::Stmt ins(store_,
                       "INSERT INTO events(event_id,epoch,name,time_ms,mono_ms,boot,session_id,view_id,properties,seq)"
                       " VALUES(?,?,?,?,?,?,?,?,?,?)");
@@ -304,24 +304,24 @@ cohort_status Agent::m_track(const cJSON *params, cJSON *result) {
   st = store_event(ev, seq);
   if (st != COHORT_OK) return st;
   if (seq != 0) wake_worker(false);
-  cJSON_AddStringToObject(result, "event_id", ev.event_id.c_str());
-  cJSON_AddStringToObject(result, "session_id", ev.session_id.c_str());
-  if (ev.view_id.empty()) cJSON_AddNullToObject(result, "view_id");
-  else cJSON_AddStringToObject(result, "view_id", ev.view_id.c_str());
+  json_add_string(result, "event_id", ev.event_id.c_str());
+  json_add_string(result, "session_id", ev.session_id.c_str());
+  if (ev.view_id.empty()) json_add_null(result, "view_id");
+  else json_add_string(result, "view_id", ev.view_id.c_str());
   settle_cohorts();
-  add_local_cohorts(cJSON_AddArrayToObject(result, "cohorts"));
-  cJSON_AddBoolToObject(result, "stored", seq != 0);
+  add_local_cohorts(json_add_array(result, "cohorts"));
+  json_add_bool(result, "stored", seq != 0);
   return COHORT_OK;
 }
 
 void add_event_fields(cJSON *e, const storage::Stmt &q, int first) {
-  cJSON_AddStringToObject(e, "name", q.text(first).c_str());
-  if (q.is_null(first + 1)) cJSON_AddNullToObject(e, "time");  // the wall clock was not trusted yet
-  else cJSON_AddStringToObject(e, "time", format_iso8601(q.int64(first + 1)).c_str());
-  cJSON_AddStringToObject(e, "session_id", q.uuid(first + 2).c_str());
-  if (!q.is_null(first + 3)) cJSON_AddStringToObject(e, "view_id", q.uuid(first + 3).c_str());
-  cJSON *props = cJSON_Parse(q.text(first + 4).c_str());
-  cJSON_AddItemToObject(e, "properties", props ? props : cJSON_CreateObject());
+  json_add_string(e, "name", q.text(first).c_str());
+  if (q.is_null(first + 1)) json_add_null(e, "time");  // the wall clock was not trusted yet
+  else json_add_string(e, "time", format_iso8601(q.int64(first + 1)).c_str());
+  json_add_string(e, "session_id", q.uuid(first + 2).c_str());
+  if (!q.is_null(first + 3)) json_add_string(e, "view_id", q.uuid(first + 3).c_str());
+  Json props = json_parse(q.text(first + 4));
+  json_add(e, "properties", props ? props.release() : cJSON_CreateObject());
 }
 
 cohort_status Agent::parse_limit(const cJSON *params, int64_t &limit) {
@@ -343,16 +343,15 @@ cohort_status Agent::m_history_get(const cJSON *params, cJSON *result) {
                   "SELECT seq,event_id,name,time_ms,session_id,view_id,properties FROM events"
                   " WHERE epoch = ?3 AND (?1 = '' OR name = ?1) ORDER BY seq DESC LIMIT ?2");
   q.bind(1, name).bind(2, limit).bind(3, epoch_);
-  cJSON *arr = cJSON_AddArrayToObject(result, "events");
+  cJSON *arr = json_add_array(result, "events");
   while (q.step()) {
-    cJSON *e = cJSON_CreateObject();
-    cJSON_AddNumberToObject(e, "seq", static_cast<double>(q.int64(0)));
-    cJSON_AddStringToObject(e, "event_id", q.uuid(1).c_str());
+    cJSON *e = json_append(arr, cJSON_CreateObject());  // owned by arr before it is filled
+    json_add_number(e, "seq", static_cast<double>(q.int64(0)));
+    json_add_string(e, "event_id", q.uuid(1).c_str());
     add_event_fields(e, q, 2);
-    cJSON_AddItemToArray(arr, e);
   }
   if (!q.done()) return failure(COHORT_ESTORAGE, "history: " + store_.error());
-  cJSON_AddNumberToObject(result, "total", static_cast<double>(history_count_));
+  json_add_number(result, "total", static_cast<double>(history_count_));
   return COHORT_OK;
 }
 

@@ -117,14 +117,13 @@ bool Agent::touch_session(int64_t now_mono) {
 }
 
 void Agent::add_identity_json(cJSON *result) const {
-  cJSON_AddStringToObject(result, "user_id", user_id_.c_str());
-  cJSON *arr = cJSON_AddArrayToObject(result, "aliases");
+  json_add_string(result, "user_id", user_id_.c_str());
+  cJSON *arr = json_add_array(result, "aliases");
   for (const Alias &a : aliases_) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "tag", a.tag.c_str());
-    cJSON_AddStringToObject(o, "id", a.id.c_str());
-    cJSON_AddNumberToObject(o, "priority", static_cast<double>(a.priority));
-    cJSON_AddItemToArray(arr, o);
+    cJSON *o = json_append(arr, cJSON_CreateObject());  // owned by arr before it is filled
+    json_add_string(o, "tag", a.tag.c_str());
+    json_add_string(o, "id", a.id.c_str());
+    json_add_number(o, "priority", static_cast<double>(a.priority));
   }
 }
 
@@ -275,8 +274,8 @@ cohort_status Agent::new_identity(bool drop_history) {
 cohort_status Agent::m_identity_reset(const cJSON *, cJSON *result) {
   cohort_status st = new_identity(true);
   if (st != COHORT_OK) return st;
-  cJSON_AddStringToObject(result, "user_id", user_id_.c_str());
-  cJSON_AddStringToObject(result, "session_id", session_id_.c_str());
+  json_add_string(result, "user_id", user_id_.c_str());
+  json_add_string(result, "session_id", session_id_.c_str());
   return COHORT_OK;
 }
 

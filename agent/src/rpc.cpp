@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string>
 
 #include "agent.h"
@@ -42,17 +43,18 @@ int rpc_code(cohort_status st) {
 }
 
 cJSON *error_response(const cJSON *id, int code, const std::string &message, cohort_status st) {
-  cJSON *r = cJSON_CreateObject();
-  cJSON_AddStringToObject(r, "jsonrpc", "2.0");
-  cJSON *err = cJSON_AddObjectToObject(r, "error");
-  cJSON_AddNumberToObject(err, "code", code);
-  cJSON_AddStringToObject(err, "message", message.c_str());
+  Json holder(json_must(cJSON_CreateObject()));
+  cJSON *r = holder.get();
+  json_add_string(r, "jsonrpc", "2.0");
+  cJSON *err = json_add_object(r, "error");
+  json_add_number(err, "code", code);
+  json_add_string(err, "message", message.c_str());
   if (st != COHORT_OK) {
-    cJSON *data = cJSON_AddObjectToObject(err, "data");
-    cJSON_AddStringToObject(data, "status", status_name(st));
+    cJSON *data = json_add_object(err, "data");
+    json_add_string(data, "status", status_name(st));
   }
-  cJSON_AddItemToObject(r, "id", id ? cJSON_Duplicate(id, 1) : cJSON_CreateNull());
-  return r;
+  json_add(r, "id", id ? cJSON_Duplicate(id, 1) : cJSON_CreateNull());
+  return holder.release();
 }
 
 bool valid_id(const cJSON *id) { return !id || cJSON_IsString(id) || cJSON_IsNumber(id) || cJSON_IsNull(id); }
@@ -78,11 +80,11 @@ cJSON *handle_one(Agent &agent, const cJSON *req, unsigned &topics) {
   if (!id) return nullptr;  // a notification: no answer, whatever happened
   if (st != COHORT_OK) return error_response(id, rpc_code(st), err, st);
   if (strcmp(method->valuestring, "subscribe") == 0) topics |= COHORT_TOPIC_COHORTS;
-  cJSON *r = cJSON_CreateObject();
-  cJSON_AddStringToObject(r, "jsonrpc", "2.0");
-  cJSON_AddItemToObject(r, "result", result.release());
-  cJSON_AddItemToObject(r, "id", cJSON_Duplicate(id, 1));
-  return r;
+  Json r(json_must(cJSON_CreateObject()));
+  json_add_string(r.get(), "jsonrpc", "2.0");
+  json_add(r.get(), "result", result.release());
+  json_add(r.get(), "id", cJSON_Duplicate(id, 1));
+  return r.release();
 }
 
 // The line is UTF-8 (no overlong forms, no surrogates, nothing past U+10FFFF),
@@ -148,6 +150,8 @@ cohort_status rpc(Agent &agent, const char *line, size_t len, std::string &respo
   Json req(cJSON_ParseWithLengthOpts(line, len, &end, false));
   while (req && end < line + len && (*end == ' ' || *end == '\t' || *end == '\r')) ++end;
   if (req && end != line + len) req.reset();
+  // A valid line that could not be parsed ran out of memory: not a -32700.
+  if (!req && json_valid(std::string_view(line, len))) throw std::bad_alloc();
   Json out;
   if (!valid_utf8(line, len)) {
     out.reset(error_response(nullptr, kParseError, "parse error: the line is not valid UTF-8", COHORT_OK));
@@ -171,7 +175,7 @@ cohort_status rpc(Agent &agent, const char *line, size_t len, std::string &respo
         }
         if (!one) continue;
         joined += joined.empty() ? "[" : ",";
-        joined += json_print(one.get());
+        joined += json_print_checked(one.get());
       }
       response = joined.empty() ? "" : joined + "]";  // all notifications: no answer
       return COHORT_OK;

@@ -39,12 +39,12 @@ void merge_activations(cJSON *out, const cJSON *activations) {
   for (const cJSON *plat = activations ? activations->child : nullptr; plat; plat = plat->next) {
     if (!cJSON_IsArray(plat)) continue;
     cJSON *list = cJSON_GetObjectItemCaseSensitive(out, plat->string);
-    if (!list) list = cJSON_AddArrayToObject(out, plat->string);
+    if (!list) list = json_add_array(out, plat->string);
     for (const cJSON *id = plat->child; id; id = id->next) {
       if (!cJSON_IsString(id)) continue;
       bool seen = false;
       for (const cJSON *x = list->child; x && !seen; x = x->next) seen = strcmp(x->valuestring, id->valuestring) == 0;
-      if (!seen) cJSON_AddItemToArray(list, cJSON_CreateString(id->valuestring));
+      if (!seen) json_append(list, cJSON_CreateString(id->valuestring));
     }
   }
 }
@@ -177,13 +177,12 @@ std::string Agent::identity_for(int64_t epoch, const char *&field) {
     field = "aliases";
     Json arr(cJSON_CreateArray());
     for (const Alias &a : aliases_) {
-      cJSON *o = cJSON_CreateObject();
-      cJSON_AddStringToObject(o, "tag", a.tag.c_str());
-      cJSON_AddStringToObject(o, "id", a.id.c_str());
-      cJSON_AddNumberToObject(o, "priority", static_cast<double>(a.priority));
-      cJSON_AddItemToArray(arr.get(), o);
+      cJSON *o = json_append(arr.get(), cJSON_CreateObject());  // owned by arr before it is filled
+      json_add_string(o, "tag", a.tag.c_str());
+      json_add_string(o, "id", a.id.c_str());
+      json_add_number(o, "priority", static_cast<double>(a.priority));
     }
-    return json_print(arr.get());
+    return json_print_checked(arr.get());
   }
   field = "user_id";
   if (epoch == epoch_) return user_id_;
@@ -214,9 +213,7 @@ bool Agent::send_batch(int64_t &sent) {
       if (epoch >= 0 && q.int64(1) != epoch) break;
       epoch = q.int64(1);
       seqs.push_back(q.int64(0));
-      cJSON *e = cJSON_CreateObject();
-      add_event_fields(e, q, 2);
-      cJSON_AddItemToArray(events.get(), e);
+      add_event_fields(json_append(events.get(), cJSON_CreateObject()), q, 2);
     }
   }
   if (seqs.empty()) {
@@ -228,20 +225,20 @@ bool Agent::send_batch(int64_t &sent) {
   bool stateless = cfg_.api_mode == "stateless";
   Json body(cJSON_CreateObject());
   if (strcmp(id_field, "aliases") == 0) {
-    cJSON_AddItemToObject(body.get(), "aliases", cJSON_Parse(identity.c_str()));
+    json_add(body.get(), "aliases", cJSON_Parse(identity.c_str()));
   } else {
-    cJSON_AddStringToObject(body.get(), "user_id", identity.c_str());
+    json_add_string(body.get(), "user_id", identity.c_str());
   }
-  cJSON_AddItemToObject(body.get(), "events", events.release());
+  json_add(body.get(), "events", events.release());
   // The stateless user state is the server's memory of this user: it is kept
   // apart from the activation cache and outlives its TTL.
   std::string state;
   if (stateless && epoch == epoch_ && store_.get_meta("ccs_state", state)) {
-    if (cJSON *st = cJSON_Parse(state.c_str())) cJSON_AddItemToObject(body.get(), "state", st);
+    if (cJSON *st = cJSON_Parse(state.c_str())) json_add(body.get(), "state", st);
   }
   platform::HttpRequest req;
   req.url = cfg_.api_ccs_url + (stateless ? "/ccs/v1/segmentation/stateless" : "/ccs/v1/segmentation?activations=true");
-  req.body = json_print(body.get());
+  req.body = json_print_checked(body.get());
   req.timeout_ms = cfg_.api_timeout_ms;
   if (!cfg_.api_key.empty()) req.headers.emplace_back("X-Api-Key", cfg_.api_key);
   ccs_busy_ = true;
@@ -338,14 +335,14 @@ bool Agent::send_batch(int64_t &sent) {
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(answer.get(), "state");
     const cJSON *cohorts = cJSON_GetObjectItemCaseSensitive(answer.get(), "cohorts");
     if (!cJSON_IsArray(cohorts) && st) cohorts = cJSON_GetObjectItemCaseSensitive(st, "cohorts");
-    cJSON_AddItemToObject(cached.get(), "cohorts", cJSON_IsArray(cohorts) ? cJSON_Duplicate(cohorts, 1) : cJSON_CreateArray());
+    json_add(cached.get(), "cohorts", cJSON_IsArray(cohorts) ? cJSON_Duplicate(cohorts, 1) : cJSON_CreateArray());
     const cJSON *acts = cJSON_GetObjectItemCaseSensitive(answer.get(), "activations");
-    cJSON_AddItemToObject(cached.get(), "activations",
+    json_add(cached.get(), "activations",
                           cJSON_IsObject(acts) ? cJSON_Duplicate(acts, 1) : cJSON_CreateObject());
     // The stateless state goes back with every request: only a well-formed one is kept.
     bool state_ok = cJSON_IsObject(st) && cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(st, "internal_state")) &&
                     cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(st, "external_state"));
-    if (state_ok && !store_.set_meta("ccs_state", json_print(st))) {
+    if (state_ok && !store_.set_meta("ccs_state", json_print_checked(st))) {
       CO_LOG(*log_, warn, "cannot store the stateless user state: %s", store_.error().c_str());
     }
     cache_put("behavioral", "behavioral", std::move(cached), cfg_.cache_behavioral_ttl_s);
@@ -372,7 +369,7 @@ void Agent::queue_contextual(const std::string &url, Json page_properties) {
   for (const ContextJob &j : ctx_jobs_) {
     if (j.url == url) return;
   }
-  ctx_jobs_.push_back({url, json_print(page_properties.get())});
+  ctx_jobs_.push_back({url, json_print_checked(page_properties.get())});
   // Not behind the CCS back-off: the worker runs contextual jobs first.
   wake_ = true;
   wake_cv_.notify_one();
@@ -386,10 +383,10 @@ void Agent::run_contextual_jobs() {
     platform::HttpRequest req;
     req.url = cfg_.api_contextual_url + "/ctx/v1/segment";
     Json body(cJSON_CreateObject());
-    cJSON_AddStringToObject(body.get(), "url", job.url.c_str());
+    json_add_string(body.get(), "url", job.url.c_str());
     cJSON *pp = cJSON_Parse(job.page_properties.c_str());
-    cJSON_AddItemToObject(body.get(), "page_properties", pp ? pp : cJSON_CreateObject());
-    req.body = json_print(body.get());
+    json_add(body.get(), "page_properties", pp ? pp : cJSON_CreateObject());
+    req.body = json_print_checked(body.get());
     req.timeout_ms = cfg_.api_timeout_ms;
     if (!cfg_.api_key.empty()) req.headers.emplace_back("X-Api-Key", cfg_.api_key);
     lock.unlock();
@@ -409,8 +406,8 @@ void Agent::run_contextual_jobs() {
     Json cached(cJSON_CreateObject());
     const cJSON *acts = cJSON_GetObjectItemCaseSensitive(answer.get(), "activations");
     const cJSON *cohorts = cJSON_GetObjectItemCaseSensitive(answer.get(), "cohorts");
-    cJSON_AddItemToObject(cached.get(), "activations", cJSON_IsObject(acts) ? cJSON_Duplicate(acts, 1) : cJSON_CreateObject());
-    cJSON_AddItemToObject(cached.get(), "cohorts", cJSON_IsArray(cohorts) ? cJSON_Duplicate(cohorts, 1) : cJSON_CreateArray());
+    json_add(cached.get(), "activations", cJSON_IsObject(acts) ? cJSON_Duplicate(acts, 1) : cJSON_CreateObject());
+    json_add(cached.get(), "cohorts", cJSON_IsArray(cohorts) ? cJSON_Duplicate(cohorts, 1) : cJSON_CreateArray());
     cache_put("ctx:" + job.url, "contextual", std::move(cached), cfg_.cache_contextual_ttl_s);
     done_cv_.notify_all();
   }
@@ -419,7 +416,7 @@ void Agent::run_contextual_jobs() {
 void Agent::cache_put(const std::string &key, const char *kind, Json body, int64_t ttl_s) {
   int64_t now_mono = clock_->mono_ms();
   storage::Stmt q(store_, "INSERT OR REPLACE INTO cache(key,kind,boot,expires_mono,body) VALUES(?,?,?,?,?)");
-  q.bind(1, key).bind(2, kind).bind(3, boot_n_).bind(4, now_mono + ttl_s * 1000).bind(5, json_print(body.get()));
+  q.bind(1, key).bind(2, kind).bind(3, boot_n_).bind(4, now_mono + ttl_s * 1000).bind(5, json_print_checked(body.get()));
   q.step();
   if (!q.done()) CO_LOG(*log_, warn, "cannot store the %s cache: %s", kind, store_.error().c_str());
   note_alive(now_mono, true);
@@ -508,21 +505,21 @@ void Agent::load_caches() {
 
 cohort_status Agent::m_cohorts_get(const cJSON *, cJSON *result) {
   const CacheEntry *b = consent_granted() ? cache_get("behavioral", clock_->mono_ms()) : nullptr;
-  cJSON *all = cJSON_AddArrayToObject(result, "cohorts");
-  cJSON *local = cJSON_AddArrayToObject(result, "local");
-  cJSON *remote = cJSON_AddArrayToObject(result, "remote");
+  cJSON *all = json_add_array(result, "cohorts");
+  cJSON *local = json_add_array(result, "local");
+  cJSON *remote = json_add_array(result, "remote");
   if (!all || !local || !remote) throw std::bad_alloc();
   add_local_cohorts(local);
-  for (const cJSON *id = local->child; id; id = id->next) cJSON_AddItemToArray(all, cJSON_CreateString(id->valuestring));
+  for (const cJSON *id = local->child; id; id = id->next) json_append(all, cJSON_CreateString(id->valuestring));
   const cJSON *ids = b ? cJSON_GetObjectItemCaseSensitive(b->body.get(), "cohorts") : nullptr;
   for (const cJSON *id = ids ? ids->child : nullptr; id; id = id->next) {
     if (!cJSON_IsString(id)) continue;
-    cJSON_AddItemToArray(remote, cJSON_CreateString(id->valuestring));
+    json_append(remote, cJSON_CreateString(id->valuestring));
     bool seen = false;
     for (const cJSON *x = all->child; x && !seen; x = x->next) seen = strcmp(x->valuestring, id->valuestring) == 0;
-    if (!seen) cJSON_AddItemToArray(all, cJSON_CreateString(id->valuestring));
+    if (!seen) json_append(all, cJSON_CreateString(id->valuestring));
   }
-  cJSON_AddBoolToObject(result, "cached", b != nullptr);
+  json_add_bool(result, "cached", b != nullptr);
   return COHORT_OK;
 }
 
@@ -579,9 +576,9 @@ cohort_status Agent::m_activations_get(const cJSON *params, cJSON *result) {
     if (cfg_.activations_merge) merge_activations(merged.get(), acts);
   }
   bool stale = !in_time || (consent_granted() && !last_sync_ok_ && synced_once_) || (!url.empty() && !c);
-  cJSON_AddItemToObject(result, "activations", merged.release());
-  cJSON_AddItemToObject(result, "contextual", contextual.release());
-  cJSON_AddBoolToObject(result, "stale", stale);
+  json_add(result, "activations", merged.release());
+  json_add(result, "contextual", contextual.release());
+  json_add_bool(result, "stale", stale);
   return COHORT_OK;
 }
 
@@ -602,10 +599,10 @@ cohort_status Agent::m_sync_now(const cJSON *params, cJSON *result) {
   done_cv_.wait_for(lock, std::chrono::milliseconds(timeout), [&] {
     return stop_ || (rounds_ > round && !wake_ && (outbox_count_ == 0 || !consent_granted() || retry_at_mono_ > 0));
   });
-  cJSON_AddNumberToObject(result, "sent", static_cast<double>(sent_total_ - sent_before));
-  cJSON_AddNumberToObject(result, "pending", static_cast<double>(consent_granted() ? outbox_count_ : 0));
-  cJSON_AddNumberToObject(result, "dead_letters", static_cast<double>(dead_letters_));
-  if (!last_sync_error_.empty()) cJSON_AddStringToObject(result, "error", last_sync_error_.c_str());
+  json_add_number(result, "sent", static_cast<double>(sent_total_ - sent_before));
+  json_add_number(result, "pending", static_cast<double>(consent_granted() ? outbox_count_ : 0));
+  json_add_number(result, "dead_letters", static_cast<double>(dead_letters_));
+  if (!last_sync_error_.empty()) json_add_string(result, "error", last_sync_error_.c_str());
   return COHORT_OK;
 }
 
@@ -615,19 +612,19 @@ cohort_status Agent::m_dead_letters_get(const cJSON *params, cJSON *result) {
   if (st != COHORT_OK) return st;
   storage::Stmt q(store_, "SELECT id,at_ms,http_status,error,payload FROM dead_letters ORDER BY id DESC LIMIT ?");
   q.bind(1, limit);
-  cJSON *arr = cJSON_AddArrayToObject(result, "dead_letters");
+  cJSON *arr = json_add_array(result, "dead_letters");
   while (q.step()) {
     cJSON *d = cJSON_CreateObject();
-    cJSON_AddNumberToObject(d, "id", static_cast<double>(q.int64(0)));
-    cJSON_AddStringToObject(d, "at", format_iso8601(q.int64(1)).c_str());
-    cJSON_AddNumberToObject(d, "http_status", static_cast<double>(q.int64(2)));
-    cJSON_AddStringToObject(d, "error", q.text(3).c_str());
+    json_add_number(d, "id", static_cast<double>(q.int64(0)));
+    json_add_string(d, "at", format_iso8601(q.int64(1)).c_str());
+    json_add_number(d, "http_status", static_cast<double>(q.int64(2)));
+    json_add_string(d, "error", q.text(3).c_str());
     cJSON *payload = cJSON_Parse(q.text(4).c_str());
-    cJSON_AddNumberToObject(d, "events", static_cast<double>(cJSON_GetArraySize(cJSON_GetObjectItem(payload, "events"))));
+    json_add_number(d, "events", static_cast<double>(cJSON_GetArraySize(cJSON_GetObjectItem(payload, "events"))));
     cJSON_Delete(payload);
-    cJSON_AddItemToArray(arr, d);
+    json_append(arr, d);
   }
-  cJSON_AddNumberToObject(result, "total", static_cast<double>(dead_letters_));
+  json_add_number(result, "total", static_cast<double>(dead_letters_));
   return COHORT_OK;
 }
 

@@ -51,11 +51,11 @@ double completion_of(const View &v) {
 
 std::string state_json(const View &v, int64_t now) {
   Json s(cJSON_CreateObject());
-  cJSON_AddBoolToObject(s.get(), "playing", v.playing);
-  cJSON_AddNumberToObject(s.get(), "spent_ms", static_cast<double>(v.spent_at(now)));
-  cJSON_AddNumberToObject(s.get(), "position_s", v.position_s);
-  cJSON_AddNumberToObject(s.get(), "furthest_s", v.furthest_s);
-  return json_print(s.get());
+  json_add_bool(s.get(), "playing", v.playing);
+  json_add_number(s.get(), "spent_ms", static_cast<double>(v.spent_at(now)));
+  json_add_number(s.get(), "position_s", v.position_s);
+  json_add_number(s.get(), "furthest_s", v.furthest_s);
+  return json_print_checked(s.get());
 }
 
 }  // namespace
@@ -67,7 +67,7 @@ bool Agent::save_view(const View &v, int64_t now, bool insert) {
                     "INSERT OR REPLACE INTO views(view_id,event_name,completion_name,kind,session_id,properties,url,"
                     "duration_s,started_mono,state) VALUES(?,?,?,?,?,?,?,?,?,?)");
     q.bind(1, v.view_id).bind(2, v.play_name).bind(3, v.completion_name).bind(4, v.percent_key);
-    q.bind(5, v.session_id).bind(6, json_print(v.properties.get())).bind(7, v.url);
+    q.bind(5, v.session_id).bind(6, json_print_checked(v.properties.get())).bind(7, v.url);
     q.bind(8, static_cast<int64_t>(std::llround(v.duration_s * 1000))).bind(9, now).bind(10, state_json(v, now));
     q.step();
     return q.done();
@@ -112,9 +112,9 @@ cohort_status Agent::m_view_start(const cJSON *params, cJSON *result) {
 
   // The play event goes through the same validation as track.
   Json track_params(cJSON_CreateObject());
-  cJSON_AddStringToObject(track_params.get(), "name", play.c_str());
+  json_add_string(track_params.get(), "name", play.c_str());
   const cJSON *props = cJSON_GetObjectItemCaseSensitive(params, "properties");
-  if (props) cJSON_AddItemToObject(track_params.get(), "properties", cJSON_Duplicate(props, 1));
+  if (props) json_add(track_params.get(), "properties", cJSON_Duplicate(props, 1));
   Event ev;
   cohort_status st = validate_event(track_params.get(), ev);
   if (st != COHORT_OK) return st;
@@ -141,12 +141,12 @@ cohort_status Agent::m_view_start(const cJSON *params, cJSON *result) {
   if (seq != 0) wake_worker(true);
   if (!url.empty() && !cache_get("ctx:" + url, now)) {
     Json pp(cJSON_CreateObject());
-    cJSON_AddItemToObject(pp.get(), type.c_str(), cJSON_Duplicate(v.properties.get(), 1));
+    json_add(pp.get(), type.c_str(), cJSON_Duplicate(v.properties.get(), 1));
     queue_contextual(url, std::move(pp));
   }
-  cJSON_AddStringToObject(result, "view_id", v.view_id.c_str());
-  cJSON_AddStringToObject(result, "session_id", v.session_id.c_str());
-  cJSON_AddStringToObject(result, "event_id", ev.event_id.c_str());
+  json_add_string(result, "view_id", v.view_id.c_str());
+  json_add_string(result, "session_id", v.session_id.c_str());
+  json_add_string(result, "event_id", ev.event_id.c_str());
   views_.emplace(v.view_id, std::move(v));
   return COHORT_OK;
 }
@@ -204,7 +204,7 @@ cohort_status Agent::set_playing(const cJSON *params, cJSON *result, bool playin
     std::tie(v.playing, v.tick_mono, v.spent_ms, v.position_s, v.furthest_s, v.active_mono, v.persisted_mono) = before;
     return failure(COHORT_ESTORAGE, "view: " + store_.error());
   }
-  cJSON_AddStringToObject(result, "view_id", v.view_id.c_str());
+  json_add_string(result, "view_id", v.view_id.c_str());
   return COHORT_OK;
 }
 
@@ -224,7 +224,7 @@ cohort_status Agent::m_view_progress(const cJSON *params, cJSON *result) {
     if (!save_view(*v, now, false)) return failure(COHORT_ESTORAGE, "view: " + store_.error());
     v->persisted_mono = now;
   }
-  cJSON_AddStringToObject(result, "view_id", v->view_id.c_str());
+  json_add_string(result, "view_id", v->view_id.c_str());
   return COHORT_OK;
 }
 
@@ -239,8 +239,8 @@ cohort_status Agent::end_view(View &v, int64_t now, cJSON *result) {
   if (!ev.properties) return failure(COHORT_ENOMEM, "view: out of memory");
   cJSON_DeleteItemFromObjectCaseSensitive(ev.properties.get(), "time_spent_seconds");
   cJSON_DeleteItemFromObjectCaseSensitive(ev.properties.get(), v.percent_key.c_str());
-  cJSON_AddNumberToObject(ev.properties.get(), "time_spent_seconds", spent);
-  if (!std::isnan(completion)) cJSON_AddNumberToObject(ev.properties.get(), v.percent_key.c_str(), completion);
+  json_add_number(ev.properties.get(), "time_spent_seconds", spent);
+  if (!std::isnan(completion)) json_add_number(ev.properties.get(), v.percent_key.c_str(), completion);
   stamp(ev);
   ev.mono_ms = now;
   ev.session_id = v.session_id;
@@ -256,10 +256,10 @@ cohort_status Agent::end_view(View &v, int64_t now, cJSON *result) {
   });
   if (st != COHORT_OK) return st;
   if (result) {
-    cJSON_AddStringToObject(result, "view_id", v.view_id.c_str());
-    cJSON_AddStringToObject(result, "event_id", ev.event_id.c_str());
-    cJSON_AddNumberToObject(result, "time_spent_seconds", spent);
-    if (!std::isnan(completion)) cJSON_AddNumberToObject(result, "completion", completion);
+    json_add_string(result, "view_id", v.view_id.c_str());
+    json_add_string(result, "event_id", ev.event_id.c_str());
+    json_add_number(result, "time_spent_seconds", spent);
+    if (!std::isnan(completion)) json_add_number(result, "completion", completion);
   }
   return COHORT_OK;
 }

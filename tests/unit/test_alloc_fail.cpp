@@ -37,9 +37,8 @@
 // message of the last cohort_open failure (cohort_last_error(NULL)), is not
 // counted as a leak.
 //
-// Library bugs that need fixing outside this file are listed once, in
-// kKnownFailures below; the sweep reports them without failing. Under a
-// sanitizer (which owns malloc) only the unarmed scenario runs.
+// Every kind of failure fails the test (the list of known ones is gone: all
+// fixed). Under a sanitizer (which owns malloc) only the unarmed scenario runs.
 //
 // Knobs (environment): ALLOC_FAIL_N=n runs allocation n only and prints what
 // happened; ALLOC_FAIL_TRACE=k (with ALLOC_FAIL_N) prints where allocation k
@@ -370,61 +369,6 @@ struct Disarmed {
   Disarmed(const Disarmed &) = delete;
   Disarmed &operator=(const Disarmed &) = delete;
 };
-
-// ---- KNOWN FAILURES ---------------------------------------------------------
-//
-// Library bugs found by this sweep whose fixes belong to files outside this
-// test. An entry is a step of the scenario and what goes wrong when an
-// allocation made during it fails; `why` names the root causes (file:line as
-// found). The sweep reports these as "known" and stays green; remove an entry
-// with its fix, and the sweep checks that step strictly again. The whole list
-// is meant to go.
-struct KnownFailure {
-  Step step;
-  Kind kind;
-  const char *why;
-};
-const KnownFailure kKnownFailures[] = {
-    // Unchecked cJSON_Add* / cJSON_AddItemTo* in result builders: a success
-    // with a key missing. rpc.cpp:95 answers -32700 "not valid JSON", id
-    // null, when parsing a valid line ran out of memory; rpc.cpp:81-84 answer
-    // without jsonrpc/result/id, or not at all (NULL is taken for a
-    // notification).
-    {s_consent_on, k_bad_result, "agent.cpp:350 m_consent_set"},
-    {s_consent_off, k_bad_result, "agent.cpp:350 m_consent_set"},
-    {s_consent_on_again, k_bad_result, "agent.cpp:350; rpc.cpp:81-95"},
-    {s_identity_get, k_bad_result, "identity.cpp:120-121 add_identity_json"},
-    {s_set_aliases, k_bad_result, "identity.cpp:120-121; rpc.cpp:81-95"},
-    {s_definitions_put, k_bad_result, "cohorts.cpp:264-265 m_definitions_put"},
-    {s_track_call, k_bad_result, "events.cpp:307-313 m_track"},
-    {s_sync_1, k_bad_result, "sync.cpp:560-562 m_sync_now"},
-    {s_sync_2, k_bad_result, "sync.cpp:560-562 m_sync_now"},
-    {s_view_progress, k_bad_result, "views.cpp:227 m_view_progress"},
-    {s_cohorts_get, k_bad_result, "sync.cpp:467-480 m_cohorts_get; rpc.cpp:81-95"},
-    {s_explain, k_bad_result, "cohorts.cpp:332-334 m_explain"},
-    {s_recover, k_bad_result, "agent.cpp:297-305 m_status; events.cpp m_track"},
-    // Leaks: items added to a NULL container (cJSON does not free them), raw
-    // cJSON trees or cJSON-printed text dropped when a std::string throws.
-    {s_set_aliases, k_leak, "identity.cpp:121 add_identity_json; rpc.cpp:81-84 result.release()"},
-    {s_definitions_put, k_leak, "rules/canonical.cpp:36-111; rules/engine.cpp:107 build_index"},
-    {s_consent_off, k_leak, "rules/canonical.cpp, rules/engine.cpp:107 (via apply_definitions)"},
-    {s_track, k_leak, "api.cpp:92 add_properties, api.cpp:171; cohorts.cpp:170-173; events.cpp:312"},
-    {s_track_call, k_leak, "events.cpp:312 m_track: add_local_cohorts(NULL array)"},
-    {s_view_start, k_leak, "api.cpp:188 + :92; views.cpp:114-117 Duplicate into NULL track_params"},
-    {s_view_end, k_leak, "cohorts.cpp:170-173 settle_cohorts: members/entered/exited NULL"},
-    {s_cohorts_get, k_leak, "sync.cpp:467 m_cohorts_get; rpc.cpp:81-84"},
-    {s_explain, k_leak, "rules/engine.cpp:41-52 explain_rule root; rules/evaluator.cpp:78-116"},
-    {s_consent_on_again, k_leak, "rpc.cpp:81-84 result.release() into a NULL response"},
-    {s_worker, k_leak, "sync.cpp:184-219 send_batch: events/body NULL; events.cpp:324"},
-};
-// ---- end of KNOWN FAILURES ----
-
-[[maybe_unused]] bool is_known(int step, int kind) {
-  for (const KnownFailure &k : kKnownFailures) {
-    if (k.step == step && k.kind == kind) return true;
-  }
-  return false;
-}
 
 // ---- The scenario -----------------------------------------------------------
 
@@ -1062,23 +1006,13 @@ void sweep(Body body, const char *what) {
 
   int unexpected = 0;
   for (const auto &entry : seen) {
-    bool known = is_known(entry.first.first, entry.first.second);
-    if (!known) ++unexpected;
-    printf("%s: %s when an allocation in step %s fails: %ld of %ld runs, first N=%ld\n%s",
-           known ? "known" : "UNEXPECTED", kKindNames[entry.first.second], kStepNames[entry.first.first],
-           entry.second.count, runs, entry.second.first_n, entry.second.first_detail.c_str());
-  }
-  for (const KnownFailure &k : kKnownFailures) {
-    bool mine = body == scenario_body    ? k.step < s_transport
-                : body == transport_body ? k.step == s_transport
-                                         : k.step == s_worker;
-    if (mine && !seen.count({k.step, k.kind})) {
-      printf("note: known failure \"%s in step %s\" did not occur%s\n", kKindNames[k.kind], kStepNames[k.step],
-             stride > 1 ? " (with this stride)" : "; remove it from kKnownFailures");
-    }
+    ++unexpected;
+    printf("UNEXPECTED: %s when an allocation in step %s fails: %ld of %ld runs, first N=%ld\n%s",
+           kKindNames[entry.first.second], kStepNames[entry.first.first], entry.second.count, runs,
+           entry.second.first_n, entry.second.first_detail.c_str());
   }
   munmap(mem, mem_size);
-  if (unexpected) fail_msg("%s: %d unexpected kinds of failure (see above)", what, unexpected);
+  if (unexpected) fail_msg("%s: %d kinds of failure (see above)", what, unexpected);
 }
 #endif
 

@@ -1,3 +1,4 @@
+#include "json.h"
 #include "rules/canonical.h"
 
 #include <algorithm>
@@ -13,84 +14,72 @@ namespace {
 void add_window(cJSON *o, const Window &w) {
   switch (w.scope) {
     case Scope::lifetime:
-      cJSON_AddStringToObject(o, "window", "lifetime");
+      json_add_string(o, "window", "lifetime");
       break;
     case Scope::session:
-      cJSON_AddStringToObject(o, "window", "session");
+      json_add_string(o, "window", "session");
       break;
     case Scope::view:
-      cJSON_AddStringToObject(o, "window", "view");
+      json_add_string(o, "window", "view");
       break;
     case Scope::days:
-      cJSON_AddNumberToObject(o, "window_days", static_cast<double>(w.count));
+      json_add_number(o, "window_days", static_cast<double>(w.count));
       break;
     case Scope::hours:
-      cJSON_AddNumberToObject(o, "window_hours", static_cast<double>(w.count));
+      json_add_number(o, "window_hours", static_cast<double>(w.count));
       break;
     case Scope::minutes:
-      cJSON_AddNumberToObject(o, "window_minutes", static_cast<double>(w.count));
+      json_add_number(o, "window_minutes", static_cast<double>(w.count));
       break;
   }
 }
 
+// Each fills an object its parent (or the caller's holder) already owns, with
+// the checked builders: out of memory throws and leaves nothing behind.
 void add_literal(cJSON *o, const cJSON *value) {
-  if (value != nullptr) cJSON_AddItemToObject(o, "value", cJSON_Duplicate(value, 1));
+  if (value != nullptr) json_add(o, "value", cJSON_Duplicate(value, 1));
 }
 
-cJSON *filter_json(const Filter &f) {
-  cJSON *o = cJSON_CreateObject();
-  cJSON_AddStringToObject(o, "property", f.path.text.c_str());
-  cJSON_AddStringToObject(o, "operator", name_of(f.op));
+void fill_filter(cJSON *o, const Filter &f) {
+  json_add_string(o, "property", f.path.text.c_str());
+  json_add_string(o, "operator", name_of(f.op));
   add_literal(o, f.value);
-  return o;
 }
 
-cJSON *condition_json(const Condition &c) {
-  cJSON *o = cJSON_CreateObject();
-  cJSON_AddStringToObject(o, "type", name_of(c.type));
+void fill_condition(cJSON *o, const Condition &c) {
+  json_add_string(o, "type", name_of(c.type));
   if (c.type == Type::cohort) {
-    cJSON_AddStringToObject(o, "cohort_id", c.cohort_id.c_str());
-    cJSON_AddStringToObject(o, "state", name_of(c.state));
+    json_add_string(o, "cohort_id", c.cohort_id.c_str());
+    json_add_string(o, "state", name_of(c.state));
     if (c.state != MemberState::in) add_window(o, c.window);
-    return o;
+    return;
   }
-  cJSON_AddStringToObject(o, "event_type", c.event_type.c_str());
-  cJSON *where = cJSON_AddArrayToObject(o, "where");
-  for (const Filter &f : c.where) cJSON_AddItemToArray(where, filter_json(f));
-  cJSON_AddStringToObject(o, "operator", name_of(c.op));
+  json_add_string(o, "event_type", c.event_type.c_str());
+  cJSON *where = json_add_array(o, "where");
+  for (const Filter &f : c.where) fill_filter(json_append(where, cJSON_CreateObject()), f);
+  json_add_string(o, "operator", name_of(c.op));
   if (c.type == Type::aggregate || c.type == Type::engagement) {
-    cJSON_AddStringToObject(o, "metric", name_of(c.metric));
+    json_add_string(o, "metric", name_of(c.metric));
   }
   if (c.type == Type::aggregate || c.type == Type::property) {
-    cJSON_AddStringToObject(o, "property", c.property.text.c_str());
+    json_add_string(o, "property", c.property.text.c_str());
   }
   if (c.type == Type::recency) {
-    cJSON_AddNumberToObject(o, "window_days", static_cast<double>(c.window.count));
-    return o;
+    json_add_number(o, "window_days", static_cast<double>(c.window.count));
+    return;
   }
   if (c.type == Type::property)
     add_literal(o, c.value);
   else
-    cJSON_AddNumberToObject(o, "value", c.number);
+    json_add_number(o, "value", c.number);
   add_window(o, c.window);
-  return o;
 }
 
-cJSON *node_json(const Rule &rule, const Node &n) {
-  if (!n.group) return condition_json(rule.conditions[n.condition]);
-  cJSON *o = cJSON_CreateObject();
-  cJSON_AddStringToObject(o, "logic", name_of(n.logic));
-  cJSON *list = cJSON_AddArrayToObject(o, "conditions");
-  for (const Node &child : n.children) {
-    cJSON *item = node_json(rule, child);
-    if (item == nullptr || list == nullptr) {
-      cJSON_Delete(item);
-      cJSON_Delete(o);
-      throw std::bad_alloc();
-    }
-    cJSON_AddItemToArray(list, item);
-  }
-  return o;
+void fill_node(cJSON *o, const Rule &rule, const Node &n) {
+  if (!n.group) return fill_condition(o, rule.conditions[n.condition]);
+  json_add_string(o, "logic", name_of(n.logic));
+  cJSON *list = json_add_array(o, "conditions");
+  for (const Node &child : n.children) fill_node(json_append(list, cJSON_CreateObject()), rule, child);
 }
 
 // Orders every object's keys bytewise, recursively, so the printed form does not
@@ -114,12 +103,10 @@ void sort_keys(cJSON *node) {
 }  // namespace
 
 std::string canonical_json(const Rule &rule) {
-  Document doc(node_json(rule, rule.root));
+  Document doc(json_must(cJSON_CreateObject()));
+  fill_node(doc.get(), rule, rule.root);
   sort_keys(doc.get());
-  char *text = cJSON_PrintUnformatted(doc.get());
-  std::string out = text != nullptr ? text : "";
-  cJSON_free(text);
-  return out;
+  return json_print_checked(doc.get());
 }
 
 std::string literal_text(const cJSON *value) {

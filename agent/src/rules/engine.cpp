@@ -1,3 +1,4 @@
+#include "json.h"
 #include "rules/engine.h"
 
 #include <algorithm>
@@ -41,25 +42,13 @@ std::string quoted(std::string_view s) {
   return "\"" + std::string(s) + "\"";
 }
 
-std::string render(cJSON *json) {
-  char *text = cJSON_PrintUnformatted(json);
-  std::string out = text != nullptr ? text : "";
-  cJSON_free(text);
-  cJSON_Delete(json);
-  return out;
-}
-
 // {"match": ..., "explain": {...}} for one rule.
 std::string explain_rule(Evaluator *ev, const Rule &rule, const CohortState &state) {
-  cJSON *root = cJSON_CreateObject();
-  cJSON *match = cJSON_AddFalseToObject(root, "match");
-  cJSON *tree = cJSON_AddObjectToObject(root, "explain");
-  if (match == nullptr || tree == nullptr) {
-    cJSON_Delete(root);
-    throw std::bad_alloc();
-  }
+  Json root(json_must(cJSON_CreateObject()));
+  cJSON *match = json_add_bool(root.get(), "match", false);
+  cJSON *tree = json_add_object(root.get(), "explain");
   if (ev->evaluate(rule, state, tree)) match->type = cJSON_True;
-  return render(root);
+  return json_print_checked(root.get());
 }
 
 }  // namespace

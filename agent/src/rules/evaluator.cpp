@@ -1,8 +1,10 @@
+#include "json.h"
 #include "rules/evaluator.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <new>
 #include <string>
 
 #include "rules/predicate.h"
@@ -94,34 +96,35 @@ std::string measured_text(const Condition &c, const Measure &m) {
 cJSON *measured_json(const Condition &c, const Measure &m) {
   if (!m.has_value || std::isinf(m.number)) return cJSON_CreateNull();
   if (c.type == Type::property) {
-    std::string text(m.text);
-    cJSON *v = cJSON_Parse(text.c_str());
-    return v != nullptr ? v : cJSON_CreateNull();
+    JsonError error = JsonError::none;
+    Json v = json_parse_exact(m.text, error);
+    if (error == JsonError::memory) throw std::bad_alloc();
+    return v != nullptr ? v.release() : cJSON_CreateNull();
   }
   return cJSON_CreateNumber(m.number);
 }
 
 void describe_selection(const Condition &c, cJSON *out) {
-  cJSON_AddStringToObject(out, "event_type", c.event_type.c_str());
+  json_add_string(out, "event_type", c.event_type.c_str());
   if (c.type == Type::aggregate || c.type == Type::engagement)
-    cJSON_AddStringToObject(out, "metric", name_of(c.metric));
+    json_add_string(out, "metric", name_of(c.metric));
   if (c.type == Type::aggregate || c.type == Type::property) {
-    cJSON_AddStringToObject(out, "property", c.property.text.c_str());
+    json_add_string(out, "property", c.property.text.c_str());
   }
 }
 
 void describe(const Condition &c, const Measure &m, bool match, cJSON *out) {
-  cJSON_AddStringToObject(out, "type", name_of(c.type));
+  json_add_string(out, "type", name_of(c.type));
   describe_selection(c, out);
-  cJSON_AddItemToObject(out, "measured", measured_json(c, m));
-  cJSON_AddStringToObject(out, "operator", name_of(c.op));
+  json_add(out, "measured", measured_json(c, m));
+  json_add_string(out, "operator", name_of(c.op));
   if (c.type != Type::property)
-    cJSON_AddNumberToObject(out, "value", c.number);
+    json_add_number(out, "value", c.number);
   else if (c.value != nullptr)
-    cJSON_AddItemToObject(out, "value", cJSON_Duplicate(c.value, 1));
-  if (c.type != Type::recency) cJSON_AddStringToObject(out, "window", window_text(c.window).c_str());
-  cJSON_AddBoolToObject(out, "match", match);
-  cJSON_AddStringToObject(out, "text", measured_text(c, m).c_str());
+    json_add(out, "value", cJSON_Duplicate(c.value, 1));
+  if (c.type != Type::recency) json_add_string(out, "window", window_text(c.window).c_str());
+  json_add_bool(out, "match", match);
+  json_add_string(out, "text", measured_text(c, m).c_str());
 }
 
 bool decide(const Condition &c, const Measure &m) {
@@ -169,14 +172,14 @@ bool Evaluator::node(const Rule &rule, const CohortState &state, const Node &n, 
   cJSON *match = nullptr;
   cJSON *list = nullptr;
   if (explain != nullptr) {
-    cJSON_AddStringToObject(explain, "logic", name_of(n.logic));
-    match = cJSON_AddFalseToObject(explain, "match");
-    list = cJSON_AddArrayToObject(explain, "conditions");
+    json_add_string(explain, "logic", name_of(n.logic));
+    match = json_add_bool(explain, "match", false);
+    list = json_add_array(explain, "conditions");
   }
   bool result = n.logic == Logic::all;
   for (const Node &child : n.children) {
     cJSON *out = nullptr;
-    if (list != nullptr) cJSON_AddItemToArray(list, out = cJSON_CreateObject());
+    if (list != nullptr) json_append(list, out = cJSON_CreateObject());
     bool v = node(rule, state, child, out);
     result = n.logic == Logic::all ? result && v : n.logic == Logic::any ? result || v : !v;
     if (list == nullptr && result == (n.logic == Logic::any)) break;
@@ -222,20 +225,20 @@ bool Evaluator::cohort_condition(const Condition &c, cJSON *explain) {
   }
   if (explain == nullptr) return match;
   std::string quoted = "\"" + c.cohort_id + "\"";
-  cJSON_AddStringToObject(explain, "type", "cohort");
-  cJSON_AddStringToObject(explain, "cohort_id", c.cohort_id.c_str());
-  cJSON_AddStringToObject(explain, "state", name_of(c.state));
+  json_add_string(explain, "type", "cohort");
+  json_add_string(explain, "cohort_id", c.cohort_id.c_str());
+  json_add_string(explain, "state", name_of(c.state));
   if (in_state) {
-    cJSON_AddBoolToObject(explain, "measured", match);
+    json_add_bool(explain, "measured", match);
   } else {
-    cJSON_AddItemToObject(explain, "measured",
+    json_add(explain, "measured",
                           t.happened ? cJSON_CreateNumber(static_cast<double>(t.time_ms)) : cJSON_CreateNull());
-    cJSON_AddStringToObject(explain, "window", window_text(c.window).c_str());
+    json_add_string(explain, "window", window_text(c.window).c_str());
   }
-  cJSON_AddBoolToObject(explain, "match", match);
+  json_add_bool(explain, "match", match);
   std::string verb = in_state ? (match ? "in" : "not in") : std::string(match ? "" : "not ") + name_of(c.state);
   std::string text = verb + " cohort " + quoted + (in_state ? "" : " in " + window_text(c.window));
-  cJSON_AddStringToObject(explain, "text", text.c_str());
+  json_add_string(explain, "text", text.c_str());
   return match;
 }
 
