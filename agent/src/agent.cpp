@@ -34,15 +34,16 @@ const Agent::Method Agent::kMethods[] = {
     {"explain", &Agent::m_explain},
 };
 
-cohort_status Agent::open(const char *config_json, const Seams &seams, std::unique_ptr<Agent> &out,
-                          std::string &err) {
+cohort_status Agent::open(const char *config_json, const Seams &seams, std::unique_ptr<Agent> &out, std::string &err,
+                          const std::string &in_memory_why) {
   std::unique_ptr<Agent> agent(new Agent());
-  cohort_status st = agent->init(config_json, seams, err);
+  cohort_status st = agent->init(config_json, seams, err, in_memory_why);
   if (st == COHORT_OK) out = std::move(agent);
   return st;
 }
 
-cohort_status Agent::init(const char *config_json, const Seams &seams, std::string &err) {
+cohort_status Agent::init(const char *config_json, const Seams &seams, std::string &err,
+                          const std::string &in_memory_why) {
   if (!config_parse(config_json, cfg_, err)) return COHORT_ECONFIG;
   clock_ = seams.clock ? seams.clock : &platform::system_clock();
   init_clock(seams.plausible_after_ms);
@@ -86,6 +87,13 @@ cohort_status Agent::init(const char *config_json, const Seams &seams, std::stri
       return COHORT_ENOMEM;
     }
     why = "storage: " + why;
+  } else if (!in_memory_why.empty()) {
+    // Reopened after the disk refused a group commit: on from a copy before
+    // anything more is written there (boot, cohort state, caches) and before
+    // the worker starts. Switched only once running, the worker would be on
+    // that disk meanwhile: racing the caller to switch, sending batches whose
+    // cursor the disk cannot record.
+    degrade(in_memory_why);  // without memory for a copy: on with the disk
   }
   if (!why.empty() && !degrade(why)) {
     err = why;
@@ -118,6 +126,14 @@ cohort_status Agent::init(const char *config_json, const Seams &seams, std::stri
   if (!reload_from_store()) {
     err = "cannot read the history: " + store_.error();
     return COHORT_ESTORAGE;
+  }
+  if (store_.in_memory()) {
+    // Degraded from the start: degrade() ran before the counts were read, and
+    // the in-memory bound is for what comes in from now on. Measured from
+    // zero, enforce_bounds() below would give up the oldest queued events
+    // (the send cursor passing events never sent) and evict them.
+    degraded_history_ = history_count_;
+    degraded_queue_ = outbox_count_;
   }
   check_clock();  // back-fills what an earlier boot left untimed, if it can
   if (!enforce_bounds()) {
@@ -182,6 +198,8 @@ void Agent::batch_begin() {
   mu_.lock();
   batch_owner_ = std::this_thread::get_id();
   batch_failed_ = false;
+  batch_disk_fault_ = false;
+  batch_error_.clear();
   batch_tx_ = store_.begin();
 }
 
@@ -191,6 +209,13 @@ void Agent::batch_commit() {
   // A statement the disk failed inside the batch fails the batch too.
   if (store_.storage_fault() || !store_.commit()) {
     CO_LOG(*log_, error, "group commit failed: %s", store_.error().c_str());
+    if (!batch_failed_) {
+      batch_disk_fault_ = store_.storage_fault();
+      try {
+        batch_error_ = store_.error();
+      } catch (...) {  // out of memory: the lock must still be let go
+      }
+    }
     store_.rollback();
     batch_failed_ = true;
   }

@@ -97,8 +97,11 @@ class Agent {
  public:
   // Opens with the given configuration document and seams (NULL members are
   // replaced by the real ones). On failure returns the status and sets err.
-  static cohort_status open(const char *config_json, const Seams &seams, std::unique_ptr<Agent> &out,
-                            std::string &err);
+  // With `in_memory_why`, the database is copied into memory as soon as it is
+  // read, with that reason (see degrade()): nothing more is written to the
+  // disk, and the worker starts on the copy.
+  static cohort_status open(const char *config_json, const Seams &seams, std::unique_ptr<Agent> &out, std::string &err,
+                            const std::string &in_memory_why = std::string());
   ~Agent();
   Agent(const Agent &) = delete;
   Agent &operator=(const Agent &) = delete;
@@ -120,15 +123,18 @@ class Agent {
   bool batch_end();
   // The destructor then leaves the disk alone.
   void abandon() { abandoned_ = true; }
-  // Whether the last failure was the disk's, and what it said.
-  bool storage_fault() const { return store_.storage_fault(); }
-  std::string storage_message() const { return store_.error(); }
-  // Carries on with an in-memory copy of the database (degraded.cpp); from
-  // outside the agent: takes its lock (the worker may be running).
+  // After batch_end() is false: whether the commit that failed was refused by
+  // the disk, and what it said, as they were then (read after the lock is let
+  // go, the store could already be the worker's copy in memory, fault cleared).
+  bool batch_disk_fault() const { return batch_disk_fault_; }
+  const std::string &batch_error() const { return batch_error_; }
+  // Carries on with an in-memory copy of the database (degraded.cpp).
   bool degrade(const std::string &why);
-  bool degrade_locked(const std::string &why) {
+  // Whether it works from memory; from outside the agent: takes its lock
+  // (the worker may be running).
+  bool storage_degraded() {
     std::lock_guard<std::mutex> lock(mu_);
-    return degrade(why);
+    return store_.in_memory();
   }
   void subscribe(cohort_changed_fn fn, void *user);
 
@@ -148,7 +154,7 @@ class Agent {
   static const Method kMethods[];
 
   Agent() = default;
-  cohort_status init(const char *config_json, const Seams &seams, std::string &err);
+  cohort_status init(const char *config_json, const Seams &seams, std::string &err, const std::string &in_memory_why);
   cohort_status failure(cohort_status status, std::string message);
 
   // Handlers (one per socket method).
@@ -295,6 +301,8 @@ class Agent {
   std::atomic<std::thread::id> batch_owner_{};  // the thread in a batch, if any
   bool batch_tx_ = false;                       // the batch's transaction is open
   bool batch_failed_ = false;                   // a commit of this batch failed
+  bool batch_disk_fault_ = false;               // ...refused by the disk
+  std::string batch_error_;                     // ...with this message
   bool abandoned_ = false;
   void batch_commit();
   void recover_from_throw();

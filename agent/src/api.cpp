@@ -308,21 +308,23 @@ COHORT_API cohort_status cohort_rpc_batch(cohort_agent *agent, size_t n, const c
       if (committed) break;
       // Nothing of it is on disk, and the memory is ahead of the disk: the
       // agent starts again from what the disk holds. When the disk was at
-      // fault, the batch runs again in memory (nothing was answered yet);
-      // otherwise every line gets the storage error.
-      bool disk = a.storage_fault();
-      std::string why = a.storage_message();
+      // fault, it starts on a copy of that in memory and the batch runs again
+      // there (nothing was answered yet); otherwise every line gets the
+      // storage error.
+      bool again = a.batch_disk_fault() && attempt == 0;
+      std::string why = a.batch_error();
       a.abandon();
       agent->impl.reset();
       std::string err;
-      cohort_status st = co::Agent::open(agent->config.c_str(), agent->seams, agent->impl, err);
+      cohort_status st = co::Agent::open(agent->config.c_str(), agent->seams, agent->impl, err,
+                                         again ? "storage: a group commit failed: " + why : std::string());
       if (st != COHORT_OK) {
         // No agent to go on with: every later call says so (see live()).
         set_error(agent, "reopening after a failed commit: " + err);
         return st;
       }
       if (agent->subscriber) agent->impl->subscribe(agent->subscriber, agent->subscriber_user);
-      if (disk && attempt == 0 && agent->impl->degrade_locked("storage: a group commit failed: " + why)) continue;
+      if (again && agent->impl->storage_degraded()) continue;
       for (size_t i = 0; i < n; ++i) {
         if (!out[i].empty()) out[i] = uncommitted_answer(lines[i], lens[i]);
         bits[i] = 0;

@@ -418,14 +418,6 @@ class DiskFull(FaultCase):
             self.problem(f"{what}: the reason {st['storage_error']!r} is not in the log")
         return st
 
-    def setUp(self):
-        # Under qemu-user (aarch64, armhf) these runs saw the queue cursor pass
-        # events that never reached the emulator after a disk-full switch to
-        # memory; natively they pass. Skipped there while that is investigated.
-        if EMULATED:
-            self.skipTest("disk full under qemu-user: open investigation (events counted sent, not delivered)")
-        super().setUp()
-
     def test_disk_full_the_daemon_goes_on_in_memory_and_writes_back(self):
         self.hold_sync()
         d = self.make_daemon()

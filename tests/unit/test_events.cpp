@@ -203,6 +203,41 @@ static void storage_recovers_and_writes_back(void **) {
   assert_string_equal(str(call_ok(f.agent, "status").get(), "storage").c_str(), "ok");
 }
 
+// A database that cannot be opened at start (here another connection holds
+// it) is read into memory as it stands. The bound on what the agent holds in
+// memory is for events accepted from then on: none of those already stored is
+// evicted from the history or given up from the queue (the send cursor must
+// not pass events that were never sent).
+static void start_in_memory_keeps_the_stored_queue(void **) {
+  Fixture f;
+  f.open();
+  const int stored = 2100;  // more than the 2,000 the agent accepts while degraded
+  for (int i = 0; i < stored; ++i) call_ok(f.agent, "track", "{\"name\":\"E\"}");
+  cohort_close(f.agent);
+  f.agent = nullptr;
+  sqlite3 *holder = nullptr;
+  assert_int_equal(sqlite3_open((f.dir.path + "/data/cohort.db").c_str(), &holder), SQLITE_OK);
+  assert_int_equal(
+      sqlite3_exec(holder, "PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT;", nullptr, nullptr, nullptr),
+      SQLITE_OK);
+  f.open();
+  co::Json st = call_ok(f.agent, "status");
+  assert_string_equal(str(st.get(), "storage").c_str(), "degraded");
+  const cJSON *hist = cJSON_GetObjectItem(st.get(), "history");
+  assert_int_equal(test::num(st.get(), "queue_depth"), stored);
+  assert_int_equal(test::num(st.get(), "queue_dropped"), 0);
+  assert_int_equal(test::num(hist, "events"), stored);
+  assert_int_equal(test::num(hist, "evicted"), 0);
+  call_ok(f.agent, "track", "{\"name\":\"E\"}");  // and what comes now is taken too
+  assert_int_equal(f.queue(), stored + 1);
+  sqlite3_close(holder);
+  f.reopen();  // the close wrote the memory back
+  st = call_ok(f.agent, "status");
+  assert_string_equal(str(st.get(), "storage").c_str(), "ok");
+  assert_int_equal(test::num(st.get(), "queue_depth"), stored + 1);
+  assert_int_equal(test::num(st.get(), "queue_dropped"), 0);
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(iso8601_parse_and_format),
@@ -214,6 +249,7 @@ int main() {
       cmocka_unit_test(retention_drops_old_events),
       cmocka_unit_test(sequence_numbers_never_go_back),
       cmocka_unit_test(storage_recovers_and_writes_back),
+      cmocka_unit_test(start_in_memory_keeps_the_stored_queue),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -1,7 +1,10 @@
 #include <sqlite3.h>
 
+#include <atomic>
 #include <chrono>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "platform/http.h"
 #include "test_util.h"
@@ -552,6 +555,203 @@ static void stateless_round_trips_state(void **) {
   assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(c.get(), "remote"), 0)->valuestring, "555");
 }
 
+// A disk that fills up on demand: a VFS over the default one, made the
+// default, whose writes to files under `dir` fail with SQLITE_FULL (as on a
+// full tmpfs) while `full` is set. Reads, and files elsewhere, are untouched.
+struct FullDisk {
+  static inline std::atomic<bool> full{false};
+  static inline std::string dir;
+  static inline sqlite3_vfs *real = nullptr;
+  static inline sqlite3_vfs vfs;
+  static inline sqlite3_io_methods methods;
+
+  struct File {
+    sqlite3_file base;
+    bool under_dir;
+    sqlite3_file *inner() { return reinterpret_cast<sqlite3_file *>(this + 1); }
+  };
+  static sqlite3_file *in(sqlite3_file *f) { return reinterpret_cast<File *>(f)->inner(); }
+
+  explicit FullDisk(const std::string &under) {
+    dir = under;
+    full = false;
+    real = sqlite3_vfs_find(nullptr);
+    vfs = *real;
+    vfs.zName = "cohort-test-full-disk";
+    vfs.szOsFile = static_cast<int>(sizeof(File)) + real->szOsFile;
+    vfs.xOpen = [](sqlite3_vfs *, const char *name, sqlite3_file *f, int flags, int *out) {
+      File *file = reinterpret_cast<File *>(f);
+      file->inner()->pMethods = nullptr;
+      int rc = real->xOpen(real, name, file->inner(), flags, out);
+      file->under_dir = name && strncmp(name, dir.c_str(), dir.size()) == 0;
+      file->base.pMethods = file->inner()->pMethods ? &methods : nullptr;
+      return rc;
+    };
+    methods = sqlite3_io_methods{};
+    methods.iVersion = 3;
+    methods.xClose = [](sqlite3_file *f) { return in(f)->pMethods->xClose(in(f)); };
+    methods.xRead = [](sqlite3_file *f, void *b, int n, sqlite3_int64 o) {
+      return in(f)->pMethods->xRead(in(f), b, n, o);
+    };
+    methods.xWrite = [](sqlite3_file *f, const void *b, int n, sqlite3_int64 o) {
+      if (full && reinterpret_cast<File *>(f)->under_dir) return SQLITE_FULL;
+      return in(f)->pMethods->xWrite(in(f), b, n, o);
+    };
+    methods.xTruncate = [](sqlite3_file *f, sqlite3_int64 n) { return in(f)->pMethods->xTruncate(in(f), n); };
+    methods.xSync = [](sqlite3_file *f, int flags) { return in(f)->pMethods->xSync(in(f), flags); };
+    methods.xFileSize = [](sqlite3_file *f, sqlite3_int64 *n) { return in(f)->pMethods->xFileSize(in(f), n); };
+    methods.xLock = [](sqlite3_file *f, int l) { return in(f)->pMethods->xLock(in(f), l); };
+    methods.xUnlock = [](sqlite3_file *f, int l) { return in(f)->pMethods->xUnlock(in(f), l); };
+    methods.xCheckReservedLock = [](sqlite3_file *f, int *r) { return in(f)->pMethods->xCheckReservedLock(in(f), r); };
+    methods.xFileControl = [](sqlite3_file *f, int op, void *a) { return in(f)->pMethods->xFileControl(in(f), op, a); };
+    methods.xSectorSize = [](sqlite3_file *f) { return in(f)->pMethods->xSectorSize(in(f)); };
+    methods.xDeviceCharacteristics = [](sqlite3_file *f) { return in(f)->pMethods->xDeviceCharacteristics(in(f)); };
+    methods.xShmMap = [](sqlite3_file *f, int i, int sz, int ext, void volatile **p) {
+      return in(f)->pMethods->xShmMap(in(f), i, sz, ext, p);
+    };
+    methods.xShmLock = [](sqlite3_file *f, int o, int n, int fl) { return in(f)->pMethods->xShmLock(in(f), o, n, fl); };
+    methods.xShmBarrier = [](sqlite3_file *f) { in(f)->pMethods->xShmBarrier(in(f)); };
+    methods.xShmUnmap = [](sqlite3_file *f, int del) { return in(f)->pMethods->xShmUnmap(in(f), del); };
+    methods.xFetch = [](sqlite3_file *f, sqlite3_int64 o, int n, void **p) {
+      return in(f)->pMethods->xFetch(in(f), o, n, p);
+    };
+    methods.xUnfetch = [](sqlite3_file *f, sqlite3_int64 o, void *p) { return in(f)->pMethods->xUnfetch(in(f), o, p); };
+    assert_int_equal(sqlite3_vfs_register(&vfs, 1), SQLITE_OK);
+  }
+  ~FullDisk() { sqlite3_vfs_unregister(&vfs); }  // the files still open keep their methods
+};
+
+// Runs lines as one group commit (what cohortd does with each poll round).
+static std::vector<co::Json> rpc_batch(cohort_agent *a, const std::vector<std::string> &lines) {
+  std::vector<const char *> texts;
+  std::vector<size_t> lens;
+  for (const std::string &l : lines) texts.push_back(l.data()), lens.push_back(l.size());
+  std::vector<char *> answers(lines.size());
+  assert_int_equal(cohort_rpc_batch(a, lines.size(), texts.data(), lens.data(), answers.data(), nullptr), COHORT_OK);
+  std::vector<co::Json> out;
+  for (char *answer : answers) {
+    out.push_back(co::json_parse(answer));
+    cohort_free(answer);
+  }
+  return out;
+}
+
+// The disk fills up under a group commit: the batch runs again on a copy in
+// memory, and the agent that replaces the refused one starts on that copy
+// before its worker runs or anything more is written. (Opened on the full
+// disk and switched only afterwards, its start wrote there and failed, and
+// its worker ran there meanwhile: racing the caller to switch to memory, or
+// sending a batch whose cursor that disk could not record.) Every event is
+// kept, sent once, and written back when the disk has room again.
+static void disk_full_group_commit_goes_on_in_memory(void **) {
+  Fixture f;
+  std::atomic<bool> up{false};
+  std::mutex delivered_mu;
+  std::vector<int> delivered(10, 0);  // times each event was taken (a 2xx)
+  f.transport.set_handler([&](const co::platform::HttpRequest &req, co::platform::HttpResponse &r) {
+    answer(r, up ? 200 : 503, "{}");
+    if (!up) return;
+    co::Json body = co::json_parse(req.body);
+    const cJSON *events = cJSON_GetObjectItem(body.get(), "events");
+    std::lock_guard<std::mutex> lock(delivered_mu);
+    for (const cJSON *e = events ? events->child : nullptr; e; e = e->next) {
+      delivered.at(static_cast<size_t>(num(cJSON_GetObjectItem(e, "properties"), "i"))) += 1;
+    }
+  });
+  FullDisk disk(f.dir.path + "/data/");
+  struct Warnings {
+    std::mutex mu;
+    std::vector<std::string> lines;
+  } warnings;
+  f.logger.set_sink(
+      [](void *user, co::platform::LogLevel level, const char *line) {
+        auto *w = static_cast<Warnings *>(user);
+        std::lock_guard<std::mutex> lock(w->mu);
+        if (level <= co::platform::LogLevel::warn) w->lines.push_back(line);
+      },
+      &warnings);
+  f.open();
+  auto track_lines = [](int from, int n) {
+    std::vector<std::string> lines;
+    for (int i = from; i < from + n; ++i) {
+      lines.push_back("{\"jsonrpc\":\"2.0\",\"id\":" + std::to_string(i) +
+                      ",\"method\":\"track\",\"params\":{\"name\":\"E\",\"properties\":{\"i\":" + std::to_string(i) +
+                      "}}}");
+    }
+    return lines;
+  };
+  for (co::Json &a : rpc_batch(f.agent, track_lines(0, 5))) assert_non_null(cJSON_GetObjectItem(a.get(), "result"));
+  FullDisk::full = true;
+  for (co::Json &a : rpc_batch(f.agent, track_lines(5, 5))) {
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(a.get(), "result"), "stored")));
+  }
+  co::Json st = call_ok(f.agent, "status");
+  assert_string_equal(str(st.get(), "storage").c_str(), "degraded");
+  assert_non_null(strstr(str(st.get(), "storage_error").c_str(), "group commit failed"));
+  assert_int_equal(num(st.get(), "queue_depth"), 10);
+  assert_int_equal(num(cJSON_GetObjectItem(st.get(), "history"), "events"), 10);
+  {
+    // The failed commit and the switch to memory are all there is to say:
+    // nothing else was tried on the full disk.
+    std::lock_guard<std::mutex> lock(warnings.mu);
+    for (const std::string &line : warnings.lines) {
+      if (!strstr(line.c_str(), "group commit failed") && !strstr(line.c_str(), "keeping data in memory")) {
+        fail_msg("written to the full disk after the failed commit: %s", line.c_str());
+      }
+    }
+  }
+  // The API answers again: everything leaves, once, from memory.
+  up = true;
+  assert_int_equal(num(f.sync().get(), "pending"), 0);
+  {
+    std::lock_guard<std::mutex> lock(delivered_mu);
+    for (int times : delivered) assert_int_equal(times, 1);
+  }
+  // Room again: the retry writes it all back, the cursor with it.
+  FullDisk::full = false;
+  f.clock.advance_ms(31000);
+  bool written_back = false;
+  for (int i = 0; i < 500 && !written_back; ++i) {
+    f.sync();
+    written_back = str(call_ok(f.agent, "status").get(), "storage") == "ok";
+  }
+  assert_true(written_back);
+  f.logger.set_sink(nullptr, nullptr);
+  f.reopen();
+  st = call_ok(f.agent, "status");
+  assert_int_equal(num(cJSON_GetObjectItem(st.get(), "history"), "events"), 10);
+  assert_int_equal(num(st.get(), "queue_depth"), 0);
+}
+
+// The same when the commit the disk refuses comes before a call that waits
+// for the network (it commits what came before and lets go of the lock): the
+// worker's pass in that wait switches the refused agent to memory, which
+// clears the store's fault; whether the disk was at fault is what the failed
+// commit said then, so the batch still runs again in memory (not answered
+// with storage errors, the new agent left on the full disk).
+static void disk_full_before_a_waiting_call_still_goes_on_in_memory(void **) {
+  Fixture f;
+  f.transport.set_handler(
+      [](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 503, "{}"); });
+  FullDisk disk(f.dir.path + "/data/");
+  f.open();
+  f.track(2);
+  FullDisk::full = true;
+  std::vector<co::Json> answers =
+      rpc_batch(f.agent, {R"({"jsonrpc":"2.0","id":1,"method":"track","params":{"name":"A"}})",
+                          R"({"jsonrpc":"2.0","id":2,"method":"sync.now","params":{"timeout_ms":2000}})",
+                          R"({"jsonrpc":"2.0","id":3,"method":"track","params":{"name":"B"}})"});
+  for (size_t i : {0u, 2u}) {
+    const cJSON *result = cJSON_GetObjectItem(answers[i].get(), "result");
+    if (!cJSON_IsTrue(cJSON_GetObjectItem(result, "stored")))
+      fail_msg("track %zu: %s", i, co::json_print(answers[i].get()).c_str());
+  }
+  assert_non_null(cJSON_GetObjectItem(answers[1].get(), "result"));
+  co::Json st = call_ok(f.agent, "status");
+  assert_string_equal(str(st.get(), "storage").c_str(), "degraded");
+  assert_int_equal(num(st.get(), "queue_depth"), 4);
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(drains_in_order_in_batches_of_ten),
@@ -568,6 +768,8 @@ int main() {
       cmocka_unit_test(cache_time_left_after_power_cut),
       cmocka_unit_test(merge_false_keeps_contextual_apart),
       cmocka_unit_test(hung_api_never_blocks_callers),
+      cmocka_unit_test(disk_full_group_commit_goes_on_in_memory),
+      cmocka_unit_test(disk_full_before_a_waiting_call_still_goes_on_in_memory),
       cmocka_unit_test(stateless_round_trips_state),
       cmocka_unit_test(first_sync_waits_the_fleet_delay),
       cmocka_unit_test(untrusted_clock_holds_events_then_backfills),
