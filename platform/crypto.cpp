@@ -4,6 +4,7 @@
 #include <mbedtls/sha256.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <sys/random.h>
@@ -13,28 +14,7 @@ namespace co::platform {
 namespace {
 
 // Early in boot the kernel pool may not be initialised: never block on it.
-// GRND_NONBLOCK first, a few short retries, then GRND_INSECURE-equivalent
-// fallback through /dev/urandom, which never blocks.
-int os_entropy(void *, unsigned char *out, size_t len) {
-  size_t got = 0;
-  for (int attempt = 0; got < len && attempt < 50; ++attempt) {
-    ssize_t n = getrandom(out + got, len - got, GRND_NONBLOCK);
-    if (n > 0) {
-      got += static_cast<size_t>(n);
-      continue;
-    }
-    if (n < 0 && errno != EAGAIN && errno != EINTR) break;
-    if (n < 0 && errno == EAGAIN) usleep(2000);
-  }
-  if (got < len) {
-    FILE *f = fopen("/dev/urandom", "rbe");
-    if (!f) return -1;
-    size_t n = fread(out + got, 1, len - got, f);
-    fclose(f);
-    got += n;
-  }
-  return got == len ? 0 : -1;
-}
+int os_entropy(void *, unsigned char *out, size_t len) { return read_os_entropy(out, len); }
 
 class SystemEntropy final : public Entropy {
  public:
@@ -71,6 +51,28 @@ class SystemEntropy final : public Entropy {
 const char kHex[] = "0123456789abcdef";
 
 }  // namespace
+
+int read_os_entropy(unsigned char *out, size_t len, GetrandomFn getrandom_fn) {
+  if (getrandom_fn == nullptr) getrandom_fn = ::getrandom;
+  size_t got = 0;
+  for (int attempt = 0; got < len && attempt < 50; ++attempt) {
+    ssize_t n = getrandom_fn(out + got, len - got, GRND_NONBLOCK);
+    if (n > 0) {
+      got += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno != EAGAIN && errno != EINTR) break;
+    if (n < 0 && errno == EAGAIN) usleep(2000);
+  }
+  if (got < len) {
+    FILE *f = fopen("/dev/urandom", "rbe");
+    if (!f) return -1;
+    size_t n = fread(out + got, 1, len - got, f);
+    fclose(f);
+    got += n;
+  }
+  return got == len ? 0 : -1;
+}
 
 std::unique_ptr<Entropy> make_system_entropy() { return std::make_unique<SystemEntropy>(); }
 

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <sys/types.h>
 
 namespace co::platform {
 
@@ -19,6 +20,12 @@ class Entropy {
 // mbedTLS CTR-DRBG seeded from the OS (getrandom, non-blocking with retry, so
 // early boot never hangs start-up). Thread-safe.
 std::unique_ptr<Entropy> make_system_entropy();
+
+// The OS read behind it: getrandom(2) with GRND_NONBLOCK and a few short
+// retries, then /dev/urandom (which never blocks). `getrandom_fn` replaces
+// getrandom in tests (an early-boot pool that is not ready). 0 on success.
+using GetrandomFn = ssize_t (*)(void *buf, size_t len, unsigned flags);
+int read_os_entropy(unsigned char *out, size_t len, GetrandomFn getrandom_fn = nullptr);
 
 // Deterministic bytes for tests (xorshift from a seed; NOT random).
 class FakeEntropy final : public Entropy {

@@ -1,7 +1,9 @@
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <set>
 #include <string>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "platform/clock.h"
@@ -50,6 +52,28 @@ static void fake_entropy_is_deterministic(void **) {
   assert_string_equal(uuid4(a).c_str(), uuid4(b).c_str());
   FakeEntropy d(7);
   assert_string_not_equal(uuid4(d).c_str(), uuid4(c).c_str());
+}
+
+// Early boot: the kernel's pool is not initialised yet, so getrandom would
+// block without GRND_NONBLOCK (and says EAGAIN with it). Start-up must not wait
+// on it: every call is non-blocking, and the bytes come from /dev/urandom.
+static int g_getrandom_calls = 0;
+static bool g_blocking_call = false;
+static ssize_t pool_not_ready(void *, size_t, unsigned flags) {
+  ++g_getrandom_calls;
+  if ((flags & GRND_NONBLOCK) == 0) g_blocking_call = true;  // would hang a real boot
+  errno = EAGAIN;
+  return -1;
+}
+
+static void entropy_never_blocks_on_an_uninitialised_pool(void **) {
+  unsigned char buf[64] = {0};
+  assert_int_equal(co::platform::read_os_entropy(buf, sizeof buf, pool_not_ready), 0);
+  assert_true(g_getrandom_calls >= 1);
+  assert_false(g_blocking_call);
+  int nonzero = 0;
+  for (unsigned char b : buf) nonzero += b != 0;
+  assert_true(nonzero > 32);  // filled, not left as it was
 }
 
 static void fake_clock_advances(void **) {
@@ -149,6 +173,7 @@ int main() {
       cmocka_unit_test(sha256_known_answers),
       cmocka_unit_test(is_uuid_rejects_malformed),
       cmocka_unit_test(fake_entropy_is_deterministic),
+      cmocka_unit_test(entropy_never_blocks_on_an_uninitialised_pool),
       cmocka_unit_test(fake_clock_advances),
       cmocka_unit_test(atomic_write_and_read),
       cmocka_unit_test(log_redacts_secrets_and_emails),
