@@ -1,4 +1,9 @@
 #include <atomic>
+#include <arpa/inet.h>
+#include <csignal>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <thread>
 #include <cerrno>
 #include <chrono>
 #include <set>
@@ -129,6 +134,59 @@ static void log_redacts_secrets_and_emails(void **) {
   assert_string_equal(redact_emails("a @ b, x@y").c_str(), "a @ b, x@y");
 }
 
+// api.ca_file that does not exist: a start-up error that names the path,
+// not a TLS failure on every sync later.
+static void missing_ca_file_is_an_error_naming_the_path(void **) {
+  co::platform::Logger log;
+  co::platform::TransportOptions opts;
+  opts.ca_file = "/nonexistent/cohort-test/ca.pem";
+  std::string err;
+  assert_null(co::platform::make_curl_transport(opts, log, err).get());
+  assert_non_null(strstr(err.c_str(), "api.ca_file"));
+  assert_non_null(strstr(err.c_str(), "/nonexistent/cohort-test/ca.pem"));
+}
+
+// An app that links the library owns its signal handlers: SIGPIPE stays at its
+// default (terminate) here, and a server that takes the connection and
+// resets it while a large body is being written must not kill the process.
+static void a_peer_reset_does_not_raise_sigpipe(void **) {
+  void (*before)(int) = signal(SIGPIPE, SIG_DFL);
+  int srv = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  assert_int_equal(bind(srv, reinterpret_cast<sockaddr *>(&addr), sizeof addr), 0);
+  assert_int_equal(listen(srv, 4), 0);
+  assert_int_equal(getsockname(srv, reinterpret_cast<sockaddr *>(&addr), &len), 0);
+  std::thread server([srv] {
+    for (int i = 0; i < 3; ++i) {
+      int c = accept(srv, nullptr, nullptr);
+      if (c < 0) return;
+      linger l{1, 0};  // close with a reset
+      setsockopt(c, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+      close(c);
+    }
+  });
+  co::platform::Logger log;
+  std::string err;
+  auto transport = co::platform::make_curl_transport(co::platform::TransportOptions{}, log, err);
+  assert_non_null(transport.get());
+  co::platform::HttpRequest req;
+  req.url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/ccs/v1/segmentation";
+  req.body.assign(4 << 20, 'x');  // more than the socket buffers take at once
+  req.timeout_ms = 5000;
+  for (int i = 0; i < 3; ++i) {
+    co::platform::HttpResponse resp;
+    transport->post(req, resp);
+    assert_int_equal(resp.status, 0);  // an error, and the process still here
+  }
+  shutdown(srv, SHUT_RDWR);
+  close(srv);
+  server.join();
+  signal(SIGPIPE, before);
+}
+
 static void log_level_names(void **) {
   LogLevel l;
   assert_true(parse_log_level("debug", l));
@@ -178,6 +236,8 @@ int main() {
       cmocka_unit_test(atomic_write_and_read),
       cmocka_unit_test(log_redacts_secrets_and_emails),
       cmocka_unit_test(log_level_names),
+      cmocka_unit_test(missing_ca_file_is_an_error_naming_the_path),
+      cmocka_unit_test(a_peer_reset_does_not_raise_sigpipe),
       cmocka_unit_test(watchdog_enforces_the_deadline),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
