@@ -179,6 +179,7 @@ class Agent {
   cohort_status new_identity(bool drop_history);
   bool save_identity_file();
   void add_identity_json(cJSON *result) const;
+  void add_aliases_json(cJSON *arr) const;  // [{tag, id, priority}] into arr
   cohort_status parse_aliases(const cJSON *params, std::vector<Alias> &out, bool &replace);
   // Session: renews the session after the inactivity timeout. Call once per
   // activity, inside the transaction that stores it.

@@ -116,15 +116,18 @@ bool Agent::touch_session(int64_t now_mono) {
   return true;
 }
 
-void Agent::add_identity_json(cJSON *result) const {
-  json_add_string(result, "user_id", user_id_.c_str());
-  cJSON *arr = json_add_array(result, "aliases");
+void Agent::add_aliases_json(cJSON *arr) const {
   for (const Alias &a : aliases_) {
     cJSON *o = json_append(arr, cJSON_CreateObject());  // owned by arr before it is filled
     json_add_string(o, "tag", a.tag.c_str());
     json_add_string(o, "id", a.id.c_str());
     json_add_number(o, "priority", static_cast<double>(a.priority));
   }
+}
+
+void Agent::add_identity_json(cJSON *result) const {
+  json_add_string(result, "user_id", user_id_.c_str());
+  add_aliases_json(json_add_array(result, "aliases"));
 }
 
 cohort_status Agent::m_identity_get(const cJSON *, cJSON *result) {

@@ -176,12 +176,7 @@ std::string Agent::identity_for(int64_t epoch, const char *&field) {
   if (epoch == epoch_ && !aliases_.empty()) {
     field = "aliases";
     Json arr(cJSON_CreateArray());
-    for (const Alias &a : aliases_) {
-      cJSON *o = json_append(arr.get(), cJSON_CreateObject());  // owned by arr before it is filled
-      json_add_string(o, "tag", a.tag.c_str());
-      json_add_string(o, "id", a.id.c_str());
-      json_add_number(o, "priority", static_cast<double>(a.priority));
-    }
+    add_aliases_json(arr.get());
     return json_print_checked(arr.get());
   }
   field = "user_id";
