@@ -193,13 +193,18 @@ bool Agent::send_batch(int64_t &sent) {
   std::vector<int64_t> seqs;
   Json events(cJSON_CreateArray());
   int64_t epoch = -1;
+  bool read_failed = false;
   {
     storage::Stmt q(store_,
                     "SELECT seq,epoch,name,time_ms,session_id,view_id,properties FROM events"
                     " WHERE seq>? ORDER BY seq LIMIT ?");
     q.bind(1, sent_seq_).bind(2, static_cast<int64_t>(kBatch));
     waiting_for_clock_ = false;
-    while (q.step()) {
+    for (;;) {
+      if (!q.step()) {
+        read_failed = !q.done();
+        break;
+      }
       // Not sent before the wall clock is trusted and its time back-filled.
       if (q.is_null(3)) {
         waiting_for_clock_ = seqs.empty();
@@ -210,6 +215,13 @@ bool Agent::send_batch(int64_t &sent) {
       seqs.push_back(q.int64(0));
       add_event_fields(json_append(events.get(), cJSON_CreateObject()), q, 2);
     }
+  }
+  if (read_failed) {
+    // The events stay queued: the pass goes on in memory if the disk is at
+    // fault (degrade_after_fault), and the next send comes after a back-off.
+    CO_LOG(*log_, warn, "cannot read the outbox: %s", store_.error().c_str());
+    backoff(-1);
+    return false;
   }
   if (seqs.empty()) {
     if (!waiting_for_clock_) outbox_count_ = 0;  // a count that ran ahead of the rows (should not happen)

@@ -557,9 +557,11 @@ static void stateless_round_trips_state(void **) {
 
 // A disk that fills up on demand: a VFS over the default one, made the
 // default, whose writes to files under `dir` fail with SQLITE_FULL (as on a
-// full tmpfs) while `full` is set. Reads, and files elsewhere, are untouched.
+// full tmpfs) while `full` is set, and whose next `failing_reads` reads there
+// fail with an I/O error. Files elsewhere are untouched.
 struct FullDisk {
   static inline std::atomic<bool> full{false};
+  static inline std::atomic<int> failing_reads{0};
   static inline std::string dir;
   static inline sqlite3_vfs *real = nullptr;
   static inline sqlite3_vfs vfs;
@@ -571,10 +573,17 @@ struct FullDisk {
     sqlite3_file *inner() { return reinterpret_cast<sqlite3_file *>(this + 1); }
   };
   static sqlite3_file *in(sqlite3_file *f) { return reinterpret_cast<File *>(f)->inner(); }
+  static bool take_failing_read() {
+    for (int left = failing_reads.load(); left > 0;) {
+      if (failing_reads.compare_exchange_weak(left, left - 1)) return true;
+    }
+    return false;
+  }
 
   explicit FullDisk(const std::string &under) {
     dir = under;
     full = false;
+    failing_reads = 0;
     real = sqlite3_vfs_find(nullptr);
     vfs = *real;
     vfs.zName = "cohort-test-full-disk";
@@ -591,6 +600,7 @@ struct FullDisk {
     methods.iVersion = 3;
     methods.xClose = [](sqlite3_file *f) { return in(f)->pMethods->xClose(in(f)); };
     methods.xRead = [](sqlite3_file *f, void *b, int n, sqlite3_int64 o) {
+      if (reinterpret_cast<File *>(f)->under_dir && take_failing_read()) return SQLITE_IOERR_READ;
       return in(f)->pMethods->xRead(in(f), b, n, o);
     };
     methods.xWrite = [](sqlite3_file *f, const void *b, int n, sqlite3_int64 o) {
@@ -752,6 +762,44 @@ static void disk_full_before_a_waiting_call_still_goes_on_in_memory(void **) {
   assert_int_equal(num(st.get(), "queue_depth"), 4);
 }
 
+// A read of the outbox that the disk fails (an I/O error, here on the first
+// page not in SQLite's cache) leaves the queue as it is: its count is kept,
+// the worker backs off, and every event is sent once afterwards. (It used to
+// count a failed read as an empty outbox: the queue showed 0 and waited for
+// the next event to be sent.)
+static void a_failed_outbox_read_keeps_the_queue(void **) {
+  Fixture f;
+  std::atomic<bool> up{false};
+  std::mutex mu;
+  std::vector<int> delivered(1500, 0);
+  f.transport.set_handler([&](const co::platform::HttpRequest &req, co::platform::HttpResponse &r) {
+    answer(r, up ? 200 : 503, kAnswer);
+    if (!up) return;
+    co::Json body = co::json_parse(req.body);
+    std::lock_guard<std::mutex> lock(mu);
+    for (const cJSON *e = cJSON_GetObjectItem(body.get(), "events")->child; e; e = e->next) {
+      delivered.at(static_cast<size_t>(num(cJSON_GetObjectItem(e, "properties"), "i"))) += 1;
+    }
+  });
+  FullDisk disk(f.dir.path + "/data/");
+  f.open("\"storage\":{\"cache_kib\":64}");  // the oldest events' pages leave the cache
+  f.track(1500);
+  up = true;
+  FullDisk::failing_reads = 1;
+  f.sync();
+  assert_int_equal(FullDisk::failing_reads.load(), 0);
+  co::Json st = call_ok(f.agent, "status");
+  assert_true(num(st.get(), "queue_depth") > 0);
+  for (int round = 0; round < 200 && num(f.sync().get(), "pending") > 0; ++round) {
+  }
+  st = call_ok(f.agent, "status");
+  assert_int_equal(num(st.get(), "queue_depth"), 0);
+  std::lock_guard<std::mutex> lock(mu);
+  for (size_t i = 0; i < delivered.size(); ++i) {
+    if (delivered[i] != 1) fail_msg("event %zu delivered %d times", i, delivered[i]);
+  }
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(drains_in_order_in_batches_of_ten),
@@ -770,6 +818,7 @@ int main() {
       cmocka_unit_test(hung_api_never_blocks_callers),
       cmocka_unit_test(disk_full_group_commit_goes_on_in_memory),
       cmocka_unit_test(disk_full_before_a_waiting_call_still_goes_on_in_memory),
+      cmocka_unit_test(a_failed_outbox_read_keeps_the_queue),
       cmocka_unit_test(stateless_round_trips_state),
       cmocka_unit_test(first_sync_waits_the_fleet_delay),
       cmocka_unit_test(untrusted_clock_holds_events_then_backfills),
