@@ -339,19 +339,32 @@ cohort_status Agent::m_history_get(const cJSON *params, cJSON *result) {
   bool ok = true;
   json_get_string(params, "name", name, ok);
   if (!ok) return failure(COHORT_EINVAL, "name: must be a string");
+  // Paging, newest first: `before` is the `next` of the previous page.
+  int64_t before = 0;
+  json_get_int(params, "before", before, ok);
+  if (!ok || before < 0) return failure(COHORT_EINVAL, "before: must be a seq (the previous page's next)");
   storage::Stmt q(store_,
                   "SELECT seq,event_id,name,time_ms,session_id,view_id,properties FROM events"
-                  " WHERE epoch = ?3 AND (?1 = '' OR name = ?1) ORDER BY seq DESC LIMIT ?2");
-  q.bind(1, name).bind(2, limit).bind(3, epoch_);
+                  " WHERE epoch = ?3 AND (?1 = '' OR name = ?1) AND (?4 = 0 OR seq < ?4) ORDER BY seq DESC LIMIT ?2");
+  q.bind(1, name).bind(2, limit).bind(3, epoch_).bind(4, before);
   cJSON *arr = json_add_array(result, "events");
+  int64_t rows = 0, last = 0;
   while (q.step()) {
     cJSON *e = json_append(arr, cJSON_CreateObject());  // owned by arr before it is filled
-    json_add_number(e, "seq", static_cast<double>(q.int64(0)));
+    last = q.int64(0);
+    json_add_number(e, "seq", static_cast<double>(last));
     json_add_string(e, "event_id", q.uuid(1).c_str());
     add_event_fields(e, q, 2);
+    ++rows;
   }
   if (!q.done()) return failure(COHORT_ESTORAGE, "history: " + store_.error());
   json_add_number(result, "total", static_cast<double>(history_count_));
+  // A full page may have more behind it; a short one is the last.
+  if (rows == limit) {
+    json_add_number(result, "next", static_cast<double>(last));
+  } else {
+    json_add_null(result, "next");
+  }
   return COHORT_OK;
 }
 

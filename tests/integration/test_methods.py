@@ -249,6 +249,31 @@ class History(DaemonTestCase):
         self.assertEqual(len(self.call("history.get")["events"]), min(20, r["total"]))
         self.assertRpcError("history.get", {"limit": 1001}, INVALID_PARAMS, "limit")
         self.assertRpcError("history.get", {"name": 3}, INVALID_PARAMS, "name")
+        for bad in (-1, "5", 1.5):
+            self.assertRpcError("history.get", {"before": bad}, INVALID_PARAMS, "before")
+
+    def test_history_pages(self):
+        for i in range(7):
+            self.call("track", {"name": "PagedTest", "properties": {"i": i}})
+        seen, before, pages = [], 0, 0
+        while True:
+            params = {"limit": 3, "name": "PagedTest"}
+            if before:
+                params["before"] = before
+            r = self.call("history.get", params)
+            seen += [e["properties"]["i"] for e in r["events"]]
+            pages += 1
+            if r["next"] is None:
+                break
+            self.assertEqual(r["next"], r["events"][-1]["seq"])
+            before = r["next"]
+        self.assertEqual(seen, [6, 5, 4, 3, 2, 1, 0])  # each once, newest first
+        self.assertEqual(pages, 3)
+        # A page that ends exactly at the last event says so on the next call.
+        r = self.call("history.get", {"limit": 7, "name": "PagedTest"})
+        self.assertEqual(len(r["events"]), 7)
+        self.assertEqual(self.call("history.get", {"limit": 7, "name": "PagedTest", "before": r["next"]}),
+                         {"events": [], "total": r["total"], "next": None})
 
 
 # ---- methods that are landing: run once they exist
