@@ -119,18 +119,36 @@ bool Store::exec(const char *sql, std::string *err) {
   return rc == SQLITE_OK;
 }
 
+// Transaction control runs for every request: prepared once, kept (prepare()).
+bool Store::run(const std::string &sql) {
+  bool owned = false;
+  sqlite3_stmt *stmt = prepare(sql.c_str(), owned);
+  if (!stmt) {
+    note(db_ ? sqlite3_errcode(db_) : SQLITE_MISUSE);
+    return false;
+  }
+  int rc = sqlite3_step(stmt);
+  if (owned) {
+    sqlite3_finalize(stmt);
+  } else {
+    sqlite3_reset(stmt);
+  }
+  if (rc != SQLITE_DONE) note(rc);
+  return rc == SQLITE_DONE;
+}
+
 bool Store::begin() {
   if (depth_ > 0 && sqlite3_get_autocommit(db_)) depth_ = 0;  // SQLite rolled the outer one back
-  std::string sql = depth_ == 0 ? "BEGIN IMMEDIATE" : "SAVEPOINT s" + std::to_string(depth_);
-  if (!exec(sql.c_str())) return false;
+  if (!run(depth_ == 0 ? "BEGIN IMMEDIATE" : "SAVEPOINT s" + std::to_string(depth_))) return false;
   ++depth_;
   return true;
 }
 
 bool Store::commit() {
   if (depth_ == 0 || sqlite3_get_autocommit(db_)) return false;  // nothing open (any more)
-  std::string sql = depth_ == 1 ? "COMMIT" : "RELEASE s" + std::to_string(depth_ - 1);
-  if (!exec(sql.c_str())) return false;  // still open: the caller rolls back
+  if (!run(depth_ == 1 ? "COMMIT" : "RELEASE s" + std::to_string(depth_ - 1))) {
+    return false;  // still open: the caller rolls back
+  }
   --depth_;
   return true;
 }

@@ -88,6 +88,7 @@ class Store {
   bool set_meta(const char *key, std::string_view value);
 
  private:
+  bool run(const std::string &sql);
   bool open_and_migrate(std::string &err);
   bool configure(std::string &err);
   void drop_statements();
