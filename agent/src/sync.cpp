@@ -282,29 +282,35 @@ bool Agent::send_batch(int64_t &sent) {
     return false;
   }
   // Delivered (2xx) or refused for good (4xx): the batch leaves the outbox.
-  bool ok = store_.begin();
-  if (!ok2xx) {
-    storage::Stmt dl(store_, "INSERT INTO dead_letters(at_ms,http_status,error,payload) VALUES(?,?,?,?)");
-    dl.bind(1, clock_->wall_ms()).bind(2, static_cast<int64_t>(resp.status)).bind(3, resp.body.substr(0, 4096));
-    dl.bind(4, req.body);
-    dl.step();
-    ok = ok && dl.done();
-    // Kept for inspection, not forever (a wrong key refuses every batch).
-    storage::Stmt trim(store_, "DELETE FROM dead_letters WHERE id <= (SELECT max(id) FROM dead_letters) - ?");
-    trim.bind(1, kMaxDeadLetters);
-    trim.step();
-    ok = ok && trim.done();
-    // A stateless state the server refuses would poison every later batch.
-    if (stateless) ok = ok && store_.exec("DELETE FROM meta WHERE key='ccs_state'");
-  }
   // The queue may have given up some of the batch while it was out (queue
   // full): only what is still queued leaves, and the cursor never moves back.
   int64_t prev_sent = sent_seq_;
   int64_t leaving = std::count_if(seqs.begin(), seqs.end(), [&](int64_t s) { return s > prev_sent; });
-  if (seqs.back() > prev_sent) ok = ok && advance_sent(seqs.back());
-  if (!ok || !store_.commit()) {
+  auto settle = [&] {
+    bool ok = store_.begin();
+    if (!ok2xx) {
+      storage::Stmt dl(store_, "INSERT INTO dead_letters(at_ms,http_status,error,payload) VALUES(?,?,?,?)");
+      dl.bind(1, clock_->wall_ms()).bind(2, static_cast<int64_t>(resp.status)).bind(3, resp.body.substr(0, 4096));
+      dl.bind(4, req.body);
+      dl.step();
+      ok = ok && dl.done();
+      // Kept for inspection, not forever (a wrong key refuses every batch).
+      storage::Stmt trim(store_, "DELETE FROM dead_letters WHERE id <= (SELECT max(id) FROM dead_letters) - ?");
+      trim.bind(1, kMaxDeadLetters);
+      trim.step();
+      ok = ok && trim.done();
+      // A stateless state the server refuses would poison every later batch.
+      if (stateless) ok = ok && store_.exec("DELETE FROM meta WHERE key='ccs_state'");
+    }
+    if (seqs.back() > prev_sent) ok = ok && advance_sent(seqs.back());
+    if (ok && store_.commit()) return true;
     store_.rollback();
     sent_seq_ = prev_sent;
+    return false;
+  };
+  // A disk that refuses the record of a batch the server has: recorded in
+  // memory instead, or the batch would go out again from there.
+  if (!settle() && !(degrade_after_fault() && settle())) {
     last_sync_error_ = "storage: " + store_.error();
     backoff(-1);  // never a hot loop, whatever fails
     return false;

@@ -800,6 +800,36 @@ static void a_failed_outbox_read_keeps_the_queue(void **) {
   }
 }
 
+// The disk fills while a batch is out: the server has it, but the cursor that
+// says so cannot be written. It is recorded in memory (the agent goes on
+// there), and the batch is not sent again.
+static void a_batch_delivered_as_the_disk_fills_is_not_sent_again(void **) {
+  Fixture f;
+  std::mutex mu;
+  std::vector<int> delivered(25, 0);
+  f.transport.set_handler([&](const co::platform::HttpRequest &req, co::platform::HttpResponse &r) {
+    answer(r, 200, kAnswer);
+    co::Json body = co::json_parse(req.body);
+    std::lock_guard<std::mutex> lock(mu);
+    for (const cJSON *e = cJSON_GetObjectItem(body.get(), "events")->child; e; e = e->next) {
+      delivered.at(static_cast<size_t>(num(cJSON_GetObjectItem(e, "properties"), "i"))) += 1;
+    }
+    FullDisk::full = true;  // after the first batch, nothing more fits
+  });
+  FullDisk disk(f.dir.path + "/data/");
+  f.open();
+  f.track(25);
+  for (int round = 0; round < 50 && num(f.sync().get(), "pending") > 0; ++round) {
+  }
+  co::Json st = call_ok(f.agent, "status");
+  assert_string_equal(str(st.get(), "storage").c_str(), "degraded");
+  assert_int_equal(num(st.get(), "queue_depth"), 0);
+  std::lock_guard<std::mutex> lock(mu);
+  for (size_t i = 0; i < delivered.size(); ++i) {
+    if (delivered[i] != 1) fail_msg("event %zu delivered %d times", i, delivered[i]);
+  }
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(drains_in_order_in_batches_of_ten),
@@ -819,6 +849,7 @@ int main() {
       cmocka_unit_test(disk_full_group_commit_goes_on_in_memory),
       cmocka_unit_test(disk_full_before_a_waiting_call_still_goes_on_in_memory),
       cmocka_unit_test(a_failed_outbox_read_keeps_the_queue),
+      cmocka_unit_test(a_batch_delivered_as_the_disk_fills_is_not_sent_again),
       cmocka_unit_test(stateless_round_trips_state),
       cmocka_unit_test(first_sync_waits_the_fleet_delay),
       cmocka_unit_test(untrusted_clock_holds_events_then_backfills),
