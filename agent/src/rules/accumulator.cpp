@@ -166,7 +166,9 @@ class Series {
       if (i == 0)
         w->svar(cells_[0].first);
       else
-        w->uvar(static_cast<uint64_t>(cells_[i].first - cells_[i - 1].first));
+        // Unsigned, like decode_bucket(): ascending buckets can be more than
+        // INT64_MAX apart (a loaded blob may hold any int64 bucket).
+        w->uvar(static_cast<uint64_t>(cells_[i].first) - static_cast<uint64_t>(cells_[i - 1].first));
       cells_[i].second.encode(w);
     }
   }
