@@ -121,20 +121,13 @@ bool Store::exec(const char *sql, std::string *err) {
 
 // Transaction control runs for every request: prepared once, kept (prepare()).
 bool Store::run(const std::string &sql) {
-  bool owned = false;
-  sqlite3_stmt *stmt = prepare(sql.c_str(), owned);
-  if (!stmt) {
+  Stmt stmt(*this, sql.c_str());
+  if (!stmt.ok()) {
     note(db_ ? sqlite3_errcode(db_) : SQLITE_MISUSE);
     return false;
   }
-  int rc = sqlite3_step(stmt);
-  if (owned) {
-    sqlite3_finalize(stmt);
-  } else {
-    sqlite3_reset(stmt);
-  }
-  if (rc != SQLITE_DONE) note(rc);
-  return rc == SQLITE_DONE;
+  stmt.step();
+  return stmt.done();
 }
 
 bool Store::begin() {
