@@ -613,6 +613,9 @@ class TlsTest(unittest.TestCase):
             with self.assertRaises(ssl.SSLCertVerificationError):
                 self.https_call(emu, ssl.create_default_context())
             self.assertEqual(emu.health()["tls"], True)  # a failed handshake does not hurt the server
+            # The server thread logs the failed handshake after the client has
+            # its error: wait for the line rather than race it.
+            wait_for(lambda: "TLS handshake" in emu.stderr())
             self.assertIn("TLS handshake", emu.stderr())
 
     def test_faults_under_tls(self):
