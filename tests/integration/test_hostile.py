@@ -735,13 +735,12 @@ class NeverReads(HostileCase):
             # A hog that starts reading gets every answer to every complete line it sent, in order.
             s = socks[0]
             s.setblocking(True)
-            s.settimeout(scaled(10))
             end = sent[0]
             rest = b""
             if stream[end - 1:end] != b"\n":
                 rest = stream[end:stream.index(b"\n", end) + 1]  # finish the line it was writing
             complete = stream.count(b"\n", 0, end + len(rest))
-            got, errors = [0], []
+            got, errors, finished = [0], [], []
 
             def read_back():
                 buf = b""
@@ -762,11 +761,32 @@ class NeverReads(HostileCase):
                 except Exception as e:  # noqa: BLE001
                     errors.append(repr(e))
 
-            reader = threading.Thread(target=read_back, daemon=True)
-            reader.start()
-            s.sendall(rest)  # it can go through only once the daemon reads again
-            reader.join(scaled(30))
-            self.assertEqual(errors, [])
+            def finish_line():
+                try:
+                    s.sendall(rest)  # it can go through only once the daemon reads again
+                    finished.append(True)
+                except OSError as e:
+                    errors.append(f"finishing the line: {e!r}")
+
+            threads = [threading.Thread(target=f, daemon=True) for f in (read_back, finish_line)]
+            for t in threads:
+                t.start()
+            # Liveness is progress: the answers keep coming (however slow the
+            # machine), and a stall of a few seconds is the failure.
+            t0 = last_change = time.monotonic()
+            seen = -1
+            while any(t.is_alive() for t in threads) and not errors:
+                if got[0] != seen:
+                    seen, last_change = got[0], time.monotonic()
+                elif time.monotonic() - last_change > scaled(10):
+                    break
+                time.sleep(0.05)
+            s.shutdown(socket.SHUT_RDWR)  # unblocks a stalled thread
+            for t in threads:
+                t.join(scaled(5))
+            say(f"read back {got[0]} of {complete} answers in {time.monotonic() - t0:.1f}s")
+            self.assertEqual(errors, [], f"{got[0]} of {complete} answers read back; line finished: {bool(finished)}")
+            self.assertTrue(finished, f"the line was never finished ({got[0]} of {complete} answers read back)")
             self.assertEqual(got[0], complete)
         finally:
             for s in socks:
