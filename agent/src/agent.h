@@ -121,8 +121,12 @@ class Agent {
   // the memory is ahead of it (the caller abandons this agent and reopens).
   void batch_begin();
   bool batch_end();
-  // The destructor then leaves the disk alone.
-  void abandon() { abandoned_ = true; }
+  // The destructor then leaves the disk alone, and a pass of the worker still
+  // under way ends without acting on what it found (see worker_main).
+  void abandon() {
+    abandoned_ = true;
+    stop_ = true;
+  }
   // After batch_end() is false: whether the commit that failed was refused by
   // the disk, and what it said, as they were then (read after the lock is let
   // go, the store could already be the worker's copy in memory, fault cleared).

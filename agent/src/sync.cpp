@@ -146,6 +146,9 @@ void Agent::worker_main() {
       failed = true;
     }
     lock.lock();
+    // Closing, or abandoned after a failed commit: the rest of a pass (a
+    // switch to memory, cohort ticks, notifications) is for an agent that goes on.
+    if (stop_) break;
     try {
       if (failed) throw std::bad_alloc();
       degrade_after_fault();  // whatever failed on the disk: go on in memory
