@@ -29,7 +29,8 @@
 namespace {
 
 constexpr size_t kMaxLine = 64 * 1024;         // contract: a longer line closes the connection
-constexpr size_t kMaxPendingOut = 1 << 20;     // a client that never reads is dropped past this
+constexpr size_t kMaxPendingOut = 1 << 20;     // unread answers: no new requests past half of it...
+constexpr int64_t kStuckMs = 10000;              // ...and past all of it, dropped when none leaves for this long
 constexpr size_t kMaxClients = 4096;
 constexpr int kLinesPerRound = 16;               // per client, per group commit
 constexpr size_t kLargeAnswers = 256 * 1024;     // a round's answers past this: one line next round
@@ -97,6 +98,7 @@ struct Client {
   std::string out;
   unsigned topics = 0;
   bool closing = false;  // close once `out` is flushed
+  int64_t stuck_since_ms = 0;  // `out` waits on a full socket since it last took bytes (0: nothing waits)
   int budget = 2;        // lines per round: grows while its answers are small
 };
 
@@ -318,7 +320,7 @@ class Server {
       // Out of file descriptors: the listening socket stays readable, so it is
       // left out of the poll set and retried every 100 ms instead of spinning.
       // Lines still waiting in a buffer: look at the sockets, do not wait.
-      int n = poll(fds_.data(), fds_.size(), lines_waiting_ ? 0 : accept_paused_ ? 100 : -1);
+      int n = poll(fds_.data(), fds_.size(), lines_waiting_ ? 0 : poll_timeout_ms());
       if (n < 0 && errno != EINTR) {
         log_line("error", "poll: %s", strerror(errno));
         break;
@@ -359,6 +361,19 @@ class Server {
       if (!c.out.empty()) events |= POLLOUT;
       fds_.push_back({c.fd, events, 0});
     }
+  }
+
+  // Out of descriptors: retry accept() every 100 ms. A client past the cap
+  // that reads nothing: wake up when its time is up.
+  int poll_timeout_ms() const {
+    int64_t wait = accept_paused_ ? 100 : -1;
+    int64_t now = now_ms();
+    for (const Client &c : clients_) {
+      if (c.out.size() <= kMaxPendingOut || c.stuck_since_ms == 0) continue;
+      int64_t left = std::max<int64_t>(c.stuck_since_ms + kStuckMs - now, 0) + 1;
+      wait = wait < 0 ? left : std::min(wait, left);
+    }
+    return static_cast<int>(wait);
   }
 
   void drain_wake() {
@@ -519,16 +534,22 @@ class Server {
   }
 
   void write_to(Client &c) {
+    bool took = false;
     while (!c.out.empty()) {
       ssize_t n = send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
       if (n > 0) {
         c.out.erase(0, static_cast<size_t>(n));
+        took = true;
         continue;
       }
-      if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        if (took || c.stuck_since_ms == 0) c.stuck_since_ms = now_ms();  // full since the last byte it took
+        return;
+      }
       drop(c);
       return;
     }
+    c.stuck_since_ms = 0;
     release(c.out);
   }
 
@@ -559,9 +580,11 @@ class Server {
       // A closing client's last answer is flushed before the check below, so
       // it is closed now rather than at the next unrelated wake-up.
       if (!c.out.empty()) write_to(c);
-      bool overflow = c.out.size() > kMaxPendingOut;
-      if ((c.closing && c.out.empty() && !has_line(c)) || overflow) {
-        if (overflow) log_line("warn", "dropping a client that does not read its answers");
+      // Past the cap (one large answer, or notifications piling up) is fine
+      // while the client reads; one that takes nothing for kStuckMs goes.
+      bool stuck = c.out.size() > kMaxPendingOut && c.stuck_since_ms != 0 && now_ms() - c.stuck_since_ms >= kStuckMs;
+      if ((c.closing && c.out.empty() && !has_line(c)) || stuck) {
+        if (stuck) log_line("warn", "dropping a client that does not read its answers");
         if (c.closing && !c.out.empty()) write_to(c);
         close(c.fd);
         clients_[i] = std::move(clients_.back());
