@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -102,6 +103,7 @@ void Store::drop_statements() {
 void Store::close() {
   drop_statements();
   depth_ = 0;
+  unsynced_since_ms_ = 0;  // closing checkpoints (and syncs) the WAL
   in_memory_ = false;
   fault_ = false;
   if (db_) {
@@ -201,11 +203,51 @@ bool Store::migrate(std::string &err) {
 bool Store::configure(std::string &err) {
   sqlite3_extended_result_codes(db_, 1);
   sqlite3_busy_timeout(db_, 2000);
-  std::string pragmas = "PRAGMA page_size=512;PRAGMA locking_mode=EXCLUSIVE;PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;"
+  std::string pragmas = std::string("PRAGMA page_size=512;PRAGMA locking_mode=EXCLUSIVE;PRAGMA journal_mode=WAL;") +
+                        (sync_interval_ms_ == 0 ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=NORMAL;") +
                         "PRAGMA foreign_keys=ON;PRAGMA temp_store=MEMORY;"
                         "PRAGMA journal_size_limit=1048576;PRAGMA cache_size=-" +
                         std::to_string(cache_kib_) + ";";
-  return exec(pragmas.c_str(), &err);
+  if (!exec(pragmas.c_str(), &err)) return false;
+  // Replaces SQLite's own hook, whose checkpoint it keeps.
+  if (!in_memory_) sqlite3_wal_hook(db_, on_wal_commit, this);
+  return true;
+}
+
+int Store::on_wal_commit(void *self, sqlite3 *db, const char *name, int frames) {
+  Store *s = static_cast<Store *>(self);
+  if (s->sync_interval_ms_ > 0 && s->unsynced_since_ms_ == 0) {
+    s->unsynced_since_ms_ = s->now_ms();
+    if (s->on_unsynced_) s->on_unsynced_();
+  }
+  // SQLite's default: a passive checkpoint once the WAL holds 1000 pages.
+  constexpr int kAutoCheckpointFrames = 1000;
+  if (frames >= kAutoCheckpointFrames) sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  return SQLITE_OK;
+}
+
+void Store::set_durability(int64_t interval_ms, platform::Clock *clock, std::function<void()> on_unsynced) {
+  sync_interval_ms_ = interval_ms;
+  clock_ = clock;
+  on_unsynced_ = std::move(on_unsynced);
+}
+
+bool Store::sync_wal(std::string &err) {
+  if (!db_ || in_memory_ || unsynced_since_ms_ == 0) {
+    unsynced_since_ms_ = 0;
+    return true;
+  }
+  sqlite3_file *wal = nullptr;
+  int rc = sqlite3_file_control(db_, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal);
+  if (rc == SQLITE_OK && wal && wal->pMethods) rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL);
+  if (rc != SQLITE_OK) {
+    note(rc);
+    err = std::string("cannot sync ") + path_ + "-wal: " + sqlite3_errstr(rc);
+    unsynced_since_ms_ = now_ms();
+    return false;
+  }
+  unsynced_since_ms_ = 0;
+  return true;
 }
 
 bool Store::file_moved() {

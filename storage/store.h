@@ -1,12 +1,16 @@
 // The SQLite store: one database file in data_dir, WAL with synchronous=NORMAL
-// (an accepted event survives kill -9 without an fsync per event), a bounded
-// page cache, and a schema versioned with PRAGMA user_version.
+// (an accepted event survives kill -9 without an fsync per event; the WAL is
+// synced within a bounded interval, so a power cut loses at most that much),
+// a bounded page cache, and a schema versioned with PRAGMA user_version.
 #pragma once
+#include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 
+#include "platform/clock.h"
 #include "platform/log.h"
 
 struct sqlite3;
@@ -52,6 +56,21 @@ class Store {
   // Writes the WAL back into the database file (flush, shutdown).
   void checkpoint();
 
+  // Durability against power loss. A commit is in the page cache at once
+  // (it survives kill -9) and on flash once the WAL is synced: the owner calls
+  // sync_wal() when sync_due_ms() comes, at most `interval_ms` after the first
+  // commit not yet synced (on `clock`'s monotonic time). on_unsynced runs in
+  // the committing thread when a commit leaves the store unsynced (to wake the
+  // owner's timer; it must not take the owner's lock). interval_ms 0: every
+  // commit is synced before it returns (synchronous=FULL: a flash write per
+  // commit). Set before open().
+  void set_durability(int64_t interval_ms, platform::Clock *clock, std::function<void()> on_unsynced);
+  // INT64_MAX when every commit is synced (or the store is in memory).
+  int64_t sync_due_ms() const { return unsynced_since_ms_ == 0 ? INT64_MAX : unsynced_since_ms_ + sync_interval_ms_; }
+  // Syncs the WAL (through SQLite's own file). A failure is a storage fault,
+  // tried again an interval later: false, with err naming the file.
+  bool sync_wal(std::string &err);
+
   // Storage faults. True once an error came from the disk (full, read-only,
   // gone, I/O) rather than from a statement, until clear_fault().
   bool storage_fault() const { return fault_; }
@@ -89,6 +108,8 @@ class Store {
 
  private:
   bool run(const std::string &sql);
+  static int on_wal_commit(void *self, sqlite3 *db, const char *name, int frames);
+  int64_t now_ms() const { return clock_ ? std::max<int64_t>(clock_->mono_ms(), 1) : 1; }
   bool open_and_migrate(std::string &err);
   bool configure(std::string &err);
   void drop_statements();
@@ -103,6 +124,10 @@ class Store {
   bool fault_ = false;
   bool nomem_ = false;
   bool copied_from_disk_ = false;  // the in-memory copy started from the file
+  int64_t sync_interval_ms_ = 2000;
+  platform::Clock *clock_ = nullptr;
+  std::function<void()> on_unsynced_;
+  int64_t unsynced_since_ms_ = 0;  // monotonic time of the first commit not synced; 0: none
   std::unordered_map<std::string, sqlite3_stmt *> stmts_;
 };
 

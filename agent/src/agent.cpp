@@ -78,6 +78,9 @@ cohort_status Agent::init(const char *config_json, const Seams &seams, std::stri
   // Storage that cannot be written (read-only, full, not a directory) is not
   // a reason to stop: the agent works from memory, bounded, and says so.
   std::string why;
+  // The worker syncs the WAL when it is due; a commit that leaves it unsynced
+  // wakes the worker's timer (a notify only: the committing thread holds mu_).
+  store_.set_durability(cfg_.storage_sync_interval_ms, clock_, [this] { wake_cv_.notify_one(); });
   if (!platform::make_dirs(cfg_.data_dir, 0700) || !platform::dir_writable(cfg_.data_dir)) {
     why = "data_dir \"" + cfg_.data_dir + "\" cannot be written: " + strerror(errno ? errno : EACCES);
     store_.set_path(cfg_.data_dir + "/cohort.db");

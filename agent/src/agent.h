@@ -244,6 +244,7 @@ class Agent {
   cohort_status start_sync(const Seams &seams, std::string &err);
   void stop_sync();
   void worker_main();
+  void sync_storage();
   void run_contextual_jobs();
   // Sends one outbox batch; false when nothing was sent (empty, backoff, failure).
   bool send_batch(int64_t &sent);

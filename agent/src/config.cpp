@@ -48,6 +48,7 @@ const Key kKeys[] = {
     CO_KEY_STR("log.level", log_level),
     CO_KEY_STR("log.target", log_target),
     CO_KEY_INT("storage.cache_kib", storage_cache_kib, 64, 1 << 20),
+    CO_KEY_INT("storage.sync_interval_ms", storage_sync_interval_ms, 0, 600000),
     CO_KEY_INT("sync.initial_delay_s", sync_initial_delay_s, 0, 3600),
 };
 

@@ -33,6 +33,10 @@ struct Config {
   std::string log_level = "warn";
   std::string log_target = "stderr";  // or "syslog"
   int64_t storage_cache_kib = 512;
+  // A commit survives kill -9 at once and a power cut once the WAL is synced,
+  // at most this long after it; 0: every commit synced before it is answered
+  // (a flash write per commit).
+  int64_t storage_sync_interval_ms = 2000;
   // The first background sync after start waits a random 0..this many seconds
   // (a firmware push reboots a fleet at once); sync.now and view.start skip it.
   int64_t sync_initial_delay_s = 30;

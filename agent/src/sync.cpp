@@ -115,9 +115,17 @@ void Agent::wake_worker(bool urgent) {
   wake_cv_.notify_one();
 }
 
+// Makes the commits so far durable against a power cut (an fsync of the WAL,
+// under the lock like SQLite's own checkpoints: once an interval at most).
+void Agent::sync_storage() {
+  std::string err;
+  if (!store_.sync_wal(err)) CO_LOG(*log_, warn, "%s", err.c_str());
+}
+
 void Agent::worker_main() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_) {
+    if (clock_->mono_ms() >= store_.sync_due_ms()) sync_storage();
     int64_t now = clock_->mono_ms();
     // Events waiting for a trusted wall clock: look at the clock every second.
     int64_t due = outbox_count_ > 0 && consent_granted() && !waiting_for_clock_ ? std::max(retry_at_mono_, now)
@@ -125,7 +133,9 @@ void Agent::worker_main() {
                                                                                 : now + kIdlePollMs;
     if (store_.in_memory()) due = std::min(due, storage_retry_mono_ + kStorageRetryMs);
     if (!wake_ && ctx_jobs_.empty()) {
-      wake_cv_.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(due - now, 1)));
+      // Woken early for the WAL's sync too: that is not a pass.
+      int64_t until = std::min(due, store_.sync_due_ms());
+      wake_cv_.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(until - now, 1)));
       if (stop_) break;
       if (!wake_ && clock_->mono_ms() < due) continue;
     }
