@@ -120,4 +120,7 @@ endforeach()
 file(WRITE ${_deb}/conffiles "${COHORT_DEB_CONFFILE}\n")
 set(CPACK_DEBIAN_DAEMON_PACKAGE_CONTROL_EXTRA "${_deb}/conffiles;${_deb}/postinst;${_deb}/prerm;${_deb}/postrm")
 
+# Multi-Arch: same for the libraries, foreign for the daemon (CPack has no field for it).
+set(CPACK_POST_BUILD_SCRIPTS "${CMAKE_CURRENT_LIST_DIR}/deb/multiarch.cmake")
+
 include(CPack)

@@ -78,6 +78,10 @@ for p in cohortd libcohort0 libcohort-dev; do
   [ "$(field "${deb[$p]}" Package)" = "$p" ] || fail "$p: Package field"
   [ "$(field "${deb[$p]}" Architecture)" = "$arch" ] || fail "$p: Architecture is not $arch"
 done
+# Libraries co-installable for several architectures (arm64 and armhf beside amd64).
+[ "$(field "${deb[libcohort0]}" Multi-Arch)" = same ] || fail "libcohort0: Multi-Arch is not same"
+[ "$(field "${deb[libcohort-dev]}" Multi-Arch)" = same ] || fail "libcohort-dev: Multi-Arch is not same"
+[ "$(field "${deb[cohortd]}" Multi-Arch)" = foreign ] || fail "cohortd: Multi-Arch is not foreign"
 depends_d=$(field "${deb[cohortd]}" Depends)
 depends_l=$(field "${deb[libcohort0]}" Depends)
 depends_dev=$(field "${deb[libcohort-dev]}" Depends)
