@@ -117,9 +117,11 @@ void Agent::wake_worker(bool urgent) {
 
 // Makes the commits so far durable against a power cut (an fsync of the WAL,
 // under the lock like SQLite's own checkpoints: once an interval at most).
+// A disk that cannot sync cannot keep what it is given: the agent goes on in
+// memory, as for any storage fault, and writes back when the disk works.
 void Agent::sync_storage() {
   std::string err;
-  if (!store_.sync_wal(err)) CO_LOG(*log_, warn, "%s", err.c_str());
+  if (!store_.sync_wal(err) && !store_.in_transaction()) degrade("storage: " + err);
 }
 
 void Agent::worker_main() {

@@ -29,6 +29,7 @@ namespace {
 sqlite3_vfs *g_real = nullptr;
 std::mutex g_mu;
 std::map<std::string, std::string> g_synced;  // path -> bytes as of its last xSync
+int g_failing_wal_syncs = 0;                  // the next N syncs of a WAL fail (EIO)
 
 struct ShimFile {
   sqlite3_file base;
@@ -59,6 +60,14 @@ int x_truncate(sqlite3_file *f, sqlite3_int64 size) {
 }
 // What the sync made durable: the whole file as it now is.
 int x_sync(sqlite3_file *f, int flags) {
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    const std::string *path = shim(f)->path;
+    if (g_failing_wal_syncs > 0 && path && path->size() > 4 && path->compare(path->size() - 4, 4, "-wal") == 0) {
+      --g_failing_wal_syncs;
+      return SQLITE_IOERR_FSYNC;
+    }
+  }
   int rc = real(f)->pMethods->xSync(real(f), flags);
   if (rc != SQLITE_OK || !shim(f)->path) return rc;
   sqlite3_int64 size = 0;
@@ -359,10 +368,51 @@ static void default_interval_bounds_what_a_power_cut_loses(void **) {
   remove_shim();
 }
 
+// The WAL cannot be synced (fsync fails: a failing flash): the agent goes
+// on in memory and says so in status, as for any storage fault, keeps every
+// event, and writes all of it back when the disk works again.
+static void a_failed_sync_moves_the_agent_to_memory(void **) {
+  install_shim();
+  {
+    test::AgentFixture f;
+    f.open_with("");
+    std::string data = f.dir.path + "/data";
+    call_ok(f.agent, "consent.set", "{\"granted\":true}");
+    for (int i = 1; i <= 5; ++i) track(f.agent, i);
+    {
+      std::lock_guard<std::mutex> lock(g_mu);
+      g_failing_wal_syncs = 1;
+    }
+    f.clock.advance_ms(2001);
+    call_ok(f.agent, "sync.now", "{\"timeout_ms\":5000}");
+    co::Json status = call_ok(f.agent, "status");
+    assert_string_equal(test::str(status.get(), "storage").c_str(), "degraded");
+    std::string why = test::str(status.get(), "storage_error");
+    if (why.find("cannot sync") == std::string::npos || why.find("cohort.db-wal") == std::string::npos) {
+      fail_msg("storage_error does not say what failed: %s", why.c_str());
+    }
+    track(f.agent, 6);
+    assert_int_equal(history_of(f.agent).size(), 6);
+    // The disk works again: the next retry (30 s) writes everything back.
+    f.clock.advance_ms(30001);
+    call_ok(f.agent, "sync.now", "{\"timeout_ms\":5000}");
+    status = call_ok(f.agent, "status");
+    assert_string_equal(test::str(status.get(), "storage").c_str(), "ok");
+    track(f.agent, 7);
+    f.clock.advance_ms(2001);
+    call_ok(f.agent, "sync.now", "{\"timeout_ms\":0}");
+    int kept = -1;
+    for (int tries = 0; (kept = after_power_cut(data, 7)) < 7 && tries < 1000; ++tries) usleep(10000);
+    assert_int_equal(kept, 7);
+  }
+  remove_shim();
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(every_acknowledged_event_survives_with_sync_interval_0),
       cmocka_unit_test(default_interval_bounds_what_a_power_cut_loses),
+      cmocka_unit_test(a_failed_sync_moves_the_agent_to_memory),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
