@@ -306,6 +306,29 @@ int after_power_cut(const std::string &data, int acknowledged) {
   return n;
 }
 
+// The sync interval (2 s by default) passes on the agent's clock; its worker
+// wakes (sync.now is any call that wakes it) and syncs. Waiting for the
+// worker's thread is bounded by real time, never measured. Returns what a
+// power cut then keeps.
+int after_sync_interval(test::AgentFixture &f, int acknowledged) {
+  f.clock.advance_ms(2001);
+  call_ok(f.agent, "sync.now", "{\"timeout_ms\":0}");
+  int kept = -1;
+  for (int tries = 0; (kept = after_power_cut(f.dir.path + "/data", acknowledged)) < acknowledged && tries < 1000;
+       ++tries) {
+    usleep(10000);
+  }
+  return kept;
+}
+
+// The shim for one test: declared first, it outlives the agents of the test.
+struct Shim {
+  Shim() { install_shim(); }
+  ~Shim() { remove_shim(); }
+  Shim(const Shim &) = delete;
+  Shim &operator=(const Shim &) = delete;
+};
+
 const std::set<int> kCuts = {0, 1, 2, 7, 31, 64, 100, 127, 128, 129, 199, 240};
 
 }  // namespace
@@ -315,97 +338,68 @@ const std::set<int> kCuts = {0, 1, 2, 7, 31, 64, 100, 127, 128, 129, 199, 240};
 // cut after a spread of them, including right after the consent that comes
 // first, the first event and the last.
 static void every_acknowledged_event_survives_with_sync_interval_0(void **) {
-  install_shim();
-  {
-    test::TempDir dir;
-    cohort_agent *a = nullptr;
-    assert_int_equal(cohort_open(dir.config("\"storage.sync_interval_ms\":0").c_str(), &a), COHORT_OK);
-    call_ok(a, "consent.set", "{\"granted\":true}");
-    for (int i = 0; i <= *kCuts.rbegin(); ++i) {
-      if (i > 0) track(a, i);
-      if (kCuts.count(i) && after_power_cut(dir.path + "/data", i) != i) {
-        fail_msg("power cut after event %d: acknowledged events lost", i);
-      }
+  Shim shim;
+  test::AgentFixture f;
+  f.open_with("\"storage.sync_interval_ms\":0");
+  call_ok(f.agent, "consent.set", "{\"granted\":true}");
+  for (int i = 0; i <= *kCuts.rbegin(); ++i) {
+    if (i > 0) track(f.agent, i);
+    if (kCuts.count(i) && after_power_cut(f.dir.path + "/data", i) != i) {
+      fail_msg("power cut after event %d: acknowledged events lost", i);
     }
-    cohort_close(a);
   }
-  remove_shim();
 }
 
 // The default (2 s): whatever the moment of the cut, the database opens clean
 // and holds a prefix of the acknowledged events; once the interval has passed
 // after the last of them (the worker syncs the WAL), it holds them all.
 static void default_interval_bounds_what_a_power_cut_loses(void **) {
-  install_shim();
-  {
-    test::AgentFixture f;
-    f.open_with("");
-    std::string data = f.dir.path + "/data";
-    // The interval passes on the agent's clock; its worker wakes (sync.now is
-    // any call that wakes it) and syncs. Waiting for the worker's thread is
-    // bounded by real time, never measured. Returns what a cut then keeps.
-    auto interval_passes = [&](int acknowledged) {
-      f.clock.advance_ms(2001);
-      call_ok(f.agent, "sync.now", "{\"timeout_ms\":0}");
-      int kept = -1;
-      for (int tries = 0; (kept = after_power_cut(data, acknowledged)) < acknowledged && tries < 1000; ++tries) {
-        usleep(10000);
-      }
-      return kept;
-    };
-    call_ok(f.agent, "consent.set", "{\"granted\":true}");
-    assert_int_equal(interval_passes(0), 0);
-    int synced = 0;
-    for (int i = 1; i <= *kCuts.rbegin(); ++i) {
-      track(f.agent, i);
-      if (!kCuts.count(i)) continue;
-      assert_true(after_power_cut(data, i) >= synced);  // what was synced stays
-      int kept = interval_passes(i);
-      if (kept != i) fail_msg("power cut 2 s after event %d: %d of its events kept", i, kept);
-      synced = i;
-    }
+  Shim shim;
+  test::AgentFixture f;
+  f.open_with("");
+  call_ok(f.agent, "consent.set", "{\"granted\":true}");
+  assert_int_equal(after_sync_interval(f, 0), 0);
+  int synced = 0;
+  for (int i = 1; i <= *kCuts.rbegin(); ++i) {
+    track(f.agent, i);
+    if (!kCuts.count(i)) continue;
+    assert_true(after_power_cut(f.dir.path + "/data", i) >= synced);  // what was synced stays
+    int kept = after_sync_interval(f, i);
+    if (kept != i) fail_msg("power cut 2 s after event %d: %d of its events kept", i, kept);
+    synced = i;
   }
-  remove_shim();
 }
 
 // The WAL cannot be synced (fsync fails: a failing flash): the agent goes
 // on in memory and says so in status, as for any storage fault, keeps every
 // event, and writes all of it back when the disk works again.
 static void a_failed_sync_moves_the_agent_to_memory(void **) {
-  install_shim();
+  Shim shim;
+  test::AgentFixture f;
+  f.open_with("");
+  call_ok(f.agent, "consent.set", "{\"granted\":true}");
+  for (int i = 1; i <= 5; ++i) track(f.agent, i);
   {
-    test::AgentFixture f;
-    f.open_with("");
-    std::string data = f.dir.path + "/data";
-    call_ok(f.agent, "consent.set", "{\"granted\":true}");
-    for (int i = 1; i <= 5; ++i) track(f.agent, i);
-    {
-      std::lock_guard<std::mutex> lock(g_mu);
-      g_failing_wal_syncs = 1;
-    }
-    f.clock.advance_ms(2001);
-    call_ok(f.agent, "sync.now", "{\"timeout_ms\":5000}");
-    co::Json status = call_ok(f.agent, "status");
-    assert_string_equal(test::str(status.get(), "storage").c_str(), "degraded");
-    std::string why = test::str(status.get(), "storage_error");
-    if (why.find("cannot sync") == std::string::npos || why.find("cohort.db-wal") == std::string::npos) {
-      fail_msg("storage_error does not say what failed: %s", why.c_str());
-    }
-    track(f.agent, 6);
-    assert_int_equal(history_of(f.agent).size(), 6);
-    // The disk works again: the next retry (30 s) writes everything back.
-    f.clock.advance_ms(30001);
-    call_ok(f.agent, "sync.now", "{\"timeout_ms\":5000}");
-    status = call_ok(f.agent, "status");
-    assert_string_equal(test::str(status.get(), "storage").c_str(), "ok");
-    track(f.agent, 7);
-    f.clock.advance_ms(2001);
-    call_ok(f.agent, "sync.now", "{\"timeout_ms\":0}");
-    int kept = -1;
-    for (int tries = 0; (kept = after_power_cut(data, 7)) < 7 && tries < 1000; ++tries) usleep(10000);
-    assert_int_equal(kept, 7);
+    std::lock_guard<std::mutex> lock(g_mu);
+    g_failing_wal_syncs = 1;
   }
-  remove_shim();
+  f.clock.advance_ms(2001);
+  call_ok(f.agent, "sync.now", "{\"timeout_ms\":5000}");
+  co::Json status = call_ok(f.agent, "status");
+  assert_string_equal(test::str(status.get(), "storage").c_str(), "degraded");
+  std::string why = test::str(status.get(), "storage_error");
+  if (why.find("cannot sync") == std::string::npos || why.find("cohort.db-wal") == std::string::npos) {
+    fail_msg("storage_error does not say what failed: %s", why.c_str());
+  }
+  track(f.agent, 6);
+  assert_int_equal(history_of(f.agent).size(), 6);
+  // The disk works again: the next retry (30 s) writes everything back.
+  f.clock.advance_ms(30001);
+  call_ok(f.agent, "sync.now", "{\"timeout_ms\":5000}");
+  status = call_ok(f.agent, "status");
+  assert_string_equal(test::str(status.get(), "storage").c_str(), "ok");
+  track(f.agent, 7);
+  assert_int_equal(after_sync_interval(f, 7), 7);
 }
 
 int main() {
