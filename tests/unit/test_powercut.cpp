@@ -7,7 +7,10 @@
 // yet synced lives in the page cache only). At moments spread over a run it
 // "cuts the power": it writes those images into a fresh data_dir, opens an
 // agent on them and checks that every event that had a success answer is in
-// its history, with its properties, and nothing else.
+// its history, with its properties, and nothing else. A harsher cut also
+// lets the kernel have written back a random part of what was not synced,
+// 512-byte sector by sector in any order (torn pages included): the database
+// must still open clean, with a prefix of what was acknowledged.
 #include <sqlite3.h>
 #include <sys/stat.h>
 
@@ -15,8 +18,10 @@
 #include <cstdio>
 #include <map>
 #include <mutex>
+#include <random>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "test_util.h"
 
@@ -29,7 +34,14 @@ namespace {
 sqlite3_vfs *g_real = nullptr;
 std::mutex g_mu;
 std::map<std::string, std::string> g_synced;  // path -> bytes as of its last xSync
-int g_failing_wal_syncs = 0;                  // the next N syncs of a WAL fail (EIO)
+// A write or truncation not synced yet: in the page cache, maybe on flash.
+struct Pending {
+  sqlite3_int64 offset;  // truncation: the new size
+  std::string bytes;
+  bool truncate;
+};
+std::map<std::string, std::vector<Pending>> g_pending;  // path -> since its last xSync, in order
+int g_failing_wal_syncs = 0;                            // the next N syncs of a WAL fail (EIO)
 
 struct ShimFile {
   sqlite3_file base;
@@ -52,11 +64,21 @@ int x_close(sqlite3_file *f) {
 int x_read(sqlite3_file *f, void *buf, int n, sqlite3_int64 off) {
   return real(f)->pMethods->xRead(real(f), buf, n, off);
 }
+void note_pending(sqlite3_file *f, Pending p) {
+  if (!shim(f)->path) return;
+  std::lock_guard<std::mutex> lock(g_mu);
+  g_pending[*shim(f)->path].push_back(std::move(p));
+}
 int x_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off) {
-  return real(f)->pMethods->xWrite(real(f), buf, n, off);
+  int rc = real(f)->pMethods->xWrite(real(f), buf, n, off);
+  if (rc == SQLITE_OK)
+    note_pending(f, {off, std::string(static_cast<const char *>(buf), static_cast<size_t>(n)), false});
+  return rc;
 }
 int x_truncate(sqlite3_file *f, sqlite3_int64 size) {
-  return real(f)->pMethods->xTruncate(real(f), size);
+  int rc = real(f)->pMethods->xTruncate(real(f), size);
+  if (rc == SQLITE_OK) note_pending(f, {size, "", true});
+  return rc;
 }
 // What the sync made durable: the whole file as it now is.
 int x_sync(sqlite3_file *f, int flags) {
@@ -78,6 +100,7 @@ int x_sync(sqlite3_file *f, int flags) {
   if (rc != SQLITE_OK) return rc;
   std::lock_guard<std::mutex> lock(g_mu);
   g_synced[*shim(f)->path] = std::move(bytes);
+  g_pending.erase(*shim(f)->path);
   return SQLITE_OK;
 }
 int x_file_size(sqlite3_file *f, sqlite3_int64 *size) {
@@ -143,6 +166,7 @@ int v_delete(sqlite3_vfs *, const char *name, int sync_dir) {
   {
     std::lock_guard<std::mutex> lock(g_mu);
     g_synced.erase(name);
+    g_pending.erase(name);
   }
   return g_real->xDelete(g_real, name, sync_dir);
 }
@@ -211,6 +235,7 @@ void remove_shim() {
   sqlite3_vfs_unregister(&g_shim);
   std::lock_guard<std::mutex> lock(g_mu);
   g_synced.clear();
+  g_pending.clear();
 }
 
 void write_file(const std::string &path, const std::string &bytes) {
@@ -230,17 +255,53 @@ std::string read_file(const std::string &path) {
   return out;
 }
 
+// A random part of the page cache reached flash when the power went.
+struct Torn {
+  std::mt19937 rng;
+  unsigned survive_permille;  // chance of each write, and of each sector of it
+  bool survives() { return rng() % 1000 < survive_permille; }
+};
+
+// Each 512-byte sector of a pending write reached flash, or not, at random;
+// a truncation happened, or not. Applied in the order they were made.
+void write_back_at_random(std::string &image, const std::vector<Pending> &pending, Torn &torn) {
+  for (const Pending &p : pending) {
+    if (!torn.survives()) continue;
+    if (p.truncate) {
+      image.resize(static_cast<size_t>(p.offset));
+      continue;
+    }
+    size_t at = static_cast<size_t>(p.offset);
+    for (size_t i = 0; i < p.bytes.size();) {
+      size_t sector_end = (at + i) / 512 * 512 + 512;
+      size_t n = std::min(p.bytes.size() - i, sector_end - (at + i));
+      if (torn.survives()) {
+        if (image.size() < at + i + n) image.resize(at + i + n, '\0');
+        image.replace(at + i, n, p.bytes, i, n);
+      }
+      i += n;
+    }
+  }
+}
+
 // The power goes now: `to` gets each database file of `from` as of its last
-// sync (a file never synced is not there), and every other file as it is
-// (the agent's own files, the identity, are written with their own fsync and
-// rename, which test_identity covers).
-void cut_power(const std::string &from, const std::string &to) {
+// sync (a file never synced is not there) and, with `torn`, a random part of
+// what was written since; every other file as it is (the agent's own files,
+// the identity, are written with their own fsync and rename, which
+// test_identity covers).
+void cut_power(const std::string &from, const std::string &to, Torn *torn = nullptr) {
   assert_int_equal(mkdir(to.c_str(), 0700), 0);
   std::map<std::string, std::string> images;
   {
     std::lock_guard<std::mutex> lock(g_mu);
+    std::string prefix = from + "/";
     for (const auto &[path, bytes] : g_synced) {
-      if (path.compare(0, from.size() + 1, from + "/") == 0) images[path.substr(from.size() + 1)] = bytes;
+      if (path.compare(0, prefix.size(), prefix) == 0) images[path.substr(prefix.size())] = bytes;
+    }
+    for (const auto &[path, pending] : g_pending) {
+      if (!torn || path.compare(0, prefix.size(), prefix) != 0) continue;
+      std::string &image = images[path.substr(prefix.size())];  // a file never synced starts empty
+      write_back_at_random(image, pending, *torn);
     }
   }
   DIR *d = opendir(from.c_str());
@@ -272,14 +333,14 @@ void track(cohort_agent *a, int i) {
   call_ok(a, "track", params.c_str());
 }
 
-// Cuts the power under the agent on `data` and opens what is left: a clean
-// database (nothing moved aside as corrupt) and a history that is events
-// 1..n, n returned (no holes, no event that was not acknowledged); -1 when the
-// consent granted before the first event is not there.
-int after_power_cut(const std::string &data, int acknowledged) {
+// Cuts the power under the agent on `data` (`torn`: see cut_power) and opens
+// what is left: a clean database (nothing moved aside as corrupt) and a
+// history that is events 1..n, n returned (no holes, no event that was not
+// acknowledged); -1 when the consent granted before the first event is not there.
+int after_power_cut(const std::string &data, int acknowledged, Torn *torn = nullptr) {
   test::TempDir after;
   std::string restored = after.path + "/data";
-  cut_power(data, restored);
+  cut_power(data, restored, torn);
   cohort_agent *b = nullptr;
   std::string config = "{\"data_dir\":\"" + restored +
                        "\",\"api.ccs_url\":\"http://127.0.0.1:9\",\"api.contextual_url\":\"http://127.0.0.1:9\"}";
@@ -341,11 +402,14 @@ static void every_acknowledged_event_survives_with_sync_interval_0(void **) {
   Shim shim;
   test::AgentFixture f;
   f.open_with("\"storage.sync_interval_ms\":0");
+  Torn torn{std::mt19937(1), 500};
   call_ok(f.agent, "consent.set", "{\"granted\":true}");
   for (int i = 0; i <= *kCuts.rbegin(); ++i) {
     if (i > 0) track(f.agent, i);
-    if (kCuts.count(i) && after_power_cut(f.dir.path + "/data", i) != i) {
-      fail_msg("power cut after event %d: acknowledged events lost", i);
+    if (!kCuts.count(i)) continue;
+    if (after_power_cut(f.dir.path + "/data", i) != i) fail_msg("power cut after event %d: events lost", i);
+    if (after_power_cut(f.dir.path + "/data", i, &torn) != i) {
+      fail_msg("power cut after event %d, torn writes: events lost", i);
     }
   }
 }
@@ -357,6 +421,7 @@ static void default_interval_bounds_what_a_power_cut_loses(void **) {
   Shim shim;
   test::AgentFixture f;
   f.open_with("");
+  Torn torn{std::mt19937(2), 0};
   call_ok(f.agent, "consent.set", "{\"granted\":true}");
   assert_int_equal(after_sync_interval(f, 0), 0);
   int synced = 0;
@@ -364,6 +429,14 @@ static void default_interval_bounds_what_a_power_cut_loses(void **) {
     track(f.agent, i);
     if (!kCuts.count(i)) continue;
     assert_true(after_power_cut(f.dir.path + "/data", i) >= synced);  // what was synced stays
+    // Whatever else reached the flash, all of it, most of it, or torn.
+    for (unsigned permille : {1000u, 990u, 900u, 500u}) {
+      torn.survive_permille = permille;
+      int kept = after_power_cut(f.dir.path + "/data", i, &torn);
+      if (kept < synced || (permille == 1000 && kept != i)) {
+        fail_msg("power cut after event %d, %u/1000 of unsynced sectors written: %d kept", i, permille, kept);
+      }
+    }
     int kept = after_sync_interval(f, i);
     if (kept != i) fail_msg("power cut 2 s after event %d: %d of its events kept", i, kept);
     synced = i;
