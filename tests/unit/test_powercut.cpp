@@ -251,7 +251,7 @@ std::string read_file(const std::string &path) {
   assert_non_null(f);
   char buf[4096];
   for (size_t n; (n = fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
-  fclose(f);
+  assert_int_equal(fclose(f), 0);
   return out;
 }
 
