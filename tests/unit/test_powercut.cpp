@@ -8,13 +8,14 @@
 // "cuts the power": it writes those images into a fresh data_dir, opens an
 // agent on them and checks that every event that had a success answer is in
 // its history, with its properties, and nothing else. A harsher cut also
-// lets the kernel have written back a random part of what was not synced,
-// 512-byte sector by sector in any order (torn pages included): the database
-// must still open clean, with a prefix of what was acknowledged.
+// lets the kernel have written back any random part of what was not synced,
+// 512-byte sector by sector (torn pages included): the database must still
+// open clean, with a prefix of what was acknowledged.
 #include <sqlite3.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <mutex>
