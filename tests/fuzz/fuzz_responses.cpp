@@ -17,7 +17,8 @@
 // cohorts and activations are what cohorts.get and activations.get give back)
 // and its user_id is adopted; a 4xx other than 408/429 is dead-lettered;
 // anything else keeps the events queued and marks activations stale; answers
-// are de-duplicated per platform; the stateless state goes back as it came;
+// are de-duplicated per platform; the stateless state goes back as it came
+// (the one from before a consent withdrawal only on a request built before it);
 // and no request carries the API key outside its header, or user data to the
 // Contextual API.
 #include <cctype>
@@ -174,9 +175,15 @@ class ResponsesRig : public fuzz::Rig {
     ccs_ = ccs;
     ctx_ = ctx;
   }
-  void forget_state() {
+  // Consent withdrawn at wall time `at_ms` (the clock moves on before the
+  // next event): the agent forgets the state. A request it built just before
+  // may still go out after, and its answer is not kept; the time of its
+  // events tells it apart.
+  void forget_state(int64_t at_ms) {
     std::lock_guard<std::mutex> lock(mu_);
+    forgotten_ = state_;
     state_.clear();
+    withdrawn_at_ms_ = at_ms;
   }
 
  private:
@@ -190,8 +197,9 @@ class ResponsesRig : public fuzz::Rig {
     if (!cJSON_IsObject(body.get())) broken("request body is not a JSON object", req.body);
     std::lock_guard<std::mutex> lock(mu_);
     bool ccs = req.url.rfind("http://ccs.test/ccs/v1/segmentation", 0) == 0;
+    bool built_before_withdrawal = false;
     if (ccs) {
-      check_ccs_request(body.get(), req.body);
+      built_before_withdrawal = check_ccs_request(body.get(), req.body);
     } else if (req.url == "http://ctx.test/ctx/v1/segment") {
       check_contextual_request(body.get(), req.body);
     } else {
@@ -207,24 +215,36 @@ class ResponsesRig : public fuzz::Rig {
     resp = a->resp;
     // The state of a taken stateless answer is what the next request carries
     // back (a malformed one is not kept); a refused batch drops it, since a
-    // state the server refuses would poison every later batch.
+    // state the server refuses would poison every later batch. The agent
+    // drops the answer to a request built before a consent withdrawal.
+    if (built_before_withdrawal) return;
     const cJSON *state = ccs && a->taken ? cJSON_GetObjectItemCaseSensitive(a->body.get(), "state") : nullptr;
     if (well_formed_state(state)) state_ = co::json_print(state);
     if (ccs && a->refused) state_.clear();
   }
 
-  void check_ccs_request(const cJSON *body, const std::string &text) {
+  // True for a request built before the last consent withdrawal.
+  bool check_ccs_request(const cJSON *body, const std::string &text) {
     const cJSON *events = cJSON_GetObjectItemCaseSensitive(body, "events");
     int n = cJSON_GetArraySize(events);
     if (!cJSON_IsArray(events) || n < 1 || n > 10) broken("CCS batch not of 1-10 events", text);
+    const cJSON *time = cJSON_GetObjectItemCaseSensitive(events->child, "time");
+    int64_t at = 0;
+    if (!cJSON_IsString(time) || !co::parse_iso8601(time->valuestring, at)) broken("CCS event time", text);
+    // Events are at most weeks older than the withdrawal, or later (the
+    // fake wall clock wraps yearly): compare along the circle.
+    int64_t after = ((at - withdrawn_at_ms_) % fuzz::Clock::kWrap + fuzz::Clock::kWrap) % fuzz::Clock::kWrap;
+    bool before = withdrawn_at_ms_ >= 0 && !(after > 0 && after < fuzz::Clock::kWrap / 2);
     bool user = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(body, "user_id"));
     if (!user && !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(body, "aliases"))) {
       broken("CCS request identity", text);
     }
     const cJSON *state = cJSON_GetObjectItemCaseSensitive(body, "state");
     std::string sent = state ? co::json_print(state) : "";
-    if (stateless_ && sent != state_) broken("stateless state not sent back as received", state_ + " vs " + text);
+    const std::string &expect = before ? forgotten_ : state_;
+    if (stateless_ && sent != expect) broken("stateless state not sent back as received", expect + " vs " + text);
     if (!stateless_ && state) broken("state sent in stateful mode", text);
+    return before;
   }
 
   static void check_contextual_request(const cJSON *body, const std::string &text) {
@@ -240,7 +260,9 @@ class ResponsesRig : public fuzz::Rig {
   std::mutex mu_;
   const Answer *ccs_ = nullptr;
   const Answer *ctx_ = nullptr;
-  std::string state_;  // the last stateless state handed out
+  std::string state_;      // the last stateless state handed out
+  std::string forgotten_;  // the one before the last consent withdrawal
+  int64_t withdrawn_at_ms_ = -1;
   bool stateless_ = false;
 };
 
@@ -360,8 +382,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   run(r, ccs, ctx, events, which < 2);
   if (++inputs % kPurgeEvery == 0) {
     r.call("consent.set", "{\"granted\":false}");
-    r.forget_state();
+    r.forget_state(r.clock.wall_ms());
     r.call("consent.set", "{\"granted\":true}");
+    r.clock.advance_ms(1000);
   }
   // The worker may wake on its own timer between inputs: not with these answers.
   r.set_answers(nullptr, nullptr);
