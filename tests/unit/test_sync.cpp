@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -555,6 +556,63 @@ static void stateless_round_trips_state(void **) {
   assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(c.get(), "remote"), 0)->valuestring, "555");
 }
 
+// Consent withdrawn while a batch is out: the batch was built before, with
+// the stateless state of then; nothing of its answer is kept (state, cohorts,
+// user id), and the next batch goes without a state.
+static void withdrawal_while_a_batch_is_out_keeps_nothing_of_its_answer(void **) {
+  Fixture f;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool out = false, release = false;
+  std::atomic<int> n{0};
+  f.transport.set_handler([&](const co::platform::HttpRequest &req, co::platform::HttpResponse &r) {
+    if (!is_ccs(req)) return answer(r, 200, "{}");
+    int k = ++n;
+    if (k == 2) {
+      std::unique_lock<std::mutex> lock(mu);
+      out = true;
+      cv.notify_all();
+      cv.wait(lock, [&] { return release; });
+    }
+    std::string id = std::to_string(k);
+    answer(r, 200,
+           "{\"user_id\":\"2008c38f-dece-4570-976d-87593ed0010" + id + "\",\"cohorts\":[\"c" + id +
+               "\"],\"state\":{\"internal_state\":{\"n\":" + id + "},\"external_state\":{}}}");
+  });
+  f.open("\"api.mode\":\"stateless\"");
+  f.track(1);
+  f.sync();
+  f.track(1);
+  call_ok(f.agent, "sync.now", "{\"timeout_ms\":0}");
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    assert_true(cv.wait_for(lock, std::chrono::seconds(30), [&] { return out; }));
+  }
+  call_ok(f.agent, "consent.set", "{\"granted\":false}");
+  call_ok(f.agent, "consent.set", "{\"granted\":true}");
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  f.track(1);
+  assert_int_equal(num(f.sync().get(), "pending"), 0);
+  auto sent = f.ccs_sent();
+  assert_int_equal(sent.size(), 3);
+  assert_non_null(strstr(sent[1].body.c_str(), "\"internal_state\":{\"n\":1}"));
+  assert_null(strstr(sent[2].body.c_str(), "\"state\""));
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(co::json_parse(sent[2].body).get(), "events")), 1);
+  // The third answer is kept: the second one never was.
+  co::Json c = call_ok(f.agent, "cohorts.get");
+  assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(c.get(), "remote"), 0)->valuestring, "c3");
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(c.get(), "remote")), 1);
+  assert_string_equal(str(call_ok(f.agent, "identity.get").get(), "user_id").c_str(),
+                      "2008c38f-dece-4570-976d-87593ed00103");
+  f.track(1);
+  f.sync();
+  assert_non_null(strstr(f.ccs_sent().back().body.c_str(), "\"internal_state\":{\"n\":3}"));
+}
+
 // A disk that fills up on demand: a VFS over the default one, made the
 // default, whose writes to files under `dir` fail with SQLITE_FULL (as on a
 // full tmpfs) while `full` is set, and whose next `failing_reads` reads there
@@ -851,6 +909,7 @@ int main() {
       cmocka_unit_test(a_failed_outbox_read_keeps_the_queue),
       cmocka_unit_test(a_batch_delivered_as_the_disk_fills_is_not_sent_again),
       cmocka_unit_test(stateless_round_trips_state),
+      cmocka_unit_test(withdrawal_while_a_batch_is_out_keeps_nothing_of_its_answer),
       cmocka_unit_test(first_sync_waits_the_fleet_delay),
       cmocka_unit_test(untrusted_clock_holds_events_then_backfills),
       cmocka_unit_test(earlier_boot_events_are_placed_before_this_boot),
