@@ -65,7 +65,8 @@ class Store {
   // commit is synced before it returns (synchronous=FULL: a flash write per
   // commit). Set before open().
   void set_durability(int64_t interval_ms, platform::Clock *clock, std::function<void()> on_unsynced);
-  // INT64_MAX when every commit is synced (or the store is in memory).
+  // INT64_MAX when every commit is synced. An in-memory store has nothing to
+  // sync: once it went to memory, the next sync_wal() clears what was due.
   int64_t sync_due_ms() const { return unsynced_since_ms_ == 0 ? INT64_MAX : unsynced_since_ms_ + sync_interval_ms_; }
   // Syncs the WAL (through SQLite's own file). A failure is a storage fault,
   // tried again an interval later: false, with err naming the file.
