@@ -35,7 +35,18 @@ class Transport {
   virtual ~Transport() = default;
   // Sends the request; returns when answered, failed, or at the deadline.
   virtual void post(const HttpRequest &req, HttpResponse &resp) = 0;
-  // Makes an in-flight post() return promptly (shutdown). Thread-safe.
+  // Sends every request at once and returns when each has been answered, has
+  // failed, or has reached its own timeout_ms; resps is resized to reqs.size()
+  // and resps[i] answers reqs[i]. abort() makes it return promptly (every
+  // request still in flight then fails with error "aborted"). Never throws:
+  // without memory a request fails with status 0 and error "out of memory"
+  // (and when not even resps can be sized, it is left empty).
+  // The default runs each request through post() on a thread of its own (the
+  // first on the calling thread), for fakes; libcurl overrides it with one
+  // multi handle (http_curl.cpp).
+  virtual void post_all(const std::vector<HttpRequest> &reqs, std::vector<HttpResponse> &resps);
+  // Makes an in-flight post() or post_all() return promptly (shutdown).
+  // Thread-safe.
   virtual void abort() {}
 };
 
@@ -52,7 +63,8 @@ std::unique_ptr<Transport> make_curl_transport(const TransportOptions &opts, Log
 // short grace whatever the inner one does (watchdog.cpp).
 std::unique_ptr<Transport> make_watchdog_transport(std::function<std::unique_ptr<Transport>()> make);
 
-// For tests: answers from a script and records what was sent.
+// For tests: answers from a script and records what was sent. post_all() is
+// the default one: the handler is called from several threads at once.
 class FakeTransport final : public Transport {
  public:
   using Handler = std::function<void(const HttpRequest &, HttpResponse &)>;

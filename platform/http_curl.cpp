@@ -5,9 +5,11 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <vector>
 
 #include "platform/files.h"
 #include "platform/http.h"
+#include "platform/http_internal.h"
 
 namespace co::platform {
 namespace {
@@ -88,97 +90,233 @@ int on_progress(void *user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
 
 std::once_flag g_curl_init;
 
+// How long curl_multi_poll() may sleep when nothing happens. abort() wakes it
+// at once (curl_multi_wakeup); this only bounds the wait should that fail.
+constexpr int kPollMs = 100;
+
+// One request in flight: the easy handle it runs on and what that handle
+// points at (its header list and the sink of its callbacks) until the
+// transfer is taken out of the multi handle.
+struct Transfer {
+  size_t slot = 0;  // in the pool of easy handles
+  CURL *easy = nullptr;
+  Sink sink{nullptr, false};
+  Headers headers;
+  bool added = false;  // to the multi handle
+  bool done = false;   // its answer or its error is in sink.resp
+};
+
 class CurlTransport final : public Transport {
  public:
   CurlTransport(std::string ca_file, std::string ca_path) : ca_file_(std::move(ca_file)), ca_path_(std::move(ca_path)) {}
   ~CurlTransport() override {
-    if (easy_) curl_easy_cleanup(easy_);
+    for (CURL *easy : pool_) {
+      if (easy) curl_easy_cleanup(easy);
+    }
+    if (multi_) curl_multi_cleanup(multi_);
   }
   CurlTransport(const CurlTransport &) = delete;
   CurlTransport &operator=(const CurlTransport &) = delete;
 
   bool init() {
-    easy_ = curl_easy_init();
-    return easy_ != nullptr;
+    multi_ = curl_multi_init();
+    return multi_ != nullptr;
   }
 
-  void abort() override { aborted_ = true; }
+  void abort() override {
+    aborted_ = true;
+    curl_multi_wakeup(multi_);  // thread-safe: the one multi call made off the calling thread
+  }
 
   // Never throws: without memory the answer is status 0, "out of memory",
   // like any other failed transfer (this runs on the sync worker thread).
-  void post(const HttpRequest &req, HttpResponse &resp) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    resp = HttpResponse();
-    if (aborted_) {
-      resp.error = "aborted";
-      return;
-    }
-    Sink sink{&resp, false};
-    try {
-      perform(req, sink);
-    } catch (const std::bad_alloc &) {
-      sink.out_of_memory = true;
-    }
-    if (sink.out_of_memory) {
-      resp.status = 0;
-      resp.timed_out = false;
-      resp.body.clear();
-      resp.content_type.clear();
-      resp.error = "out of memory";  // short enough to need no allocation
-    }
+  void post(const HttpRequest &req, HttpResponse &resp) override { perform_all(&req, &resp, 1); }
+
+  void post_all(const std::vector<HttpRequest> &reqs, std::vector<HttpResponse> &resps) override {
+    if (reset_responses(resps, reqs.size())) perform_all(reqs.data(), resps.data(), reqs.size());
   }
 
  private:
-  void perform(const HttpRequest &req, Sink &sink) {
-    HttpResponse &resp = *sink.resp;
-    // The handle is reused so the connection is kept alive between requests.
-    curl_easy_reset(easy_);
-    Headers headers;
-    append(headers, "Content-Type: application/json");
-    append(headers, "Accept: application/json");
-    for (const auto &h : req.headers) append(headers, (h.first + ": " + h.second).c_str());
-    curl_easy_setopt(easy_, CURLOPT_URL, req.url.c_str());
-    curl_easy_setopt(easy_, CURLOPT_POST, 1L);
-    curl_easy_setopt(easy_, CURLOPT_POSTFIELDS, req.body.c_str());
-    curl_easy_setopt(easy_, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
-    curl_easy_setopt(easy_, CURLOPT_HTTPHEADER, headers.get());
-    curl_easy_setopt(easy_, CURLOPT_TIMEOUT_MS, static_cast<long>(req.timeout_ms));
-    curl_easy_setopt(easy_, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(req.timeout_ms));
-    curl_easy_setopt(easy_, CURLOPT_NOSIGNAL, 1L);         // never SIGALRM/SIGPIPE in the host app
-    curl_easy_setopt(easy_, CURLOPT_ACCEPT_ENCODING, "");  // every encoding libcurl supports
-    curl_easy_setopt(easy_, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(easy_, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(easy_, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(easy_, CURLOPT_FOLLOWLOCATION, 0L);
-    if (!ca_file_.empty()) curl_easy_setopt(easy_, CURLOPT_CAINFO, ca_file_.c_str());
-    if (!ca_path_.empty()) curl_easy_setopt(easy_, CURLOPT_CAPATH, ca_path_.c_str());
-    curl_easy_setopt(easy_, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(easy_, CURLOPT_WRITEDATA, &sink);
-    curl_easy_setopt(easy_, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(easy_, CURLOPT_HEADERDATA, &sink);
-    curl_easy_setopt(easy_, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(easy_, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(easy_, CURLOPT_XFERINFODATA, &aborted_);
-    CURLcode rc = curl_easy_perform(easy_);
-    // The handle keeps pointers to the list and the sink until the next reset.
-    curl_easy_setopt(easy_, CURLOPT_HTTPHEADER, nullptr);
-    if (rc != CURLE_OK) {
-      if (rc == CURLE_OUT_OF_MEMORY) sink.out_of_memory = true;
-      resp.status = 0;
-      resp.timed_out = rc == CURLE_OPERATION_TIMEDOUT;
-      resp.error = curl_easy_strerror(rc);
+  // The one code path of post() and post_all(). One call at a time: the easy
+  // handles and the multi handle are not to be shared between threads.
+  void perform_all(const HttpRequest *reqs, HttpResponse *resps, size_t n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (size_t i = 0; i < n; ++i) resps[i] = HttpResponse();
+    std::vector<Transfer> transfers;
+    try {
+      transfers.resize(n);  // once: the handles point into it
+    } catch (const std::bad_alloc &) {
+      for (size_t i = 0; i < n; ++i) fail_out_of_memory(resps[i]);
       return;
     }
-    long code = 0;
-    curl_easy_getinfo(easy_, CURLINFO_RESPONSE_CODE, &code);
-    resp.status = static_cast<int>(code);
-    char *ct = nullptr;
-    curl_easy_getinfo(easy_, CURLINFO_CONTENT_TYPE, &ct);
-    if (ct) resp.content_type = ct;
+    for (size_t i = 0; i < n; ++i) start(transfers[i], i, reqs[i], resps[i]);
+    drive(transfers);
+    for (Transfer &t : transfers) finish(t);
+  }
+
+  // Sets the transfer up on easy handle `slot` and adds it to the multi
+  // handle; a transfer that cannot be started is done, with its error.
+  void start(Transfer &t, size_t slot, const HttpRequest &req, HttpResponse &resp) {
+    t.slot = slot;
+    t.sink.resp = &resp;
+    if (aborted_) return;  // left undone: finish() says "aborted"
+    try {
+      t.easy = easy_at(slot);
+      if (!t.easy) throw std::bad_alloc();  // curl_easy_init() fails only for memory
+      configure(t, req);
+    } catch (const std::bad_alloc &) {
+      t.sink.out_of_memory = true;
+      t.done = true;
+      return;
+    }
+    CURLMcode mc = curl_multi_add_handle(multi_, t.easy);
+    if (mc != CURLM_OK) {
+      fail(t, mc);
+      return;
+    }
+    t.added = true;
+  }
+
+  // The pool grows to the most requests sent at once and is kept: making an
+  // easy handle costs allocations, and a handle kept is one fewer to fail.
+  CURL *easy_at(size_t slot) {
+    if (slot >= pool_.size()) pool_.resize(slot + 1, nullptr);
+    if (!pool_[slot]) pool_[slot] = curl_easy_init();
+    return pool_[slot];
+  }
+
+  // Every transfer gets the same options. Connections are kept alive by the
+  // multi handle's cache, which outlives each call, not by the easy handle,
+  // so resetting it loses nothing. Throws std::bad_alloc.
+  void configure(Transfer &t, const HttpRequest &req) {
+    CURL *easy = t.easy;
+    curl_easy_reset(easy);
+    append(t.headers, "Content-Type: application/json");
+    append(t.headers, "Accept: application/json");
+    for (const auto &h : req.headers) append(t.headers, (h.first + ": " + h.second).c_str());
+    curl_easy_setopt(easy, CURLOPT_URL, req.url.c_str());
+    curl_easy_setopt(easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req.body.c_str());
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t.headers.get());
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(req.timeout_ms));
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(req.timeout_ms));
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);         // never SIGALRM/SIGPIPE in the host app
+    curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");  // every encoding libcurl supports
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+    if (!ca_file_.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, ca_file_.c_str());
+    if (!ca_path_.empty()) curl_easy_setopt(easy, CURLOPT_CAPATH, ca_path_.c_str());
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, &t.sink);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, &t.sink);
+    curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(easy, CURLOPT_XFERINFODATA, &aborted_);
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, &t);  // from a finished handle back to its transfer
+  }
+
+  // Runs the transfers until each is done, or abort() is called. Each has its
+  // own deadline (its CURLOPT_TIMEOUT_MS): the slowest decides when this ends.
+  void drive(std::vector<Transfer> &transfers) {
+    size_t pending = 0;
+    for (const Transfer &t : transfers) pending += t.done ? 0 : 1;
+    while (pending > 0 && !aborted_) {
+      int running = 0;
+      CURLMcode mc = curl_multi_perform(multi_, &running);
+      if (mc == CURLM_OK) pending -= collect();
+      if (mc == CURLM_OK && pending > 0 && !aborted_) mc = curl_multi_poll(multi_, nullptr, 0, kPollMs, nullptr);
+      if (mc != CURLM_OK) {
+        for (Transfer &t : transfers) {
+          if (!t.done) fail(t, mc);
+        }
+        return;
+      }
+    }
+  }
+
+  // Records the transfers libcurl has finished; returns how many.
+  size_t collect() {
+    size_t finished = 0;
+    int left = 0;
+    while (CURLMsg *msg = curl_multi_info_read(multi_, &left)) {
+      if (msg->msg != CURLMSG_DONE) continue;
+      char *t = nullptr;
+      curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &t);
+      if (!t) continue;
+      record(*reinterpret_cast<Transfer *>(t), msg->data.result);
+      ++finished;
+    }
+    return finished;
+  }
+
+  // A finished transfer's answer or error.
+  void record(Transfer &t, CURLcode rc) {
+    HttpResponse &resp = *t.sink.resp;
+    t.done = true;
+    try {
+      if (rc != CURLE_OK) {
+        if (rc == CURLE_OUT_OF_MEMORY) t.sink.out_of_memory = true;
+        resp.status = 0;
+        resp.timed_out = rc == CURLE_OPERATION_TIMEDOUT;
+        // The progress callback ends transfers once abort() is called.
+        resp.error = (rc == CURLE_ABORTED_BY_CALLBACK && aborted_) ? "aborted" : curl_easy_strerror(rc);
+        return;
+      }
+      long code = 0;
+      curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &code);
+      resp.status = static_cast<int>(code);
+      char *ct = nullptr;
+      curl_easy_getinfo(t.easy, CURLINFO_CONTENT_TYPE, &ct);
+      if (ct) resp.content_type = ct;
+    } catch (const std::bad_alloc &) {
+      t.sink.out_of_memory = true;
+    }
+  }
+
+  // A transfer the multi handle failed (it cannot be started or driven).
+  void fail(Transfer &t, CURLMcode mc) {
+    t.done = true;
+    if (mc == CURLM_OUT_OF_MEMORY) {
+      t.sink.out_of_memory = true;
+      return;
+    }
+    try {
+      t.sink.resp->status = 0;
+      t.sink.resp->error = curl_multi_strerror(mc);
+    } catch (const std::bad_alloc &) {
+      t.sink.out_of_memory = true;
+    }
+  }
+
+  // Takes the transfer out of the multi handle (its connection, when whole,
+  // stays in the cache for the next call) and settles its answer.
+  void finish(Transfer &t) {
+    if (t.added && curl_multi_remove_handle(multi_, t.easy) != CURLM_OK) {
+      // Still attached: a handle we cannot reuse. Cleaning it up detaches it.
+      curl_easy_cleanup(t.easy);
+      pool_[t.slot] = nullptr;
+      t.easy = nullptr;
+    }
+    // The handle keeps its pointers until the next reset; not to the list,
+    // which goes with the transfer.
+    if (t.easy) curl_easy_setopt(t.easy, CURLOPT_HTTPHEADER, nullptr);
+    HttpResponse &resp = *t.sink.resp;
+    if (t.sink.out_of_memory) {
+      fail_out_of_memory(resp);
+    } else if (!t.done) {  // still in flight when abort() was called
+      resp.status = 0;
+      resp.timed_out = false;
+      resp.error = "aborted";
+    }
   }
 
   std::mutex mu_;
-  CURL *easy_ = nullptr;
+  CURLM *multi_ = nullptr;
+  std::vector<CURL *> pool_;  // easy handles, slot i for the i-th request of a call
   std::string ca_file_;
   std::string ca_path_;
   std::atomic<bool> aborted_{false};

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <atomic>
 #include <arpa/inet.h>
 #include <csignal>
@@ -6,10 +7,15 @@
 #include <thread>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <poll.h>
+#include <memory>
 #include <set>
 #include <string>
 #include <sys/random.h>
 #include <unistd.h>
+#include <vector>
 
 #include "platform/clock.h"
 #include "platform/crypto.h"
@@ -225,6 +231,359 @@ static void watchdog_enforces_the_deadline(void **) {
   usleep(20000);
 }
 
+// ---- post_all -------------------------------------------------------------
+
+// A small HTTP/1.1 server on 127.0.0.1 (an ephemeral port) run by a thread of
+// its own. It reads whole requests (bodies by Content-Length) and answers each
+// with 200 and {"path":"<its path>"} on the same, kept-alive connection, but
+//   - holds every answer until `hold` requests have arrived (then sends them
+//     all, and each later one at once): a transport that waits for one answer
+//     before sending the next request never gets its first;
+//   - never answers a request whose path starts with /hang.
+// It counts the connections it accepted, and tells of each request that
+// arrives (wait_for_requests): tests order themselves on it, not on a clock.
+class TestServer {
+ public:
+  explicit TestServer(int hold = 1) : hold_(hold) {
+    listen_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    assert_int_equal(bind(listen_, reinterpret_cast<sockaddr *>(&addr), sizeof addr), 0);
+    assert_int_equal(listen(listen_, 8), 0);
+    assert_int_equal(getsockname(listen_, reinterpret_cast<sockaddr *>(&addr), &len), 0);
+    port_ = ntohs(addr.sin_port);
+    assert_int_equal(pipe(wake_), 0);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~TestServer() {
+    char c = 0;
+    if (write(wake_[1], &c, 1) != 1) std::abort();
+    thread_.join();
+    close(listen_);
+    close(wake_[0]);
+    close(wake_[1]);
+  }
+  TestServer(const TestServer &) = delete;
+  TestServer &operator=(const TestServer &) = delete;
+
+  std::string url(const std::string &path) const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
+
+  int accepted() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return accepted_;
+  }
+
+  // Waits until n requests have arrived. The limit only keeps a broken
+  // transport from hanging the test: false means they never came.
+  bool wait_for_requests(int n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(20), [&] { return received_ >= n; });
+  }
+
+ private:
+  struct Conn {
+    int fd;
+    std::string in;
+  };
+
+  void serve() {
+    std::vector<Conn> conns;
+    std::vector<std::pair<int, std::string>> held;  // connection, path
+    for (;;) {
+      std::vector<pollfd> fds{{wake_[0], POLLIN, 0}, {listen_, POLLIN, 0}};
+      for (const Conn &c : conns) fds.push_back({c.fd, POLLIN, 0});
+      if (poll(fds.data(), fds.size(), -1) < 0) continue;
+      if (fds[0].revents) break;
+      if (fds[1].revents & POLLIN) {
+        int fd = accept(listen_, nullptr, nullptr);
+        if (fd >= 0) {
+          conns.push_back({fd, {}});
+          std::lock_guard<std::mutex> lock(mu_);
+          ++accepted_;
+        }
+      }
+      for (size_t i = 2; i < fds.size(); ++i) {
+        if (!fds[i].revents) continue;
+        Conn &c = conns[i - 2];
+        if (!read_from(c)) {
+          for (auto &h : held) {
+            if (h.first == c.fd) h.first = -1;  // the client gave up on it
+          }
+          close(c.fd);
+          c.fd = -1;
+          continue;
+        }
+        std::string path;
+        while (take_request(c.in, path)) arrived(c.fd, path, held);
+      }
+      conns.erase(std::remove_if(conns.begin(), conns.end(), [](const Conn &c) { return c.fd < 0; }), conns.end());
+    }
+    for (const Conn &c : conns) close(c.fd);
+  }
+
+  static bool read_from(Conn &c) {
+    char buf[4096];
+    ssize_t n = read(c.fd, buf, sizeof buf);
+    if (n <= 0) return false;
+    c.in.append(buf, static_cast<size_t>(n));
+    return true;
+  }
+
+  // Takes one whole request off the front of `in`; false when there is none yet.
+  static bool take_request(std::string &in, std::string &path) {
+    size_t end = in.find("\r\n\r\n");
+    if (end == std::string::npos) return false;
+    std::string head = in.substr(0, end);
+    for (char &ch : head) ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
+    size_t length = 0;
+    size_t cl = head.find("\r\ncontent-length:");
+    if (cl != std::string::npos) length = std::stoul(head.substr(cl + 17));
+    if (in.size() < end + 4 + length) return false;
+    size_t sp = in.find(' ');
+    path = in.substr(sp + 1, in.find(' ', sp + 1) - sp - 1);
+    in.erase(0, end + 4 + length);
+    return true;
+  }
+
+  void arrived(int fd, const std::string &path, std::vector<std::pair<int, std::string>> &held) {
+    int received;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      received = ++received_;
+      cv_.notify_all();
+    }
+    if (path.rfind("/hang", 0) == 0) return;
+    held.emplace_back(fd, path);
+    if (received < hold_) return;
+    for (const auto &h : held) {
+      if (h.first >= 0) answer(h.first, h.second);
+    }
+    held.clear();
+  }
+
+  static void answer(int fd, const std::string &path) {
+    std::string body = "{\"path\":\"" + path + "\"}";
+    std::string text = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                       std::to_string(body.size()) + "\r\n\r\n" + body;
+    if (send(fd, text.data(), text.size(), MSG_NOSIGNAL) < 0) return;  // the client gave up: its business
+  }
+
+  int hold_;
+  int listen_ = -1;
+  int wake_[2] = {-1, -1};
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int accepted_ = 0;
+  int received_ = 0;
+};
+
+static std::unique_ptr<Transport> curl_transport(bool watchdog) {
+  Logger log;
+  std::string err;
+  TransportOptions opts;
+  opts.watchdog = watchdog;
+  auto transport = make_curl_transport(opts, log, err);
+  assert_non_null(transport.get());
+  return transport;
+}
+
+static HttpRequest request_to(const std::string &url, int64_t timeout_ms) {
+  HttpRequest req;
+  req.url = url;
+  req.body = "{}";
+  req.timeout_ms = timeout_ms;
+  return req;
+}
+
+// The server answers neither request before it has both: only a transport
+// that sends them together gets the two answers (one at a time, the first
+// would wait in vain for its 5 s). Each answer names its request's path, so
+// the order of the responses is checked too.
+static void post_all_sends_together(bool watchdog) {
+  TestServer server(2);
+  auto transport = curl_transport(watchdog);
+  std::vector<HttpRequest> reqs{request_to(server.url("/a"), 5000), request_to(server.url("/b"), 5000)};
+  std::vector<HttpResponse> resps(5);  // resized: a caller may reuse its vector
+  transport->post_all(reqs, resps);
+  assert_int_equal(resps.size(), 2);
+  for (size_t i = 0; i < 2; ++i) {
+    assert_int_equal(resps[i].status, 200);
+    assert_false(resps[i].timed_out);
+    assert_string_equal(resps[i].error.c_str(), "");
+    assert_string_equal(resps[i].content_type.c_str(), "application/json");
+  }
+  assert_string_equal(resps[0].body.c_str(), "{\"path\":\"/a\"}");
+  assert_string_equal(resps[1].body.c_str(), "{\"path\":\"/b\"}");
+  assert_int_equal(server.accepted(), 2);
+}
+
+static void curl_post_all_sends_together(void **) {
+  post_all_sends_together(false);
+}
+
+static void watchdog_post_all_sends_together(void **) {
+  post_all_sends_together(true);
+}
+
+// Each request keeps its own deadline: the one that is never answered times
+// out without holding back the one that is (which comes first in the list
+// or not).
+static void curl_post_all_deadlines_are_per_request(void **) {
+  TestServer silent, prompt;
+  auto transport = curl_transport(false);
+  std::vector<HttpRequest> reqs{request_to(silent.url("/hang"), 300), request_to(prompt.url("/fast"), 20000)};
+  std::vector<HttpResponse> resps;
+  transport->post_all(reqs, resps);
+  assert_int_equal(resps.size(), 2);
+  assert_int_equal(resps[0].status, 0);
+  assert_true(resps[0].timed_out);
+  assert_string_not_equal(resps[0].error.c_str(), "");
+  assert_int_equal(resps[1].status, 200);
+  assert_false(resps[1].timed_out);
+  assert_string_equal(resps[1].body.c_str(), "{\"path\":\"/fast\"}");
+}
+
+// abort() from another thread once both requests are at the server (which
+// never answers them): post_all returns, both "aborted", not timed out; and
+// the transport stays aborted.
+static void post_all_returns_on_abort(bool watchdog) {
+  TestServer server;
+  auto transport = curl_transport(watchdog);
+  std::vector<HttpRequest> reqs{request_to(server.url("/hang/1"), 20000), request_to(server.url("/hang/2"), 20000)};
+  std::vector<HttpResponse> resps;
+  std::thread aborter([&] {
+    if (server.wait_for_requests(2)) transport->abort();
+  });
+  transport->post_all(reqs, resps);
+  aborter.join();
+  assert_int_equal(resps.size(), 2);
+  for (const HttpResponse &resp : resps) {
+    assert_int_equal(resp.status, 0);
+    assert_false(resp.timed_out);
+    assert_string_equal(resp.error.c_str(), "aborted");
+  }
+  transport->post_all(reqs, resps);
+  assert_int_equal(resps.size(), 2);
+  for (const HttpResponse &resp : resps) assert_string_equal(resp.error.c_str(), "aborted");
+  HttpResponse one;
+  transport->post(reqs[0], one);
+  assert_string_equal(one.error.c_str(), "aborted");
+}
+
+static void curl_post_all_returns_on_abort(void **) {
+  post_all_returns_on_abort(false);
+}
+
+static void watchdog_post_all_returns_on_abort(void **) {
+  post_all_returns_on_abort(true);
+}
+
+// The connection outlives a call: post_all, post and post_all again over the
+// one connection the server accepted.
+static void curl_post_all_keeps_the_connection_alive(void **) {
+  TestServer server;
+  auto transport = curl_transport(false);
+  std::vector<HttpRequest> reqs{request_to(server.url("/ka"), 5000)};
+  std::vector<HttpResponse> resps;
+  transport->post_all(reqs, resps);
+  assert_int_equal(resps.size(), 1);
+  assert_int_equal(resps[0].status, 200);
+  HttpResponse resp;
+  transport->post(reqs[0], resp);
+  assert_int_equal(resp.status, 200);
+  transport->post_all(reqs, resps);
+  assert_int_equal(resps[0].status, 200);
+  assert_int_equal(server.accepted(), 1);
+  std::vector<HttpResponse> none(3);
+  transport->post_all({}, none);
+  assert_true(none.empty());
+}
+
+// Every handler arrives before any may leave.
+class Barrier {
+ public:
+  explicit Barrier(int count) : count_(count) {}
+  // False when the others never came (the limit only keeps the test from
+  // hanging when the handlers run one after another).
+  bool arrive_and_wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    ++arrived_;
+    cv_.notify_all();
+    return cv_.wait_for(lock, std::chrono::seconds(20), [&] { return arrived_ >= count_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int count_;
+  int arrived_ = 0;
+};
+
+// The default post_all (here FakeTransport's): the handlers run at the same
+// time, and each response answers the request at its index.
+static void default_post_all_runs_handlers_together(void **) {
+  FakeTransport fake;
+  Barrier barrier(3);
+  std::atomic<int> met{0};
+  fake.set_handler([&](const HttpRequest &req, HttpResponse &resp) {
+    if (barrier.arrive_and_wait()) ++met;
+    resp.status = 200;
+    resp.body = req.body;
+  });
+  std::vector<HttpRequest> reqs(3);
+  for (size_t i = 0; i < reqs.size(); ++i) reqs[i].body = std::to_string(i);
+  std::vector<HttpResponse> resps;
+  Transport &transport = fake;
+  transport.post_all(reqs, resps);
+  assert_int_equal(met.load(), 3);
+  assert_int_equal(resps.size(), 3);
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    assert_int_equal(resps[i].status, 200);
+    assert_string_equal(resps[i].body.c_str(), reqs[i].body.c_str());
+  }
+  assert_int_equal(fake.sent().size(), 3);
+  transport.post_all({}, resps);
+  assert_true(resps.empty());
+}
+
+// The watchdog gives up on post_all by the longest deadline plus the grace
+// (here the inner transport hangs until released): every response timed out,
+// and the next call gets a new transport.
+static void watchdog_post_all_enforces_the_deadline(void **) {
+  std::atomic<int> made{0};
+  std::atomic<bool> release{false};
+  auto transport = make_watchdog_transport([&]() -> std::unique_ptr<Transport> {
+    auto fake = std::make_unique<FakeTransport>();
+    bool hangs = made++ == 0;
+    fake->set_handler([hangs, &release](const HttpRequest &, HttpResponse &r) {
+      for (int i = 0; hangs && i < 20000 && !release; ++i) usleep(1000);
+      r.status = 200;
+    });
+    return fake;
+  });
+  std::vector<HttpRequest> reqs{request_to("http://a/", 50), request_to("http://b/", 100)};
+  std::vector<HttpResponse> resps;
+  transport->post_all(reqs, resps);
+  assert_int_equal(resps.size(), 2);
+  for (const HttpResponse &resp : resps) {
+    assert_int_equal(resp.status, 0);
+    assert_true(resp.timed_out);
+    assert_non_null(strstr(resp.error.c_str(), "timed out"));
+  }
+  bool first_released = release;  // the deadline, not the hang's own end, decided
+  assert_false(first_released);
+  transport->post_all(reqs, resps);
+  assert_int_equal(resps[0].status, 200);
+  assert_int_equal(resps[1].status, 200);
+  assert_int_equal(made.load(), 2);
+  release = true;  // the abandoned thread finishes on its own
+  usleep(20000);
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(uuid_100k_unique_and_well_formed),
@@ -239,6 +598,14 @@ int main() {
       cmocka_unit_test(missing_ca_file_is_an_error_naming_the_path),
       cmocka_unit_test(a_peer_reset_does_not_raise_sigpipe),
       cmocka_unit_test(watchdog_enforces_the_deadline),
+      cmocka_unit_test(curl_post_all_sends_together),
+      cmocka_unit_test(watchdog_post_all_sends_together),
+      cmocka_unit_test(curl_post_all_deadlines_are_per_request),
+      cmocka_unit_test(curl_post_all_returns_on_abort),
+      cmocka_unit_test(watchdog_post_all_returns_on_abort),
+      cmocka_unit_test(curl_post_all_keeps_the_connection_alive),
+      cmocka_unit_test(default_post_all_runs_handlers_together),
+      cmocka_unit_test(watchdog_post_all_enforces_the_deadline),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
