@@ -12,6 +12,11 @@ host_pkgs=(
   libbenchmark-dev clang llvm libclang-rt-14-dev clang-format clang-tidy
   dpkg-dev file
 )
+# The CCS conformance check (tests/conformance/) runs under Debian's own
+# /usr/bin/python3 with Debian's JSON Schema validator and YAML parser:
+# python3-jsonschema is Architecture: all (a name with :amd64 never matches it),
+# python3-yaml is built per architecture, so it is named with the native one below.
+host_pkgs+=(python3-jsonschema)
 cross_pkgs=(
   gcc-aarch64-linux-gnu g++-aarch64-linux-gnu
   gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf
@@ -19,7 +24,7 @@ cross_pkgs=(
 )
 # Name the architecture of every library: with several installed, a bare
 # name would match any one of them.
-for p in "${libs[@]}"; do host_pkgs+=("$p:$native"); done
+for p in "${libs[@]}" python3-yaml; do host_pkgs+=("$p:$native"); done
 for arch in arm64 armhf; do
   for p in "${libs[@]}" libstdc++6; do cross_pkgs+=("$p:$arch"); done
 done

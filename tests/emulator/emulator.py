@@ -6,19 +6,21 @@ One process serves the stateful (`/ccs/v1/segmentation`) and stateless
 (`/ctx/v1/segment`), computes server-side cohorts from a small rule table,
 records every request, and can be told to misbehave (latency, error statuses,
 connection resets, hangs, truncated or garbled answers) through a control API
-under `/_control/`. Standard library only. See README.md beside this file.
+under `/_control/`. Events are checked against a workspace event schema
+(ignored when invalid, or a 400 under `synchronous-validation=true`), as the
+Direct API guide describes. Standard library only. See README.md beside this file.
 """
 
 import argparse
-import base64
 import copy
 import datetime
 import gzip
 import hashlib
-import hmac
+import hmac  # compare_digest: the API key check takes the same time for any wrong key
 import http
 import http.server
 import json
+import math
 import os
 import re
 import select
@@ -40,12 +42,6 @@ IDLE_TIMEOUT_S = 120
 HANDSHAKE_TIMEOUT_S = 10
 DOCS_URLS = {"ccs": "https://docs.permutive.com/api/ccs/introduction",
              "ctx": "https://docs.permutive.com/api/contextual/introduction"}
-
-# Integrity key of the stateless `state` tokens. It is fixed (not random per
-# process) so that a state handed out by one emulator run is still accepted by
-# the next: the point is to detect a client that edits or garbles the opaque
-# blob, not secrecy.
-STATE_KEY = b"cohort-emulator/stateless-state/v1"
 
 DEFAULT_RULES = {
     "behavioral": [
@@ -317,67 +313,230 @@ def activations_of(rules):
 
 # ---------------------------------------------------------------- stateless state
 
-def _state_mac(cohort_id, checksum, payload):
-    message = f"{cohort_id}\n{checksum}\n{payload}".encode()
-    return hmac.new(STATE_KEY, message, hashlib.sha256).hexdigest()[:24]
+# The seed's UserState: {internal_state: DeviceState, external_state:
+# DeviceState, cohorts?: [CohortId]}, DeviceState = {cohort id: {checksum:
+# CohortState}}, and its example CohortState is ["p", 1]. For the count rules
+# here a cohort's state is ["p", n]: n matching events so far.
+COUNT_TAG = "p"
 
 
-def encode_count(cohort_id, checksum, count):
-    """One cohort's state: base64url(JSON) plus a MAC bound to the cohort id and rule checksum."""
-    payload = base64.urlsafe_b64encode(json.dumps({"n": count}).encode()).decode().rstrip("=")
-    return f"{payload}.{_state_mac(cohort_id, checksum, payload)}"
+def render(value, limit=60):
+    """A JSON value as it would appear in the request, cut short for an error message."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def decode_count(cohort_id, checksum, token):
-    where = f"state.internal_state.{cohort_id}.{checksum}"
-    if not isinstance(token, str) or token.count(".") != 1:
-        raise ApiError(400, f"{where}: not a state this API issued")
-    payload, mac = token.split(".")
-    if not hmac.compare_digest(mac, _state_mac(cohort_id, checksum, payload)):
-        raise ApiError(400, f"{where}: state is corrupt or was modified")
-    decoded = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    return decoded["n"]
+def encode_count(count):
+    return [COUNT_TAG, count]
+
+
+def decode_count(where, cohort_state):
+    """The count of a CohortState this emulator issued: [string, non-negative integer]."""
+    is_issued_shape = (isinstance(cohort_state, list) and len(cohort_state) == 2
+                       and isinstance(cohort_state[0], str)
+                       and isinstance(cohort_state[1], int) and not isinstance(cohort_state[1], bool)
+                       and cohort_state[1] >= 0)
+    if not is_issued_shape:
+        raise ApiError(400, f"{where}: not a state this API issued",
+                       cause=f"expected [\"{COUNT_TAG}\", count], got {render(cohort_state)}")
+    return cohort_state[1]
+
+
+def _device_state(state, field):
+    """Check one DeviceState: an object of {checksum: CohortState} objects."""
+    device_state = state.get(field)
+    if not isinstance(device_state, dict):
+        raise ApiError(400, f"state.{field}: must be an object {{cohort_id: {{checksum: state}}}}",
+                       cause=f"got {render(device_state)}")
+    for cohort_id, by_checksum in device_state.items():
+        if not isinstance(by_checksum, dict):
+            raise ApiError(400, f"state.{field}.{cohort_id}: must be an object {{checksum: state}}",
+                           cause=f"got {render(by_checksum)}")
+    return device_state
 
 
 def parse_state(body):
-    """Validate the optional `state` (UserState) and return (internal_state, external_state)."""
+    """Validate the optional `state` (UserState); return ({(cohort id, checksum): count}, external_state).
+
+    Every internal CohortState is checked, also those of a cohort or rule
+    version this emulator no longer has (dropped later, as after a rule edit):
+    a client that garbles the state hears about it whichever cohort it hit.
+    """
     if not present(body, "state"):
         return {}, {}
     state = body["state"]
     if not isinstance(state, dict):
-        raise ApiError(400, "state: must be an object {internal_state, external_state, cohorts?}")
-    for field in ("internal_state", "external_state"):
-        device_state = state.get(field)
-        if not isinstance(device_state, dict) or not all(isinstance(v, dict) for v in device_state.values()):
-            raise ApiError(400, f"state.{field}: must be an object of {{checksum: state}} objects")
+        raise ApiError(400, "state: must be an object {internal_state, external_state, cohorts?}",
+                       cause=f"got {render(state)}")
+    internal = _device_state(state, "internal_state")
+    external = _device_state(state, "external_state")
     cohorts = state.get("cohorts")
     if cohorts is not None and (not isinstance(cohorts, list) or not all(isinstance(c, str) for c in cohorts)
                                 or len(set(cohorts)) != len(cohorts)):
-        raise ApiError(400, "state.cohorts: must be an array of unique cohort id strings")
-    return state["internal_state"], state["external_state"]
+        raise ApiError(400, "state.cohorts: must be an array of unique cohort id strings",
+                       cause=f"got {render(cohorts)}")
+    counts = {(cohort_id, checksum): decode_count(f"state.internal_state.{cohort_id}.{checksum}", cohort_state)
+              for cohort_id, by_checksum in internal.items()
+              for checksum, cohort_state in by_checksum.items()}
+    return counts, external
+
+
+# ---------------------------------------------------------------- workspace event schema
+
+SCHEMA_TYPES = ("string", "integer", "number", "boolean", "array", "array<string>", "object")
+UNKNOWN_EVENT_POLICIES = ("accept", "ignore")
+
+
+def _is_number(value):
+    """A JSON number: int or float, never a boolean (Python's bool is an int), never NaN/Infinity."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and (isinstance(value, int) or math.isfinite(value)))
+
+
+def _is_integer(value):
+    """JSON Schema's integer: a number without a fractional part (600 and 600.0, not 12.5)."""
+    return _is_number(value) and (isinstance(value, int) or value.is_integer())
+
+
+TYPE_CHECKS = {
+    "string": lambda value: isinstance(value, str),
+    "integer": _is_integer,
+    "number": _is_number,
+    "boolean": lambda value: isinstance(value, bool),
+    "array": lambda value: isinstance(value, list),
+    "array<string>": lambda value: isinstance(value, list) and all(isinstance(item, str) for item in value),
+    "object": lambda value: isinstance(value, dict),
+}
+
+_VIDEO_PLAY = {"video_id": "string", "title": "string", "categories": "array<string>", "duration_seconds": "integer"}
+_AUDIO_PLAY = {"podcast_id": "string", "title": "string", "categories": "array<string>",
+               "duration_seconds": "integer"}
+
+# The play and completion events of the Direct API guide, typed as its
+# examples are. Other event names are accepted, so tests that send their own
+# events ("Pageview", "Tick", ...) need no schema of their own.
+DEFAULT_SCHEMA = {
+    "events": {
+        "Videoview": _VIDEO_PLAY,
+        "VideoCompletion": {**_VIDEO_PLAY, "time_spent_seconds": "integer", "percentage_watched": "number"},
+        "AudioPlay": _AUDIO_PLAY,
+        "AudioCompletion": {**_AUDIO_PLAY, "time_spent_seconds": "integer", "percentage_listened": "number"},
+    },
+    "unknown_events": "accept",
+}
+
+
+class EventSchema:
+    """A workspace's event schema: {events: {name: {property.path: type}}, unknown_events: accept|ignore}.
+
+    An event is invalid when a listed property is present with another type
+    (or sits under something that is not an object), or, with unknown_events
+    "ignore", when its name is not listed. Unlisted properties are allowed and
+    listed ones may be absent.
+    """
+
+    def __init__(self, doc):
+        if not isinstance(doc, dict):
+            raise ValueError("schema: must be an object {events: {...}, unknown_events: \"accept\"|\"ignore\"}")
+        unknown = set(doc) - {"events", "unknown_events"}
+        if unknown:
+            raise ValueError(f"schema: unknown field(s) {sorted(unknown)}")
+        self.unknown_events = doc.get("unknown_events", "accept")
+        if self.unknown_events not in UNKNOWN_EVENT_POLICIES:
+            raise ValueError(f"unknown_events: must be one of {', '.join(UNKNOWN_EVENT_POLICIES)}, "
+                             f"got {render(self.unknown_events)}")
+        if "events" not in doc:
+            raise ValueError("events: required, an object {event name: {property.path: type}}")
+        if not isinstance(doc["events"], dict):
+            raise ValueError("events: must be an object {event name: {property.path: type}}")
+        self.events = {name: self._properties(name, properties) for name, properties in doc["events"].items()}
+        self.doc = {"events": copy.deepcopy(self.events), "unknown_events": self.unknown_events}
+
+    @staticmethod
+    def _properties(name, properties):
+        where = f"events.{name}"
+        if not is_nonempty_str(name):
+            raise ValueError("events: event names must be non-empty strings")
+        if not isinstance(properties, dict):
+            raise ValueError(f"{where}: must be an object {{property.path: type}}")
+        for path, kind in properties.items():
+            if "" in path.split("."):
+                raise ValueError(f"{where}: property path {path!r} has an empty segment")
+            if kind not in SCHEMA_TYPES:
+                raise ValueError(f"{where}.{path}: type must be one of {', '.join(SCHEMA_TYPES)}, got {render(kind)}")
+        return dict(properties)
+
+    def errors_of(self, index, event):
+        """What is wrong with events[index] under this schema, as messages naming the field; [] if valid."""
+        properties = self.events.get(event["name"])
+        if properties is None:
+            if self.unknown_events == "ignore":
+                return [f"events[{index}].name: {render(event['name'])} is not an event of the workspace schema"]
+            return []
+        prefix = f"events[{index}].properties."
+        errors = (_property_error(event["properties"], path, kind) for path, kind in properties.items())
+        # dict.fromkeys: once each, in order, when several listed paths run into the same non-object.
+        return [prefix + error for error in dict.fromkeys(errors) if error]
+
+    def screen(self, events):
+        """(valid events, [{index, name, error}] for the invalid ones)."""
+        valid, invalid = [], []
+        for index, event in enumerate(events):
+            errors = self.errors_of(index, event)
+            if errors:
+                invalid.append({"index": index, "name": event["name"], "error": "; ".join(errors)})
+            else:
+                valid.append(event)
+        return valid, invalid
+
+
+def _property_error(properties, path, kind):
+    """"path: expected kind, got value" when the property is present with another type, else None.
+
+    Walking a dotted path, something that is not an object where an object
+    must be is the error (`audio: expected object, got "x"` for audio.title).
+    """
+    value, walked = properties, []
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return f"{'.'.join(walked)}: expected object, got {render(value)}"
+        if part not in value:
+            return None  # absent: fine
+        value = value[part]
+        walked.append(part)
+    if TYPE_CHECKS[kind](value):
+        return None
+    return f"{path}: expected {kind}, got {render(value)}"
 
 
 # ---------------------------------------------------------------- the APIs
 
 class Backend:
-    """Segmentation logic and its in-memory state (per-user history, alias directory)."""
+    """Segmentation logic and its in-memory state (per-user history, alias directory, rules, schema)."""
 
-    def __init__(self, rules):
+    def __init__(self, rules, schema):
         self._lock = threading.Lock()
         self._startup_rules = rules
+        self._startup_schema = schema
         self.rules = rules
+        self.schema = schema
         self._histories = {}
         self._alias_directory = {}
 
     def reset(self):
         with self._lock:
             self.rules = self._startup_rules
+            self.schema = self._startup_schema
             self._histories.clear()
             self._alias_directory.clear()
 
     def set_rules(self, rules):
         with self._lock:
             self.rules = rules
+
+    def set_schema(self, schema):
+        with self._lock:
+            self.schema = schema
 
     def user_count(self):
         with self._lock:
@@ -402,9 +561,25 @@ class Backend:
             self._alias_directory[key] = user_id
         return user_id
 
-    def segment_stateful(self, body, with_activations):
+    def _screen(self, events, synchronous_validation):
+        """Split events by the workspace schema into (valid, ignored entries).
+
+        By default validation is asynchronous on the real API: the answer is
+        200 and an invalid event is just never counted. With
+        synchronous-validation the request fails as a whole, before anything
+        of it is applied.
+        """
+        with self._lock:
+            schema = self.schema
+        valid, ignored = schema.screen(events)
+        if synchronous_validation and ignored:
+            raise ApiError(400, "event schema validation failed", cause="; ".join(e["error"] for e in ignored))
+        return valid, ignored
+
+    def segment_stateful(self, body, with_activations, synchronous_validation):
+        """(answer, ignored events) of POST /ccs/v1/segmentation."""
         identity = parse_identity(body)
-        events = parse_events(body)
+        events, ignored = self._screen(parse_events(body), synchronous_validation)
         with self._lock:
             user_id = self._resolve(identity)
             history = self._histories.setdefault(user_id, [])
@@ -414,32 +589,37 @@ class Backend:
         answer = {"user_id": user_id, "cohorts": [r.id for r in members]}
         if with_activations:
             answer["activations"] = activations_of(members)
-        return answer
+        return answer, ignored
 
-    def segment_stateless(self, body):
+    def segment_stateless(self, body, with_activations, synchronous_validation):
+        """(answer, ignored events) of POST /ccs/v1/segmentation/stateless.
+
+        Everything is checked before the alias directory is touched: a rejected request changes nothing.
+        """
         identity = parse_identity(body)
         events = parse_events(body)
-        internal_in, external_in = parse_state(body)
-        # Every token is checked, even for a cohort or rule version this
-        # emulator no longer has (those are then dropped, as after a rule edit),
-        # and before the alias directory is touched: a rejected request changes nothing.
-        previous = {(cohort_id, checksum): decode_count(cohort_id, checksum, token)
-                    for cohort_id, by_checksum in internal_in.items()
-                    for checksum, token in by_checksum.items()}
+        previous, external_state = parse_state(body)
+        events, ignored = self._screen(events, synchronous_validation)
         with self._lock:
             user_id = self._resolve(identity)
             rules = self.rules
-        internal, cohorts = {}, []
+        internal_state, members = {}, []
         for rule in rules.behavioral:
+            # Keyed by the rule's checksum: state of an edited or removed rule is dropped.
             count = previous.get((rule.id, rule.checksum), 0) + sum(map(rule.matches, events))
             if count:
-                internal[rule.id] = {rule.checksum: encode_count(rule.id, rule.checksum, count)}
+                internal_state[rule.id] = {rule.checksum: encode_count(count)}
             if count >= rule.min_count:
-                cohorts.append(rule.id)
-        return {"user_id": user_id,
-                "state": {"internal_state": internal, "external_state": external_in, "cohorts": cohorts}}
+                members.append(rule)
+        state = {"internal_state": internal_state, "external_state": external_state,
+                 "cohorts": [r.id for r in members]}
+        answer = {"user_id": user_id, "state": state}
+        if with_activations:
+            answer["activations"] = activations_of(members)
+        return answer, ignored
 
     def segment_contextual(self, body):
+        """The answer of POST /ctx/v1/segment: the guide's {"activations": {platform: [ids]}}, nothing else."""
         identity_fields = [f for f in ("user_id", "alias", "aliases") if f in body]
         if identity_fields:
             raise ApiError(400, "the Contextual API takes no user data", cause="found: " + ", ".join(identity_fields))
@@ -452,7 +632,45 @@ class Backend:
         with self._lock:
             rules = self.rules
         members = [r for r in rules.contextual if r.matches(url, page_properties)]
-        return {"cohorts": [r.id for r in members], "activations": activations_of(members)}
+        return {"activations": activations_of(members)}
+
+
+# ---------------------------------------------------------------- options
+
+# Switches for server behaviour the documents leave open. omit_activations
+# models a server (or a proxy) that ignores ?activations=true.
+DEFAULT_OPTIONS = {"omit_activations": False}
+
+
+class Options:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._values = dict(DEFAULT_OPTIONS)
+
+    def get(self, name):
+        with self._lock:
+            return self._values[name]
+
+    def describe(self):
+        with self._lock:
+            return dict(self._values)
+
+    def update(self, doc):
+        """Set the options in doc; all or nothing. ValueError names the bad option."""
+        if not isinstance(doc, dict):
+            raise ValueError("options: must be an object {option: value}")
+        for name, value in doc.items():
+            if name not in DEFAULT_OPTIONS:
+                raise ValueError(f"{name}: no such option (known: {', '.join(DEFAULT_OPTIONS)})")
+            if not isinstance(value, bool):
+                raise ValueError(f"{name}: must be true or false, got {render(value)}")
+        with self._lock:
+            self._values.update(doc)
+            return dict(self._values)
+
+    def reset(self):
+        with self._lock:
+            self._values = dict(DEFAULT_OPTIONS)
 
 
 # ---------------------------------------------------------------- faults
@@ -463,6 +681,12 @@ FAULT_PATHS = ("all", "ccs", "ctx")
 FAULT_MODES = {
     "latency": {"delay_ms": (int, None)},
     "status": {"code": (int, None), "retry_after": (int, 0)},
+    # Named statuses: 401/403 a key the API refuses, 404/405 a wrong base URL
+    # or a proxy in the way; 408 and 429 the API's own flow control.
+    "401": {},
+    "403": {},
+    "404": {},
+    "405": {},
     "408": {},
     "429": {"retry_after": (int, 1)},
     "reset": {},
@@ -628,6 +852,11 @@ class RequestLog:
 
 # ---------------------------------------------------------------- HTTP
 
+def query_flag(query, name):
+    """A boolean query parameter: true only for the value "true", in any case (the last one wins)."""
+    return query.get(name, [""])[-1].lower() == "true"
+
+
 def api_kind(path):
     """"ccs" or "ctx" for the API paths (what a fault's `path` selects), else ""."""
     first = path.split("/")[1] if path.count("/") > 1 else ""
@@ -664,6 +893,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         ("POST", "/_control/reset"): "_control_reset",
         ("GET", "/_control/rules"): "_control_get_rules",
         ("POST", "/_control/rules"): "_control_set_rules",
+        ("GET", "/_control/schema"): "_control_get_schema",
+        ("POST", "/_control/schema"): "_control_set_schema",
+        ("GET", "/_control/options"): "_control_get_options",
+        ("POST", "/_control/options"): "_control_set_options",
     }
 
     def setup(self):
@@ -719,7 +952,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             parsed, is_json = (text or None), False
         return {"time": time.time(), "connection": self.connection_id, "method": self.command,
                 "target": self.path, "path": target.path, "query": query, "key_in_url": "k" in query,
-                "headers": headers, "body": parsed, "body_is_json": is_json, "status": None, "fault": None}
+                "key_in": self._key_source(query)[0],
+                "synchronous_validation": query_flag(query, "synchronous-validation"),
+                "headers": headers, "body": parsed, "body_is_json": is_json, "status": None, "fault": None,
+                "ignored_events": []}
 
     def _read_body(self):
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -848,24 +1084,41 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise ApiError(415, "Content-Type: must be application/json", cause=f"got {content_type!r}")
         self._send_json(200, getattr(self, method)(self._json_object(body), query))
 
+    def _key_source(self, query):
+        """("header" | "query" | None, the key): the two ways the documents allow; the header wins."""
+        supplied = self.headers.get("X-Api-Key")
+        if supplied is not None:
+            return "header", supplied
+        if "k" in query:
+            return "query", query["k"][-1]
+        return None, None
+
     def _check_api_key(self, query):
         expected = self.server.api_key
         if expected is None:
             return
-        supplied = self.headers.get("X-Api-Key")
-        if supplied is None and "k" in query:
-            supplied = query["k"][-1]
-        if supplied is None:
-            raise ApiError(401, "missing API key: send it in the X-Api-Key header")
+        source, supplied = self._key_source(query)
+        if source is None:
+            raise ApiError(401, "missing API key: send it in the X-Api-Key header or the k query parameter")
         if not hmac.compare_digest(supplied.encode(), expected.encode()):
-            raise ApiError(403, "invalid API key")
+            where = "X-Api-Key header" if source == "header" else "k query parameter"
+            raise ApiError(403, "invalid API key", cause=f"the key in the {where} is not this workspace's")
+
+    def _wants_activations(self, query):
+        return query_flag(query, "activations") and not self.server.options.get("omit_activations")
+
+    def _segment(self, segment, request, query):
+        """Run a CCS endpoint; the events the schema made it ignore go to the request log."""
+        answer, ignored = segment(request, self._wants_activations(query),
+                                  query_flag(query, "synchronous-validation"))
+        self.server.log.update(self.log_entry, ignored_events=ignored)
+        return answer
 
     def _api_stateful(self, request, query):
-        with_activations = query.get("activations", [""])[-1].lower() == "true"
-        return self.server.backend.segment_stateful(request, with_activations)
+        return self._segment(self.server.backend.segment_stateful, request, query)
 
-    def _api_stateless(self, request, _query):
-        return self.server.backend.segment_stateless(request)
+    def _api_stateless(self, request, query):
+        return self._segment(self.server.backend.segment_stateless, request, query)
 
     def _api_contextual(self, request, _query):
         return self.server.backend.segment_contextual(request)
@@ -875,11 +1128,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _play_fault(self, fault, kind):
         """Misbehave as `fault` says. The request never reaches the API logic, so it changes no state."""
         mode, params = fault.mode, fault.params
-        if mode in ("status", "408", "429"):
-            status = {"408": 408, "429": 429}.get(mode) or params["code"]
+        if mode == "status" or mode.isdigit():
+            status = params["code"] if mode == "status" else int(mode)
             headers = []
             if params.get("retry_after"):
                 headers.append(("Retry-After", str(params["retry_after"])))
+            if status == 405:
+                # RFC 9110 requires Allow on a 405; a static site at a wrong base URL allows reads only.
+                headers.append(("Allow", "GET, HEAD"))
             if status == 408:
                 self.close_connection = True
             self._send_error_json(ApiError(status, f"injected fault: {mode}", headers=headers))
@@ -964,6 +1220,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _control_reset(self, _body, _query):
         self.server.faults.clear()
         self.server.backend.reset()
+        self.server.options.reset()
         self.server.log.clear()
         return {"status": "reset"}
 
@@ -978,6 +1235,26 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.server.backend.set_rules(rules)
         return rules.doc
 
+    def _control_get_schema(self, _body, _query):
+        return self.server.backend.schema.doc
+
+    def _control_set_schema(self, body, _query):
+        try:
+            schema = EventSchema(self._json_object(body))
+        except ValueError as error:
+            raise ApiError(400, str(error))
+        self.server.backend.set_schema(schema)
+        return schema.doc
+
+    def _control_get_options(self, _body, _query):
+        return self.server.options.describe()
+
+    def _control_set_options(self, body, _query):
+        try:
+            return self.server.options.update(self._json_object(body))
+        except ValueError as error:
+            raise ApiError(400, str(error))
+
 
 class EmulatorServer(http.server.ThreadingHTTPServer):
     def __init__(self, address, backend, api_key=None, tls=None, log_path=None):
@@ -986,6 +1263,7 @@ class EmulatorServer(http.server.ThreadingHTTPServer):
         self.api_key = api_key
         self.tls = tls
         self.faults = FaultQueue()
+        self.options = Options()
         self.log = RequestLog(log_path)
         self.stopping = threading.Event()  # wakes latency and hang faults at shutdown
         self._connections = 0
@@ -1018,6 +1296,7 @@ def parse_args(argv):
     parser.add_argument("--port-file", help="write the bound port here once listening")
     parser.add_argument("--api-key", help="require this key in X-Api-Key (or ?k=)")
     parser.add_argument("--rules", help="rules JSON file (default: the built-in rules)")
+    parser.add_argument("--schema", help="workspace event schema JSON file (default: the built-in schema)")
     parser.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (chain)")
     parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
     parser.add_argument("--log", help="append every request as a JSON line to this file")
@@ -1028,14 +1307,23 @@ def parse_args(argv):
         parser.error("--tls-cert and --tls-key go together")
     try:
         if args.rules:
-            with open(args.rules, encoding="utf-8") as f:
-                args.rules = Rules(json.load(f))
+            args.rules = Rules(_load_json(args.rules))
         else:
             args.rules = Rules(DEFAULT_RULES)
+        args.schema = EventSchema(_load_json(args.schema) if args.schema else DEFAULT_SCHEMA)
         args.fault = [parse_fault(parse_fault_arg(text)) for text in args.fault]
     except (OSError, ValueError) as error:
         parser.error(str(error))
     return args
+
+
+def _load_json(path):
+    """A start-up file; a file that is not JSON stops start-up naming the file."""
+    with open(path, encoding="utf-8") as f:
+        try:
+            return json.load(f)
+        except ValueError as error:
+            raise ValueError(f"{path}: not valid JSON: {error}") from None
 
 
 def write_port_file(path, port):
@@ -1052,7 +1340,7 @@ def main(argv=None):
     if args.tls_cert:
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         tls.load_cert_chain(args.tls_cert, args.tls_key)
-    server = EmulatorServer((args.host, args.port), Backend(args.rules), args.api_key, tls, args.log)
+    server = EmulatorServer((args.host, args.port), Backend(args.rules, args.schema), args.api_key, tls, args.log)
     for fault in args.fault:
         if fault is not None:
             server.faults.add(fault)
