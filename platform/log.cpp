@@ -1,5 +1,6 @@
 #include "platform/log.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <new>
@@ -35,7 +36,8 @@ void Logger::use_syslog(const char *ident) {
 void Logger::add_secret(const std::string &secret) {
   if (secret.empty()) return;
   std::lock_guard<std::mutex> lock(mu_);
-  secrets_.push_back(secret);
+  // Each reload names the key again: keep one copy.
+  if (std::find(secrets_.begin(), secrets_.end(), secret) == secrets_.end()) secrets_.push_back(secret);
 }
 
 static bool email_char(char c) {

@@ -77,6 +77,12 @@ const char *const kMigrations[] = {
     "  WHERE stored_ms <= CAST(strftime('%s','now') AS INTEGER) * 1000;"
     "DROP TABLE cache;"
     "ALTER TABLE cache5 RENAME TO cache;",
+    // 6: aliases of equal priority keep the order they were given in (not
+    // their tag's spelling): `ord` is that order. Rows from before keep the
+    // tag order they were read in.
+    "ALTER TABLE aliases ADD COLUMN ord INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE aliases SET ord = (SELECT count(*) FROM aliases a2 WHERE a2.priority < aliases.priority"
+    "  OR (a2.priority = aliases.priority AND a2.tag < aliases.tag));",
 };
 constexpr int kVersion = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);
 

@@ -1132,6 +1132,62 @@ int cmd_history(Client &c, const Options &opt, const Args &a) {
   return simple(c, opt, "history.get", params, show_history);
 }
 
+// Each refused batch with the API's own words: why it was refused.
+void show_dead_letters(const cJSON *r) {
+  const cJSON *letters = field(r, "dead_letters");
+  std::vector<Row> rows;
+  if (cJSON_IsArray(letters)) {
+    for (const cJSON *d = letters->child; d; d = d->next) {
+      std::string why = text_of(field(d, "message"));
+      if (why.empty()) why = text_of(field(d, "error"));
+      std::string cause = text_of(field(d, "cause"));
+      if (!cause.empty()) why += " (" + cause + ")";
+      rows.push_back({text_of(field(d, "at")), text_of(field(d, "http_status")), text_of(field(d, "events")), why});
+    }
+  }
+  if (rows.empty()) {
+    printf("dead letters: none\n");
+  } else {
+    print_table({"AT", "HTTP", "EVENTS", "WHY"}, rows);
+  }
+  if (const cJSON *total = field(r, "total")) printf("\ntotal: %s\n", text_of(total).c_str());
+}
+
+int cmd_dead_letters(Client &c, const Options &opt, const Args &a) {
+  if (a.words.size() > 1) return usage_error(a.name, "expected at most one N");
+  long long n = 20;
+  if (!a.words.empty() && !parse_int(a.words[0], 1, 1000, n)) {
+    return usage_error(a.name, "N must be 1 to 1000, got \"%s\"", a.words[0]);
+  }
+  cJSON *params = cJSON_CreateObject();
+  cJSON_AddNumberToObject(params, "limit", static_cast<double>(n));
+  return simple(c, opt, "dead_letters.get", params, show_dead_letters);
+}
+
+void show_reload(const cJSON *r) {
+  for (const char *key : {"changed", "restart_required"}) {
+    std::string names;
+    const cJSON *list = field(r, key);
+    for (const cJSON *k = cJSON_IsArray(list) ? list->child : nullptr; k; k = k->next) {
+      names += (names.empty() ? "" : ", ") + text_of(k);
+    }
+    printf("%s: %s\n", key, names.empty() ? "none" : names.c_str());
+  }
+}
+
+int cmd_reload(Client &c, const Options &opt, const Args &a) {
+  if (a.words.size() > 1) return usage_error(a.name, "expected at most one FILE");
+  cJSON *params = nullptr;
+  if (!a.words.empty()) {
+    Json doc;
+    if (int rc = load_json_file(a, a.words[0], doc)) return rc;
+    if (!cJSON_IsObject(doc.get())) return usage_error(a.name, "%s: expected a configuration object", a.words[0]);
+    params = cJSON_CreateObject();
+    cJSON_AddItemToObject(params, "config", doc.release());
+  }
+  return simple(c, opt, "config.reload", params, show_reload);
+}
+
 int cmd_config(Client &c, const Options &opt, const Args &a) {
   if (int rc = no_args(a)) return rc;
   Json result;
@@ -1212,6 +1268,18 @@ const Command kCommands[] = {
      "history.get (an extension): the N newest events (default 20, at most 1000).\n", cmd_history},
     {"config", "config", "the daemon's effective configuration (API key redacted)", "config.get (an extension).\n",
      cmd_config},
+    {"reload", "reload [FILE]", "take a new configuration without a restart",
+     "config.reload (an extension). Without FILE the agent reads api.key_file again (a\n"
+     "rotated key); with FILE, the whole configuration document in it (\"-\" reads stdin).\n"
+     "What can change at once does (the API key, URLs, key_in, timeout, client, log\n"
+     "level, ...): events kept through a 401/403/404 then leave at once. Keys that\n"
+     "need a restart are listed. Sending cohortd SIGHUP reloads its own --config file.\n",
+     cmd_reload},
+    {"dead-letters", "dead-letters [N]", "batches the CCS API refused, and why",
+     "dead_letters.get (an extension): the N newest (default 20) batches refused for\n"
+     "good (HTTP 400, 413, 422), with the API's error message and cause. A wrong key\n"
+     "or URL never dead-letters: those events stay queued (see status last_sync).\n",
+     cmd_dead_letters},
 };
 
 void print_usage(FILE *to) {

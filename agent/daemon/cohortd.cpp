@@ -118,7 +118,9 @@ void usage(FILE *to) {
           "  --data-dir DIR   overrides data_dir\n"
           "  --socket PATH    overrides socket.path\n"
           "  --check-config   validate the configuration and exit (0 valid, 2 invalid)\n"
-          "Signals: SIGTERM/SIGINT flush and exit; SIGHUP reloads the cohort definitions.\n");
+          "Signals: SIGTERM/SIGINT flush and exit; SIGHUP reloads the configuration file (a\n"
+          "rotated api.key_file, corrected URLs: what can change without a restart) and\n"
+          "the cohort definitions.\n");
 }
 
 // 0 ok, 1 exit 0 (help/version), 2 usage error.
@@ -164,12 +166,13 @@ void drop_key(cJSON *doc, const char *section, const char *key) {
 }
 
 // The configuration document: the file (if any) with the command line on top.
-bool build_config(const Options &o, std::string &out) {
+// At start and again on SIGHUP; false with err saying why.
+bool build_config(const Options &o, std::string &out, std::string &err) {
   cJSON *doc = nullptr;
   if (!o.config_file.empty()) {
     FILE *f = fopen(o.config_file.c_str(), "rb");
     if (!f) {
-      fprintf(stderr, "cohortd: cannot read configuration %s: %s\n", o.config_file.c_str(), strerror(errno));
+      err = "cannot read configuration " + o.config_file + ": " + strerror(errno);
       return false;
     }
     std::string text;
@@ -179,7 +182,7 @@ bool build_config(const Options &o, std::string &out) {
     fclose(f);
     doc = cJSON_Parse(text.c_str());
     if (!cJSON_IsObject(doc)) {
-      fprintf(stderr, "cohortd: configuration %s: not a JSON object\n", o.config_file.c_str());
+      err = "configuration " + o.config_file + ": not a JSON object";
       cJSON_Delete(doc);
       return false;
     }
@@ -196,7 +199,10 @@ bool build_config(const Options &o, std::string &out) {
   }
   char *s = cJSON_PrintUnformatted(doc);
   cJSON_Delete(doc);
-  if (!s) return false;
+  if (!s) {
+    err = "out of memory";
+    return false;
+  }
   out = s;
   cJSON_free(s);
   return true;
@@ -312,7 +318,7 @@ int64_t now_ms() {
 
 class Server {
  public:
-  Server(cohort_agent *agent, int listen_fd) : agent_(agent), listen_fd_(listen_fd) {}
+  Server(cohort_agent *agent, int listen_fd, const Options &opt) : agent_(agent), listen_fd_(listen_fd), opt_(opt) {}
 
   void run() {
     while (!g_stop) {
@@ -382,14 +388,26 @@ class Server {
     }
   }
 
+  // SIGHUP: the configuration file again (a rotated api.key_file, a
+  // corrected URL: config.reload), then the definitions file. A bad file
+  // changes nothing, and says why.
   void reload() {
     g_reload = 0;
-    char *res = nullptr;
-    cohort_status st = cohort_call(agent_, "definitions.reload", nullptr, &res);
-    if (st == COHORT_OK) {
-      log_line("info", "SIGHUP: reloaded %s", res);
+    std::string config, err;
+    if (!build_config(opt_, config, err)) {
+      log_line("warn", "SIGHUP: %s; configuration unchanged", err.c_str());
     } else {
-      log_line("warn", "SIGHUP: reload failed: %s", cohort_last_error(agent_));
+      call_logged("config.reload", ("{\"config\":" + config + "}").c_str());
+    }
+    call_logged("definitions.reload", nullptr);
+  }
+
+  void call_logged(const char *method, const char *params) {
+    char *res = nullptr;
+    if (cohort_call(agent_, method, params, &res) == COHORT_OK) {
+      log_line("info", "SIGHUP: %s: %s", method, res);
+    } else {
+      log_line("warn", "SIGHUP: %s failed: %s", method, cohort_last_error(agent_));
     }
     cohort_free(res);
   }
@@ -612,6 +630,7 @@ class Server {
 
   cohort_agent *agent_;
   int listen_fd_;
+  const Options &opt_;
   std::vector<Client> clients_;
   std::vector<pollfd> fds_;
   bool accept_paused_ = false;  // out of file descriptors...
@@ -626,8 +645,11 @@ int main(int argc, char **argv) {
   int rc = parse_args(argc, argv, opt);
   if (rc == 1) return 0;
   if (rc == 2) return 2;
-  std::string config;
-  if (!build_config(opt, config)) return 2;
+  std::string config, err;
+  if (!build_config(opt, config, err)) {
+    fprintf(stderr, "cohortd: %s\n", err.c_str());
+    return 2;
+  }
   if (opt.check_only) {
     if (cohort_check_config(config.c_str()) != COHORT_OK) {
       fprintf(stderr, "cohortd: invalid configuration: %s\n", cohort_last_error(nullptr));
@@ -669,7 +691,7 @@ int main(int argc, char **argv) {
   log_line("info", "cohortd %s listening on %s", COHORT_VERSION_STRING, path.c_str());
   sd_notify("READY=1");
   {
-    Server server(agent, listen_fd);
+    Server server(agent, listen_fd, opt);
     server.run();
   }
   sd_notify("STOPPING=1");

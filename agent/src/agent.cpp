@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "build_info.h"
+#include "requests.h"
 #include "platform/files.h"
 
 namespace co {
@@ -27,6 +28,7 @@ const Agent::Method Agent::kMethods[] = {
     {"activations.get", &Agent::m_activations_get, true},
     {"sync.now", &Agent::m_sync_now, true},
     {"dead_letters.get", &Agent::m_dead_letters_get},
+    {"config.reload", &Agent::m_config_reload},
     {"definitions.put", &Agent::m_definitions_put},
     {"definitions.get", &Agent::m_definitions_get},
     {"definitions.preview", &Agent::m_definitions_preview},
@@ -64,16 +66,12 @@ cohort_status Agent::init(const char *config_json, const Seams &seams, std::stri
   log_->set_level(level);
   if (cfg_.log_target == "syslog" && own_logger_) log_->use_syslog("cohort");
 
-  if (!cfg_.api_key_file.empty()) {
-    std::string key;
-    if (!platform::read_file(cfg_.api_key_file, key, 4096)) {
-      err = "configuration key \"api.key_file\": cannot read " + cfg_.api_key_file + ": " + strerror(errno);
-      return COHORT_ECONFIG;
-    }
-    while (!key.empty() && (key.back() == '\n' || key.back() == '\r' || key.back() == ' ')) key.pop_back();
-    cfg_.api_key = key;
+  if (!config_read_key_file(cfg_, err)) return COHORT_ECONFIG;
+  hide_key();
+  if (cfg_.api_synchronous_validation) {
+    CO_LOG(*log_, warn, "api.synchronous_validation is on: for testing only (every CCS request is validated first, "
+                        "which is slow)");
   }
-  log_->add_secret(cfg_.api_key);
 
   // Storage that cannot be written (read-only, full, not a directory) is not
   // a reason to stop: the agent works from memory, bounded, and says so.
@@ -161,9 +159,9 @@ bool Agent::reload_from_store() {
   std::string v;
   sent_seq_ = store_.get_meta("sent_seq", v) ? std::stoll(v) : 0;
   int64_t floor = store_.get_meta("seq_floor", v) ? std::stoll(v) : 0;
-  storage::Stmt q(store_,
-                  "SELECT count(*), coalesce(max(seq),0), (SELECT count(*) FROM events WHERE seq>?),"
-                  " (SELECT count(*) FROM events WHERE time_ms IS NULL) FROM events");
+  std::string sql = std::string("SELECT count(*), coalesce(max(seq),0), (SELECT count(*) FROM events WHERE seq>?") +
+                    outbox_filter() + "), (SELECT count(*) FROM events WHERE time_ms IS NULL) FROM events";
+  storage::Stmt q(store_, sql.c_str());
   q.bind(1, sent_seq_);
   if (!q.step()) return false;
   history_count_ = q.int64(0);
@@ -244,6 +242,13 @@ void Agent::flush() {
     note_alive(clock_->mono_ms(), true);
   }
   store_.checkpoint();
+}
+
+// The key, and its query-string spelling (api.key_in "query"), never reach
+// a log line; old keys stay hidden after a rotation too.
+void Agent::hide_key() {
+  log_->add_secret(cfg_.api_key);
+  log_->add_secret(url_encoded_key(cfg_.api_key));
 }
 
 cohort_status Agent::failure(cohort_status status, std::string message) {
@@ -392,6 +397,11 @@ cohort_status Agent::m_status(const cJSON *, cJSON *result) {
   }
   if (last_sync_error_.empty()) json_add_null(sync, "error");
   else json_add_string(sync, "error", last_sync_error_.c_str());
+  // Extension: the HTTP status of that failure, and what the API said.
+  if (last_sync_status_ == 0) json_add_null(sync, "http_status");
+  else json_add_number(sync, "http_status", last_sync_status_);
+  if (last_sync_detail_.empty()) json_add_null(sync, "detail");
+  else json_add_string(sync, "detail", last_sync_detail_.c_str());
   json_add_number(sync, "sent", static_cast<double>(sent_total_));
   cJSON *hist = json_add_object(result, "history");
   json_add_number(hist, "events", static_cast<double>(history_count_));
@@ -427,6 +437,51 @@ cohort_status Agent::m_consent_set(const cJSON *params, cJSON *result) {
 
 cohort_status Agent::m_config_get(const cJSON *, cJSON *result) {
   json_add(result, "config", config_to_json(cfg_));
+  return COHORT_OK;
+}
+
+// Takes a new configuration without a restart: a rotated key (api.key_file is
+// read again even when its name is the same), a corrected URL. A key that
+// only takes effect at start is reported, not applied. On any error nothing
+// changes. A change to how the API is reached ends the back-off at once: a
+// queue kept through a 401 leaves as soon as the key is right.
+cohort_status Agent::m_config_reload(const cJSON *params, cJSON *result) {
+  for (const cJSON *k = params ? params->child : nullptr; k; k = k->next) {
+    if (strcmp(k->string, "config") != 0) return failure(COHORT_EINVAL, std::string(k->string) + ": unknown field");
+  }
+  Config next = cfg_;
+  std::string err;
+  if (const cJSON *doc = cJSON_GetObjectItemCaseSensitive(params, "config")) {
+    if (!cJSON_IsObject(doc)) return failure(COHORT_EINVAL, "config: must be an object (a configuration document)");
+    if (!config_parse(json_print_checked(doc).c_str(), next, err)) return failure(COHORT_ECONFIG, "config: " + err);
+  }
+  if (!config_read_key_file(next, err)) return failure(COHORT_ECONFIG, err);
+  std::vector<std::string> changed = config_changed_keys(cfg_, next);
+  config_keep_restart_keys(next, cfg_);
+  cJSON *applied = json_add_array(result, "changed");
+  cJSON *restart = json_add_array(result, "restart_required");
+  bool api_changed = false;
+  for (const std::string &key : changed) {
+    bool now = config_key_reloadable(key);
+    json_append(now ? applied : restart, cJSON_CreateString(key.c_str()));
+    api_changed |= now && key.rfind("api.", 0) == 0;
+  }
+  bool outbox_changed = next.sync_send_segment_events != cfg_.sync_send_segment_events;
+  cfg_ = std::move(next);
+  hide_key();
+  platform::LogLevel level = platform::LogLevel::warn;
+  platform::parse_log_level(cfg_.log_level, level);
+  log_->set_level(level);
+  if (outbox_changed) reload_from_store();  // the queue is what is sent from now on
+  if (api_changed) {
+    attempt_ = 0;
+    retry_at_mono_ = retry_after_mono_;  // the server's Retry-After still stands
+    wake_worker(true);
+  }
+  for (const cJSON *k = restart->child; k; k = k->next) {
+    CO_LOG(*log_, warn, "config.reload: %s changes only at the next start", k->valuestring);
+  }
+  CO_LOG(*log_, info, "configuration reloaded: %d key(s) changed", cJSON_GetArraySize(applied));
   return COHORT_OK;
 }
 

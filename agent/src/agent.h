@@ -160,6 +160,7 @@ class Agent {
   Agent() = default;
   cohort_status init(const char *config_json, const Seams &seams, std::string &err, const std::string &in_memory_why);
   cohort_status failure(cohort_status status, std::string message);
+  void hide_key();
 
   // Handlers (one per socket method).
   cohort_status m_status(const cJSON *params, cJSON *result);
@@ -183,7 +184,7 @@ class Agent {
   cohort_status new_identity(bool drop_history);
   bool save_identity_file();
   void add_identity_json(cJSON *result) const;
-  void add_aliases_json(cJSON *arr) const;  // [{tag, id, priority}] into arr
+  static void add_aliases_json(cJSON *arr, const std::vector<Alias> &aliases);  // [{tag, id, priority}] into arr
   cohort_status parse_aliases(const cJSON *params, std::vector<Alias> &out, bool &replace);
   // Session: renews the session after the inactivity timeout. Call once per
   // activity, inside the transaction that stores it.
@@ -213,6 +214,7 @@ class Agent {
                           int64_t &now);
   cohort_status parse_limit(const cJSON *params, int64_t &limit);
   cohort_status end_view(View &view, int64_t now_mono, cJSON *result);
+  cohort_status settle_duration(cJSON *properties, double &duration);
   bool save_view(const View &view, int64_t now_mono, bool insert);
   cohort_status recover_views();
   void expire_views(int64_t now_mono);
@@ -241,15 +243,34 @@ class Agent {
     std::string url;
     std::string page_properties;  // JSON object
   };
+  // One CCS request made from the oldest queued events of one identity epoch.
+  struct Batch {
+    std::vector<int64_t> seqs;  // the events it carries, in outbox order
+    int64_t last_seq = 0;       // the cursor once it has left (segment events kept back included)
+    int64_t epoch = -1;
+    uint64_t purges = 0;        // consent withdrawals when it was built
+    platform::HttpRequest req;
+  };
   cohort_status start_sync(const Seams &seams, std::string &err);
   void stop_sync();
   void worker_main();
   void sync_storage();
-  void run_contextual_jobs();
-  // Sends one outbox batch; false when nothing was sent (empty, backoff, failure).
-  bool send_batch(int64_t &sent);
-  void backoff(int64_t retry_after_s);
-  std::string identity_for(int64_t epoch, const char *&field);
+  // One round of requests, sent together: the contextual jobs waiting and the
+  // next CCS batch when one is due. False when there was nothing to send, or
+  // nothing more to do now (the CCS API failed and backs off).
+  bool run_round();
+  bool build_batch(Batch &batch);
+  // True when the batch left the outbox (delivered, or dead-lettered).
+  bool settle_batch(const Batch &batch, platform::HttpResponse &resp);
+  void settle_contextual(const ContextJob &job, const platform::HttpResponse &resp);
+  void backoff(int64_t retry_after_s, int64_t cap_ms);
+  void identity_of(int64_t epoch, cJSON *body);
+  // The SQL condition of an event still to be sent (segment events stay on
+  // the device unless sync.send_segment_events), for the outbox queries.
+  const char *outbox_filter() const;
+  bool queued_for_ccs(const std::string &event_name) const;
+  // Text that leaves the agent (status, dead letters) without the API key.
+  std::string redact(std::string text) const;
   void cache_put(const std::string &key, const char *kind, Json body, int64_t ttl_s);
   void prune_caches(int64_t now_mono);
   const CacheEntry *cache_get(const std::string &key, int64_t now_mono);
@@ -261,6 +282,7 @@ class Agent {
   cohort_status m_cohorts_get(const cJSON *params, cJSON *result);
   cohort_status m_sync_now(const cJSON *params, cJSON *result);
   cohort_status m_dead_letters_get(const cJSON *params, cJSON *result);
+  cohort_status m_config_reload(const cJSON *params, cJSON *result);
 
   // Events (events.cpp).
   cohort_status validate_event(const cJSON *params, Event &ev);
@@ -347,6 +369,8 @@ class Agent {
   bool synced_once_ = false;
   int64_t last_sync_at_ = 0;          // wall ms
   std::string last_sync_error_;
+  int last_sync_status_ = 0;          // the HTTP status of the last failure, 0: none
+  std::string last_sync_detail_;      // what the API said, and what to do about it
   int64_t dead_letters_ = 0;
   uint64_t purges_ = 0;               // consent withdrawals so far
   int64_t sent_total_ = 0;

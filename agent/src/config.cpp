@@ -1,8 +1,11 @@
 #include "config.h"
 
+#include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "json.h"
+#include "platform/files.h"
 #include "platform/log.h"
 
 namespace co {
@@ -33,9 +36,11 @@ const Key kKeys[] = {
     CO_KEY_STR("api.key_file", api_key_file),
     CO_KEY_STR("api.ccs_url", api_ccs_url),
     CO_KEY_STR("api.contextual_url", api_contextual_url),
+    CO_KEY_STR("api.key_in", api_key_in),
     CO_KEY_STR("api.mode", api_mode),
     CO_KEY_INT("api.timeout_ms", api_timeout_ms, 1, 600000),
     CO_KEY_STR("api.ca_file", api_ca_file),
+    CO_KEY_BOOL("api.synchronous_validation", api_synchronous_validation),
     CO_KEY_INT("session.inactivity_timeout_s", session_inactivity_timeout_s, 1, 30LL * 86400),
     CO_KEY_INT("cache.behavioral_ttl_s", cache_behavioral_ttl_s, 0, 3650LL * 86400),
     CO_KEY_INT("cache.contextual_ttl_s", cache_contextual_ttl_s, 0, 3650LL * 86400),
@@ -50,6 +55,10 @@ const Key kKeys[] = {
     CO_KEY_INT("storage.cache_kib", storage_cache_kib, 64, 1 << 20),
     CO_KEY_INT("storage.sync_interval_ms", storage_sync_interval_ms, 0, 600000),
     CO_KEY_INT("sync.initial_delay_s", sync_initial_delay_s, 0, 3600),
+    CO_KEY_BOOL("sync.send_segment_events", sync_send_segment_events),
+    CO_KEY_STR("client.type", client_type),
+    CO_KEY_STR("client.app", client_app),
+    CO_KEY_STR("client.platform", client_platform),
 };
 
 const Key *find_key(const std::string &name) {
@@ -143,7 +152,20 @@ bool walk(const cJSON *obj, const std::string &prefix, Config &cfg, std::string 
   return true;
 }
 
+// The key goes into a header line or a URL: printable ASCII only, so it can
+// neither split the header nor need escaping rules of its own.
+bool valid_key(const std::string &key) {
+  for (char c : key) {
+    if (c <= ' ' || c >= 127) return false;
+  }
+  return key.size() <= 1024;
+}
+
 bool check(const Config &cfg, std::string &err) {
+  if (!valid_key(cfg.api_key)) {
+    err = "configuration key \"api.key\" must be at most 1024 printable ASCII characters, without spaces";
+    return false;
+  }
   if (cfg.api_mode != "stateful" && cfg.api_mode != "stateless") {
     err = "configuration key \"api.mode\" must be \"stateful\" or \"stateless\"";
     return false;
@@ -156,6 +178,17 @@ bool check(const Config &cfg, std::string &err) {
   if (cfg.log_target != "stderr" && cfg.log_target != "syslog") {
     err = "configuration key \"log.target\" must be \"stderr\" or \"syslog\"";
     return false;
+  }
+  if (cfg.api_key_in != "header" && cfg.api_key_in != "query") {
+    err = "configuration key \"api.key_in\" must be \"header\" or \"query\"";
+    return false;
+  }
+  for (const auto &c : {std::make_pair("client.type", &cfg.client_type), std::make_pair("client.app", &cfg.client_app),
+                        std::make_pair("client.platform", &cfg.client_platform)}) {
+    if (c.second->size() > 256) {
+      err = std::string("configuration key \"") + c.first + "\" must be at most 256 bytes";
+      return false;
+    }
   }
   if (cfg.data_dir.empty()) {
     err = "configuration key \"data_dir\" must not be empty";
@@ -186,6 +219,76 @@ bool config_parse(const char *json, Config &cfg, std::string &err) {
     return false;
   }
   return walk(doc.get(), "", cfg, err) && check(cfg, err);
+}
+
+bool config_read_key_file(Config &cfg, std::string &err) {
+  if (cfg.api_key_file.empty()) return true;
+  std::string key;
+  if (!platform::read_file(cfg.api_key_file, key, 4096)) {
+    err = "configuration key \"api.key_file\": cannot read " + cfg.api_key_file + ": " + strerror(errno);
+    return false;
+  }
+  while (!key.empty() && (key.back() == '\n' || key.back() == '\r' || key.back() == ' ')) key.pop_back();
+  if (!valid_key(key)) {
+    err = "configuration key \"api.key_file\": " + cfg.api_key_file +
+          " must hold one key of at most 1024 printable ASCII characters";
+    return false;
+  }
+  cfg.api_key = key;
+  return true;
+}
+
+namespace {
+
+bool same_value(const Key &k, const Config &a, const Config &b) {
+  switch (k.kind) {
+    case Kind::string: return a.*k.str == b.*k.str;
+    case Kind::integer: return a.*k.num == b.*k.num;
+    case Kind::boolean: return a.*k.flag == b.*k.flag;
+    case Kind::mode: return a.*k.mode == b.*k.mode;
+  }
+  return true;
+}
+
+void copy_value(const Key &k, Config &dst, const Config &src) {
+  switch (k.kind) {
+    case Kind::string: dst.*k.str = src.*k.str; break;
+    case Kind::integer: dst.*k.num = src.*k.num; break;
+    case Kind::boolean: dst.*k.flag = src.*k.flag; break;
+    case Kind::mode: dst.*k.mode = src.*k.mode; break;
+  }
+}
+
+// What a running agent can take without a restart: where and how it reaches
+// the APIs (a rotated key, a corrected URL), what it tells them, and its
+// logging. The rest (storage, socket, mode, TTLs, bounds) is read at start.
+const char *const kReloadable[] = {
+    "api.key", "api.key_file", "api.key_in", "api.ccs_url", "api.contextual_url", "api.timeout_ms",
+    "api.synchronous_validation", "client.type", "client.app", "client.platform", "log.level",
+    "sync.send_segment_events", "activations.merge", "cohorts.definitions",
+};
+
+}  // namespace
+
+std::vector<std::string> config_changed_keys(const Config &a, const Config &b) {
+  std::vector<std::string> out;
+  for (const Key &k : kKeys) {
+    if (!same_value(k, a, b)) out.emplace_back(k.name);
+  }
+  return out;
+}
+
+bool config_key_reloadable(const std::string &key) {
+  for (const char *name : kReloadable) {
+    if (key == name) return true;
+  }
+  return false;
+}
+
+void config_keep_restart_keys(Config &next, const Config &current) {
+  for (const Key &k : kKeys) {
+    if (!config_key_reloadable(k.name)) copy_value(k, next, current);
+  }
 }
 
 cJSON *config_to_json(const Config &cfg) {

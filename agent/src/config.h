@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 struct cJSON;
 
@@ -16,11 +17,20 @@ struct Config {
   int socket_mode = 0660;
   std::string api_key;
   std::string api_key_file;
-  std::string api_ccs_url = "https://api.permutive.com";
+  // The hosts the API documents use: the CCS reference (its OpenAPI `servers`
+  // entry and examples) is on .app, the Contextual API example on .com.
+  std::string api_ccs_url = "https://api.permutive.app";
   std::string api_contextual_url = "https://api.permutive.com";
+  // Where the key travels: the X-Api-Key header, or the `k` query parameter
+  // (both documented; every example uses ?k=) for gateways that want it there.
+  std::string api_key_in = "header";
   std::string api_mode = "stateful";
   int64_t api_timeout_ms = 300;
   std::string api_ca_file;
+  // The guide's troubleshooting switch: the CCS API validates events against
+  // the workspace schema before answering (schema errors become 400s, which
+  // land in the dead letters). For testing only: it is slow.
+  bool api_synchronous_validation = false;
   int64_t session_inactivity_timeout_s = 1800;
   int64_t cache_behavioral_ttl_s = 30 * 86400;
   int64_t cache_contextual_ttl_s = 86400;
@@ -40,6 +50,14 @@ struct Config {
   // The first background sync after start waits a random 0..this many seconds
   // (a firmware push reboots a fleet at once); sync.now and view.start skip it.
   int64_t sync_initial_delay_s = 30;
+  // SegmentEntry / SegmentExit are the agent's own events (the workspace does
+  // not define them): kept on the device, sent to the CCS API only when true.
+  bool sync_send_segment_events = false;
+  // The Contextual API's `client` section of page_properties, configured once
+  // per device: never anything about the user. Empty: not sent.
+  std::string client_type;      // the device type: "ctv", "stb", "speaker", ...
+  std::string client_app;       // the app or channel
+  std::string client_platform;  // the OS / platform: "tizen", "webos", "android_tv", "linux", ...
 };
 
 // Fills cfg from the document (NULL/empty = all defaults). On error returns
@@ -48,5 +66,16 @@ bool config_parse(const char *json, Config &cfg, std::string &err);
 
 // The effective configuration as JSON (nested), with the API key redacted.
 cJSON *config_to_json(const Config &cfg);
+
+// Reads api.key_file into cfg.api_key (trailing newline and spaces trimmed),
+// when one is set. False with err naming the key and the file's problem.
+bool config_read_key_file(Config &cfg, std::string &err);
+
+// Reloading a running agent (config.reload): the keys whose values differ,
+// in table order, and which of them take effect only at the next start.
+std::vector<std::string> config_changed_keys(const Config &a, const Config &b);
+bool config_key_reloadable(const std::string &key);
+// Copies into `next` every restart-only key's value from `current`.
+void config_keep_restart_keys(Config &next, const Config &current);
 
 }  // namespace co

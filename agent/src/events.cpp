@@ -129,7 +129,7 @@ cohort_status Agent::validate_event(const cJSON *params, Event &ev) {
     if (!cJSON_IsObject(props)) return failure(COHORT_EINVAL, "properties: must be an object");
     ev.properties.reset(cJSON_Duplicate(props, 1));
     if (!ev.properties) return failure(COHORT_ENOMEM, "properties: out of memory");
-    json_drop_nulls(ev.properties.get());
+    json_drop_empty(ev.properties.get());
     if (json_print_checked(ev.properties.get()).size() > kMaxPropertiesBytes) {
       return failure(COHORT_EINVAL, "properties: larger than 16 KiB serialized");
     }
@@ -189,7 +189,7 @@ cohort_status Agent::store_event(Event &ev, int64_t &seq, const std::function<bo
     ins.step();
     ok = ins.done();
     history_count_ += 1;
-    outbox_count_ += 1;
+    if (queued_for_ccs(ev.name)) outbox_count_ += 1;
     ok = ok && enforce_bounds();
   }
   ok = ok && (!also || also());
@@ -220,7 +220,8 @@ bool Agent::enforce_bounds() {
   if (outbox_count_ > queue_limit()) {
     // The oldest queued events are given up: the cursor moves past them.
     int64_t excess = outbox_count_ - queue_limit();
-    storage::Stmt q(store_, "SELECT seq FROM events WHERE seq>? ORDER BY seq LIMIT 1 OFFSET ?");
+    std::string sql = std::string("SELECT seq FROM events WHERE seq>?") + outbox_filter() + " ORDER BY seq LIMIT 1 OFFSET ?";
+    storage::Stmt q(store_, sql.c_str());
     q.bind(1, sent_seq_).bind(2, excess - 1);
     if (!q.step()) return false;
     if (!advance_sent(q.int64(0))) return false;
@@ -300,6 +301,13 @@ cohort_status Agent::m_track(const cJSON *params, cJSON *result) {
   Event ev;
   cohort_status st = validate_event(params, ev);
   if (st != COHORT_OK) return st;
+  // An event inside an engagement carries its view_id (the guide): one of
+  // the open views, whose activity it counts as.
+  if (!ev.view_id.empty()) {
+    auto view = views_.find(ev.view_id);
+    if (view == views_.end()) return failure(COHORT_ENOTFOUND, "view_id: no open view " + ev.view_id);
+    view->second.active_mono = ev.mono_ms;
+  }
   int64_t seq = 0;
   st = store_event(ev, seq);
   if (st != COHORT_OK) return st;

@@ -10,6 +10,7 @@ namespace co {
 
 // Every CCS request carries the whole alias set: it stays small.
 constexpr int kMaxAliases = 32;
+constexpr int64_t kMaxPriority = 1000000;
 namespace {
 
 bool valid_tag(const std::string &tag) {
@@ -71,7 +72,7 @@ cohort_status Agent::load_identity() {
     if (!save_identity_file()) CO_LOG(*log_, warn, "cannot write the identity file in %s", cfg_.data_dir.c_str());
   }
   aliases_.clear();
-  storage::Stmt q(store_, "SELECT tag,id,priority FROM aliases ORDER BY priority, tag");
+  storage::Stmt q(store_, "SELECT tag,id,priority FROM aliases ORDER BY priority, ord");
   while (q.step()) aliases_.push_back({q.text(0), q.text(1), q.int64(2)});
 
   // The session continues across a restart only within the inactivity timeout.
@@ -116,8 +117,8 @@ bool Agent::touch_session(int64_t now_mono) {
   return true;
 }
 
-void Agent::add_aliases_json(cJSON *arr) const {
-  for (const Alias &a : aliases_) {
+void Agent::add_aliases_json(cJSON *arr, const std::vector<Alias> &aliases) {
+  for (const Alias &a : aliases) {
     cJSON *o = json_append(arr, cJSON_CreateObject());  // owned by arr before it is filled
     json_add_string(o, "tag", a.tag.c_str());
     json_add_string(o, "id", a.id.c_str());
@@ -127,7 +128,7 @@ void Agent::add_aliases_json(cJSON *arr) const {
 
 void Agent::add_identity_json(cJSON *result) const {
   json_add_string(result, "user_id", user_id_.c_str());
-  add_aliases_json(json_add_array(result, "aliases"));
+  add_aliases_json(json_add_array(result, "aliases"), aliases_);
 }
 
 cohort_status Agent::m_identity_get(const cJSON *, cJSON *result) {
@@ -135,6 +136,8 @@ cohort_status Agent::m_identity_get(const cJSON *, cJSON *result) {
   return COHORT_OK;
 }
 
+// An alias given without a priority ranks after every alias before it: the
+// ones already set (unless replaced) and the ones before it in this call.
 cohort_status Agent::parse_aliases(const cJSON *params, std::vector<Alias> &out, bool &replace) {
   const cJSON *arr = cJSON_GetObjectItemCaseSensitive(params, "aliases");
   if (!arr) return failure(COHORT_EINVAL, "aliases: missing");
@@ -143,6 +146,10 @@ cohort_status Agent::parse_aliases(const cJSON *params, std::vector<Alias> &out,
   replace = false;
   json_get_bool(params, "replace", replace, ok);
   if (!ok) return failure(COHORT_EINVAL, "replace: must be true or false");
+  int64_t ranked = -1;  // the lowest rank (highest number) so far
+  if (!replace) {
+    for (const Alias &a : aliases_) ranked = std::max(ranked, a.priority);
+  }
   int i = 0;
   for (const cJSON *item = arr->child; item; item = item->next, ++i) {
     std::string where = "aliases[" + std::to_string(i) + "]";
@@ -163,9 +170,14 @@ cohort_status Agent::parse_aliases(const cJSON *params, std::vector<Alias> &out,
     }
     if (!json_get_int(item, "priority", a.priority, ok)) {
       if (!ok) return failure(COHORT_EINVAL, where + ".priority: must be an integer");
-      a.priority = i;
+      // Setting a tag again (an app sets its device id at every start) keeps its rank.
+      auto known = std::find_if(aliases_.begin(), aliases_.end(), [&](const Alias &x) { return x.tag == a.tag; });
+      a.priority = !replace && known != aliases_.end() ? known->priority : std::min(ranked + 1, kMaxPriority);
     }
-    if (a.priority < 0 || a.priority > 1000000) return failure(COHORT_EINVAL, where + ".priority: must be 0 or more");
+    if (a.priority < 0 || a.priority > kMaxPriority) {
+      return failure(COHORT_EINVAL, where + ".priority: must be an integer from 0 to " + std::to_string(kMaxPriority));
+    }
+    ranked = std::max(ranked, a.priority);
     if (json_get_string(item, "hash", hash, ok)) {
       if (hash != "sha256") return failure(COHORT_EINVAL, where + ".hash: only \"sha256\" is supported");
       // A raw e-mail address never stays: hashed here, the input is dropped.
@@ -208,19 +220,30 @@ cohort_status Agent::m_identity_set_aliases(const cJSON *params, cJSON *result) 
   if (next.size() > static_cast<size_t>(kMaxAliases)) {
     return failure(COHORT_EINVAL, "aliases: at most " + std::to_string(kMaxAliases) + " aliases in all");
   }
-  std::stable_sort(next.begin(), next.end(), [](const Alias &x, const Alias &y) {
-    return x.priority != y.priority ? x.priority < y.priority : x.tag < y.tag;
-  });
+  // Equal priorities keep the order they were set in (stable), never the
+  // tags' alphabet: the order is stored with them.
+  std::stable_sort(next.begin(), next.end(), [](const Alias &x, const Alias &y) { return x.priority < y.priority; });
 
   if (!store_.begin()) return failure(COHORT_ESTORAGE, "aliases: " + store_.error());
   bool ok = store_.exec("DELETE FROM aliases");
-  storage::Stmt ins(store_, "INSERT INTO aliases(tag,id,priority) VALUES(?,?,?)");
+  storage::Stmt ins(store_, "INSERT INTO aliases(tag,id,priority,ord) VALUES(?,?,?,?)");
+  int64_t ord = 0;
   for (const Alias &a : next) {
     if (!ok) break;
     ins.reset();
-    ins.bind(1, a.tag).bind(2, a.id).bind(3, a.priority);
+    ins.bind(1, a.tag).bind(2, a.id).bind(3, a.priority).bind(4, ord++);
     ins.step();
     ok = ins.done();
+  }
+  // The epoch keeps its alias set: events queued now still leave under it
+  // after an identity.reset.
+  Json set(json_must(cJSON_CreateArray()));
+  add_aliases_json(set.get(), next);
+  storage::Stmt keep(store_, "UPDATE identities SET aliases=? WHERE epoch=?");
+  keep.bind(1, json_print_checked(set.get())).bind(2, epoch_);
+  if (ok) {
+    keep.step();
+    ok = keep.done();
   }
   if (!ok || !store_.commit()) {
     std::string why = store_.error();

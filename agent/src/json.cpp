@@ -310,14 +310,14 @@ bool json_get_bool(const cJSON *obj, const char *key, bool &out, bool &ok) {
   return true;
 }
 
-void json_drop_nulls(cJSON *item) {
+void json_drop_empty(cJSON *item) {
   cJSON *child = item ? item->child : nullptr;
   while (child) {
     cJSON *next = child->next;
-    if (cJSON_IsNull(child)) {
+    if (cJSON_IsNull(child) || (cJSON_IsString(child) && child->valuestring[0] == '\0')) {
       cJSON_Delete(cJSON_DetachItemViaPointer(item, child));
     } else {
-      json_drop_nulls(child);
+      json_drop_empty(child);
     }
     child = next;
   }

@@ -59,8 +59,9 @@ bool json_get_bool(const cJSON *obj, const char *key, bool &out, bool &ok);
 // A JSON number that is an integer within int64 range.
 bool json_is_integer(const cJSON *item, int64_t &out);
 
-// Removes null members and null array elements, recursively (absent is never
-// sent as null).
-void json_drop_nulls(cJSON *item);
+// Removes null and empty-string members and array elements, recursively: the
+// guide says to omit a property that does not apply "rather than sending it
+// as null or an empty value".
+void json_drop_empty(cJSON *item);
 
 }  // namespace co

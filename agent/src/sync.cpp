@@ -1,28 +1,39 @@
 // Remote sync: the CCS and Contextual APIs.
 //
-// One worker thread owns every network call. It drains the outbox in time
-// order, at most 10 events a request; an event leaves the outbox only after a
-// 2xx. A 4xx other than 408/429 dead-letters the batch (kept with its error);
-// 5xx, 408, 429, timeouts and network errors back off exponentially with full
-// jitter, capped, honouring Retry-After. Callers never wait on the network
-// except inside a call that was given a timeout (activations.get, sync.now),
-// and then never past it: they get the freshest valid cache, marked stale.
+// One worker thread owns every network call. It drains the outbox in the
+// order events were accepted, at most 10 events a request (in time order
+// within it); an event leaves the outbox only after a 2xx, or when the API
+// says the batch itself is bad (400, 413, 422: dead-lettered with the API's
+// error). A 401, 403, 404 or 405 is a fault of the configuration (key, URL),
+// not of the batch: the queue is kept and sync backs off, up to an hour,
+// until the configuration changes. 5xx, 408, 429, timeouts and network errors
+// back off exponentially with full jitter, capped, honouring Retry-After.
+// The contextual requests waiting and the next CCS batch go out together,
+// so a view waits for the slower of the two, not their sum. Callers never
+// wait on the network except inside a call that was given a timeout
+// (activations.get, sync.now), and then never past it: they get the
+// freshest valid cache, marked stale.
 #include <algorithm>
 #include <new>
 #include <cmath>
 #include <cstring>
 
 #include "agent.h"
+#include "requests.h"
 
 namespace co {
 namespace {
 
 constexpr int64_t kMaxDeadLetters = 100;
 constexpr size_t kMaxContextualEntries = 256;
+constexpr size_t kMaxContextualPerRound = 4;
 
 constexpr size_t kBatch = 10;
 constexpr int64_t kBackoffBaseMs = 1000;
 constexpr int64_t kBackoffCapMs = 5 * 60 * 1000;
+// A wrong key or URL is not fixed by trying again soon: it waits for a new
+// configuration (which resumes at once), and meanwhile asks about hourly.
+constexpr int64_t kConfigFaultCapMs = 60 * 60 * 1000;
 constexpr int64_t kRetryAfterCapS = 3600;
 constexpr int64_t kIdlePollMs = 60 * 1000;
 
@@ -62,10 +73,39 @@ std::string error_text(const platform::HttpResponse &r) {
   return msg;
 }
 
-// Only a 4xx (other than 408 / 429) refuses a batch for good; anything else
-// that is not a 2xx (network errors, 5xx, a 3xx from a proxy or captive portal)
-// is tried again.
-bool retryable(int status) { return !(status >= 400 && status < 500 && status != 408 && status != 429); }
+// What an answer to a CCS batch means for the events in it.
+enum class Verdict {
+  delivered,     // 2xx we could read: the batch leaves the outbox
+  refused,       // the API says the batch itself is bad: dead-lettered
+  config_fault,  // the key or the URL is wrong: kept, until the configuration changes
+  retry,         // anything else (network, 5xx, 408, 429, an unreadable 2xx): kept, tried again
+};
+
+Verdict verdict_of(int status, bool readable) {
+  if (status >= 200 && status < 300) return readable ? Verdict::delivered : Verdict::retry;
+  if (status == 400 || status == 413 || status == 422) return Verdict::refused;
+  // Every other 4xx but 408 and 429 says the request could not be taken as
+  // configured (401/403 key, 404/405 URL, 415 or 406 a proxy in between):
+  // trying the same batch again soon changes nothing, dropping it loses it.
+  if (status >= 400 && status < 500 && status != 408 && status != 429) return Verdict::config_fault;
+  return Verdict::retry;
+}
+
+// status.last_sync.error for a configuration fault.
+const char *config_fault_name(int status) {
+  switch (status) {
+    case 401: return "unauthorized";
+    case 403: return "forbidden";
+    case 404: return "not_found";
+    case 405: return "method_not_allowed";
+    default: return "rejected";
+  }
+}
+
+const char *config_fault_hint(int status) {
+  return status == 401 || status == 403 ? "check api.key / api.key_file (and api.key_in); events stay queued"
+                                        : "check api.ccs_url; events stay queued";
+}
 
 }  // namespace
 
@@ -150,9 +190,7 @@ void Agent::worker_main() {
     // (if any) is undone and the next pass comes after a back-off.
     bool failed = false;
     try {
-      run_contextual_jobs();
-      int64_t sent = 0;
-      while (send_batch(sent)) {
+      while (run_round()) {
       }
     } catch (...) {
       failed = true;
@@ -170,7 +208,8 @@ void Agent::worker_main() {
       retry_storage();
     } catch (...) {
       recover_from_throw();
-      backoff(-1);
+      ccs_busy_ = false;
+      backoff(-1, kBackoffCapMs);
       CO_LOG(*log_, warn, "sync pass cut short: out of memory");
     }
     rounds_ += 1;
@@ -185,34 +224,107 @@ void Agent::worker_main() {
   }
 }
 
-// The identity a batch of one epoch is sent under: aliases when any are set
-// (current user), else the user id of that epoch.
-std::string Agent::identity_for(int64_t epoch, const char *&field) {
-  if (epoch == epoch_ && !aliases_.empty()) {
-    field = "aliases";
-    Json arr(cJSON_CreateArray());
-    add_aliases_json(arr.get());
-    return json_print_checked(arr.get());
+bool Agent::run_round() {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (stop_) return false;
+  // The jobs stay queued while in flight: activations.get waits for them.
+  size_t n_ctx = std::min(ctx_jobs_.size(), kMaxContextualPerRound);
+  std::vector<ContextJob> jobs(ctx_jobs_.begin(), ctx_jobs_.begin() + static_cast<std::ptrdiff_t>(n_ctx));
+  std::vector<platform::HttpRequest> reqs;
+  std::vector<std::string> user_values = {user_id_};
+  for (const Alias &a : aliases_) user_values.push_back(a.id);
+  for (const ContextJob &job : jobs) {
+    Json pp = json_parse(job.page_properties);
+    reqs.push_back(contextual_request(cfg_, job.url, pp.get(), user_values));
   }
-  field = "user_id";
-  if (epoch == epoch_) return user_id_;
-  storage::Stmt q(store_, "SELECT user_id FROM identities WHERE epoch=?");
-  q.bind(1, epoch);
-  return q.step() ? q.text(0) : user_id_;
+  Batch batch;
+  bool ccs = build_batch(batch);
+  if (reqs.empty() && !ccs) return false;
+  if (ccs) reqs.push_back(batch.req);
+  ccs_busy_ = ccs;
+  lock.unlock();
+
+  std::vector<platform::HttpResponse> resps;
+  transport_->post_all(reqs, resps);
+
+  lock.lock();
+  ccs_busy_ = false;
+  for (const ContextJob &job : jobs) {
+    auto it = std::find_if(ctx_jobs_.begin(), ctx_jobs_.end(), [&](const ContextJob &j) { return j.url == job.url; });
+    if (it != ctx_jobs_.end()) ctx_jobs_.erase(it);
+  }
+  // Without memory for the answers: the contextual jobs are dropped (best
+  // effort: the next view or ad break asks again), the batch stays queued.
+  if (resps.size() != reqs.size()) throw std::bad_alloc();
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    if (!stop_) settle_contextual(jobs[i], resps[i]);
+  }
+  done_cv_.notify_all();
+  bool more = ccs && settle_batch(batch, resps.back());
+  return more || !ctx_jobs_.empty();
 }
 
-bool Agent::send_batch(int64_t &sent) {
-  std::unique_lock<std::mutex> lock(mu_);
+const char *Agent::outbox_filter() const {
+  return cfg_.sync_send_segment_events ? "" : " AND name NOT IN ('SegmentEntry','SegmentExit')";
+}
+
+bool Agent::queued_for_ccs(const std::string &event_name) const {
+  return cfg_.sync_send_segment_events || (event_name != "SegmentEntry" && event_name != "SegmentExit");
+}
+
+std::string Agent::redact(std::string text) const {
+  if (cfg_.api_key.empty()) return text;
+  for (const std::string &secret : {cfg_.api_key, url_encoded_key(cfg_.api_key)}) {
+    for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
+      text.replace(at, secret.size(), "[redacted]");
+    }
+  }
+  return text;
+}
+
+// The identity a batch of one epoch is sent under: the aliases that epoch had
+// when any were set, else its user id. Events queued before identity.reset
+// leave under the identity they were recorded with.
+void Agent::identity_of(int64_t epoch, cJSON *body) {
+  if (epoch == epoch_) {
+    if (aliases_.empty()) {
+      json_add_string(body, "user_id", user_id_.c_str());
+    } else {
+      add_aliases_json(json_add_array(body, "aliases"), aliases_);
+    }
+    return;
+  }
+  storage::Stmt q(store_, "SELECT user_id, aliases FROM identities WHERE epoch=?");
+  q.bind(1, epoch);
+  if (!q.step()) {
+    json_add_string(body, "user_id", user_id_.c_str());  // no record (should not happen)
+    return;
+  }
+  Json aliases = json_parse(q.text(1));
+  if (cJSON_IsArray(aliases.get()) && cJSON_GetArraySize(aliases.get()) > 0) {
+    json_add(body, "aliases", aliases.release());
+  } else {
+    json_add_string(body, "user_id", q.text(0).c_str());
+  }
+}
+
+// Reads the next batch: the oldest queued events of one identity epoch (the
+// agent's own segment events kept back), in time order within the request.
+// False when there is nothing to send now (empty, backing off, the clock
+// not yet trusted, the disk failing).
+bool Agent::build_batch(Batch &batch) {
   if (stop_ || !consent_granted() || outbox_count_ == 0 || clock_->mono_ms() < retry_at_mono_) return false;
-  // The oldest events of one identity epoch, in time order.
-  std::vector<int64_t> seqs;
-  Json events(cJSON_CreateArray());
-  int64_t epoch = -1;
+  struct Row {
+    int64_t time_ms;
+    int64_t seq;
+    Json event;
+  };
+  std::vector<Row> rows;
   bool read_failed = false;
   {
-    storage::Stmt q(store_,
-                    "SELECT seq,epoch,name,time_ms,session_id,view_id,properties FROM events"
-                    " WHERE seq>? ORDER BY seq LIMIT ?");
+    std::string sql = std::string("SELECT seq,epoch,name,time_ms,session_id,view_id,properties FROM events WHERE seq>?") +
+                      outbox_filter() + " ORDER BY seq LIMIT ?";
+    storage::Stmt q(store_, sql.c_str());
     q.bind(1, sent_seq_).bind(2, static_cast<int64_t>(kBatch));
     waiting_for_clock_ = false;
     for (;;) {
@@ -222,94 +334,106 @@ bool Agent::send_batch(int64_t &sent) {
       }
       // Not sent before the wall clock is trusted and its time back-filled.
       if (q.is_null(3)) {
-        waiting_for_clock_ = seqs.empty();
+        waiting_for_clock_ = rows.empty();
         break;
       }
-      if (epoch >= 0 && q.int64(1) != epoch) break;
-      epoch = q.int64(1);
-      seqs.push_back(q.int64(0));
-      add_event_fields(json_append(events.get(), cJSON_CreateObject()), q, 2);
+      if (batch.epoch >= 0 && q.int64(1) != batch.epoch) break;
+      batch.epoch = q.int64(1);
+      Json e(json_must(cJSON_CreateObject()));
+      add_event_fields(e.get(), q, 2);
+      rows.push_back({q.int64(3), q.int64(0), std::move(e)});
     }
   }
   if (read_failed) {
     // The events stay queued: the pass goes on in memory if the disk is at
     // fault (degrade_after_fault), and the next send comes after a back-off.
     CO_LOG(*log_, warn, "cannot read the outbox: %s", store_.error().c_str());
-    backoff(-1);
+    backoff(-1, kBackoffCapMs);
     return false;
   }
-  if (seqs.empty()) {
+  if (rows.empty()) {
     if (!waiting_for_clock_) outbox_count_ = 0;  // a count that ran ahead of the rows (should not happen)
     return false;
   }
-  const char *id_field = "user_id";
-  std::string identity = identity_for(epoch, id_field);
-  bool stateless = cfg_.api_mode == "stateless";
-  Json body(cJSON_CreateObject());
-  if (strcmp(id_field, "aliases") == 0) {
-    json_add(body.get(), "aliases", cJSON_Parse(identity.c_str()));
-  } else {
-    json_add_string(body.get(), "user_id", identity.c_str());
+  // The outbox holds events in the order they were accepted; a caller's own
+  // `time` may be older than an event before it. The guide asks for
+  // chronological order: within a request it is (stable for equal times).
+  std::stable_sort(rows.begin(), rows.end(), [](const Row &a, const Row &b) { return a.time_ms < b.time_ms; });
+  Json body(json_must(cJSON_CreateObject()));
+  identity_of(batch.epoch, body.get());
+  cJSON *events = json_add_array(body.get(), "events");
+  for (Row &r : rows) {
+    batch.seqs.push_back(r.seq);
+    json_append(events, r.event.release());
   }
-  json_add(body.get(), "events", events.release());
+  std::sort(batch.seqs.begin(), batch.seqs.end());
+  batch.last_seq = batch.seqs.back();
   // The stateless user state is the server's memory of this user: it is kept
   // apart from the activation cache and outlives its TTL.
   std::string state;
-  if (stateless && epoch == epoch_ && store_.get_meta("ccs_state", state)) {
+  if (cfg_.api_mode == "stateless" && batch.epoch == epoch_ && store_.get_meta("ccs_state", state)) {
     if (cJSON *st = cJSON_Parse(state.c_str())) json_add(body.get(), "state", st);
   }
-  platform::HttpRequest req;
-  req.url = cfg_.api_ccs_url + (stateless ? "/ccs/v1/segmentation/stateless" : "/ccs/v1/segmentation?activations=true");
-  req.body = json_print_checked(body.get());
-  req.timeout_ms = cfg_.api_timeout_ms;
-  if (!cfg_.api_key.empty()) req.headers.emplace_back("X-Api-Key", cfg_.api_key);
-  ccs_busy_ = true;
-  uint64_t purges = purges_;
-  lock.unlock();
+  batch.req = ccs_request(cfg_, body.get());
+  batch.purges = purges_;
+  return true;
+}
 
-  platform::HttpResponse resp;
-  transport_->post(req, resp);
-
-  lock.lock();
-  ccs_busy_ = false;
+bool Agent::settle_batch(const Batch &batch, platform::HttpResponse &resp) {
   if (stop_ && resp.status == 0) return false;  // abandoned at shutdown: retried next start
   last_sync_at_ = clock_->wall_ms();
   synced_once_ = true;
   // Consent withdrawn while the request was out: its rows are gone, and
   // nothing of the answer may be kept. (After an identity reset the rows are
   // still there and leave as usual; the answer is not cached: other epoch.)
-  if (purges != purges_) return true;
+  if (batch.purges != purges_) return true;
   bool ok2xx = resp.status >= 200 && resp.status < 300;
   Json answer = ok2xx ? json_parse(resp.body) : nullptr;
-  if (ok2xx && (!answer || !cJSON_IsObject(answer.get()) || !is_json(resp))) {
+  bool readable = answer && cJSON_IsObject(answer.get()) && is_json(resp);
+  if (ok2xx && !readable) {
     // A 2xx we cannot read: the events may or may not have been taken; send
     // again later rather than lose them.
     resp.status = 0;
     resp.error = "malformed answer from the CCS API";
-    ok2xx = false;
   }
-  if (!ok2xx && retryable(resp.status)) {
+  Verdict verdict = verdict_of(resp.status, readable);
+  if (verdict == Verdict::retry || verdict == Verdict::config_fault) {
+    bool config = verdict == Verdict::config_fault;
+    bool was_config_fault = last_sync_status_ != 0 && last_sync_error_ == config_fault_name(last_sync_status_);
     last_sync_ok_ = false;
-    last_sync_error_ = error_text(resp);
-    backoff(resp.retry_after_s);
-    CO_LOG(*log_, info, "CCS sync failed (%s); retry in %lld ms", last_sync_error_.c_str(),
-           static_cast<long long>(retry_at_mono_ - clock_->mono_ms()));
+    last_sync_status_ = resp.status;
+    last_sync_detail_ = redact(error_text(resp));
+    last_sync_error_ = config ? config_fault_name(resp.status) : last_sync_detail_;
+    if (config) last_sync_detail_ += std::string("; ") + config_fault_hint(resp.status);
+    backoff(resp.retry_after_s, config ? kConfigFaultCapMs : kBackoffCapMs);
+    // A wrong key is worth a warning once, not at every hourly attempt.
+    if (config && !was_config_fault) {
+      CO_LOG(*log_, warn, "CCS API: %s (%s); %lld events kept", last_sync_error_.c_str(), last_sync_detail_.c_str(),
+             static_cast<long long>(outbox_count_));
+    } else {
+      CO_LOG(*log_, info, "CCS sync failed (%s); retry in %lld ms", last_sync_detail_.c_str(),
+             static_cast<long long>(retry_at_mono_ - clock_->mono_ms()));
+    }
     return false;
   }
-  // Delivered (2xx) or refused for good (4xx): the batch leaves the outbox.
-  // The queue may have given up some of the batch while it was out (queue
-  // full): only what is still queued leaves, and the cursor never moves back.
+  bool delivered = verdict == Verdict::delivered;
+  bool stateless = cfg_.api_mode == "stateless";
+  // Delivered (2xx) or refused for good (400/413/422): the batch leaves the
+  // outbox. The queue may have given up some of the batch while it was out
+  // (queue full): only what is still queued leaves, and the cursor never
+  // moves back.
   int64_t prev_sent = sent_seq_;
-  int64_t leaving = std::count_if(seqs.begin(), seqs.end(), [&](int64_t s) { return s > prev_sent; });
+  int64_t leaving = std::count_if(batch.seqs.begin(), batch.seqs.end(), [&](int64_t s) { return s > prev_sent; });
   auto settle = [&] {
     bool ok = store_.begin();
-    if (!ok2xx) {
+    if (!delivered) {
+      // Kept with the API's own error body: its message and cause say why.
       storage::Stmt dl(store_, "INSERT INTO dead_letters(at_ms,http_status,error,payload) VALUES(?,?,?,?)");
-      dl.bind(1, clock_->wall_ms()).bind(2, static_cast<int64_t>(resp.status)).bind(3, resp.body.substr(0, 4096));
-      dl.bind(4, req.body);
+      dl.bind(1, clock_->wall_ms()).bind(2, static_cast<int64_t>(resp.status)).bind(3, redact(resp.body.substr(0, 4096)));
+      dl.bind(4, batch.req.body);
       dl.step();
       ok = ok && dl.done();
-      // Kept for inspection, not forever (a wrong key refuses every batch).
+      // Kept for inspection, not forever.
       storage::Stmt trim(store_, "DELETE FROM dead_letters WHERE id <= (SELECT max(id) FROM dead_letters) - ?");
       trim.bind(1, kMaxDeadLetters);
       trim.step();
@@ -317,7 +441,7 @@ bool Agent::send_batch(int64_t &sent) {
       // A stateless state the server refuses would poison every later batch.
       if (stateless) ok = ok && store_.exec("DELETE FROM meta WHERE key='ccs_state'");
     }
-    if (seqs.back() > prev_sent) ok = ok && advance_sent(seqs.back());
+    if (batch.last_seq > prev_sent) ok = ok && advance_sent(batch.last_seq);
     if (ok && store_.commit()) return true;
     store_.rollback();
     sent_seq_ = prev_sent;
@@ -327,25 +451,29 @@ bool Agent::send_batch(int64_t &sent) {
   // memory instead, or the batch would go out again from there.
   if (!settle() && !(degrade_after_fault() && settle())) {
     last_sync_error_ = "storage: " + store_.error();
-    backoff(-1);  // never a hot loop, whatever fails
+    last_sync_status_ = 0;
+    last_sync_detail_ = last_sync_error_;
+    backoff(-1, kBackoffCapMs);  // never a hot loop, whatever fails
     return false;
   }
   outbox_count_ -= leaving;
   attempt_ = 0;
   retry_at_mono_ = retry_after_mono_ = 0;
-  if (!ok2xx) {
+  if (!delivered) {
     dead_letters_ = std::min<int64_t>(dead_letters_ + 1, kMaxDeadLetters);
     last_sync_ok_ = false;
-    last_sync_error_ = error_text(resp);
-    CO_LOG(*log_, warn, "CCS refused a batch of %zu events (%s); dead-lettered", seqs.size(),
+    last_sync_status_ = resp.status;
+    last_sync_error_ = last_sync_detail_ = redact(error_text(resp));
+    CO_LOG(*log_, warn, "CCS refused a batch of %zu events (%s); dead-lettered", batch.seqs.size(),
            last_sync_error_.c_str());
     return true;
   }
   last_sync_ok_ = true;
   last_sync_error_.clear();
-  sent += static_cast<int64_t>(seqs.size());
-  sent_total_ += static_cast<int64_t>(seqs.size());
-  if (epoch == epoch_) {
+  last_sync_detail_.clear();
+  last_sync_status_ = 0;
+  sent_total_ += static_cast<int64_t>(batch.seqs.size());
+  if (batch.epoch == epoch_) {
     // The server's answer becomes the behavioral cache; its user id is adopted.
     const cJSON *uid = cJSON_GetObjectItemCaseSensitive(answer.get(), "user_id");
     if (cJSON_IsString(uid) && platform::is_uuid(uid->valuestring) && uid->valuestring != user_id_) {
@@ -364,9 +492,10 @@ bool Agent::send_batch(int64_t &sent) {
     const cJSON *cohorts = cJSON_GetObjectItemCaseSensitive(answer.get(), "cohorts");
     if (!cJSON_IsArray(cohorts) && st) cohorts = cJSON_GetObjectItemCaseSensitive(st, "cohorts");
     json_add(cached.get(), "cohorts", cJSON_IsArray(cohorts) ? cJSON_Duplicate(cohorts, 1) : cJSON_CreateArray());
+    // An answer without activations (a server that ignored activations=true)
+    // is cached without them, so activations.get can say what it lacks.
     const cJSON *acts = cJSON_GetObjectItemCaseSensitive(answer.get(), "activations");
-    json_add(cached.get(), "activations",
-                          cJSON_IsObject(acts) ? cJSON_Duplicate(acts, 1) : cJSON_CreateObject());
+    if (cJSON_IsObject(acts)) json_add(cached.get(), "activations", cJSON_Duplicate(acts, 1));
     // The stateless state goes back with every request: only a well-formed one is kept.
     bool state_ok = cJSON_IsObject(st) && cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(st, "internal_state")) &&
                     cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(st, "external_state"));
@@ -378,9 +507,9 @@ bool Agent::send_batch(int64_t &sent) {
   return true;
 }
 
-void Agent::backoff(int64_t retry_after_s) {
-  attempt_ = std::min(attempt_ + 1, 20);
-  int64_t cap = std::min<int64_t>(kBackoffCapMs, kBackoffBaseMs << std::min(attempt_, 18));
+void Agent::backoff(int64_t retry_after_s, int64_t cap_ms) {
+  attempt_ = std::min(attempt_ + 1, 30);
+  int64_t cap = std::min<int64_t>(cap_ms, kBackoffBaseMs << std::min(attempt_, 22));
   uint32_t r = 0;
   entropy_->fill(&r, sizeof r);
   int64_t delay = static_cast<int64_t>(static_cast<double>(cap) * (r / 4294967296.0));  // full jitter
@@ -403,42 +532,19 @@ void Agent::queue_contextual(const std::string &url, Json page_properties) {
   wake_cv_.notify_one();
 }
 
-void Agent::run_contextual_jobs() {
-  for (;;) {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (stop_ || ctx_jobs_.empty()) return;
-    ContextJob job = ctx_jobs_.front();
-    platform::HttpRequest req;
-    req.url = cfg_.api_contextual_url + "/ctx/v1/segment";
-    Json body(cJSON_CreateObject());
-    json_add_string(body.get(), "url", job.url.c_str());
-    cJSON *pp = cJSON_Parse(job.page_properties.c_str());
-    json_add(body.get(), "page_properties", pp ? pp : cJSON_CreateObject());
-    req.body = json_print_checked(body.get());
-    req.timeout_ms = cfg_.api_timeout_ms;
-    if (!cfg_.api_key.empty()) req.headers.emplace_back("X-Api-Key", cfg_.api_key);
-    lock.unlock();
-
-    platform::HttpResponse resp;
-    transport_->post(req, resp);
-
-    lock.lock();
-    ctx_jobs_.pop_front();
-    Json answer = resp.status >= 200 && resp.status < 300 && is_json(resp) ? json_parse(resp.body) : nullptr;
-    if (!answer || !cJSON_IsObject(answer.get())) {
-      // Contextual answers are best effort: the next view or ad break asks again.
-      CO_LOG(*log_, info, "contextual API failed for a URL (%s)", error_text(resp).c_str());
-      done_cv_.notify_all();
-      continue;
-    }
-    Json cached(cJSON_CreateObject());
-    const cJSON *acts = cJSON_GetObjectItemCaseSensitive(answer.get(), "activations");
-    const cJSON *cohorts = cJSON_GetObjectItemCaseSensitive(answer.get(), "cohorts");
-    json_add(cached.get(), "activations", cJSON_IsObject(acts) ? cJSON_Duplicate(acts, 1) : cJSON_CreateObject());
-    json_add(cached.get(), "cohorts", cJSON_IsArray(cohorts) ? cJSON_Duplicate(cohorts, 1) : cJSON_CreateArray());
-    cache_put("ctx:" + job.url, "contextual", std::move(cached), cfg_.cache_contextual_ttl_s);
-    done_cv_.notify_all();
+void Agent::settle_contextual(const ContextJob &job, const platform::HttpResponse &resp) {
+  Json answer = resp.status >= 200 && resp.status < 300 && is_json(resp) ? json_parse(resp.body) : nullptr;
+  if (!answer || !cJSON_IsObject(answer.get())) {
+    // Contextual answers are best effort: the next view or ad break asks again.
+    CO_LOG(*log_, info, "contextual API failed for a URL (%s)", redact(error_text(resp)).c_str());
+    return;
   }
+  // The documented answer is {activations}; an answer without them is kept
+  // without them (activations.get names the missing source).
+  Json cached(cJSON_CreateObject());
+  const cJSON *acts = cJSON_GetObjectItemCaseSensitive(answer.get(), "activations");
+  if (cJSON_IsObject(acts)) json_add(cached.get(), "activations", cJSON_Duplicate(acts, 1));
+  cache_put("ctx:" + job.url, "contextual", std::move(cached), cfg_.cache_contextual_ttl_s);
 }
 
 void Agent::cache_put(const std::string &key, const char *kind, Json body, int64_t ttl_s) {
@@ -553,7 +659,7 @@ cohort_status Agent::m_cohorts_get(const cJSON *, cJSON *result) {
 
 cohort_status Agent::m_activations_get(const cJSON *params, cJSON *result) {
   bool ok = true;
-  int64_t timeout = cfg_.api_timeout_ms;
+  int64_t timeout = -1;  // api.timeout_ms, read under the lock (config.reload may change it)
   if (json_get_int(params, "timeout_ms", timeout, ok) && (timeout < 0 || timeout > 60000)) ok = false;
   if (!ok) {
     wait_error_ = "timeout_ms: must be an integer from 0 to 60000";
@@ -577,6 +683,7 @@ cohort_status Agent::m_activations_get(const cJSON *params, cJSON *result) {
     }
   }
   std::unique_lock<std::mutex> lock(mu_);
+  if (timeout < 0) timeout = cfg_.api_timeout_ms;
   int64_t start = clock_->mono_ms();
   std::string ctx_key = "ctx:" + url;
   if (!url.empty() && !cache_get(ctx_key, start)) {
@@ -607,6 +714,15 @@ cohort_status Agent::m_activations_get(const cJSON *params, cJSON *result) {
   json_add(result, "activations", merged.release());
   json_add(result, "contextual", contextual.release());
   json_add_bool(result, "stale", stale);
+  // A source that answered without activations (a server that ignores
+  // activations=true) is named, rather than its side silently missing.
+  cJSON *missing = json_add_array(result, "missing");
+  if (b && !cJSON_GetObjectItemCaseSensitive(b->body.get(), "activations")) {
+    json_append(missing, cJSON_CreateString("behavioral"));
+  }
+  if (c && !cJSON_GetObjectItemCaseSensitive(c->body.get(), "activations")) {
+    json_append(missing, cJSON_CreateString("contextual"));
+  }
   return COHORT_OK;
 }
 
@@ -642,15 +758,28 @@ cohort_status Agent::m_dead_letters_get(const cJSON *params, cJSON *result) {
   q.bind(1, limit);
   cJSON *arr = json_add_array(result, "dead_letters");
   while (q.step()) {
-    cJSON *d = cJSON_CreateObject();
+    cJSON *d = json_append(arr, cJSON_CreateObject());  // owned by arr before it is filled
     json_add_number(d, "id", static_cast<double>(q.int64(0)));
     json_add_string(d, "at", format_iso8601(q.int64(1)).c_str());
     json_add_number(d, "http_status", static_cast<double>(q.int64(2)));
-    json_add_string(d, "error", q.text(3).c_str());
-    cJSON *payload = cJSON_Parse(q.text(4).c_str());
-    json_add_number(d, "events", static_cast<double>(cJSON_GetArraySize(cJSON_GetObjectItem(payload, "events"))));
-    cJSON_Delete(payload);
-    json_append(arr, d);
+    // The API's own words (HttpErrorResponse: error.message, error.cause),
+    // and the body as it came when it is not one.
+    platform::HttpResponse answer;
+    answer.status = static_cast<int>(q.int64(2));
+    answer.body = q.text(3);
+    json_add_string(d, "error", error_text(answer).c_str());
+    Json body = json_parse(answer.body);
+    const cJSON *err = cJSON_GetObjectItemCaseSensitive(body.get(), "error");
+    for (const char *field : {"message", "cause"}) {
+      const cJSON *v = cJSON_GetObjectItemCaseSensitive(err, field);
+      if (cJSON_IsString(v)) json_add_string(d, field, v->valuestring);
+    }
+    const cJSON *request_id = cJSON_GetObjectItemCaseSensitive(body.get(), "request_id");
+    if (cJSON_IsString(request_id)) json_add_string(d, "request_id", request_id->valuestring);
+    if (!cJSON_IsObject(err)) json_add_string(d, "body", answer.body.c_str());
+    Json payload = json_parse(q.text(4));
+    json_add_number(d, "events",
+                    static_cast<double>(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(payload.get(), "events"))));
   }
   json_add_number(result, "total", static_cast<double>(dead_letters_));
   return COHORT_OK;

@@ -17,6 +17,7 @@ namespace co {
 namespace {
 
 constexpr int64_t kPersistEveryMs = 5000;
+constexpr double kMaxDurationS = 1e9;
 
 struct Kind {
   const char *type;
@@ -104,8 +105,8 @@ cohort_status Agent::m_view_start(const cJSON *params, cJSON *result) {
   if (json_get_string(params, "completion_event", completion, ok) && !valid_event_name(completion)) ok = false;
   if (!ok) return failure(COHORT_EINVAL, "completion_event: must be 1-64 characters of A-Z, a-z, 0-9 or _");
   double duration = 0;
-  if (json_get_number(params, "duration_s", duration, ok) && duration < 0) ok = false;
-  if (!ok) return failure(COHORT_EINVAL, "duration_s: must be a number of seconds, 0 or more (omit for live)");
+  if (json_get_number(params, "duration_s", duration, ok) && (duration < 0 || duration > kMaxDurationS)) ok = false;
+  if (!ok) return failure(COHORT_EINVAL, "duration_s: must be a number of seconds, 0 to 1e9 (omit for live)");
   std::string url;
   if (json_get_string(params, "url", url, ok) && (url.empty() || url.size() > 2048)) ok = false;
   if (!ok) return failure(COHORT_EINVAL, "url: must be a non-empty string of at most 2048 bytes");
@@ -117,6 +118,8 @@ cohort_status Agent::m_view_start(const cJSON *params, cJSON *result) {
   if (props) json_add(track_params.get(), "properties", cJSON_Duplicate(props, 1));
   Event ev;
   cohort_status st = validate_event(track_params.get(), ev);
+  if (st != COHORT_OK) return st;
+  st = settle_duration(ev.properties.get(), duration);
   if (st != COHORT_OK) return st;
 
   View v;
@@ -228,10 +231,33 @@ cohort_status Agent::m_view_progress(const cJSON *params, cJSON *result) {
   return COHORT_OK;
 }
 
+// The content's duration, given as duration_s or as the guide's own
+// duration_seconds property (both must agree), goes on the play and the
+// completion event as duration_seconds in whole seconds, as in every example
+// of the guide (a fraction against an integer workspace field gets the event
+// ignored).
+cohort_status Agent::settle_duration(cJSON *properties, double &duration) {
+  const cJSON *given = cJSON_GetObjectItemCaseSensitive(properties, "duration_seconds");
+  if (given) {
+    if (!cJSON_IsNumber(given) || given->valuedouble < 0 || given->valuedouble > kMaxDurationS) {
+      return failure(COHORT_EINVAL, "properties.duration_seconds: must be a number of seconds, 0 to 1e9");
+    }
+    if (duration > 0 && std::llround(duration) != std::llround(given->valuedouble)) {
+      return failure(COHORT_EINVAL, "duration_s: differs from properties.duration_seconds");
+    }
+    if (duration <= 0) duration = given->valuedouble;
+  }
+  cJSON_DeleteItemFromObjectCaseSensitive(properties, "duration_seconds");
+  if (duration > 0) json_add_number(properties, "duration_seconds", static_cast<double>(std::llround(duration)));
+  return COHORT_OK;
+}
+
 // Emits the completion event with the view's content properties and the
 // engagement, removes the view, and describes it in result (may be NULL).
+// Time spent is whole seconds of playing time (the guide's examples: an
+// integer field), the part of a second not yet played not counted.
 cohort_status Agent::end_view(View &v, int64_t now, cJSON *result) {
-  double spent = round_to(static_cast<double>(v.spent_at(now)) / 1000.0, 0.001);
+  double spent = std::floor(static_cast<double>(v.spent_at(now)) / 1000.0);
   double completion = completion_of(v);
   Event ev;
   ev.name = v.completion_name;

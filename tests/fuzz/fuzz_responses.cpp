@@ -1,5 +1,6 @@
 // Fuzz target: how the agent takes the CCS and Contextual API answers
-// (sync.cpp: send_batch, run_contextual_jobs, merge_activations, the caches).
+// (sync.cpp: build_batch, settle_batch, settle_contextual, merge_activations,
+// the caches).
 // The input is the answer: byte 0 picks the HTTP status, byte 1 the content
 // type, Retry-After, a timeout and which of four agents (stateful or
 // stateless, activations merged or not) runs; byte 2 who gets the answer (the
@@ -15,8 +16,10 @@
 //
 // Beyond not crashing: a 2xx JSON object empties the outbox, is cached (its
 // cohorts and activations are what cohorts.get and activations.get give back)
-// and its user_id is adopted; a 4xx other than 408/429 is dead-lettered;
-// anything else keeps the events queued and marks activations stale; answers
+// and its user_id is adopted (an answer without activations is named in
+// activations.get's `missing`); a 400, 413 or 422 is dead-lettered; anything
+// else, a wrong key or URL (401, 403, 404, 405, ...) included, keeps the
+// events queued and marks activations stale; answers
 // are de-duplicated per platform; the stateless state goes back as it came
 // (the one from before a consent withdrawal only on a request built before it);
 // and no request carries the API key outside its header, or user data to the
@@ -35,7 +38,7 @@
 namespace {
 
 constexpr int64_t kInputStepMs = 301LL * 1000;        // past the back-off cap (5 min)
-constexpr int64_t kRetryAfterStepMs = 3601LL * 1000;  // past the Retry-After cap (1 h)
+constexpr int64_t kRetryAfterStepMs = 3601LL * 1000;  // past the Retry-After and wrong-key caps (1 h)
 constexpr int kWaitMs = 10000;                        // a real stall shows as a libFuzzer timeout
 constexpr int kPurgeEvery = 512;                      // consent withdrawal empties dead letters and history
 const char kApiKey[] = "sk_fuzz_0123456789";
@@ -67,7 +70,8 @@ struct Answer {
   co::platform::HttpResponse resp;
   co::Json body;  // parsed, when the agent must take it (a 2xx JSON object)
   bool taken = false;
-  bool refused = false;  // a 4xx that dead-letters the batch
+  bool refused = false;       // 400, 413, 422: the batch is dead-lettered
+  bool config_fault = false;  // another 4xx but 408/429: kept, backing off up to an hour
 };
 
 // Media types are case-insensitive (RFC 9110, 8.3.1).
@@ -98,7 +102,8 @@ Answer make_answer(int status, const std::string &content_type, int64_t retry_af
     a.taken = cJSON_IsObject(a.body.get());
     if (!a.taken) a.body.reset();
   }
-  a.refused = status >= 400 && status < 500 && status != 408 && status != 429;
+  a.refused = status == 400 || status == 413 || status == 422;
+  a.config_fault = !a.refused && status >= 400 && status < 500 && status != 408 && status != 429;
   return a;
 }
 
@@ -146,6 +151,13 @@ void check_activations_shape(const cJSON *result, const std::string &doc) {
     for (const cJSON *plat = obj->child; plat; plat = plat->next) require_unique(plat, "activations list", doc);
   }
   if (!cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(result, "stale"))) broken("activations.get stale", doc);
+  const cJSON *missing = cJSON_GetObjectItemCaseSensitive(result, "missing");
+  if (!cJSON_IsArray(missing)) broken("activations.get missing", doc);
+  for (const cJSON *m = missing->child; m; m = m->next) {
+    if (!cJSON_IsString(m) || (strcmp(m->valuestring, "behavioral") && strcmp(m->valuestring, "contextual"))) {
+      broken("activations.get missing names an unknown source", doc);
+    }
+  }
 }
 
 class ResponsesRig : public fuzz::Rig {
@@ -283,7 +295,7 @@ void run(ResponsesRig &r, const Answer &ccs, const Answer &ctx, int events, bool
 
   // 2. The clock moves past any back-off; the answers are in place.
   r.clock.advance_ms(r.step_ms);
-  r.step_ms = ccs.resp.retry_after_s > 250 ? kRetryAfterStepMs : kInputStepMs;
+  r.step_ms = ccs.resp.retry_after_s > 250 || ccs.config_fault ? kRetryAfterStepMs : kInputStepMs;
   r.set_answers(&ccs, &ctx);
 
   // 3. A Contextual call for the URL, and the CCS pass for what is queued.
@@ -338,6 +350,10 @@ void run(ResponsesRig &r, const Answer &ccs, const Answer &ctx, int events, bool
   if (events == 0 || !ccs.taken) return;
   if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(acts.get(), "stale"))) broken("stale after a good answer", doc);
   const cJSON *answer = ccs.body.get();
+  bool had_activations = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(answer, "activations"));
+  if (contains(cJSON_GetObjectItemCaseSensitive(acts.get(), "missing"), "behavioral") == had_activations) {
+    broken("activations.get missing does not say whether the CCS answer had activations", doc);
+  }
   require_activations(cJSON_GetObjectItemCaseSensitive(acts.get(), "activations"),
                       cJSON_GetObjectItemCaseSensitive(answer, "activations"), "CCS activations", doc);
   const cJSON *expect = cJSON_GetObjectItemCaseSensitive(answer, "cohorts");

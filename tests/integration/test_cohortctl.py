@@ -217,7 +217,7 @@ class Cohortctl(DaemonTestCase):
         self.assertEqual(event["event_id"], r["event_id"])
         self.assertEqual(event["properties"], {
             "n": 3, "f": 2.5, "neg": -1, "yes": True, "no": False, "s": "hello world", "zip": "007", "plus": "+1",
-            "arr": ["a", 1], "obj": {"k": "v"}, "video": {"genre": "drama", "season": 2}, "empty": "", "eq": "a=b"})
+            "arr": ["a", 1], "obj": {"k": "v"}, "video": {"genre": "drama", "season": 2}, "eq": "a=b"})  # empty= omitted
         self.ok("track", "CtlJson", '{"a": {"b": [1, 2]}, "c": null}')
         self.assertEqual(self.daemon.history(1, name="CtlJson")[0]["properties"], {"a": {"b": [1, 2]}})
         out = self.ok("track", "CtlHuman", "x=1")
@@ -246,10 +246,10 @@ class Cohortctl(DaemonTestCase):
         self.ok("view", "resume", view)
         end = self.ok("view", "end", view, "80")
         self.assertRegex(end, r"(?m)^completion:\s+0\.8$")
-        self.assertRegex(end, r"(?m)^time_spent_seconds:\s+[0-9.]+$")
+        self.assertRegex(end, r"(?m)^time_spent_seconds:\s+[0-9]+$")
         play = self.daemon.history(1, name="AudioPlay")[0]
         self.assertEqual(play["view_id"], view)
-        self.assertEqual(play["properties"], {"podcast": {"show": "Radiolab"}})
+        self.assertEqual(play["properties"], {"podcast": {"show": "Radiolab"}, "duration_seconds": 100})
 
     def test_history(self):
         for i in range(3):

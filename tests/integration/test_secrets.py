@@ -16,8 +16,9 @@ stops, and everything it left or said is searched:
   --log file, and the emulator's own stderr.
 
 Zero hits for the key (also URL-encoded, JSON-escaped or base64) and for the
-e-mail address (any case, trimmed or not, URL-encoded), except the key in the
-X-Api-Key request header, where it must be, every time, and nowhere else.
+e-mail address (any case, trimmed or not, URL-encoded), except the key where
+`api.key_in` sends it: the X-Api-Key request header (the default), or the `k`
+query parameter of the request URL (`"query"`), every time, and nowhere else.
 Positive controls make sure the search looks at the right bytes: the hashed
 address is found in the database and in the CCS requests.
 
@@ -134,9 +135,9 @@ class Secrets(unittest.TestCase):
             return self.call(d, "sync.now", {"timeout_ms": int(scaled(3000))})["pending"] == 0
         wait_until(drained, scaled(20), interval=0.05, message="the outbox to drain")
 
-    def make_daemon(self, via_key_file=False):
+    def make_daemon(self, via_key_file=False, key_in="header"):
         config = {"consent": {"required": True}, "log": {"level": "debug"},
-                  "api": {"key": API_KEY, "timeout_ms": int(scaled(1000))}}
+                  "api": {"key": API_KEY, "key_in": key_in, "timeout_ms": int(scaled(1000))}}
         d = Daemon(config=config, emulator=self.emu)
         self.addCleanup(d.cleanup)
         defs = os.path.join(d.workdir, "definitions.json")
@@ -246,7 +247,7 @@ class Secrets(unittest.TestCase):
 
     # -- the search
 
-    def check_everything(self, d, running_files):
+    def check_everything(self, d, running_files, key_in="header"):
         keys = key_variants(API_KEY)
         emails = email_variants(EMAIL, OTHER_EMAIL)
         problems = []
@@ -277,13 +278,22 @@ class Secrets(unittest.TestCase):
         self.assertTrue(any(r["path"].startswith("/ctx/") for r in api), "no Contextual request was made")
         for r in api + [r for r in logged if r["path"].startswith(("/ccs/", "/ctx/"))]:
             where = f"emulator request #{r['seq']} {r['method']} {r['path']}"
-            self.assertEqual(r["headers"].get("x-api-key"), API_KEY, f"{where}: the key was not in X-Api-Key")
-            self.assertFalse(r["key_in_url"], where)
             search(f"{where} (an e-mail address, anywhere)", json.dumps(r, ensure_ascii=False), emails)
             rest = dict(r, headers={k: v for k, v in r["headers"].items() if k != "x-api-key"})
+            if key_in == "query":
+                self.assertNotIn("x-api-key", r["headers"], f"{where}: the key was sent in X-Api-Key too")
+                self.assertEqual(r["query"].get("k"), [API_KEY], f"{where}: the key was not in ?k=")
+                self.assertIn("k=" + urllib.parse.quote(API_KEY, safe=""), r["target"], where)
+                self.assertEqual(r["target"].count(urllib.parse.quote(API_KEY, safe="")), 1, where)
+                # Where the key must be: the target's k=, and the parsed query.
+                rest = dict(rest, target=r["target"].replace(urllib.parse.quote(API_KEY, safe=""), ""),
+                            query={k: v for k, v in r["query"].items() if k != "k"})
+            else:
+                self.assertEqual(r["headers"].get("x-api-key"), API_KEY, f"{where}: the key was not in X-Api-Key")
+                self.assertFalse(r["key_in_url"], where)
             hits = find(json.dumps(rest, ensure_ascii=False), keys, case_insensitive=True)
             if hits:
-                problems.append(f"{where}: the key outside X-Api-Key: {hits}")
+                problems.append(f"{where}: the key outside {'?k=' if key_in == 'query' else 'X-Api-Key'}: {hits}")
         search("the emulator's stderr", self.emu.stderr())
 
         # Positive controls: the search looks at the right bytes.
@@ -307,19 +317,24 @@ class Secrets(unittest.TestCase):
             f"requests ({len(logged)} in the --log file), {len(keys)} key and {len(emails)} e-mail spellings")
         self.assertEqual(problems, [], "a secret leaked")
 
-    def run_scenario(self, via_key_file):
-        d = self.make_daemon(via_key_file)
+    def run_scenario(self, via_key_file, key_in="header"):
+        d = self.make_daemon(via_key_file, key_in)
         d.start()
         self.scenario(d)
         running = read_tree(d.data_dir)  # the WAL and anything else, before the checkpoint at exit
         self.assertEqual(d.stop(signal.SIGTERM), 0)
-        self.check_everything(d, running)
+        self.check_everything(d, running, key_in)
 
     def test_key_in_config_and_email_never_leak(self):
         self.run_scenario(via_key_file=False)
 
     def test_key_file_and_email_never_leak(self):
         self.run_scenario(via_key_file=True)
+
+    def test_key_in_query_and_email_never_leak(self):
+        """api.key_in "query": the key is the `k` parameter of each request URL,
+        and nowhere else (the log, status, config.get, dead letters, files)."""
+        self.run_scenario(via_key_file=True, key_in="query")
 
     def test_configuration_errors_never_quote_the_key(self):
         """--check-config and start-up errors name keys, never the key's value."""

@@ -1,7 +1,7 @@
 """Remote sync, end to end: the real cohortd against the real API emulator.
 
 Every fault mode of the emulator (latency within and beyond api.timeout_ms,
-500/502/503, 408, 429 and 503 with Retry-After, 400/401/413, TCP reset,
+500/502/503, 408, 429 and 503 with Retry-After, 400/413/422, TCP reset,
 accept-then-hang, truncated body, garbage body, wrong content type) is played
 against the daemon, and the emulator's request log is the witness:
 
@@ -10,15 +10,15 @@ against the daemon, and the emulator's request log is the witness:
   delivered stream is increasing;
 * nothing is delivered twice, except a batch whose 2xx the agent never got
   (latency beyond the deadline);
-* batches hold 1-10 events; refused batches (4xx) are dead-lettered, counted
-  and never sent again;
+* batches hold 1-10 events; refused batches (400, 413, 422) are dead-lettered,
+  counted and never sent again (a wrong key or URL keeps them: test_wire);
 * back-off: no hot loop while the API is down, and the waits stay within the
   doubling caps; Retry-After is honoured, even by sync.now;
 * activations.get answers within its own timeout_ms (stale:true) whatever the
   network does, and SIGTERM still exits promptly during a hang;
 * caches expire after their (short) TTLs; consent gates the CCS API but not the
   Contextual API, and withdrawing consent purges the queue;
-* the API key travels only in X-Api-Key (checked after every test), aliases
+* the API key travels only where api.key_in says (checked after every test), aliases
   replace user_id, the server's user_id is adopted, stateless mode round-trips
   `state`, and TLS is verified (api.ca_file supplies the test CA).
 
@@ -61,7 +61,8 @@ def is_uuid(s):
 
 def classify(r, lost_latency=False):
     """What a logged CCS request meant for the agent: ok (2xx it could read),
-    dead (4xx other than 408/429: refused for good) or failed (retry)."""
+    dead (400, 413, 422: the batch itself refused for good) or failed (kept
+    and retried: everything else, a wrong key or URL included)."""
     status, fault = r["status"], r["fault"]
     if status is None:
         return "failed"                      # reset, hang: no answer
@@ -69,9 +70,9 @@ def classify(r, lost_latency=False):
         if fault is None or (fault == "latency" and not lost_latency):
             return "ok"
         return "failed"                      # truncated, garbage, HTML, answer after the deadline
-    if status in (408, 429) or status >= 500:
-        return "failed"
-    return "dead"
+    if status in (400, 413, 422):
+        return "dead"
+    return "failed"
 
 
 class SyncCase(unittest.TestCase):
@@ -79,6 +80,8 @@ class SyncCase(unittest.TestCase):
 
     emulator = None
     emulator_args = {}
+    key_in = "header"  # where the tests' daemons send the key (api.key_in)
+    wrong_keys = False  # some requests go out with a wrong key, or none, on purpose
 
     @classmethod
     def setUpClass(cls):
@@ -104,18 +107,26 @@ class SyncCase(unittest.TestCase):
             log = d.stderr_text()
             d.cleanup()
             self.assertNotIn(API_KEY, log, "the API key appeared in a log line")
-        # The key travels in the header, never in a URL, in every request of every test.
+        # The key travels where api.key_in says (the header by default) and
+        # nowhere else, in every request of every test.
         if self.emu.process is not None and self.emu.process.poll() is None:
             for r in self.emu.requests():
-                self.assertFalse(r["key_in_url"], r["target"])
-                self.assertEqual(r["headers"].get("x-api-key"), API_KEY, r["target"])
-                self.assertNotIn(API_KEY, r["target"])
+                if r["path"].startswith("/_control/"):
+                    continue
+                if self.key_in == "query":
+                    self.assertEqual(r["query"].get("k"), [API_KEY], r["target"])
+                    self.assertNotIn("x-api-key", r["headers"], r["target"])
+                else:
+                    self.assertFalse(r["key_in_url"], r["target"])
+                    if not self.wrong_keys:
+                        self.assertEqual(r["headers"].get("x-api-key"), API_KEY, r["target"])
+                    self.assertNotIn(API_KEY, r["target"])
 
     # -- helpers
 
     def start_daemon(self, config=None, emulator=None):
         base = {"consent": {"required": False}, "log": {"level": "debug"},
-                "api": {"key": API_KEY, "timeout_ms": API_TIMEOUT_MS}}
+                "api": {"key": API_KEY, "key_in": self.key_in, "timeout_ms": API_TIMEOUT_MS}}
         d = Daemon(config=deep_merge(base, config), emulator=emulator or self.emu)
         self.daemons.append(d)
         return d.start()
@@ -290,10 +301,10 @@ class Faults(SyncCase):
 
 
 class DeadLetters(SyncCase):
-    def test_400_401_413_are_dead_lettered_counted_and_never_retried(self):
+    def test_400_413_422_are_dead_lettered_counted_and_never_retried(self):
         d = self.start_daemon()
         dead = []
-        for code in (400, 401, 413):
+        for code in (400, 413, 422):
             self.emu.set_fault("status", code=code, path="ccs")
             dead += self.track(d, 3)
             r = d.call("sync.now", {"timeout_ms": int(scaled(3000))})
@@ -586,7 +597,7 @@ class Identity(SyncCase):
         requests = self.check_delivery(ns)
         self.assertEqual(len(requests), 2)
         for r in requests:
-            self.assertEqual(r["target"], "/ccs/v1/segmentation/stateless")
+            self.assertEqual(r["target"], "/ccs/v1/segmentation/stateless?activations=true")
             self.assertEqual(r["status"], 200)
         first, second = (r["body"] for r in requests)
         self.assertNotIn("state", first)

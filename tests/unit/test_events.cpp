@@ -71,19 +71,39 @@ static void invalid_events_rejected_and_change_nothing(void **) {
 static void accepted_event_is_normalized(void **) {
   Fixture f;
   f.open();
-  co::Json r = call_ok(f.agent, "track",
-                       "{\"name\":\"Videoview\",\"time\":\"2024-01-15T15:00:00+01:00\",\"view_id\":"
-                       "\"a2b3c4d5-e6f7-8901-2345-6789abcdef01\",\"properties\":{\"title\":\"T\",\"gone\":null,"
-                       "\"nested\":{\"a\":null,\"b\":[1,null,2]}}}");
+  std::string view = str(call_ok(f.agent, "view.start", "{\"type\":\"video\"}").get(), "view_id");
+  std::string p = "{\"name\":\"Videoview\",\"time\":\"2024-01-15T15:00:00+01:00\",\"view_id\":\"" + view +
+                  "\",\"properties\":{\"title\":\"T\",\"gone\":null,\"empty\":\"\","
+                  "\"nested\":{\"a\":null,\"s\":\"\",\"b\":[1,null,2,\"\"]}}}";
+  co::Json r = call_ok(f.agent, "track", p.c_str());
   assert_true(co::platform::is_uuid(str(r.get(), "event_id")));
   assert_true(co::platform::is_uuid(str(r.get(), "session_id")));
   assert_true(cJSON_IsArray(cJSON_GetObjectItem(r.get(), "cohorts")));
   co::Json h = call_ok(f.agent, "history.get");
   const cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItem(h.get(), "events"), 0);
   assert_string_equal(str(e, "time").c_str(), "2024-01-15T14:00:00.000Z");
-  assert_string_equal(str(e, "view_id").c_str(), "a2b3c4d5-e6f7-8901-2345-6789abcdef01");
+  assert_string_equal(str(e, "view_id").c_str(), view.c_str());
+  // Nulls and empty strings are omitted ("rather than sending it as null or an empty value").
   assert_string_equal(co::json_print(cJSON_GetObjectItem(e, "properties")).c_str(),
                       "{\"title\":\"T\",\"nested\":{\"b\":[1,2]}}");
+}
+
+// The guide: an event inside an engagement carries the view's id. It must
+// be one of the open views; anything else is an error that stores nothing.
+static void track_view_id_must_name_an_open_view(void **) {
+  Fixture f;
+  f.open();
+  std::string view = str(call_ok(f.agent, "view.start", "{\"type\":\"video\"}").get(), "view_id");
+  int64_t before = f.history();
+  char *out = nullptr;
+  std::string p = "{\"name\":\"AdBreak\",\"view_id\":\"a2b3c4d5-e6f7-8901-2345-6789abcdef01\"}";
+  assert_int_equal(cohort_call(f.agent, "track", p.c_str(), &out), COHORT_ENOTFOUND);
+  assert_non_null(strstr(cohort_last_error(f.agent), "view_id"));
+  assert_int_equal(f.history(), before);
+  call_ok(f.agent, "view.end", ("{\"view_id\":\"" + view + "\"}").c_str());
+  p = "{\"name\":\"AdBreak\",\"view_id\":\"" + view + "\"}";
+  assert_int_equal(cohort_call(f.agent, "track", p.c_str(), &out), COHORT_ENOTFOUND);  // ended: no longer open
+  assert_int_equal(f.history(), before + 1);                                           // the completion only
 }
 
 static void no_consent_keeps_nothing(void **) {
@@ -243,6 +263,7 @@ int main() {
       cmocka_unit_test(iso8601_parse_and_format),
       cmocka_unit_test(invalid_events_rejected_and_change_nothing),
       cmocka_unit_test(accepted_event_is_normalized),
+      cmocka_unit_test(track_view_id_must_name_an_open_view),
       cmocka_unit_test(no_consent_keeps_nothing),
       cmocka_unit_test(consent_persists),
       cmocka_unit_test(bounds_evict_oldest_and_count),

@@ -7,6 +7,7 @@
 #include "test_util.h"
 
 using test::call_ok;
+using test::num;
 using test::str;
 
 struct Fixture : test::AgentFixture {
@@ -102,6 +103,34 @@ static void aliases_sorted_by_priority_and_upserted(void **) {
   assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r.get(), "aliases")), 1);
 }
 
+// Without a priority an alias ranks after those already set, in the order
+// given; equal priorities keep the order they were set in, across restarts.
+// Never the tags' alphabet. Setting a tag again keeps its rank.
+static void aliases_without_priority_rank_in_the_order_given(void **) {
+  Fixture f;
+  f.open();
+  auto tags = [&] {
+    co::Json r = call_ok(f.agent, "identity.get");
+    std::string out;
+    for (const cJSON *a = cJSON_GetObjectItem(r.get(), "aliases")->child; a; a = a->next) {
+      out += str(a, "tag") + ":" + std::to_string(static_cast<int>(num(a, "priority"))) + " ";
+    }
+    return out;
+  };
+  call_ok(f.agent, "identity.set_aliases", "{\"aliases\":[{\"tag\":\"tifa\",\"id\":\"t-1\"}]}");
+  call_ok(f.agent, "identity.set_aliases", "{\"aliases\":[{\"tag\":\"email_sha256\",\"id\":\"a@b.c\",\"hash\":\"sha256\"}]}");
+  assert_string_equal(tags().c_str(), "tifa:0 email_sha256:1 ");
+  call_ok(f.agent, "identity.set_aliases", "{\"aliases\":[{\"tag\":\"tifa\",\"id\":\"t-2\"}]}");  // again: keeps its rank
+  call_ok(f.agent, "identity.set_aliases",
+          "{\"aliases\":[{\"tag\":\"zz\",\"id\":\"z\",\"priority\":1},{\"tag\":\"aa\",\"id\":\"a\",\"priority\":1},"
+          "{\"tag\":\"mm\",\"id\":\"m\"}]}");
+  assert_string_equal(tags().c_str(), "tifa:0 email_sha256:1 zz:1 aa:1 mm:2 ");
+  f.reopen();
+  assert_string_equal(tags().c_str(), "tifa:0 email_sha256:1 zz:1 aa:1 mm:2 ");
+  call_ok(f.agent, "identity.set_aliases", "{\"replace\":true,\"aliases\":[{\"tag\":\"b\",\"id\":\"1\"},{\"tag\":\"a\",\"id\":\"2\"}]}");
+  assert_string_equal(tags().c_str(), "b:0 a:1 ");
+}
+
 static void email_is_hashed_never_stored(void **) {
   Fixture f;
   f.open();
@@ -172,6 +201,7 @@ int main() {
       cmocka_unit_test(id_survives_database_loss),
       cmocka_unit_test(reset_makes_a_new_id_and_drops_history),
       cmocka_unit_test(aliases_sorted_by_priority_and_upserted),
+      cmocka_unit_test(aliases_without_priority_rank_in_the_order_given),
       cmocka_unit_test(email_is_hashed_never_stored),
       cmocka_unit_test(bad_aliases_rejected_and_change_nothing),
       cmocka_unit_test(session_renews_after_inactivity),

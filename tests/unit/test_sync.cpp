@@ -7,52 +7,16 @@
 #include <thread>
 #include <vector>
 
-#include "platform/http.h"
-#include "test_util.h"
+#include "sync_fixture.h"
 
 using test::call_ok;
 using test::num;
 using test::str;
 
-namespace {
-
-const char *kAnswer =
-    "{\"user_id\":\"2008c38f-dece-4570-976d-87593ed001c3\",\"cohorts\":[\"12345\",\"67890\"],"
-    "\"activations\":{\"dfp\":[\"12345\",\"67890\"],\"freewheel\":[\"12345\"]}}";
-
-void answer(co::platform::HttpResponse &r, int status, const std::string &body, int64_t retry_after = -1) {
-  r.status = status;
-  r.body = body;
-  r.content_type = "application/json";
-  r.retry_after_s = retry_after;
-}
-
-bool is_ccs(const co::platform::HttpRequest &r) { return r.url.find("/ccs/") != std::string::npos; }
-
-struct Fixture : test::AgentFixture {
-  Fixture() : AgentFixture(9) {}
-  void open(const std::string &more = "") {
-    std::string cfg = "\"consent\":{\"required\":false},\"api\":{\"key\":\"sk_test\",\"ccs_url\":\"http://ccs\","
-                      "\"contextual_url\":\"http://ctx\"}";
-    open_with(more.empty() ? cfg : cfg + "," + more);
-  }
-  void track(int n) {
-    for (int i = 0; i < n; ++i) {
-      std::string p = "{\"name\":\"E\",\"properties\":{\"i\":" + std::to_string(i) + "}}";
-      call_ok(agent, "track", p.c_str());
-    }
-  }
-  co::Json sync() { return call_ok(agent, "sync.now", "{\"timeout_ms\":5000}"); }
-  std::vector<co::platform::HttpRequest> ccs_sent() {
-    std::vector<co::platform::HttpRequest> out;
-    for (auto &r : transport.sent()) {
-      if (is_ccs(r)) out.push_back(r);
-    }
-    return out;
-  }
-};
-
-}  // namespace
+using test::answer;
+using test::is_ccs;
+using test::kAnswer;
+using Fixture = test::SyncFixture;
 
 static void drains_in_order_in_batches_of_ten(void **) {
   Fixture f;
@@ -190,7 +154,7 @@ static void redirects_are_retried_and_media_types_are_case_blind(void **) {
 // Dead letters are kept for inspection, but not without bound.
 static void dead_letters_are_bounded(void **) {
   Fixture f;
-  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 401, "{}"); });
+  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 400, "{}"); });
   f.open();
   for (int i = 0; i < 120; ++i) {
     f.track(1);

@@ -60,6 +60,48 @@ static void video_play_pause_resume_end(void **) {
   assert_int_equal(f.status_of("view.end", "{\"view_id\":\"" + id + "\"}"), COHORT_ENOTFOUND);
 }
 
+// As in the guide's examples: both events carry duration_seconds when the
+// duration is known, and the engagement is whole seconds of playing time.
+static void events_carry_duration_and_whole_seconds(void **) {
+  Fixture f;
+  f.open();
+  std::string id = f.start("{\"type\":\"video\",\"duration_s\":600.4,\"properties\":{\"video_id\":\"v\"}}");
+  co::Json play = f.last("Videoview");
+  const cJSON *duration = cJSON_GetObjectItem(cJSON_GetObjectItem(play.get(), "properties"), "duration_seconds");
+  assert_true(cJSON_IsNumber(duration) && duration->valuedouble == 600);
+  assert_string_equal(co::json_print(duration).c_str(), "600");  // an integer on the wire
+  f.clock.advance_ms(450700);
+  co::Json r = f.call("view.end", id, ",\"position_s\":450");
+  assert_true(num(r.get(), "time_spent_seconds") == 450);
+  co::Json done = f.last("VideoCompletion");
+  const cJSON *p = cJSON_GetObjectItem(done.get(), "properties");
+  assert_string_equal(co::json_print(cJSON_GetObjectItem(p, "duration_seconds")).c_str(), "600");
+  assert_string_equal(co::json_print(cJSON_GetObjectItem(p, "time_spent_seconds")).c_str(), "450");
+  assert_true(std::fabs(num(p, "percentage_watched") - 0.7495) < 1e-9);  // a fraction 0-1
+
+  // The duration may come as the guide's own property instead.
+  id = f.start("{\"type\":\"audio\",\"properties\":{\"podcast_id\":\"p\",\"duration_seconds\":1800}}");
+  f.clock.advance_ms(900000);
+  r = f.call("view.end", id, ",\"position_s\":900");
+  assert_true(std::fabs(num(r.get(), "completion") - 0.5) < 1e-9);
+  co::Json audio = f.last("AudioCompletion");
+  assert_true(num(cJSON_GetObjectItem(audio.get(), "properties"), "duration_seconds") == 1800);
+
+  // Live (no duration): no duration_seconds, no percentage.
+  id = f.start("{\"type\":\"video\",\"properties\":{\"video_id\":\"live\"}}");
+  co::Json live = f.last("Videoview");
+  assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(live.get(), "properties"), "duration_seconds"));
+  f.call("view.end", id);
+
+  // Two durations that disagree are an error naming both; nothing is stored.
+  int64_t before = num(call_ok(f.agent, "status").get(), "queue_depth");
+  assert_int_equal(f.status_of("view.start", "{\"duration_s\":600,\"properties\":{\"duration_seconds\":300}}"),
+                   COHORT_EINVAL);
+  assert_non_null(strstr(cohort_last_error(f.agent), "duration_seconds"));
+  assert_int_equal(f.status_of("view.start", "{\"properties\":{\"duration_seconds\":\"600\"}}"), COHORT_EINVAL);
+  assert_int_equal(num(call_ok(f.agent, "status").get(), "queue_depth"), before);
+}
+
 static void audio_uses_listened(void **) {
   Fixture f;
   f.open();
@@ -182,7 +224,7 @@ static void crashed_view_is_ended_at_next_start(void **) {
   std::string id = test::run_and_kill(cfg, [](cohort_agent *a) {
     char view[37] = {0};
     if (cohort_view_start(a, "video", "{\"video_id\":\"v1\"}", 600, view) != COHORT_OK) return std::string();
-    usleep(200000);
+    usleep(1100000);  // more than a whole second of playing time
     std::string p = std::string("{\"view_id\":\"") + view + "\",\"position_s\":60}";
     char *out = nullptr;
     if (cohort_call(a, "view.pause", p.c_str(), &out) != COHORT_OK) return std::string();
@@ -198,7 +240,7 @@ static void crashed_view_is_ended_at_next_start(void **) {
   const cJSON *p = cJSON_GetObjectItem(e, "properties");
   assert_true(std::fabs(num(p, "percentage_watched") - 0.1) < 1e-9);
   double spent = num(p, "time_spent_seconds");
-  assert_true(spent >= 0.2 && spent < 30);
+  assert_true(spent >= 1 && spent < 30 && spent == std::floor(spent));
   assert_string_equal(str(p, "video_id").c_str(), "v1");
   cohort_close(a);
 }
@@ -220,6 +262,7 @@ static void c_shortcuts(void **) {
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(video_play_pause_resume_end),
+      cmocka_unit_test(events_carry_duration_and_whole_seconds),
       cmocka_unit_test(audio_uses_listened),
       cmocka_unit_test(live_and_zero_duration_have_no_completion),
       cmocka_unit_test(seeks_keep_the_furthest_point_and_cap_at_one),
