@@ -1096,6 +1096,30 @@ int cmd_call(Client &c, const Options &opt, const Args &a) {
   return simple(c, opt, a.words[0], params, show_pretty);
 }
 
+// A listing's table (or what to say when it is empty), then its total.
+void print_listing(const cJSON *r, const Row &headers, const std::vector<Row> &rows, const char *empty) {
+  if (rows.empty()) {
+    printf("%s\n", empty);
+  } else {
+    print_table(headers, rows);
+  }
+  if (const cJSON *total = field(r, "total")) printf("\ntotal: %s\n", text_of(total).c_str());
+}
+
+// The optional N of a listing command: how many, 1 to 1000 (n keeps its
+// default when none is given). False with rc set on a usage error.
+bool parse_count(const Args &a, const std::vector<const char *> &words, long long &n, int &rc) {
+  if (words.size() > 1) {
+    rc = usage_error(a.name, "expected at most one N");
+    return false;
+  }
+  if (!words.empty() && !parse_int(words[0], 1, 1000, n)) {
+    rc = usage_error(a.name, "N must be 1 to 1000, got \"%s\"", words[0]);
+    return false;
+  }
+  return true;
+}
+
 void show_history(const cJSON *r) {
   const cJSON *events = field(r, "events");
   std::vector<Row> rows;
@@ -1108,12 +1132,7 @@ void show_history(const cJSON *r) {
       rows.push_back({text_of(field(e, "time")), text_of(field(e, "name")), view, props});
     }
   }
-  if (rows.empty()) {
-    printf("history: no events\n");
-  } else {
-    print_table({"TIME", "NAME", "VIEW", "PROPERTIES"}, rows);
-  }
-  if (const cJSON *total = field(r, "total")) printf("\ntotal: %s\n", text_of(total).c_str());
+  print_listing(r, {"TIME", "NAME", "VIEW", "PROPERTIES"}, rows, "history: no events");
 }
 
 int cmd_history(Client &c, const Options &opt, const Args &a) {
@@ -1121,11 +1140,8 @@ int cmd_history(Client &c, const Options &opt, const Args &a) {
   std::vector<const char *> words;
   int rc = kOk;
   if (!take_options(a, {{"--name", true, &name}}, words, rc)) return rc;
-  if (words.size() > 1) return usage_error(a.name, "expected at most one N");
   long long n = 20;
-  if (!words.empty() && !parse_int(words[0], 1, 1000, n)) {
-    return usage_error(a.name, "N must be 1 to 1000, got \"%s\"", words[0]);
-  }
+  if (!parse_count(a, words, n, rc)) return rc;
   cJSON *params = cJSON_CreateObject();
   cJSON_AddNumberToObject(params, "limit", static_cast<double>(n));
   if (name) cJSON_AddStringToObject(params, "name", name);
@@ -1145,20 +1161,13 @@ void show_dead_letters(const cJSON *r) {
       rows.push_back({text_of(field(d, "at")), text_of(field(d, "http_status")), text_of(field(d, "events")), why});
     }
   }
-  if (rows.empty()) {
-    printf("dead letters: none\n");
-  } else {
-    print_table({"AT", "HTTP", "EVENTS", "WHY"}, rows);
-  }
-  if (const cJSON *total = field(r, "total")) printf("\ntotal: %s\n", text_of(total).c_str());
+  print_listing(r, {"AT", "HTTP", "EVENTS", "WHY"}, rows, "dead letters: none");
 }
 
 int cmd_dead_letters(Client &c, const Options &opt, const Args &a) {
-  if (a.words.size() > 1) return usage_error(a.name, "expected at most one N");
   long long n = 20;
-  if (!a.words.empty() && !parse_int(a.words[0], 1, 1000, n)) {
-    return usage_error(a.name, "N must be 1 to 1000, got \"%s\"", a.words[0]);
-  }
+  int rc = kOk;
+  if (!parse_count(a, a.words, n, rc)) return rc;
   cJSON *params = cJSON_CreateObject();
   cJSON_AddNumberToObject(params, "limit", static_cast<double>(n));
   return simple(c, opt, "dead_letters.get", params, show_dead_letters);

@@ -155,16 +155,24 @@ static void missing_ca_file_is_an_error_naming_the_path(void **) {
 // An app that links the library owns its signal handlers: SIGPIPE stays at its
 // default (terminate) here, and a server that takes the connection and
 // resets it while a large body is being written must not kill the process.
-static void a_peer_reset_does_not_raise_sigpipe(void **) {
-  void (*before)(int) = signal(SIGPIPE, SIG_DFL);
-  int srv = socket(AF_INET, SOCK_STREAM, 0);
+// A listening socket on 127.0.0.1, an ephemeral port (returned in port).
+static int listen_on_loopback(int backlog, int &port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof addr;
-  assert_int_equal(bind(srv, reinterpret_cast<sockaddr *>(&addr), sizeof addr), 0);
-  assert_int_equal(listen(srv, 4), 0);
-  assert_int_equal(getsockname(srv, reinterpret_cast<sockaddr *>(&addr), &len), 0);
+  assert_int_equal(bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr), 0);
+  assert_int_equal(listen(fd, backlog), 0);
+  assert_int_equal(getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len), 0);
+  port = ntohs(addr.sin_port);
+  return fd;
+}
+
+static void a_peer_reset_does_not_raise_sigpipe(void **) {
+  void (*before)(int) = signal(SIGPIPE, SIG_DFL);
+  int port = 0;
+  int srv = listen_on_loopback(4, port);
   std::thread server([srv] {
     for (int i = 0; i < 3; ++i) {
       int c = accept(srv, nullptr, nullptr);
@@ -179,7 +187,7 @@ static void a_peer_reset_does_not_raise_sigpipe(void **) {
   auto transport = co::platform::make_curl_transport(co::platform::TransportOptions{}, log, err);
   assert_non_null(transport.get());
   co::platform::HttpRequest req;
-  req.url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/ccs/v1/segmentation";
+  req.url = "http://127.0.0.1:" + std::to_string(port) + "/ccs/v1/segmentation";
   req.body.assign(4 << 20, 'x');  // more than the socket buffers take at once
   req.timeout_ms = 5000;
   for (int i = 0; i < 3; ++i) {
@@ -245,15 +253,7 @@ static void watchdog_enforces_the_deadline(void **) {
 class TestServer {
  public:
   explicit TestServer(int hold = 1) : hold_(hold) {
-    listen_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    assert_int_equal(bind(listen_, reinterpret_cast<sockaddr *>(&addr), sizeof addr), 0);
-    assert_int_equal(listen(listen_, 8), 0);
-    assert_int_equal(getsockname(listen_, reinterpret_cast<sockaddr *>(&addr), &len), 0);
-    port_ = ntohs(addr.sin_port);
+    listen_ = listen_on_loopback(8, port_);
     assert_int_equal(pipe(wake_), 0);
     thread_ = std::thread([this] { serve(); });
   }
