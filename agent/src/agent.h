@@ -246,7 +246,6 @@ class Agent {
   // One CCS request made from the oldest queued events of one identity epoch.
   struct Batch {
     std::vector<int64_t> seqs;  // the events it carries, in outbox order
-    int64_t last_seq = 0;       // the cursor once it has left (segment events kept back included)
     int64_t epoch = -1;
     uint64_t purges = 0;        // consent withdrawals when it was built
     platform::HttpRequest req;

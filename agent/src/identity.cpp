@@ -235,16 +235,6 @@ cohort_status Agent::m_identity_set_aliases(const cJSON *params, cJSON *result) 
     ins.step();
     ok = ins.done();
   }
-  // The epoch keeps its alias set: events queued now still leave under it
-  // after an identity.reset.
-  Json set(json_must(cJSON_CreateArray()));
-  add_aliases_json(set.get(), next);
-  storage::Stmt keep(store_, "UPDATE identities SET aliases=? WHERE epoch=?");
-  keep.bind(1, json_print_checked(set.get())).bind(2, epoch_);
-  if (ok) {
-    keep.step();
-    ok = keep.done();
-  }
   if (!ok || !store_.commit()) {
     std::string why = store_.error();
     store_.rollback();
@@ -261,13 +251,19 @@ cohort_status Agent::new_identity(bool drop_history) {
   if (id.empty() || session.empty()) return failure(COHORT_EINTERNAL, "no entropy for a new identity");
   int64_t epoch = epoch_ + 1;
   int64_t now_mono = clock_->mono_ms();
+  // The old epoch keeps its alias set: its events still queued leave under it.
+  Json old_aliases(json_must(cJSON_CreateArray()));
+  add_aliases_json(old_aliases.get(), aliases_);
   if (!store_.begin()) return failure(COHORT_ESTORAGE, "identity: " + store_.error());
+  storage::Stmt keep(store_, "UPDATE identities SET aliases=? WHERE epoch=?");
+  keep.bind(1, json_print_checked(old_aliases.get())).bind(2, epoch_);
+  keep.step();
   storage::Stmt ins(store_, "INSERT OR REPLACE INTO identities(epoch,user_id) VALUES(?,?)");
   ins.bind(1, epoch).bind(2, id);
   ins.step();
   // Events still queued for the CCS API keep their epoch and leave under the
   // old identity; everything else of the old user goes.
-  bool ok = ins.done() && store_.set_meta("user_id", id) && store_.set_meta("epoch", std::to_string(epoch)) &&
+  bool ok = keep.done() && ins.done() && store_.set_meta("user_id", id) && store_.set_meta("epoch", std::to_string(epoch)) &&
             store_.exec("DELETE FROM aliases") &&
             (!drop_history || (delete_sent_events() &&
                                store_.exec("DELETE FROM cohort_state") &&

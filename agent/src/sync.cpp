@@ -367,7 +367,6 @@ bool Agent::build_batch(Batch &batch) {
     json_append(events, r.event.release());
   }
   std::sort(batch.seqs.begin(), batch.seqs.end());
-  batch.last_seq = batch.seqs.back();
   // The stateless user state is the server's memory of this user: it is kept
   // apart from the activation cache and outlives its TTL.
   std::string state;
@@ -429,7 +428,7 @@ bool Agent::settle_batch(const Batch &batch, platform::HttpResponse &resp) {
     if (!delivered) {
       // Kept with the API's own error body: its message and cause say why.
       storage::Stmt dl(store_, "INSERT INTO dead_letters(at_ms,http_status,error,payload) VALUES(?,?,?,?)");
-      dl.bind(1, clock_->wall_ms()).bind(2, static_cast<int64_t>(resp.status)).bind(3, redact(resp.body.substr(0, 4096)));
+      dl.bind(1, clock_->wall_ms()).bind(2, static_cast<int64_t>(resp.status)).bind(3, redact(resp.body).substr(0, 4096));
       dl.bind(4, batch.req.body);
       dl.step();
       ok = ok && dl.done();
@@ -441,7 +440,7 @@ bool Agent::settle_batch(const Batch &batch, platform::HttpResponse &resp) {
       // A stateless state the server refuses would poison every later batch.
       if (stateless) ok = ok && store_.exec("DELETE FROM meta WHERE key='ccs_state'");
     }
-    if (batch.last_seq > prev_sent) ok = ok && advance_sent(batch.last_seq);
+    if (batch.seqs.back() > prev_sent) ok = ok && advance_sent(batch.seqs.back());
     if (ok && store_.commit()) return true;
     store_.rollback();
     sent_seq_ = prev_sent;
@@ -527,7 +526,7 @@ void Agent::queue_contextual(const std::string &url, Json page_properties) {
     if (j.url == url) return;
   }
   ctx_jobs_.push_back({url, json_print_checked(page_properties.get())});
-  // Not behind the CCS back-off: the worker runs contextual jobs first.
+  // Not behind the CCS back-off: a round sends them whether or not a batch is due.
   wake_ = true;
   wake_cv_.notify_one();
 }
