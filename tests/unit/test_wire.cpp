@@ -53,6 +53,26 @@ bool eventually(P &&pred) {
   return pred();
 }
 
+// The API down (503) until opened, then 200; what it took, in order. Events
+// tracked while it is down stay queued however the worker's passes fall.
+struct Gate {
+  std::atomic<bool> up{false};
+  std::mutex mu;
+  std::vector<std::string> taken;  // bodies answered 200
+  void attach(Fixture &f) {
+    f.transport.set_handler([this](const co::platform::HttpRequest &req, co::platform::HttpResponse &r) {
+      if (!up) return answer(r, 503, "{}");
+      std::lock_guard<std::mutex> lock(mu);
+      if (is_ccs(req)) taken.push_back(req.body);
+      answer(r, 200, "{}");
+    });
+  }
+  std::vector<std::string> bodies() {
+    std::lock_guard<std::mutex> lock(mu);
+    return taken;
+  }
+};
+
 struct Lines {
   std::mutex mu;
   std::string all;
@@ -162,12 +182,15 @@ static void config_reload_errors_change_nothing(void **) {
 static void refused_batches_keep_the_api_error(void **) {
   for (int code : {400, 413, 422}) {
     Fixture f;
+    std::atomic<bool> up{false};  // down while the two events are tracked: one batch
     f.transport.set_handler([&](const co::platform::HttpRequest &, co::platform::HttpResponse &r) {
+      if (!up) return answer(r, 503, "{}");
       answer(r, code, api_error(code, "event schema validation failed",
                                 "events[0].properties.time_spent_seconds: expected integer, got 12.5"));
     });
     f.open();
     f.track(2);
+    up = true;
     co::Json r = f.sync();
     assert_int_equal(num(r.get(), "pending"), 0);
     assert_int_equal(num(r.get(), "dead_letters"), 1);
@@ -252,16 +275,18 @@ static void segment_events_stay_on_the_device(void **) {
                      "[{\"type\":\"event\",\"event_type\":\"E\"}]}}]}";
   for (int send = 0; send < 2; ++send) {
     Fixture f;
-    f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, "{}"); });
+    Gate api;
+    api.attach(f);
     f.open(send ? "\"sync.send_segment_events\":true" : "");
     call_ok(f.agent, "definitions.put", defs);
     f.track(2);
     co::Json h = call_ok(f.agent, "history.get", "{\"name\":\"SegmentEntry\"}");
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(h.get(), "events")), 1);
     assert_int_equal(num(call_ok(f.agent, "status").get(), "queue_depth"), send ? 3 : 2);
+    api.up = true;
     assert_int_equal(num(f.sync().get(), "pending"), 0);
     bool sent_entry = false;
-    for (auto &req : f.ccs_sent()) sent_entry |= req.body.find("SegmentEntry") != std::string::npos;
+    for (auto &body : api.bodies()) sent_entry |= body.find("SegmentEntry") != std::string::npos;
     assert_int_equal(sent_entry, send);
     // Restarted, the queue is counted the same way (nothing left to send).
     f.reopen();
@@ -274,7 +299,8 @@ static void segment_events_stay_on_the_device(void **) {
 // included, across identity.reset.
 static void batches_are_chronological_and_keep_their_identity(void **) {
   Fixture f;
-  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, "{}"); });
+  Gate api;
+  api.attach(f);
   f.open();
   call_ok(f.agent, "identity.set_aliases", "{\"aliases\":[{\"tag\":\"tifa\",\"id\":\"t-1\"}]}");
   for (const char *t : {"2024-01-15T14:00:03Z", "2024-01-15T14:00:01Z", "2024-01-15T14:00:02Z"}) {
@@ -285,10 +311,11 @@ static void batches_are_chronological_and_keep_their_identity(void **) {
   call_ok(f.agent, "identity.reset");
   call_ok(f.agent, "identity.set_aliases", "{\"aliases\":[{\"tag\":\"idfa\",\"id\":\"i-3\"}]}");
   f.track(1);
+  api.up = true;
   f.sync();
-  auto sent = f.ccs_sent();
+  auto sent = api.bodies();
   assert_int_equal(sent.size(), 3);
-  co::Json b0 = co::json_parse(sent[0].body), b1 = co::json_parse(sent[1].body), b2 = co::json_parse(sent[2].body);
+  co::Json b0 = co::json_parse(sent[0]), b1 = co::json_parse(sent[1]), b2 = co::json_parse(sent[2]);
   assert_string_equal(co::json_print(cJSON_GetObjectItem(b0.get(), "aliases")).c_str(),
                       "[{\"tag\":\"tifa\",\"id\":\"t-1\",\"priority\":0}]");
   const cJSON *events = cJSON_GetObjectItem(b0.get(), "events");
