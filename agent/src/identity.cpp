@@ -284,7 +284,11 @@ cohort_status Agent::new_identity(bool drop_history) {
   epoch_ = epoch;
   aliases_.clear();
   if (drop_history) {
-    history_count_ = outbox_count_;  // before the new user's cohorts record anything
+    // Left: the old user's events still to send, and the agent's own events
+    // among them (not queued, so not in outbox_count_): counted, not assumed.
+    // Before the new user's cohorts record anything.
+    storage::Stmt left(store_, "SELECT count(*) FROM events");
+    history_count_ = left.step() ? left.int64(0) : outbox_count_;
     caches_.erase("behavioral");
     current_view_id_.clear();
     apply_definitions(definitions_doc_, true);  // a new user starts with no cohort state

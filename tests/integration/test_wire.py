@@ -211,9 +211,11 @@ class OnTheDevice(SyncCase):
         d = self.start_daemon()
         d.call("definitions.put", {"cohorts": [{"id": "501", "name": "Viewers", "rule": {
             "logic": "AND", "conditions": [{"type": "event", "event_type": "Videoview"}]}}]})
+        self.emu.set_fault("status", code=503, path="ccs")  # down: the queue stays as tracked
         ns = self.track(d, 2, name="Videoview")
         self.assertEqual(len(d.history(name="SegmentEntry")), 1)
-        self.assertEqual(d.call("status")["queue_depth"], 2)
+        self.assertEqual(d.call("status")["queue_depth"], 2)  # the segment event is not queued
+        self.emu.set_fault("none", path="ccs")
         self.sync_all(d)
         self.wait_finished()
         self.check_delivery(ns)
