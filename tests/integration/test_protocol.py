@@ -146,6 +146,164 @@ class Notifications(DaemonTestCase):
         self.assertIn("topics", err["message"])
 
 
+class SpecExamples(DaemonTestCase):
+    """The JSON-RPC 2.0 specification's examples (section 7), adapted to our
+    methods (track with named params for "subtract", track/status for the
+    notifications, "foobar" unknown), through the daemon's socket: each line
+    is answered exactly as the specification says, or not at all."""
+
+    MARK = b'{"jsonrpc":"2.0","id":"mark","method":"status"}\n'
+
+    def answer(self, c, line):
+        """The answer to one line (bytes); None when it has none: a request
+        sent after it is the next thing answered."""
+        c.send_raw(line.encode() + b"\n" if isinstance(line, str) else line + b"\n")
+        c.send_raw(self.MARK)
+        first = c.read_line()
+        parsed = json.loads(first)
+        if isinstance(parsed, dict) and parsed.get("id") == "mark":
+            return None
+        self.assertEqual(c.read_message()["id"], "mark")
+        return first
+
+    def assertResponse(self, response, id, code=None, message=None):
+        self.assertIsInstance(response, dict, response)
+        self.assertEqual(response.get("jsonrpc"), "2.0", response)
+        self.assertIn("id", response)
+        self.assertEqual(response["id"], id, response)
+        self.assertEqual(type(response["id"]), type(id), response)
+        if code is None:
+            self.assertEqual(set(response), {"jsonrpc", "result", "id"}, response)
+            self.assertIsInstance(response["result"], dict)
+        else:
+            self.assertEqual(set(response), {"jsonrpc", "error", "id"}, response)
+            self.assertEqual(response["error"]["code"], code, response)
+            self.assertIsInstance(response["error"]["message"], str)
+            self.assertTrue(response["error"]["message"])
+            if message is not None:
+                self.assertIn(message, response["error"]["message"])
+
+    def test_notifications_are_never_answered(self):
+        notifications = [
+            '{"jsonrpc": "2.0", "method": "track", "params": [1,2,3,4,5]}',
+            '{"jsonrpc": "2.0", "method": "foobar"}',
+            '{"jsonrpc": "2.0", "method": "foobar", "params": [1]}',
+            '{"jsonrpc": "2.0", "method": "track", "params": {}}',
+            '{"jsonrpc": "2.0", "method": "track", "params": {"name": 1}}',
+            '{"jsonrpc": "2.0", "method": "view.end", "params": {"view_id": "x"}}',
+            '{"jsonrpc": "2.0", "method": "rpc.discover"}',
+            '{"jsonrpc": "2.0", "method": "track", "params": {"name": "SpecNote", "properties": {"n": 1}}}',
+        ]
+        with self.daemon.client() as c:
+            for line in notifications:
+                with self.subTest(line=line):
+                    self.assertIsNone(self.answer(c, line))
+        self.assertEqual(self.daemon.history(5, name="SpecNote")[0]["properties"], {"n": 1})
+
+    def test_null_id_is_not_a_notification(self):
+        with self.daemon.client() as c:
+            self.assertResponse(json.loads(self.answer(c, '{"jsonrpc":"2.0","method":"status","id":null}')), None)
+            self.assertResponse(json.loads(self.answer(c, '{"jsonrpc":"2.0","method":"foobar","id":null}')), None,
+                                METHOD_NOT_FOUND)
+
+    def test_invalid_requests_are_answered_even_without_id(self):
+        cases = [
+            ('{"jsonrpc": "2.0", "method": 1, "params": "bar"}', None, "method"),
+            ('{"method": "status"}', None, "jsonrpc"),
+            ('{"jsonrpc": "2.0", "method": "status", "params": "bar"}', None, "params"),
+            ('{"jsonrpc": "2.0", "method": "status", "params": null}', None, "params"),
+            ('{"jsonrpc": "2.0", "method": "status", "params": 5, "id": 7}', 7, "params"),
+            ('{"jsonrpc": "2.0", "method": "status", "id": true}', None, "id"),
+            ('{"jsonrpc": "2.0", "method": "status", "id": [1]}', None, "id"),
+        ]
+        with self.daemon.client() as c:
+            for line, id, word in cases:
+                with self.subTest(line=line):
+                    self.assertResponse(json.loads(self.answer(c, line)), id, INVALID_REQUEST, word)
+
+    def test_params_and_error_precedence(self):
+        cases = [
+            # rpc call with positional parameters: ours are named only.
+            ('{"jsonrpc": "2.0", "method": "track", "params": [42, 23], "id": 1}', 1, INVALID_PARAMS,
+             "params: this method takes named params (an object)"),
+            # rpc call with named parameters.
+            ('{"jsonrpc": "2.0", "method": "track", "params": {"name": "Subtract", '
+             '"properties": {"subtrahend": 23, "minuend": 42}}, "id": 3}', 3, None, None),
+            ('{"jsonrpc": "2.0", "method": "status", "id": 4}', 4, None, None),
+            # rpc call of non-existent method; and it wins over bad params.
+            ('{"jsonrpc": "2.0", "method": "foobar", "id": "1"}', "1", METHOD_NOT_FOUND, "foobar"),
+            ('{"jsonrpc": "2.0", "method": "foobar", "params": [1], "id": 2}', 2, METHOD_NOT_FOUND, "foobar"),
+            # Invalid Request wins over both.
+            ('{"jsonrpc": "1.0", "method": "foobar", "params": [1], "id": 5}', 5, INVALID_REQUEST, "jsonrpc"),
+            ('{"jsonrpc": "2.0", "method": "foobar", "params": "bar", "id": 6}', 6, INVALID_REQUEST, "params"),
+            # rpc call with invalid JSON: before anything.
+            ('{"jsonrpc": "2.0", "method": "foobar, "params": "bar", "baz]', None, PARSE_ERROR, None),
+        ]
+        with self.daemon.client() as c:
+            for line, id, code, message in cases:
+                with self.subTest(line=line):
+                    self.assertResponse(json.loads(self.answer(c, line)), id, code, message)
+
+    def test_ids_keep_their_type_and_value(self):
+        with self.daemon.client() as c:
+            for text, id in (("12345678901234567890", 12345678901234567890), ("9007199254740993", 9007199254740993),
+                             ("1.5", 1.5), ("1.0", 1.0), ("-3", -3), ("0", 0), ('"abc"', "abc"), ('""', ""),
+                             ('"\\u00e9t\\u00e9"', "\u00e9t\u00e9"), ("null", None)):
+                with self.subTest(id=text):
+                    for method, code in (("status", None), ("foobar", METHOD_NOT_FOUND)):
+                        raw = self.answer(c, '{"jsonrpc":"2.0","method":"%s","id":%s}' % (method, text))
+                        self.assertIn(b'"id":' + text.encode() + b"}", raw)
+                        self.assertResponse(json.loads(raw), id, code)
+
+    def test_batches(self):
+        with self.daemon.client() as c:
+            # rpc call Batch, invalid JSON: a single answer.
+            self.assertResponse(json.loads(self.answer(
+                c, '[{"jsonrpc": "2.0", "method": "status", "id": "1"},{"jsonrpc": "2.0", "method"]')),
+                None, PARSE_ERROR)
+            # an empty Array: a single answer, not an array.
+            self.assertResponse(json.loads(self.answer(c, "[]")), None, INVALID_REQUEST)
+            # an invalid Batch: one answer per element.
+            for line, n in (("[1]", 1), ("[1,2,3]", 3)):
+                answer = json.loads(self.answer(c, line))
+                self.assertIsInstance(answer, list)
+                self.assertEqual(len(answer), n)
+                for a in answer:
+                    self.assertResponse(a, None, INVALID_REQUEST)
+            # The mixed batch: no answer for the notification, the rest in order.
+            answer = json.loads(self.answer(c, json.dumps([
+                {"jsonrpc": "2.0", "method": "track", "params": {"name": "SpecSum"}, "id": "1"},
+                {"jsonrpc": "2.0", "method": "track", "params": [7]},
+                {"jsonrpc": "2.0", "method": "track", "params": {"name": "SpecSubtract"}, "id": "2"},
+                {"foo": "boo"},
+                {"jsonrpc": "2.0", "method": "foo.get", "params": {"name": "myself"}, "id": "5"},
+                {"jsonrpc": "2.0", "method": "identity.get", "id": "9"},
+            ])))
+            self.assertIsInstance(answer, list)
+            self.assertEqual(len(answer), 5, answer)
+            self.assertResponse(answer[0], "1")
+            self.assertResponse(answer[1], "2")
+            self.assertResponse(answer[2], None, INVALID_REQUEST)
+            self.assertResponse(answer[3], "5", METHOD_NOT_FOUND)
+            self.assertResponse(answer[4], "9")
+            self.assertIn("user_id", answer[4]["result"])
+            # All notifications: nothing at all, not even "[]".
+            self.assertIsNone(self.answer(c, json.dumps([
+                {"jsonrpc": "2.0", "method": "track", "params": [1, 2, 4]},
+                {"jsonrpc": "2.0", "method": "track", "params": {"name": "SpecAllNotes"}},
+                {"jsonrpc": "2.0", "method": "foobar"},
+            ])))
+            # Ids in a batch are echoed as written too.
+            raw = self.answer(c, '[{"jsonrpc":"2.0","method":"status","id":12345678901234567890},'
+                                 '{"jsonrpc":"2.0","method":"foobar","id":1.0}]')
+            self.assertIn(b'"id":12345678901234567890}', raw)
+            self.assertIn(b'"id":1.0}', raw)
+            self.assertEqual([a["id"] for a in json.loads(raw)], [12345678901234567890, 1.0])
+        names = [e["name"] for e in self.daemon.history(20)]
+        for name in ("SpecSum", "SpecSubtract", "SpecAllNotes"):
+            self.assertIn(name, names)
+
+
 class Pipelining(DaemonTestCase):
     def test_pipelined_requests_answer_in_order(self):
         n = 200

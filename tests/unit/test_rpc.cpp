@@ -27,7 +27,56 @@ struct Fixture {
     co::Json j = rpc(line);
     return test::str(cJSON_GetObjectItem(j.get(), "error"), "message");
   }
+  // The answer to one line as printed ("" for no answer).
+  std::string raw(const std::string &line, unsigned *topics = nullptr) {
+    char *out = nullptr;
+    assert_int_equal(cohort_rpc(agent, line.data(), line.size(), &out, topics), COHORT_OK);
+    std::string s = out ? out : "";
+    if (out && s.empty()) fail_msg("%s\n  answered an empty line", line.c_str());
+    cohort_free(out);
+    return s;
+  }
+  // The answer to line is `expected` (JSON; "" for no answer at all): the
+  // same members with the same values, arrays in order. Each "result" must be
+  // an object and is compared as {} (its contents are other tests' business).
+  // The answer is RFC 8259 JSON, not only something cJSON reads.
+  std::string expect(const std::string &line, const std::string &expected, unsigned *topics = nullptr) {
+    std::string answer = raw(line, topics);
+    if (expected.empty()) {
+      if (!answer.empty()) fail_msg("%s\n  answered %s\n  expected no answer", line.c_str(), answer.c_str());
+      return answer;
+    }
+    co::Json want = co::json_parse(expected);
+    if (!want) fail_msg("the test's expected answer is not JSON: %s", expected.c_str());
+    if (answer.empty()) fail_msg("%s\n  not answered\n  expected %s", line.c_str(), expected.c_str());
+    if (!co::json_valid(answer)) fail_msg("%s\n  answered with what is not JSON: %s", line.c_str(), answer.c_str());
+    co::Json got = co::json_parse(answer);
+    auto blank_result = [&](cJSON *r) {
+      const cJSON *result = cJSON_GetObjectItemCaseSensitive(r, "result");
+      if (!result) return;
+      if (!cJSON_IsObject(result)) fail_msg("%s\n  result not an object: %s", line.c_str(), answer.c_str());
+      cJSON_ReplaceItemInObjectCaseSensitive(r, "result", cJSON_CreateObject());
+    };
+    if (cJSON_IsArray(got.get())) {
+      for (cJSON *r = got->child; r; r = r->next) blank_result(r);
+    } else {
+      blank_result(got.get());
+    }
+    if (!cJSON_Compare(want.get(), got.get(), true)) {
+      fail_msg("%s\n  answered %s\n  expected %s", line.c_str(), answer.c_str(), expected.c_str());
+    }
+    return answer;
+  }
+  size_t history() {
+    co::Json h = test::call_ok(agent, "history.get", "{\"limit\":1000}");
+    return static_cast<size_t>(cJSON_GetArraySize(cJSON_GetObjectItem(h.get(), "events")));
+  }
 };
+
+// The answer text has this exact member text (e.g. the id as it was written).
+static void assert_has(const std::string &answer, const std::string &part) {
+  if (answer.find(part) == std::string::npos) fail_msg("%s\n  has no %s", answer.c_str(), part.c_str());
+}
 
 static void success_echoes_the_id(void **) {
   Fixture f;
@@ -122,6 +171,384 @@ static void group_commit_answers_every_line(void **) {
   assert_int_equal(cohort_rpc_batch(f.agent, 0, nullptr, nullptr, nullptr, nullptr), COHORT_OK);
 }
 
+// ---------------------------------------------------------------------------
+// The JSON-RPC 2.0 specification (https://www.jsonrpc.org/specification),
+// section by section, with its own examples (section 7) adapted to our
+// methods: "subtract" becomes track with named params, "update" and
+// "notify_*" are track, "sum" / "get_data" status / identity.get; "foobar"
+// and "foo.get" stay unknown. Answers are compared whole, results as {}.
+
+namespace spec {
+
+const char kParse[] = "parse error: the line is not valid JSON";
+const char kNotObject[] = "request must be an object";
+const char kBadId[] = "id: must be a string, number or null";
+const char kBadVersion[] = "jsonrpc: must be \"2.0\"";
+const char kBadMethod[] = "method: must be a string";
+const char kBadParams[] = "params: must be an object when present";
+const char kPositional[] = "params: this method takes named params (an object)";
+
+// An error response; id is JSON text, status the data.status (NULL: no data).
+std::string error(int code, const std::string &message, const char *status, const char *id) {
+  co::Json r(cJSON_CreateObject());
+  cJSON_AddStringToObject(r.get(), "jsonrpc", "2.0");
+  cJSON *e = cJSON_AddObjectToObject(r.get(), "error");
+  cJSON_AddNumberToObject(e, "code", code);
+  cJSON_AddStringToObject(e, "message", message.c_str());
+  if (status) cJSON_AddStringToObject(cJSON_AddObjectToObject(e, "data"), "status", status);
+  cJSON_AddItemToObject(r.get(), "id", cJSON_Parse(id));
+  return co::json_print(r.get());
+}
+std::string ok(const char *id) { return std::string(R"({"jsonrpc":"2.0","result":{},"id":)") + id + "}"; }
+std::string parse_error() { return error(-32700, kParse, nullptr, "null"); }
+std::string invalid(const char *message, const char *id = "null") { return error(-32600, message, nullptr, id); }
+std::string not_found(const char *method, const char *id) {
+  return error(-32601, std::string("unknown method \"") + method + "\"", "COHORT_ENOMETHOD", id);
+}
+std::string positional(const char *id) { return error(-32602, kPositional, "COHORT_EINVAL", id); }
+std::string batch(std::initializer_list<std::string> answers) {
+  std::string s;
+  for (const std::string &a : answers) s += (s.empty() ? "[" : ",") + a;
+  return s + "]";
+}
+
+}  // namespace spec
+
+// 4. Request object: jsonrpc exactly "2.0", method a String, params an
+// optional Structured value, id an optional String, Number or Null. Member
+// names are case-sensitive (section 2).
+static void spec_4_request_object(void **) {
+  using namespace spec;
+  Fixture f;
+  f.expect(R"({"jsonrpc": "2.0", "method": "track", "params": {"name": "Subtract"}, "id": 3})", ok("3"));
+  f.expect(R"({"id": 4, "params": {"name": "Subtract"}, "method": "track", "jsonrpc": "2.0"})", ok("4"));
+  f.expect(R"({"jsonrpc": "2.0", "method": "status", "id": 5, "extra": [1]})", ok("5"));  // other members: ignored
+  // jsonrpc: "MUST be exactly "2.0"". An id that is there is echoed.
+  for (const char *v : {"", R"("jsonrpc": "1.0", )", R"("jsonrpc": 2.0, )", R"("jsonrpc": "2.0 ", )",
+                        R"("jsonrpc": null, )", R"("JSONRPC": "2.0", )"}) {
+    f.expect(std::string("{") + v + R"("method": "status", "id": 6})", invalid(kBadVersion, "6"));
+  }
+  // method: "A String containing the name of the method to be invoked".
+  for (const char *m : {"", R"(, "method": 1)", R"(, "method": null)", R"(, "method": ["status"])",
+                        R"(, "method": {"name": "status"})", R"(, "Method": "status")"}) {
+    f.expect(std::string(R"({"jsonrpc": "2.0", "id": "m")") + m + "}", invalid(kBadMethod, "\"m\""));
+  }
+  // Names are case-sensitive; names beginning "rpc." are reserved (we have none).
+  f.expect(R"({"jsonrpc": "2.0", "method": "STATUS", "id": 7})", not_found("STATUS", "7"));
+  f.expect(R"({"jsonrpc": "2.0", "method": "rpc.discover", "id": 8})", not_found("rpc.discover", "8"));
+  f.expect(R"({"jsonrpc": "2.0", "method": "", "id": 9})", not_found("", "9"));
+  // id: "MUST contain a String, Number, or NULL value if included"; any
+  // other cannot be echoed: null.
+  for (const char *id : {"{}", "[]", "[1]", "true", "false", R"({"id": 1})"}) {
+    f.expect(std::string(R"({"jsonrpc": "2.0", "method": "status", "id": )") + id + "}", invalid(kBadId));
+  }
+  f.expect(R"({"jsonrpc": "2.0", "method": "status", "id": "s"})", ok("\"s\""));
+  f.expect(R"({"jsonrpc": "2.0", "method": "status", "id": null})", ok("null"));
+  // Not an object at all.
+  for (const char *line : {"1", "\"status\"", "null", "true"}) f.expect(line, invalid(kNotObject));
+}
+
+// 4.1 Notification: a Request object without an "id" member. "The Server
+// MUST NOT reply to a Notification, including those that are within a batch
+// request", nor with an error. It is still run.
+static void spec_4_1_notifications(void **) {
+  using namespace spec;
+  Fixture f;
+  // The spec's examples.
+  f.expect(R"({"jsonrpc": "2.0", "method": "track", "params": [1,2,3,4,5]})", "");
+  f.expect(R"({"jsonrpc": "2.0", "method": "foobar"})", "");
+  // Whatever the method makes of it: invalid params, not found, reserved name.
+  for (const char *line : {R"({"jsonrpc": "2.0", "method": "track", "params": {}})",
+                           R"({"jsonrpc": "2.0", "method": "track", "params": {"name": 1}})",
+                           R"({"jsonrpc": "2.0", "method": "track", "params": []})",
+                           R"({"jsonrpc": "2.0", "method": "foobar", "params": [1]})",
+                           R"({"jsonrpc": "2.0", "method": "foobar", "params": {"a": 1}})",
+                           R"({"jsonrpc": "2.0", "method": "rpc.x"})",
+                           R"({"jsonrpc": "2.0", "method": "view.end", "params": {"view_id": "x"}})",
+                           R"({"jsonrpc": "2.0", "method": "subscribe", "params": {"topics": ["x"]}})"}) {
+    f.expect(line, "");
+  }
+  assert_int_equal(f.history(), 0);
+  // It runs: the event is stored, a subscription takes.
+  f.expect(R"({"jsonrpc": "2.0", "method": "track", "params": {"name": "Noted"}})", "");
+  assert_int_equal(f.history(), 1);
+  unsigned topics = 0;
+  f.expect(R"({"jsonrpc": "2.0", "method": "subscribe", "params": {"topics": ["cohorts"]}})", "", &topics);
+  assert_int_equal(topics, COHORT_TOPIC_COHORTS);
+  // "id": null is an id, not a notification: answered, id null.
+  f.expect(R"({"jsonrpc": "2.0", "method": "status", "id": null})", ok("null"));
+  f.expect(R"({"jsonrpc": "2.0", "method": "foobar", "id": null})", not_found("foobar", "null"));
+  f.expect(R"({"jsonrpc": "2.0", "method": "track", "params": [1], "id": null})", positional("null"));
+  // What is not a valid Request object is no Notification, id or no id:
+  // answered -32600 with id null (the spec's example of an invalid Request).
+  f.expect(R"({"jsonrpc": "2.0", "method": 1, "params": "bar"})", invalid(kBadMethod));
+  f.expect(R"({"method": "status"})", invalid(kBadVersion));
+  f.expect(R"({"jsonrpc": "2.0"})", invalid(kBadMethod));
+  f.expect(R"({"jsonrpc": "2.0", "method": "status", "params": "bar"})", invalid(kBadParams));
+  f.expect(R"({"jsonrpc": "2.0", "method": "track", "params": null})", invalid(kBadParams));
+  f.expect("{}", invalid(kBadVersion));
+  assert_int_equal(f.history(), 1);
+}
+
+// 4.2 Parameter structures: "If present, parameters for the rpc call MUST be
+// provided as a Structured value": by-position (Array) or by-name (Object).
+// Ours are by-name only; params "MAY be omitted".
+static void spec_4_2_parameter_structures(void **) {
+  using namespace spec;
+  Fixture f;
+  f.expect(R"({"jsonrpc": "2.0", "method": "track", "params": {"name": "Named"}, "id": 1})", ok("1"));
+  f.expect(R"({"jsonrpc": "2.0", "method": "status", "id": 2})", ok("2"));
+  f.expect(R"({"jsonrpc": "2.0", "method": "status", "params": {}, "id": 3})", ok("3"));
+  // By-position: a valid Request, but not what our methods take: -32602.
+  f.expect(R"({"jsonrpc": "2.0", "method": "track", "params": [42, 23], "id": 4})", positional("4"));
+  f.expect(R"({"jsonrpc": "2.0", "method": "status", "params": [], "id": 5})", positional("5"));
+  f.expect(R"({"jsonrpc": "2.0", "method": "track", "params": [{"name": "X"}], "id": "p"})", positional("\"p\""));
+  // Not a Structured value: not a valid Request object, -32600 (id echoed).
+  for (const char *params : {"\"bar\"", "5", "true", "null"}) {
+    f.expect(std::string(R"({"jsonrpc": "2.0", "method": "status", "params": )") + params + R"(, "id": 6})",
+             invalid(kBadParams, "6"));
+  }
+  assert_int_equal(f.history(), 1);
+}
+
+// 5. Response object: exactly "jsonrpc", "result" or "error", and "id",
+// which "MUST be the same as the value of the id member in the Request
+// Object": same type, same value, as written (cJSON alone would print
+// 12345678901234567890 as 1.2345678901234567e+19 and 1.0 as 1).
+static void spec_5_response_object(void **) {
+  using namespace spec;
+  Fixture f;
+  std::string a = f.expect(R"({"jsonrpc":"2.0","method":"status","id":1})", ok("1"));
+  assert_has(a, "\"id\":1}");
+  a = f.expect(R"({"jsonrpc":"2.0","method":"foobar","id":1})", not_found("foobar", "1"));
+  assert_has(a, "\"id\":1}");
+  for (const char *id : {"0", "-7", "1.5", "12345678901234567890", "9007199254740993", "-12345678901234567890123",
+                         "1.0", "-0", "1e2", "2.5E-3", "0.1", "\"abc\"", "\"\"", "\"a\\u0000b\"",
+                         "\"\\u00e9\\n\\\"\"", "\"\xc3\xa9\"", "\"}\"", "null"}) {
+    std::string tail = std::string(",\"id\":") + id + "}";
+    a = f.expect(std::string(R"({"jsonrpc":"2.0","method":"status")") + tail, ok(id));
+    assert_has(a, tail);
+    a = f.expect(std::string(R"({"jsonrpc":"2.0","method":"foobar")") + tail, not_found("foobar", id));
+    assert_has(a, tail);
+    a = f.expect(std::string(R"({"jsonrpc":"1.0","method":"status")") + tail, invalid(kBadVersion, id));
+    assert_has(a, tail);
+  }
+  // Past a double's range (cJSON would print null).
+  assert_has(f.raw(R"({"jsonrpc":"2.0","method":"status","id":1e400})"), "\"id\":1e400}");
+  // The top-level id, however it is written and wherever it stands.
+  a = f.expect(R"({"jsonrpc":"2.0","method":"status","\u0069d":12345678901234567890})", ok("12345678901234567890"));
+  assert_has(a, "\"id\":12345678901234567890}");
+  a = f.expect(R"({"jsonrpc":"2.0","method":"track","params":{"name":"A","properties":{"s":"}\"{[","id":5}},)"
+               R"("id":12345678901234567890})",
+               ok("12345678901234567890"));
+  assert_has(a, "\"id\":12345678901234567890}");
+  a = f.expect(" \t{ \"id\" : 1.50 , \"jsonrpc\":\"2.0\",\"method\":\"status\"} ", ok("1.5"));
+  assert_has(a, "\"id\":1.50}");
+  // Two ids: the first is the one (as cJSON reads it), and is echoed as written.
+  a = f.expect(R"({"jsonrpc":"2.0","method":"status","id":10000000000000000001,"id":2})", ok("1e19"));
+  assert_has(a, "\"id\":10000000000000000001}");
+  // Ids cJSON takes and RFC 8259 does not (a leading zero, a raw control
+  // character) are not echoed as written: the answer stays JSON.
+  for (const char *line : {R"({"jsonrpc":"2.0","method":"status","id":01})",
+                           R"({"jsonrpc":"2.0","method":"x","id":-01.})",
+                           "{\"jsonrpc\":\"2.0\",\"method\":\"status\",\"id\":\"a\tb\"}"}) {
+    std::string answer = f.raw(line);
+    if (!co::json_valid(answer)) fail_msg("%s\n  answered with what is not JSON: %s", line, answer.c_str());
+  }
+  // Exactly three members, result or error, never both.
+  for (const char *line : {R"({"jsonrpc":"2.0","method":"status","id":1})", R"({"jsonrpc":"2.0","method":"x","id":1})",
+                           "[1]", "{"}) {
+    co::Json j = co::json_parse(f.raw(line));
+    const cJSON *r = cJSON_IsArray(j.get()) ? j->child : j.get();
+    assert_int_equal(cJSON_GetArraySize(r), 3);
+    assert_string_equal(test::str(r, "jsonrpc").c_str(), "2.0");
+    assert_true(!cJSON_GetObjectItem(r, "result") != !cJSON_GetObjectItem(r, "error"));
+    assert_non_null(cJSON_GetObjectItem(r, "id"));
+  }
+}
+
+// 5.1 Error object: code (an integer), message (a String), data (optional:
+// ours is {"status": "COHORT_..."}); -32700, -32600, -32601, -32602, and
+// -32000 to -32099 for server errors. When several errors apply: -32700
+// first, then -32600, then -32601, then -32602.
+static void spec_5_1_error_object(void **) {
+  using namespace spec;
+  Fixture f;
+  const char view_end[] = R"({"jsonrpc":"2.0","method":"view.end","params":{"view_id":"x"},"id":1})";
+  f.expect(view_end, error(-32000 - COHORT_ENOTFOUND, f.message(view_end), "COHORT_ENOTFOUND", "1"));
+  std::string m = f.message(R"({"jsonrpc":"2.0","method":"track","params":{"name":1},"id":2})");
+  assert_non_null(strstr(m.c_str(), "name"));
+  f.expect(R"({"jsonrpc":"2.0","method":"track","params":{"name":1},"id":2})", error(-32602, m, "COHORT_EINVAL", "2"));
+  // Codes are integers, printed as such.
+  assert_has(f.raw("{"), R"({"code":-32700,)");
+  assert_has(f.raw("[]"), R"({"code":-32600,)");
+  assert_has(f.raw(R"({"jsonrpc":"2.0","method":"foobar","id":1})"), R"({"code":-32601,)");
+  assert_has(f.raw(R"({"jsonrpc":"2.0","method":"track","params":[],"id":1})"), R"({"code":-32602,)");
+  // -32700 before anything: an invalid request, unknown method and bad
+  // params in a line that is not JSON.
+  f.expect(R"({"jsonrpc":"1.0","method":1,"params":"bar","id":{})", parse_error());
+  f.expect(R"({"jsonrpc":"2.0","method":"foobar","params":[1],"id":1} x)", parse_error());
+  f.expect(R"([{"jsonrpc":"2.0","method":"status","id":1}, {"jsonrpc":"1.0"])", parse_error());
+  f.expect("{\"jsonrpc\":\"2.0\",\"method\":\"status\",\"id\":\"\xff\"}",
+           error(-32700, "parse error: the line is not valid UTF-8", nullptr, "null"));
+  // -32600 before -32601 and -32602; among its causes the id's type first
+  // (then nothing can be echoed), then jsonrpc, method, params.
+  f.expect(R"({"jsonrpc":"1.0","method":1,"params":"bar","id":{}})", invalid(kBadId));
+  f.expect(R"({"jsonrpc":"1.0","method":1,"params":"bar","id":1})", invalid(kBadVersion, "1"));
+  f.expect(R"({"jsonrpc":"2.0","method":1,"params":"bar","id":1})", invalid(kBadMethod, "1"));
+  f.expect(R"({"jsonrpc":"1.0","method":"foobar","id":1})", invalid(kBadVersion, "1"));
+  f.expect(R"({"jsonrpc":"2.0","method":"foobar","params":"bar","id":1})", invalid(kBadParams, "1"));
+  f.expect(R"({"jsonrpc":"2.0","method":"track","params":5,"id":1})", invalid(kBadParams, "1"));
+  f.expect(R"({"jsonrpc":"1.0","method":"track","params":[1],"id":1})", invalid(kBadVersion, "1"));
+  // -32601 before -32602.
+  f.expect(R"({"jsonrpc":"2.0","method":"foobar","params":[1],"id":1})", not_found("foobar", "1"));
+  f.expect(R"({"jsonrpc":"2.0","method":"foobar","params":{"name":1},"id":1})", not_found("foobar", "1"));
+  // -32602: by position, or named params the method refuses.
+  f.expect(R"({"jsonrpc":"2.0","method":"track","params":[1],"id":1})", positional("1"));
+  const char colour[] = R"({"jsonrpc":"2.0","method":"track","params":{"name":"A","colour":"red"},"id":1})";
+  f.expect(colour, error(-32602, f.message(colour), "COHORT_EINVAL", "1"));
+  assert_int_equal(f.history(), 0);
+}
+
+// 6. Batch: an Array of Request objects, answered with an Array of the
+// Response objects (none for Notifications; ours in request order), or a
+// single Response object when the batch is not valid JSON or not "an Array
+// with at least one value"; nothing at all when every element is a
+// Notification.
+static void spec_6_batch(void **) {
+  using namespace spec;
+  Fixture f;
+  f.expect(R"([{"jsonrpc": "2.0", "method": "status", "id": "1"},{"jsonrpc": "2.0", "method")", parse_error());
+  f.expect("[]", invalid("empty batch"));
+  f.expect(" [ ] ", invalid("empty batch"));
+  f.expect("[1]", batch({invalid(kNotObject)}));
+  f.expect("[1,2,3]", batch({invalid(kNotObject), invalid(kNotObject), invalid(kNotObject)}));
+  f.expect(R"([[], [{"jsonrpc":"2.0","method":"status","id":1}], {}, null, "status"])",
+           batch({invalid(kNotObject), invalid(kNotObject), invalid(kBadVersion), invalid(kNotObject),
+                  invalid(kNotObject)}));
+  f.expect(R"([{"jsonrpc":"2.0","method":"status","id":1}])", batch({ok("1")}));
+  // Mixed (the spec's example): notifications are not answered, not even
+  // one with by-position params; the rest in request order.
+  f.expect(R"([
+        {"jsonrpc": "2.0", "method": "track", "params": {"name": "Sum"}, "id": "1"},
+        {"jsonrpc": "2.0", "method": "track", "params": [7]},
+        {"jsonrpc": "2.0", "method": "track", "params": {"name": "Subtract"}, "id": "2"},
+        {"foo": "boo"},
+        {"jsonrpc": "2.0", "method": "foo.get", "params": {"name": "myself"}, "id": "5"},
+        {"jsonrpc": "2.0", "method": "identity.get", "id": "9"}
+    ])",
+           batch({ok("\"1\""), ok("\"2\""), invalid(kBadVersion), not_found("foo.get", "\"5\""), ok("\"9\"")}));
+  assert_int_equal(f.history(), 2);
+  // Every kind of answer in one batch, and every kind of notification.
+  f.expect(R"([{"jsonrpc":"2.0","method":"status","id":12345678901234567890},
+        {"jsonrpc":"2.0","method":"foobar"},
+        {"jsonrpc":"2.0","method":"track","params":[1]},
+        {"jsonrpc":"2.0","method":"track","params":{}},
+        {"jsonrpc":"2.0","method":"track","params":"bar"},
+        {"jsonrpc":"2.0","method":"track","params":[1],"id":1.5},
+        {"jsonrpc":"2.0","method":"foobar","params":[1],"id":null},
+        {"jsonrpc":"2.0","method":"status","id":{}},
+        {"jsonrpc":"2.0","method":"track","params":{"name":"InBatch"}}])",
+           batch({ok("12345678901234567890"), invalid(kBadParams), positional("1.5"), not_found("foobar", "null"),
+                  invalid(kBadId)}));
+  assert_int_equal(f.history(), 3);
+  // The answers' ids are the requests' own, as written.
+  std::string a = f.raw(R"([{"jsonrpc":"2.0","method":"status","id":12345678901234567890},)"
+                        R"({"jsonrpc":"2.0","method":"status","\u0069d":1.0},{"id":-0,"jsonrpc":"2.0","method":"x"}])");
+  assert_has(a, "\"id\":12345678901234567890}");
+  assert_has(a, "\"id\":1.0}");
+  assert_has(a, "\"id\":-0}");
+  // Only notifications: nothing at all (not "[]"), and they ran.
+  f.expect(R"([{"jsonrpc": "2.0", "method": "track", "params": {"name": "A"}},
+        {"jsonrpc": "2.0", "method": "track", "params": [7]}, {"jsonrpc": "2.0", "method": "foobar"}])",
+           "");
+  assert_int_equal(f.history(), 4);
+  // Order: the requests'.
+  std::string many = "[";
+  std::string want = "[";
+  for (int i = 0; i < 20; ++i) {
+    std::string id = std::to_string(i * 7 % 20);
+    many += (i ? "," : "") + std::string(R"({"jsonrpc":"2.0","method":"status","id":)") + id + "}";
+    want += (i ? "," : "") + ok(id.c_str());
+  }
+  f.expect(many + "]", want + "]");
+}
+
+// A batch whose answers pass 1 MiB: what follows is not run, every element
+// that is not a Notification still gets its answer (a valid request a server
+// error, an invalid one -32600), in order.
+static void batch_answer_bound(void **) {
+  using namespace spec;
+  Fixture f;
+  std::string big(15000, 'x');
+  for (int i = 0; i < 80; ++i) {
+    f.expect(R"({"jsonrpc":"2.0","method":"track","params":{"name":"Big","properties":{"p":")" + big + "\"}}}", "");
+  }
+  auto refused = [](const char *id) {
+    return error(-32000 - COHORT_ENOMEM, "batch answer over 1 MiB: request not run", "COHORT_ENOMEM", id);
+  };
+  f.expect(R"([{"jsonrpc":"2.0","method":"history.get","params":{"limit":1000},"id":1},)"
+           R"({"jsonrpc":"2.0","method":"status","id":2},)"
+           R"({"jsonrpc":"2.0","method":"track","params":{"name":"Late"}},)"
+           R"(5,{"jsonrpc":"2.0","method":"track","params":{"name":"Late"},"id":"3"}])",
+           batch({ok("1"), refused("2"), invalid(kNotObject), refused("\"3\"")}));
+  assert_int_equal(f.history(), 80);
+}
+
+// 7. Examples: the specification's, in its order.
+static void spec_7_examples(void **) {
+  using namespace spec;
+  Fixture f;
+  // rpc call with positional parameters (ours take named ones).
+  f.expect(R"({"jsonrpc": "2.0", "method": "track", "params": [42, 23], "id": 1})", positional("1"));
+  f.expect(R"({"jsonrpc": "2.0", "method": "track", "params": [23, 42], "id": 2})", positional("2"));
+  // rpc call with named parameters.
+  f.expect(R"({"jsonrpc": "2.0", "method": "track", "params": {"name": "Subtract", "properties": )"
+           R"({"subtrahend": 23, "minuend": 42}}, "id": 3})",
+           ok("3"));
+  f.expect(R"({"jsonrpc": "2.0", "method": "track", "params": {"properties": {"minuend": 42, "subtrahend": 23}, )"
+           R"("name": "Subtract"}, "id": 4})",
+           ok("4"));
+  // a Notification.
+  f.expect(R"({"jsonrpc": "2.0", "method": "track", "params": [1,2,3,4,5]})", "");
+  f.expect(R"({"jsonrpc": "2.0", "method": "foobar"})", "");
+  // rpc call of non-existent method.
+  f.expect(R"({"jsonrpc": "2.0", "method": "foobar", "id": "1"})", not_found("foobar", "\"1\""));
+  // rpc call with invalid JSON.
+  f.expect(R"({"jsonrpc": "2.0", "method": "foobar, "params": "bar", "baz])", parse_error());
+  // rpc call with invalid Request object.
+  f.expect(R"({"jsonrpc": "2.0", "method": 1, "params": "bar"})", invalid(kBadMethod));
+  // rpc call Batch, invalid JSON.
+  f.expect(R"([
+  {"jsonrpc": "2.0", "method": "status", "params": [1,2,4], "id": "1"},
+  {"jsonrpc": "2.0", "method"
+])",
+           parse_error());
+  // rpc call with an empty Array.
+  f.expect("[]", invalid("empty batch"));
+  // rpc call with an invalid Batch (but not empty).
+  f.expect("[1]", batch({invalid(kNotObject)}));
+  // rpc call with invalid Batch.
+  f.expect("[1,2,3]", batch({invalid(kNotObject), invalid(kNotObject), invalid(kNotObject)}));
+  // rpc call Batch.
+  f.expect(R"([
+        {"jsonrpc": "2.0", "method": "status", "id": "1"},
+        {"jsonrpc": "2.0", "method": "track", "params": [7]},
+        {"jsonrpc": "2.0", "method": "track", "params": {"name": "Subtract"}, "id": "2"},
+        {"foo": "boo"},
+        {"jsonrpc": "2.0", "method": "foo.get", "params": {"name": "myself"}, "id": "5"},
+        {"jsonrpc": "2.0", "method": "identity.get", "id": "9"}
+    ])",
+           batch({ok("\"1\""), ok("\"2\""), invalid(kBadVersion), not_found("foo.get", "\"5\""), ok("\"9\"")}));
+  // rpc call Batch (all notifications): nothing is returned.
+  f.expect(R"([
+        {"jsonrpc": "2.0", "method": "track", "params": [1,2,4]},
+        {"jsonrpc": "2.0", "method": "track", "params": [7]}
+    ])",
+           "");
+  assert_int_equal(f.history(), 3);
+}
+
 static void check_config_touches_nothing(void **) {
   test::TempDir dir;
   std::string cfg = "{\"data_dir\":\"" + dir.path + "/never\"}";
@@ -137,6 +564,14 @@ int main() {
       cmocka_unit_test(notifications_get_no_answer), cmocka_unit_test(batches),
       cmocka_unit_test(subscribe_reports_topics), cmocka_unit_test(check_config_touches_nothing),
       cmocka_unit_test(group_commit_answers_every_line),
+      cmocka_unit_test(spec_4_request_object),
+      cmocka_unit_test(spec_4_1_notifications),
+      cmocka_unit_test(spec_4_2_parameter_structures),
+      cmocka_unit_test(spec_5_response_object),
+      cmocka_unit_test(spec_5_1_error_object),
+      cmocka_unit_test(spec_6_batch),
+      cmocka_unit_test(batch_answer_bound),
+      cmocka_unit_test(spec_7_examples),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
