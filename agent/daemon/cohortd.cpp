@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <syslog.h>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -39,17 +40,35 @@ constexpr int kShutdownDrainMs = 500;
 volatile sig_atomic_t g_stop = 0;
 volatile sig_atomic_t g_reload = 0;
 int g_wake[2] = {-1, -1};  // self-pipe: signals and notifications wake the loop
+// SIGTERM/SIGINT also reach a thread of their own (stop_watcher): the loop
+// may be inside a call that waits for the network, and shutdown must not
+// wait for it.
+int g_stop_pipe[2] = {-1, -1};
 
 void on_signal(int sig) {
+  int saved = errno;
   if (sig == SIGHUP) {
     g_reload = 1;
   } else {
     g_stop = 1;
+    ssize_t ignored = write(g_stop_pipe[1], "s", 1);
+    (void)ignored;
   }
-  int saved = errno;
   ssize_t ignored = write(g_wake[1], "s", 1);
   (void)ignored;
   errno = saved;
+}
+
+// Waits for SIGTERM/SIGINT and makes every call waiting on the network
+// return at once ("shutting down"), so the loop gets back to its poll and
+// ends; 'q' ends it without (the loop ended on its own).
+void stop_watcher(cohort_agent *agent) {
+  char c = 0;
+  ssize_t n;
+  do {
+    n = read(g_stop_pipe[0], &c, 1);
+  } while (n < 0 && errno == EINTR);
+  if (n == 1 && c == 's') cohort_shutdown(agent);
 }
 
 // The daemon's own lines follow log.level and log.target like the library's
@@ -208,6 +227,43 @@ bool build_config(const Options &o, std::string &out, std::string &err) {
   return true;
 }
 
+// The error of a request whose whole batch call failed (the agent is
+// closing: "shutting down"; out of memory), with the request's id; nothing
+// for a notification, as JSON-RPC wants; a batch line gets an array.
+cJSON *failure_for(const cJSON *req, cohort_status st, const char *message) {
+  const cJSON *id = cJSON_IsObject(req) ? cJSON_GetObjectItemCaseSensitive(req, "id") : nullptr;
+  if (cJSON_IsObject(req) && !id) return nullptr;
+  cJSON *r = cJSON_CreateObject();
+  cJSON_AddStringToObject(r, "jsonrpc", "2.0");
+  cJSON *err = cJSON_AddObjectToObject(r, "error");
+  cJSON_AddNumberToObject(err, "code", -32000 - static_cast<int>(st));
+  cJSON_AddStringToObject(err, "message", message);
+  bool echo = id && (cJSON_IsString(id) || cJSON_IsNumber(id));
+  cJSON_AddItemToObject(r, "id", echo ? cJSON_Duplicate(id, 1) : cJSON_CreateNull());
+  return r;
+}
+
+void answer_failure(std::string &out, const char *line, size_t len, cohort_status st) {
+  const char *message = st == COHORT_ECLOSED ? "shutting down" : cohort_status_str(st);
+  cJSON *req = cJSON_ParseWithLength(line, len);
+  cJSON *answer = nullptr;
+  if (cJSON_IsArray(req) && req->child) {
+    answer = cJSON_CreateArray();
+    for (const cJSON *one = req->child; one; one = one->next) {
+      if (cJSON *a = failure_for(one, st, message)) cJSON_AddItemToArray(answer, a);
+    }
+  } else {
+    answer = failure_for(req, st, message);
+  }
+  cJSON_Delete(req);
+  char *text = answer && (!cJSON_IsArray(answer) || answer->child) ? cJSON_PrintUnformatted(answer) : nullptr;
+  cJSON_Delete(answer);
+  if (!text) return;
+  out += text;
+  out += '\n';
+  cJSON_free(text);
+}
+
 // Reads socket.path, socket.mode and the log settings from the agent's effective configuration.
 bool socket_settings(cohort_agent *agent, std::string &path, int &mode) {
   char *res = nullptr;
@@ -273,7 +329,7 @@ int listen_on(const std::string &path, int mode) {
   mode_t old = umask(static_cast<mode_t>(~mode & 0777));
   int rc = bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr);
   umask(old);
-  if (rc != 0 || chmod(path.c_str(), static_cast<mode_t>(mode)) != 0 || listen(fd, 128) != 0) {
+  if (rc != 0 || chmod(path.c_str(), static_cast<mode_t>(mode)) != 0 || listen(fd, SOMAXCONN) != 0) {
     log_line("error", "cannot listen on %s: %s", path.c_str(), strerror(errno));
     close(fd);
     return -1;
@@ -506,7 +562,7 @@ class Server {
       for (size_t k = 0; k < batch.size(); ++k) {
         Client &c = clients_[batch[k].client];
         if (st != COHORT_OK) {
-          c.out += "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32603,\"message\":\"internal error\"},\"id\":null}\n";
+          answer_failure(c.out, batch[k].text, batch[k].len, st);
           continue;
         }
         c.topics |= topics[k];
@@ -660,9 +716,10 @@ int main(int argc, char **argv) {
   }
   signal(SIGPIPE, SIG_IGN);
   raise_fd_limit();
-  if (pipe(g_wake) != 0) return 1;
+  if (pipe(g_wake) != 0 || pipe(g_stop_pipe) != 0) return 1;
   set_nonblock(g_wake[0]);
   set_nonblock(g_wake[1]);
+  set_nonblock(g_stop_pipe[1]);
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
@@ -688,6 +745,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   cohort_subscribe(agent, on_cohorts_changed, nullptr);
+  std::thread watcher(stop_watcher, agent);
   log_line("info", "cohortd %s listening on %s", COHORT_VERSION_STRING, path.c_str());
   sd_notify("READY=1");
   {
@@ -695,6 +753,9 @@ int main(int argc, char **argv) {
     server.run();
   }
   sd_notify("STOPPING=1");
+  ssize_t ignored = write(g_stop_pipe[1], "q", 1);  // ends the watcher if no signal did
+  (void)ignored;
+  watcher.join();
   close(listen_fd);
   unlink(path.c_str());
   cohort_subscribe(agent, nullptr, nullptr);

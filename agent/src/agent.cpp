@@ -36,6 +36,12 @@ const Agent::Method Agent::kMethods[] = {
     {"explain", &Agent::m_explain},
 };
 
+std::vector<std::string> Agent::method_names() {
+  std::vector<std::string> names;
+  for (const Method &m : kMethods) names.emplace_back(m.name);
+  return names;
+}
+
 cohort_status Agent::open(const char *config_json, const Seams &seams, std::unique_ptr<Agent> &out, std::string &err,
                           const std::string &in_memory_why) {
   std::unique_ptr<Agent> agent(new Agent());

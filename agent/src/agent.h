@@ -142,10 +142,19 @@ class Agent {
   }
   void subscribe(cohort_changed_fn fn, void *user);
 
+  // Begins closing, from any thread: the background sync stops (a request
+  // in flight is abandoned, its batch stays queued) and every call waiting on
+  // the network returns at once with COHORT_ECLOSED. The destructor still
+  // does the rest (joins the worker, flushes).
+  void shut_down();
+
   // Flushes the store (WAL checkpoint); called by close.
   void flush();
 
   const Config &config() const { return cfg_; }
+
+  // The names of the methods in the method table (kMethods), in its order.
+  static std::vector<std::string> method_names();
 
  private:
   using Handler = cohort_status (Agent::*)(const cJSON *params, cJSON *result);
@@ -277,6 +286,7 @@ class Agent {
   void note_alive(int64_t now_mono, bool now);
   void queue_contextual(const std::string &url, Json page_properties);
   void wake_worker(bool urgent);
+  cohort_status closing();
   cohort_status m_activations_get(const cJSON *params, cJSON *result);
   cohort_status m_cohorts_get(const cJSON *params, cJSON *result);
   cohort_status m_sync_now(const cJSON *params, cJSON *result);
@@ -353,6 +363,7 @@ class Agent {
   std::unique_ptr<platform::Transport> own_transport_;
   platform::Transport *transport_ = nullptr;
   std::thread worker_;
+  std::mutex join_mu_;  // one thread joins the worker
   std::condition_variable wake_cv_;  // wakes the worker
   std::condition_variable done_cv_;  // a worker pass finished
   std::atomic<bool> stop_{false};

@@ -1,11 +1,14 @@
 // The C ABI: thin wrappers over co::Agent. No exception crosses this line.
 #include <cohort/cohort.h>
 
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
 #include <string>
 #include <unordered_map>
+#include <utility>
 
 #include "agent.h"
 #include "api_internal.h"
@@ -18,6 +21,13 @@ struct cohort_agent {
   co::Seams seams;
   cohort_changed_fn subscriber = nullptr;
   void *subscriber_user = nullptr;
+  // The calls in progress on any thread: cohort_close tells the waiting ones
+  // to return, then waits for every call to leave before it frees anything.
+  // `impl` is swapped (a reopen) and shut down under calls_mu.
+  std::mutex calls_mu;
+  std::condition_variable calls_cv;
+  int calls = 0;
+  bool closing = false;
 };
 
 namespace {
@@ -54,6 +64,48 @@ cohort_status guarded(const cohort_agent *a, F &&f) {
     set_error(a, "internal error");
     return COHORT_EINTERNAL;
   }
+}
+
+// A call in progress on the agent (see cohort_agent::calls), refused once the
+// agent is closing.
+class Entry {
+ public:
+  explicit Entry(cohort_agent *a) : a_(a) {
+    std::lock_guard<std::mutex> lock(a->calls_mu);
+    in_ = !a->closing;
+    if (in_) ++a->calls;
+  }
+  ~Entry() {
+    if (!in_) return;
+    std::lock_guard<std::mutex> lock(a_->calls_mu);
+    if (--a_->calls == 0) a_->calls_cv.notify_all();
+  }
+  Entry(const Entry &) = delete;
+  Entry &operator=(const Entry &) = delete;
+  bool in() const { return in_; }
+
+ private:
+  cohort_agent *a_;
+  bool in_ = false;
+};
+
+// guarded(), for a call on an open agent: refused with COHORT_ECLOSED once
+// it is closing.
+template <typename F>
+cohort_status entered(cohort_agent *a, F &&f) {
+  Entry entry(a);
+  if (!entry.in()) {
+    set_error(a, "shutting down: the agent is closing");
+    return COHORT_ECLOSED;
+  }
+  return guarded(a, std::forward<F>(f));
+}
+
+// Tells the agent's waiting calls to return (see co::Agent::shut_down).
+void shut_down(cohort_agent *agent) {
+  std::lock_guard<std::mutex> lock(agent->calls_mu);
+  agent->closing = true;
+  if (agent->impl) agent->impl->shut_down();
 }
 
 // After a failed commit whose reopening failed too, the handle has no agent.
@@ -115,7 +167,11 @@ cohort_status open_with_seams(const char *config_json, const Seams &seams, cohor
       set_error(nullptr, err);
       return st;
     }
-    *out = new cohort_agent{std::move(impl), config_json ? config_json : "", seams};
+    auto agent = std::make_unique<cohort_agent>();
+    agent->config = config_json ? config_json : "";
+    agent->seams = seams;
+    agent->impl = std::move(impl);
+    *out = agent.release();
     clear_error(nullptr);
     return COHORT_OK;
   });
@@ -131,11 +187,21 @@ COHORT_API cohort_status cohort_open(const char *config_json, cohort_agent **out
 
 COHORT_API void cohort_close(cohort_agent *agent) {
   if (!agent) return;
+  shut_down(agent);
+  {
+    // The waiting calls return at once; the others finish what they do.
+    std::unique_lock<std::mutex> lock(agent->calls_mu);
+    agent->calls_cv.wait(lock, [&] { return agent->calls == 0; });
+  }
   t_errors.erase(agent);
   try {
     delete agent;
   } catch (...) {
   }
+}
+
+COHORT_API void cohort_shutdown(cohort_agent *agent) {
+  if (agent) shut_down(agent);
 }
 
 COHORT_API cohort_status cohort_call(cohort_agent *agent, const char *method, const char *params_json,
@@ -145,7 +211,7 @@ COHORT_API cohort_status cohort_call(cohort_agent *agent, const char *method, co
     if (agent) set_error(agent, !method ? "method: missing" : "result_json: missing");
     return COHORT_EINVAL;
   }
-  return guarded(agent, [&] {
+  return entered(agent, [&] {
     std::string result;
     cohort_status st = call_json(agent, method, params_json, result);
     if (st != COHORT_OK) return st;
@@ -174,7 +240,7 @@ COHORT_API const char *cohort_last_error(cohort_agent *agent) {
 
 COHORT_API cohort_status cohort_track(cohort_agent *agent, const char *name, const char *properties_json) {
   if (!agent) return COHORT_EINVAL;
-  return guarded(agent, [&] {
+  return entered(agent, [&] {
     co::Json params(cJSON_CreateObject());
     if (!name) {
       set_error(agent, "name: missing");
@@ -190,7 +256,7 @@ COHORT_API cohort_status cohort_track(cohort_agent *agent, const char *name, con
 COHORT_API cohort_status cohort_view_start(cohort_agent *agent, const char *type, const char *properties_json,
                                            double duration_s, char view_id[37]) {
   if (!agent || !view_id) return COHORT_EINVAL;
-  return guarded(agent, [&] {
+  return entered(agent, [&] {
     view_id[0] = '\0';
     co::Json params(cJSON_CreateObject());
     co::json_add_string(params.get(), "type", type ? type : "video");
@@ -209,7 +275,7 @@ COHORT_API cohort_status cohort_view_start(cohort_agent *agent, const char *type
 
 COHORT_API cohort_status cohort_view_end(cohort_agent *agent, const char *view_id, double position_s) {
   if (!agent) return COHORT_EINVAL;
-  return guarded(agent, [&] {
+  return entered(agent, [&] {
     if (!view_id) {
       set_error(agent, "view_id: missing");
       return COHORT_EINVAL;
@@ -227,7 +293,7 @@ COHORT_API cohort_status cohort_activations(cohort_agent *agent, const char *pla
   if (csv_ids) *csv_ids = nullptr;
   if (stale) *stale = 0;
   if (!agent) return COHORT_EINVAL;
-  return guarded(agent, [&] {
+  return entered(agent, [&] {
     if (!platform || !csv_ids) {
       set_error(agent, !platform ? "platform: missing" : "csv_ids: missing");
       return COHORT_EINVAL;
@@ -257,7 +323,7 @@ COHORT_API cohort_status cohort_rpc(cohort_agent *agent, const char *line, size_
   if (response_json) *response_json = nullptr;
   if (topics) *topics = 0;
   if (!agent || !line || !response_json) return COHORT_EINVAL;
-  return guarded(agent, [&] {
+  return entered(agent, [&] {
     std::string response;
     unsigned t = 0;
     if (!agent->impl) return no_agent(agent);
@@ -290,7 +356,7 @@ COHORT_API cohort_status cohort_rpc_batch(cohort_agent *agent, size_t n, const c
     responses[i] = nullptr;
     if (topics) topics[i] = 0;
   }
-  return guarded(agent, [&] {
+  return entered(agent, [&] {
     if (!agent->impl) return no_agent(agent);
     std::vector<std::string> out(n);
     std::vector<unsigned> bits(n, 0);
@@ -314,10 +380,13 @@ COHORT_API cohort_status cohort_rpc_batch(cohort_agent *agent, size_t n, const c
       bool again = a.batch_disk_fault() && attempt == 0;
       std::string why = a.batch_error();
       a.abandon();
+      std::unique_lock<std::mutex> swap(agent->calls_mu);  // cohort_close may be shutting it down
       agent->impl.reset();
       std::string err;
       cohort_status st = co::Agent::open(agent->config.c_str(), agent->seams, agent->impl, err,
                                          again ? "storage: a group commit failed: " + why : std::string());
+      if (st == COHORT_OK && agent->closing) agent->impl->shut_down();
+      swap.unlock();
       if (st != COHORT_OK) {
         // No agent to go on with: every later call says so (see live()).
         set_error(agent, "reopening after a failed commit: " + err);
@@ -348,11 +417,13 @@ COHORT_API cohort_status cohort_rpc_batch(cohort_agent *agent, size_t n, const c
 
 COHORT_API cohort_status cohort_subscribe(cohort_agent *agent, cohort_changed_fn fn, void *user) {
   if (!agent) return COHORT_EINVAL;
-  agent->subscriber = fn;
-  agent->subscriber_user = user;
-  if (agent->impl) agent->impl->subscribe(fn, user);
-  clear_error(agent);
-  return COHORT_OK;
+  return entered(agent, [&] {
+    agent->subscriber = fn;
+    agent->subscriber_user = user;
+    if (agent->impl) agent->impl->subscribe(fn, user);
+    clear_error(agent);
+    return COHORT_OK;
+  });
 }
 
 }  // extern "C"

@@ -4,7 +4,8 @@
 // It is trusted once plausible: not before this build, and either the kernel
 // says it is synchronised (adjtimex), or it jumped forward while we ran (NTP
 // stepped it), or the box has been up ten minutes without either (no NTP at
-// all: a plausible clock is the best there is). Until then an event is stored
+// all: a plausible clock is the best there is). With clock.trust "system" a
+// plausible clock is trusted at once (a battery-backed RTC, a container). Until then an event is stored
 // with its monotonic time and boot and no wall time; it is not sent, and the
 // rule engine sees an estimate (the last trusted time plus the monotonic time
 // since). When the clock becomes trusted, the waiting events get their wall
@@ -36,9 +37,13 @@ bool Agent::check_clock() {
   int64_t wall = clock_->wall_ms(), mono = clock_->mono_ms();
   bool plausible = wall >= plausible_ms_;
   if (plausible && wall - mono > open_offset_ + kJumpMs) clock_jumped_ = true;
-  bool trusted = plausible && (clock_jumped_ || mono >= kUnsyncedGraceMs || clock_->synced());
+  bool trusted = plausible && (cfg_.clock_trust == "system" || clock_jumped_ || mono >= kUnsyncedGraceMs ||
+                               clock_->synced());
   if (trusted && !clock_trusted_) {
-    CO_LOG(*log_, info, "wall clock trusted (%s)", clock_jumped_ ? "it was set" : "plausible and synchronised");
+    CO_LOG(*log_, info, "wall clock trusted (%s)",
+           cfg_.clock_trust == "system" ? "clock.trust system"
+           : clock_jumped_             ? "it was set"
+                                       : "plausible and synchronised");
   }
   if (trusted && untimed_events_ > 0 && !backfill_times(wall, mono)) {
     CO_LOG(*log_, warn, "cannot back-fill event times: %s", store_.error().c_str());

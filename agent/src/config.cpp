@@ -56,6 +56,7 @@ const Key kKeys[] = {
     CO_KEY_INT("storage.sync_interval_ms", storage_sync_interval_ms, 0, 600000),
     CO_KEY_INT("sync.initial_delay_s", sync_initial_delay_s, 0, 3600),
     CO_KEY_BOOL("sync.send_segment_events", sync_send_segment_events),
+    CO_KEY_STR("clock.trust", clock_trust),
     CO_KEY_STR("client.type", client_type),
     CO_KEY_STR("client.app", client_app),
     CO_KEY_STR("client.platform", client_platform),
@@ -177,6 +178,10 @@ bool check(const Config &cfg, std::string &err) {
   }
   if (cfg.log_target != "stderr" && cfg.log_target != "syslog") {
     err = "configuration key \"log.target\" must be \"stderr\" or \"syslog\"";
+    return false;
+  }
+  if (cfg.clock_trust != "auto" && cfg.clock_trust != "system") {
+    err = "configuration key \"clock.trust\" must be \"auto\" or \"system\"";
     return false;
   }
   if (cfg.api_key_in != "header" && cfg.api_key_in != "query") {

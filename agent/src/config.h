@@ -50,6 +50,12 @@ struct Config {
   // The first background sync after start waits a random 0..this many seconds
   // (a firmware push reboots a fleet at once); sync.now and view.start skip it.
   int64_t sync_initial_delay_s = 30;
+  // When the wall clock is believed: "auto" once it is plausible and the
+  // kernel says it is synchronised, was stepped forward while we ran, or the
+  // box has been up ten minutes (a box without NTP); "system" as soon as it is
+  // plausible (not before this build): for boxes with a battery-backed RTC,
+  // containers and CI, whose clock is right from boot.
+  std::string clock_trust = "auto";
   // SegmentEntry / SegmentExit are the agent's own events (the workspace does
   // not define them): kept on the device, sent to the CCS API only when true.
   bool sync_send_segment_events = false;

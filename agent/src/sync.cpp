@@ -134,17 +134,21 @@ cohort_status Agent::start_sync(const Seams &seams, std::string &err) {
   return COHORT_OK;
 }
 
-void Agent::stop_sync() {
+void Agent::shut_down() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!worker_.joinable()) return;
     stop_ = true;
   }
   // An in-flight request is abandoned; its batch stays in the outbox.
   if (transport_) transport_->abort();
   wake_cv_.notify_all();
-  done_cv_.notify_all();
-  worker_.join();
+  done_cv_.notify_all();  // the waiting calls see stop_ and answer "shutting down"
+}
+
+void Agent::stop_sync() {
+  shut_down();
+  std::lock_guard<std::mutex> lock(join_mu_);
+  if (worker_.joinable()) worker_.join();
 }
 
 void Agent::wake_worker(bool urgent) {
@@ -656,6 +660,13 @@ cohort_status Agent::m_cohorts_get(const cJSON *, cJSON *result) {
   return COHORT_OK;
 }
 
+// A call that waited for the network while the agent began to close: it is
+// answered at once, and says why (its caller, not the network, is what ends).
+cohort_status Agent::closing() {
+  wait_error_ = "shutting down";
+  return COHORT_ECLOSED;
+}
+
 cohort_status Agent::m_activations_get(const cJSON *params, cJSON *result) {
   bool ok = true;
   int64_t timeout = -1;  // api.timeout_ms, read under the lock (config.reload may change it)
@@ -697,6 +708,7 @@ cohort_status Agent::m_activations_get(const cJSON *params, cJSON *result) {
     return stop_ || (ctx_ready && ccs_ready);
   };
   bool in_time = done_cv_.wait_for(lock, std::chrono::milliseconds(timeout), fresh);
+  if (stop_) return closing();
   int64_t now = clock_->mono_ms();
   const CacheEntry *b = consent_granted() ? cache_get("behavioral", now) : nullptr;
   const CacheEntry *c = url.empty() ? nullptr : cache_get(ctx_key, now);
@@ -742,6 +754,7 @@ cohort_status Agent::m_sync_now(const cJSON *params, cJSON *result) {
   done_cv_.wait_for(lock, std::chrono::milliseconds(timeout), [&] {
     return stop_ || (rounds_ > round && !wake_ && (outbox_count_ == 0 || !consent_granted() || retry_at_mono_ > 0));
   });
+  if (stop_) return closing();
   json_add_number(result, "sent", static_cast<double>(sent_total_ - sent_before));
   json_add_number(result, "pending", static_cast<double>(consent_granted() ? outbox_count_ : 0));
   json_add_number(result, "dead_letters", static_cast<double>(dead_letters_));

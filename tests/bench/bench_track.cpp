@@ -35,7 +35,8 @@ int main(int argc, char **argv) {
   // The remote API is a closed local port: this measures the device side only.
   std::string cfg = "{\"data_dir\":\"" + dir + "\",\"consent\":{\"required\":false},"
                     "\"api\":{\"ccs_url\":\"http://127.0.0.1:9\",\"contextual_url\":\"http://127.0.0.1:9\"},"
-                    "\"history\":{\"max_events\":1000000},\"queue\":{\"max_events\":1000000}}";
+                    "\"history\":{\"max_events\":1000000},\"queue\":{\"max_events\":1000000},"
+                    "\"clock\":{\"trust\":\"system\"}}";
   cohort_agent *a = nullptr;
   if (cohort_open(cfg.c_str(), &a) != COHORT_OK) {
     fprintf(stderr, "open: %s\n", cohort_last_error(nullptr));

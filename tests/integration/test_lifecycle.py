@@ -7,12 +7,14 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import unittest
 
-from harness import (COHORTD, Client, Daemon, RpcError, daemon_command, scaled, wait_until)
+from harness import (COHORTD, Client, Daemon, RpcError, daemon_command, drain, scaled, wait_until)
+from client import Emulator  # tests/emulator, on sys.path through harness
 
 
 def run_daemon(*args, timeout=None, env=None):
@@ -106,6 +108,102 @@ class Signals(unittest.TestCase):
         stored = {e["event_id"] for e in self.daemon.history(1000, name="Crash")}
         missing = [e for e in acked if e not in stored]
         self.assertEqual(missing, [], f"{len(missing)} acknowledged events lost")
+
+
+class ShutdownWhileWaiting(unittest.TestCase):
+    """SIGTERM never waits on a caller: a call waiting on the network is
+    answered at once with "shutting down" (not after its own timeout_ms,
+    minutes here), a subscriber or a client that never reads does not hold
+    the exit, and nothing acknowledged is lost. Each prints its measured
+    time from SIGTERM to exit."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.emu = Emulator(api_key="test-key").start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.emu.stop()
+
+    def setUp(self):
+        self.emu.reset()
+        # Each request may take ten minutes: only the shutdown can end it sooner.
+        self.daemon = Daemon(config={"consent": {"required": False}, "api": {"timeout_ms": 600000}},
+                             emulator=self.emu).start()
+        self.addCleanup(self.daemon.cleanup)
+
+    def sigterm(self, what):
+        started = time.monotonic()
+        self.assertEqual(self.daemon.stop(signal.SIGTERM, timeout=scaled(10)), 0)
+        took = time.monotonic() - started
+        print(f"\n    SIGTERM while {what}: exited in {took * 1000:.0f} ms", file=sys.stderr, flush=True)
+
+    def assert_shutting_down(self, client):
+        answer = client.read_message(timeout=scaled(5))
+        self.assertEqual(answer["error"]["code"], -32015, answer)  # COHORT_ECLOSED
+        self.assertEqual(answer["error"]["message"], "shutting down", answer)
+
+    def wait_hanging(self, prefix):
+        wait_until(lambda: self.emu.requests(prefix), scaled(10), message=f"a request to {prefix} in flight")
+
+    def assert_nothing_lost(self, acked):
+        self.emu.set_fault("none")
+        self.daemon.start()
+        drain(self.daemon, self.emu)
+        delivered = {e["properties"]["n"] for r in self.emu.requests("/ccs/") if r["status"] == 200
+                     for e in r["body"]["events"] if e["name"] == "Acked"}
+        self.assertEqual(delivered, set(acked))
+
+    def track(self, n):
+        for i in range(n):
+            self.daemon.call("track", {"name": "Acked", "properties": {"n": i}})
+        return list(range(n))
+
+    def test_a_client_waiting_in_sync_now(self):
+        self.emu.set_fault("hang", path="ccs")
+        acked = self.track(3)
+        waiting = self.daemon.client()
+        waiting.send({"jsonrpc": "2.0", "id": 1, "method": "sync.now", "params": {"timeout_ms": 600000}})
+        self.wait_hanging("/ccs/")
+        self.sigterm("a client waits in sync.now (timeout_ms 600000)")
+        self.assert_shutting_down(waiting)
+        waiting.close()
+        self.assert_nothing_lost(acked)
+
+    def test_a_client_waiting_in_activations_get(self):
+        self.emu.set_fault("hang", path="ctx")
+        acked = self.track(2)
+        waiting = self.daemon.client()
+        waiting.send({"jsonrpc": "2.0", "id": 1, "method": "activations.get",
+                      "params": {"timeout_ms": 60000, "url": "https://example.com/news/1"}})
+        self.wait_hanging("/ctx/")
+        self.sigterm("a client waits in activations.get (timeout_ms 60000)")
+        self.assert_shutting_down(waiting)
+        waiting.close()
+        self.assert_nothing_lost(acked)
+
+    def test_a_subscriber(self):
+        acked = self.track(1)
+        watcher = self.daemon.client()
+        watcher.call("subscribe", {"topics": ["cohorts"]})
+        self.sigterm("a client is subscribed")
+        self.assertTrue(watcher.expect_eof(timeout=scaled(5)))
+        watcher.close()
+        self.assert_nothing_lost(acked)
+
+    def test_a_client_that_never_reads(self):
+        acked = self.track(50)
+        stuck = self.daemon.client()
+        line = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "history.get", "params": {"limit": 1000}}) + "\n"
+        try:
+            stuck.sock.setblocking(False)
+            for _ in range(2000):  # answers pile up: it never reads a byte
+                stuck.sock.send(line.encode())
+        except (BlockingIOError, OSError):
+            pass
+        self.sigterm("a client never reads its answers")
+        stuck.close()
+        self.assert_nothing_lost(acked)
 
 
 class Restarts(unittest.TestCase):

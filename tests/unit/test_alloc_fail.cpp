@@ -637,7 +637,8 @@ std::string g_base;  // the scratch directory of this test
 
 std::string config_for(const std::string &dir) {
   static const char kRest[] =
-      "\"api.ccs_url\":\"http://127.0.0.1:9\",\"api.contextual_url\":\"http://127.0.0.1:9\",\"log.level\":\"error\"}";
+      "\"api.ccs_url\":\"http://127.0.0.1:9\",\"api.contextual_url\":\"http://127.0.0.1:9\",\"log.level\":\"error\","
+      "\"clock.trust\":\"system\"}";
   return "{\"data_dir\":\"" + dir + "/data\"," + kRest;
 }
 

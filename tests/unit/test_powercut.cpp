@@ -344,7 +344,8 @@ int after_power_cut(const std::string &data, int acknowledged, Torn *torn = null
   cut_power(data, restored, torn);
   cohort_agent *b = nullptr;
   std::string config = "{\"data_dir\":\"" + restored +
-                       "\",\"api.ccs_url\":\"http://127.0.0.1:9\",\"api.contextual_url\":\"http://127.0.0.1:9\"}";
+                       "\",\"api.ccs_url\":\"http://127.0.0.1:9\",\"api.contextual_url\":\"http://127.0.0.1:9\","
+                       "\"clock.trust\":\"system\"}";
   assert_int_equal(cohort_open(config.c_str(), &b), COHORT_OK);
   co::Json status = call_ok(b, "status");
   bool consent = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(status.get(), "consent"));

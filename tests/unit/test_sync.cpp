@@ -325,7 +325,8 @@ static void untrusted_clock_holds_events_then_backfills(void **) {
   co::Seams seams = f.seams();
   seams.plausible_after_ms = 1600000000000;  // 2020
   std::string cfg = f.dir.config(
-      "\"consent\":{\"required\":false},\"api\":{\"ccs_url\":\"http://ccs\",\"contextual_url\":\"http://ctx\"}");
+      "\"consent\":{\"required\":false},\"api\":{\"ccs_url\":\"http://ccs\",\"contextual_url\":\"http://ctx\"},"
+      "\"clock.trust\":\"auto\"");
   assert_int_equal(co::open_with_seams(cfg.c_str(), seams, &f.agent), COHORT_OK);
   f.track(1);
   f.clock.advance_ms(2000);
@@ -355,6 +356,37 @@ static void untrusted_clock_holds_events_then_backfills(void **) {
   assert_string_equal(times[0].c_str(), "2024-01-15T13:59:55.000Z");
   assert_string_equal(times[1].c_str(), "2024-01-15T13:59:57.000Z");
   assert_string_equal(times[2].c_str(), "2024-01-15T14:00:00.000Z");
+}
+
+// A box booted a second ago, its kernel clock plausible but not synchronised:
+// "auto" holds events until it is (or ten minutes pass); "system" (an RTC, a
+// container, CI) trusts it at once. An implausible clock is never trusted.
+static void clock_trust_system_trusts_a_plausible_clock_at_once(void **) {
+  for (int system = 0; system < 2; ++system) {
+    for (int plausible = 0; plausible < 2; ++plausible) {
+      Fixture f;
+      f.clock = co::platform::FakeClock(plausible ? 1705327200000 : 86400000, 1000);  // 2024, or 1970
+      f.clock.set_synced(false);
+      f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, "{}"); });
+      co::Seams seams = f.seams();
+      seams.plausible_after_ms = 1600000000000;  // 2020
+      std::string cfg = f.dir.config("\"consent\":{\"required\":false},\"api\":{\"ccs_url\":\"http://ccs\","
+                                     "\"contextual_url\":\"http://ctx\"},\"clock\":{\"trust\":\"" +
+                                     std::string(system ? "system" : "auto") + "\"}");
+      assert_int_equal(co::open_with_seams(cfg.c_str(), seams, &f.agent), COHORT_OK);
+      f.track(2);
+      f.sync();
+      bool expect = system && plausible;
+      co::Json st = call_ok(f.agent, "status");
+      assert_int_equal(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(st.get(), "clock"), "trusted")), expect);
+      assert_int_equal(num(st.get(), "queue_depth"), expect ? 0 : 2);
+      assert_int_equal(f.ccs_sent().size() > 0, expect);
+    }
+  }
+  co::Config cfg;
+  std::string err;
+  assert_false(co::config_parse("{\"clock\":{\"trust\":\"always\"}}", cfg, err));
+  assert_non_null(strstr(err.c_str(), "clock.trust"));
 }
 
 // Events left untimed by a boot that never got a trusted clock are placed just
@@ -876,6 +908,7 @@ int main() {
       cmocka_unit_test(withdrawal_while_a_batch_is_out_keeps_nothing_of_its_answer),
       cmocka_unit_test(first_sync_waits_the_fleet_delay),
       cmocka_unit_test(untrusted_clock_holds_events_then_backfills),
+      cmocka_unit_test(clock_trust_system_trusts_a_plausible_clock_at_once),
       cmocka_unit_test(earlier_boot_events_are_placed_before_this_boot),
       cmocka_unit_test(wall_clock_jumps_change_nothing),
   };

@@ -7,6 +7,10 @@
 // Contextual API request; both APIs point at a closed local port, so each
 // pass fails fast and backs off while the callers go on.
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -182,6 +186,98 @@ void subscribe_while_others_call(void **) {
   cohort_close(a);
 }
 
+// A request that hangs until the transport is aborted (or 20 s pass): what a
+// dead network does to a call waiting for it.
+struct Hanging {
+  test::AgentFixture f{3};
+  std::mutex mu;
+  std::condition_variable cv;
+  bool entered = false;
+  std::atomic<bool> saw_abort{false};
+  explicit Hanging(const char *path) {
+    f.transport.set_handler([this, path](const co::platform::HttpRequest &req, co::platform::HttpResponse &r) {
+      if (req.url.find(path) == std::string::npos) {
+        r.status = 503;
+        return;
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        entered = true;
+        cv.notify_all();
+      }
+      for (int i = 0; i < 2000 && !f.transport.aborted(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      saw_abort = f.transport.aborted();
+      r.status = 0;
+      r.error = "aborted";
+    });
+    f.open_with("\"consent.required\":false,\"api\":{\"ccs_url\":\"http://ccs\",\"contextual_url\":\"http://ctx\","
+                "\"timeout_ms\":600000}");
+  }
+  void wait_in_flight() {
+    std::unique_lock<std::mutex> lock(mu);
+    assert_true(cv.wait_for(lock, std::chrono::seconds(20), [&] { return entered; }));
+  }
+};
+
+// cohort_close while another thread waits on the network: the waiting call
+// is answered at once with COHORT_ECLOSED, "shutting down" (not after its
+// timeout_ms, ten minutes here), the request in flight is abandoned, and
+// the queued event is still there at the next start.
+void close_answers_waiting_calls_at_once(void **) {
+  const struct {
+    const char *method, *params, *path;
+  } waits[] = {
+      {"sync.now", "{\"timeout_ms\":600000}", "/ccs/"},
+      {"activations.get", "{\"timeout_ms\":60000,\"url\":\"https://example.com/v\"}", "/ctx/"},
+  };
+  for (const auto &w : waits) {
+    Hanging h(w.path);
+    call_ok(h.f.agent, "track", "{\"name\":\"Kept\"}");
+    cohort_status st = COHORT_OK;
+    std::string error;
+    std::thread caller([&] {
+      char *out = nullptr;
+      st = cohort_call(h.f.agent, w.method, w.params, &out);
+      error = cohort_last_error(h.f.agent);
+      cohort_free(out);
+    });
+    h.wait_in_flight();
+    auto t0 = std::chrono::steady_clock::now();
+    cohort_close(h.f.agent);
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    h.f.agent = nullptr;
+    caller.join();
+    printf("cohort_close while %s waits: %.1f ms\n", w.method, ms);
+    assert_int_equal(st, COHORT_ECLOSED);
+    assert_string_equal(error.c_str(), "shutting down");
+    assert_true(h.saw_abort.load());
+    h.f.transport.set_handler(nullptr);  // answers 200 {}
+    h.f.reopen();
+    assert_int_equal(test::num(call_ok(h.f.agent, "status").get(), "queue_depth"), 1);
+  }
+}
+
+// cohort_shutdown from another thread (what cohortd does on SIGTERM): the
+// same for the waiting call, and every later call is refused, until close.
+void shutdown_refuses_later_calls(void **) {
+  Hanging h("/ccs/");
+  call_ok(h.f.agent, "track", "{\"name\":\"Kept\"}");
+  cohort_status st = COHORT_OK;
+  std::thread caller([&] {
+    char *out = nullptr;
+    st = cohort_call(h.f.agent, "sync.now", "{\"timeout_ms\":600000}", &out);
+    cohort_free(out);
+  });
+  h.wait_in_flight();
+  cohort_shutdown(h.f.agent);
+  caller.join();
+  assert_int_equal(st, COHORT_ECLOSED);
+  assert_int_equal(cohort_track(h.f.agent, "Late", nullptr), COHORT_ECLOSED);
+  assert_non_null(strstr(cohort_last_error(h.f.agent), "shutting down"));
+  cohort_shutdown(h.f.agent);  // again: harmless
+  cohort_shutdown(nullptr);
+}
+
 }  // namespace
 
 int main() {
@@ -190,6 +286,8 @@ int main() {
       cmocka_unit_test(two_agents_side_by_side),
       cmocka_unit_test(close_while_the_worker_is_busy),
       cmocka_unit_test(subscribe_while_others_call),
+      cmocka_unit_test(close_answers_waiting_calls_at_once),
+      cmocka_unit_test(shutdown_refuses_later_calls),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

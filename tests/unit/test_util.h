@@ -40,10 +40,15 @@ struct TempDir {
   // Remote APIs point at a closed local port unless extra says otherwise:
   // a unit test never reaches past this machine.
   // The fleet delay of the first sync is off unless `delay` (test_sync checks it).
+  // The wall clock is trusted as soon as it is plausible (clock.trust
+  // "system"), unless extra sets clock.trust: a test on the real clock must
+  // not depend on how long the machine has been up or whether NTP synced it
+  // (the "auto" rules are tested on the fake clock).
   std::string config(const std::string &extra = "", bool delay = false) const {
+    bool trust_set = extra.find("clock") != std::string::npos;
     return "{\"data_dir\":\"" + path + "/data\",\"api.ccs_url\":\"http://127.0.0.1:9\","
            "\"api.contextual_url\":\"http://127.0.0.1:9\"" + (delay ? "" : ",\"sync.initial_delay_s\":0") +
-           (extra.empty() ? "" : "," + extra) + "}";
+           (trust_set ? "" : ",\"clock.trust\":\"system\"") + (extra.empty() ? "" : "," + extra) + "}";
   }
 };
 

@@ -79,12 +79,23 @@ typedef struct cohort_agent cohort_agent;
 COHORT_API cohort_status cohort_open(const char *config_json, cohort_agent **out);
 
 /* Flushes what is pending, stops background work (bounded: at most 2 s), and
- * frees the agent. NULL is a harmless no-op. */
+ * frees the agent. Calls other threads are making on it return first: one
+ * waiting on the network (sync.now, activations.get, cohort_activations)
+ * at once, with COHORT_ECLOSED ("shutting down"); a later call is refused the
+ * same way. Not from a subscriber callback. NULL is a harmless no-op. */
 COHORT_API void cohort_close(cohort_agent *agent);
+
+/* Begins closing without freeing, from any thread: what cohort_close does
+ * first (waiting calls return COHORT_ECLOSED at once, later calls are
+ * refused, background sync stops; a request in flight is abandoned and its
+ * events stay queued for the next start). For a service that shuts down on a
+ * signal while its main thread may be inside a call; cohort_close still
+ * frees the agent. NULL is a harmless no-op. */
+COHORT_API void cohort_shutdown(cohort_agent *agent);
 
 /*
  * Calls one method of the agent: the same methods, params and results as the
- * socket protocol (README: "Socket protocol"). params_json may be NULL for
+ * socket protocol (docs/protocol.md). params_json may be NULL for
  * methods without params. On success *result_json is a JSON object owned by
  * the caller (free with cohort_free). On failure *result_json is NULL.
  */
@@ -147,7 +158,8 @@ COHORT_API cohort_status cohort_subscribe(cohort_agent *agent, cohort_changed_fn
 #define COHORT_TOPIC_COHORTS 1u
 
 /*
- * Handles one JSON-RPC 2.0 request (or batch) as received on the socket:
+ * Handles one JSON-RPC 2.0 request (or batch) as received on the socket
+ * (docs/protocol.md):
  * line is the request without its newline, len its length. On COHORT_OK,
  * *response_json is the answer line without newline (caller frees with
  * cohort_free), or NULL when there is nothing to answer (notifications).

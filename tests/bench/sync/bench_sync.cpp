@@ -162,7 +162,7 @@ Agent open_agent(const std::string &data_dir, const Emulator &e) {
   char config[1024];
   snprintf(config, sizeof config,
            "{\"data_dir\":\"%s\",\"consent\":{\"required\":false},\"log\":{\"level\":\"error\"},"
-           "\"sync\":{\"initial_delay_s\":0},"
+           "\"sync\":{\"initial_delay_s\":0},\"clock\":{\"trust\":\"system\"},"
            "\"api\":{\"ccs_url\":\"%s\",\"contextual_url\":\"%s\",\"key\":\"%s\",\"timeout_ms\":%d}}",
            data_dir.c_str(), e.url.c_str(), e.url.c_str(), kKey, kApiTimeoutMs);
   Agent g;

@@ -1,0 +1,303 @@
+// docs/protocol.md against the agent, so the two cannot drift apart:
+// - every method of the method table (Agent::kMethods) has its section, a
+//   "### `name`" heading under "## Methods", with an example request of it;
+// - every such section names a method of the table, once;
+// - every example request (the lines of a ```json block right after a
+//   "**Request**" label) runs through cohort_rpc() on a fresh agent, in the
+//   order of the page, without a -32600 / -32601 / -32602 error, and a
+//   notification (no id) gets no answer;
+// - every error example (a "**Bad request**" block, then its "**Answer**"
+//   block, line for line) still gets the code shown;
+// - every status of COHORT_STATUS_TABLE is in the status table with its value;
+// - every other JSON line of a ```json block parses.
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "agent.h"
+#include "test_util.h"
+
+#ifndef COHORT_PROTOCOL_DOC
+#error "COHORT_PROTOCOL_DOC must be the path of docs/protocol.md"
+#endif
+
+namespace {
+
+struct Line {
+  int no = 0;
+  std::string section;  // the method section it is in ("" outside "## Methods")
+  std::string text;
+};
+
+struct Doc {
+  std::string text;
+  std::vector<Line> sections;      // under "## Methods": the method named by each "### `...`"
+  std::vector<Line> requests;      // example requests
+  std::vector<Line> bad_requests;  // error examples...
+  std::vector<Line> bad_answers;   // ...and the answers shown for them, in the same order
+  std::vector<std::string> problems;
+};
+
+bool starts_with(const std::string &s, const char *prefix) {
+  return s.compare(0, strlen(prefix), prefix) == 0;
+}
+
+std::string where(int no) {
+  return std::string(COHORT_PROTOCOL_DOC) + ":" + std::to_string(no) + ": ";
+}
+
+Doc read_doc() {
+  Doc doc;
+  std::ifstream in(COHORT_PROTOCOL_DOC);
+  if (!in) fail_msg("cannot read %s", COHORT_PROTOCOL_DOC);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  doc.text = ss.str();
+
+  enum class Role { none, request, bad_request, answer };
+  bool in_methods = false;
+  std::string section;
+  Role pending = Role::none;  // the label just read, for the block that follows it
+  bool in_block = false;
+  bool json_block = false;
+  Role block = Role::none;
+  bool after_bad = false;  // the last block closed was a "**Bad request**" one
+  std::istringstream lines(doc.text);
+  std::string line;
+  for (int no = 1; std::getline(lines, line); ++no) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (in_block) {
+      if (starts_with(line, "```")) {
+        in_block = false;
+        after_bad = block == Role::bad_request;
+        continue;
+      }
+      if (!json_block) continue;
+      bool request_line = starts_with(line, "{\"jsonrpc\"") || starts_with(line, "[");
+      switch (block) {
+        case Role::request:
+          if (request_line) {
+            doc.requests.push_back({no, section, line});
+          } else if (!line.empty()) {
+            doc.problems.push_back(where(no) + "a Request block holds request lines only");
+          }
+          break;
+        case Role::bad_request:
+          if (!line.empty()) doc.bad_requests.push_back({no, section, line});
+          break;
+        case Role::answer:
+          if (after_bad && !line.empty()) doc.bad_answers.push_back({no, section, line});
+          break;
+        case Role::none:
+          break;
+      }
+      // Everything shown as JSON parses, but the malformed examples.
+      if (block != Role::bad_request && (starts_with(line, "{") || starts_with(line, "[")) && !co::json_parse(line)) {
+        doc.problems.push_back(where(no) + "not valid JSON: " + line);
+      }
+      continue;
+    }
+    if (starts_with(line, "```")) {
+      in_block = true;
+      json_block = line == "```json";
+      block = json_block ? pending : Role::none;
+      if (block != Role::answer) after_bad = false;
+      pending = Role::none;
+      continue;
+    }
+    pending = Role::none;  // a label applies to the block right after it
+    if (starts_with(line, "## ")) {
+      in_methods = line == "## Methods";
+      section.clear();
+    } else if (starts_with(line, "### ")) {
+      section.clear();
+      if (!in_methods) continue;
+      // Under "## Methods", every heading is a method's: ### `name`
+      size_t open = line.find('`'), close = line.rfind('`');
+      if (!starts_with(line, "### `") || close != line.size() - 1 || close <= open + 1 ||
+          line.find('`', open + 1) != close) {
+        doc.problems.push_back(where(no) + "a heading under \"## Methods\" must be ### `method`: " + line);
+        continue;
+      }
+      section = line.substr(open + 1, close - open - 1);
+      doc.sections.push_back({no, section, line});
+    } else if (line == "**Request**") {
+      pending = Role::request;
+    } else if (line == "**Bad request**") {
+      pending = Role::bad_request;
+    } else if (starts_with(line, "**Answer**")) {
+      pending = Role::answer;
+    }
+  }
+  if (in_block) doc.problems.push_back("a ``` block is not closed");
+  return doc;
+}
+
+void report(const std::vector<std::string> &problems) {
+  for (const std::string &p : problems) print_error("%s\n", p.c_str());
+  if (!problems.empty()) fail_msg("%zu problem(s) in %s", problems.size(), COHORT_PROTOCOL_DOC);
+}
+
+// The error codes in an answer (an object or a batch's array).
+std::vector<std::pair<int, std::string>> errors_of(const cJSON *answer) {
+  std::vector<std::pair<int, std::string>> out;
+  auto one = [&](const cJSON *a) {
+    const cJSON *err = cJSON_GetObjectItemCaseSensitive(a, "error");
+    if (err) out.emplace_back(static_cast<int>(test::num(err, "code")), test::str(err, "message"));
+  };
+  if (cJSON_IsArray(answer)) {
+    for (const cJSON *a = answer->child; a; a = a->next) one(a);
+  } else {
+    one(answer);
+  }
+  return out;
+}
+
+// The answer to one line, as cohort_rpc gives it (NULL: none).
+co::Json rpc(cohort_agent *agent, const std::string &line, std::string &raw) {
+  char *out = nullptr;
+  cohort_status st = cohort_rpc(agent, line.data(), line.size(), &out, nullptr);
+  if (st != COHORT_OK) fail_msg("cohort_rpc failed on %s: %s", line.c_str(), cohort_status_str(st));
+  raw = out ? out : "";
+  co::Json j = out ? co::json_parse(out) : nullptr;
+  cohort_free(out);
+  if (!raw.empty() && !j) fail_msg("the answer to %s is not JSON: %s", line.c_str(), raw.c_str());
+  return j;
+}
+
+bool documented(const std::vector<Line> &sections, const std::string &name) {
+  for (const Line &s : sections) {
+    if (s.section == name) return true;
+  }
+  return false;
+}
+
+void every_method_has_a_section(void **) {
+  Doc doc = read_doc();
+  std::vector<std::string> problems = doc.problems;
+  std::vector<std::string> methods = co::Agent::method_names();
+  assert_true(methods.size() > 10);
+  for (const std::string &m : methods) {
+    if (!documented(doc.sections, m)) {
+      problems.push_back("method \"" + m + "\" has no section (### `" + m + "` under ## Methods)");
+      continue;
+    }
+    bool example = false;
+    for (const Line &r : doc.requests) {
+      co::Json req = co::json_parse(r.text);
+      example = example || (r.section == m && test::str(req.get(), "method") == m);
+    }
+    if (!example) {
+      problems.push_back("method \"" + m + "\" has no example request (a **Request** block in its section)");
+    }
+  }
+  report(problems);
+}
+
+void every_section_is_a_method(void **) {
+  Doc doc = read_doc();
+  std::vector<std::string> problems;
+  std::vector<std::string> methods = co::Agent::method_names();
+  for (size_t i = 0; i < doc.sections.size(); ++i) {
+    const Line &s = doc.sections[i];
+    bool known = false;
+    for (const std::string &m : methods) known = known || m == s.section;
+    if (!known) problems.push_back(where(s.no) + "\"" + s.section + "\" is not a method of the agent");
+    for (size_t k = 0; k < i; ++k) {
+      if (doc.sections[k].section == s.section) problems.push_back(where(s.no) + "\"" + s.section + "\" again");
+    }
+  }
+  report(problems);
+}
+
+void example_requests_run(void **) {
+  Doc doc = read_doc();
+  assert_true(doc.requests.size() >= co::Agent::method_names().size());
+  test::AgentFixture f;
+  f.open_with("");
+  std::vector<std::string> problems;
+  for (const Line &r : doc.requests) {
+    co::Json req = co::json_parse(r.text);
+    if (!req) {
+      problems.push_back(where(r.no) + "not valid JSON");
+      continue;
+    }
+    // An example filed under a method calls that method.
+    if (!r.section.empty() && test::str(req.get(), "method") != r.section) {
+      problems.push_back(where(r.no) + "an example in the section of \"" + r.section + "\" calls another method");
+    }
+    std::string raw;
+    co::Json answer = rpc(f.agent, r.text, raw);
+    bool notification = cJSON_IsObject(req.get()) && !cJSON_GetObjectItemCaseSensitive(req.get(), "id");
+    if (notification) {
+      if (answer) problems.push_back(where(r.no) + "a notification was answered: " + raw);
+      continue;
+    }
+    if (!answer) {
+      problems.push_back(where(r.no) + "no answer");
+      continue;
+    }
+    for (const auto &e : errors_of(answer.get())) {
+      if (e.first == -32600 || e.first == -32601 || e.first == -32602) {
+        problems.push_back(where(r.no) + "error " + std::to_string(e.first) + " (" + e.second + ") for " + r.text);
+      }
+    }
+  }
+  report(problems);
+}
+
+void error_examples_keep_their_codes(void **) {
+  Doc doc = read_doc();
+  assert_true(!doc.bad_requests.empty());
+  if (doc.bad_requests.size() != doc.bad_answers.size()) {
+    fail_msg("%zu error example(s) but %zu answer(s) shown for them", doc.bad_requests.size(), doc.bad_answers.size());
+  }
+  test::AgentFixture f;
+  f.open_with("");
+  std::vector<std::string> problems;
+  for (size_t i = 0; i < doc.bad_requests.size(); ++i) {
+    const Line &r = doc.bad_requests[i];
+    co::Json shown = co::json_parse(doc.bad_answers[i].text);
+    std::vector<std::pair<int, std::string>> expected = errors_of(shown.get());
+    if (expected.size() != 1) {
+      problems.push_back(where(doc.bad_answers[i].no) + "the answer shown is not one error");
+      continue;
+    }
+    std::string raw;
+    co::Json answer = rpc(f.agent, r.text, raw);
+    std::vector<std::pair<int, std::string>> got;
+    if (answer) got = errors_of(answer.get());
+    if (got.size() != 1 || got[0].first != expected[0].first) {
+      problems.push_back(where(r.no) + "expected error " + std::to_string(expected[0].first) + ", got " +
+                         (raw.empty() ? "no answer" : raw));
+    }
+  }
+  report(problems);
+}
+
+void every_status_is_in_the_table(void **) {
+  Doc doc = read_doc();
+  std::vector<std::string> problems;
+#define COHORT_X_ROW(name, value, message)                                          \
+  if (doc.text.find("| `" #name "` | " #value " |") == std::string::npos) {         \
+    problems.push_back("status " #name " (" #value ") is not in the status table"); \
+  }
+  COHORT_STATUS_TABLE(COHORT_X_ROW)
+#undef COHORT_X_ROW
+  report(problems);
+}
+
+}  // namespace
+
+int main() {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(every_method_has_a_section),
+      cmocka_unit_test(every_section_is_a_method),
+      cmocka_unit_test(example_requests_run),
+      cmocka_unit_test(error_examples_keep_their_codes),
+      cmocka_unit_test(every_status_is_in_the_table),
+  };
+  return cmocka_run_group_tests(tests, nullptr, nullptr);
+}
