@@ -834,6 +834,26 @@ int cmd_view(Client &c, const Options &opt, const Args &a) {
   return simple(c, opt, method, params, print_block);
 }
 
+// The names of the local cohorts (definitions.get), for the tables: an id
+// alone says little on a screen.
+std::vector<std::pair<std::string, std::string>> g_cohort_names;
+
+void learn_names(Client &c) {
+  Json defs;
+  if (c.call("definitions.get", nullptr, defs, nullptr, 0, true) != kOk) return;
+  const cJSON *list = field(defs.get(), "cohorts");
+  for (const cJSON *d = cJSON_IsArray(list) ? list->child : nullptr; d; d = d->next) {
+    g_cohort_names.emplace_back(cohort_id(d), text_of(field(d, "name")));
+  }
+}
+
+std::string cohort_name(const std::string &id) {
+  for (const auto &n : g_cohort_names) {
+    if (n.first == id) return n.second;
+  }
+  return "-";
+}
+
 void show_cohorts(const cJSON *r) {
   const cJSON *all = field(r, "cohorts");
   const cJSON *local = field(r, "local");
@@ -850,7 +870,7 @@ void show_cohorts(const cJSON *r) {
     if (contains_id(local, id)) source = "local";
     if (contains_id(remote, id)) source += source.empty() ? "remote" : "+remote";
     const cJSON *name = cJSON_IsObject(e) ? field(e, "name") : nullptr;
-    rows.push_back({id, source.empty() ? "-" : source, name ? text_of(name) : "-"});
+    rows.push_back({id, source.empty() ? "-" : source, name ? text_of(name) : cohort_name(id)});
   };
   for (const cJSON *list : {all, local, remote}) {
     if (cJSON_IsArray(list)) {
@@ -867,6 +887,7 @@ void show_cohorts(const cJSON *r) {
 
 int cmd_cohorts(Client &c, const Options &opt, const Args &a) {
   if (int rc = no_args(a)) return rc;
+  if (!opt.json) learn_names(c);
   return simple(c, opt, "cohorts.get", nullptr, show_cohorts);
 }
 
@@ -1069,7 +1090,12 @@ int cmd_watch(Client &c, const Options &opt, const Args &a) {
       printf("%s\n", print_json(p).c_str());
     } else {
       const cJSON *cohorts = field(p, "cohorts");
-      printf("%s  cohorts: %s\n", utc_now().c_str(),
+      std::string moved;
+      for (const char *what : {"entered", "exited"}) {
+        const cJSON *ids = field(p, what);
+        if (cJSON_IsArray(ids) && ids->child) moved += std::string(what) + ": " + ids_text(ids) + "  ";
+      }
+      printf("%s  %scohorts: %s\n", utc_now().c_str(), moved.c_str(),
              cJSON_IsArray(cohorts) ? (cohorts->child ? ids_text(cohorts).c_str() : "none") : print_json(p).c_str());
     }
     fflush(stdout);

@@ -7,7 +7,7 @@ alias, a podcast episode plays (with a pause for a question to the
 assistant), ends, and the speaker asks for its cohorts and the activations
 for an audio ad break.
 
-    speaker.py [--socket PATH] [--pace SECONDS] [--timeout SECONDS]
+    speaker.py [--socket PATH] [--pace SECONDS] [--timeout SECONDS] [--brief]
 
 Socket: --socket, else $COHORT_SOCKET, else /run/cohort/cohortd.sock. Python 3
 standard library only. Exit status: 0 ok, 1 the daemon answered an
@@ -81,7 +81,14 @@ class Connection:
         self.sock.close()
 
 
+BRIEF = False  # --brief: what each step says, without the ids
+
+
 def show(step, result):
+    if BRIEF:
+        result = {k: v for k, v in result.items() if k not in ("view_id", "session_id", "event_id")}
+        if not result:
+            return  # a player report: nothing to say but that it was taken
     print(f"{step:<22} {json.dumps(result, separators=(',', ':'))}", flush=True)
 
 
@@ -131,7 +138,10 @@ def main(argv=None):
     parser.add_argument("--pace", type=float, default=0.0,
                         help="seconds between player reports (default 0: as fast as possible)")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for each answer")
+    parser.add_argument("--brief", action="store_true", help="leave out ids and the steps that say nothing else")
     args = parser.parse_args(argv)
+    global BRIEF
+    BRIEF = args.brief
     try:
         conn = Connection(args.socket, args.timeout)
     except OSError as e:
