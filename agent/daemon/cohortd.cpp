@@ -15,7 +15,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <list>
 #include <mutex>
+#include <system_error>
 #include <poll.h>
 #include <string>
 #include <sys/resource.h>
@@ -113,13 +115,28 @@ void on_cohorts_changed(void *, const char *cohorts_json) {
 
 struct Client {
   int fd = -1;
+  uint64_t id = 0;       // never reused: a waiting call's answer finds its client (or none)
   std::string in;
   std::string out;
   unsigned topics = 0;
   bool closing = false;  // close once `out` is flushed
+  bool waiting = false;  // one of its calls waits on a thread: its next lines wait their turn
   int64_t stuck_since_ms = 0;  // `out` waits on a full socket since it last took bytes (0: nothing waits)
   int budget = 2;        // lines per round: grows while its answers are small
 };
+
+// A request that may wait on the network (sync.now, activations.get: see
+// cohort_rpc_waits), run on a thread of its own so the loop goes on serving
+// everyone else: one client's ad-break budget or sync.now never holds another.
+struct Waiter {
+  uint64_t client = 0;
+  std::string line;
+  std::string answer;  // with its newline; "" for a notification
+  unsigned topics = 0;
+  bool done = false;   // under Server::waiters_mu_
+  std::thread thread;
+};
+constexpr size_t kMaxWaiters = 32;  // past this, such lines wait in their client's buffer
 
 struct Options {
   std::string config_file;
@@ -398,6 +415,7 @@ class Server {
         if (ev & (POLLERR | POLLNVAL)) drop(c);
         if (ev & (POLLIN | POLLHUP)) read_from(c);
       }
+      collect_waiters();
       handle_lines();
       // Answers go out at once; poll() waits for room only when the socket is full.
       for (Client &c : clients_) {
@@ -486,6 +504,7 @@ class Server {
       }
       Client c;
       c.fd = fd;
+      c.id = next_client_id_++;
       clients_.push_back(std::move(c));
     }
   }
@@ -528,10 +547,13 @@ class Server {
     std::vector<Line> batch;
     std::vector<size_t> consumed(clients_.size(), 0);
     std::vector<bool> refuse(clients_.size(), false);
+    std::vector<bool> held(clients_.size(), false);  // a waiting call of its own runs, or waits for a thread
+    std::vector<std::pair<size_t, std::string>> waits;  // (client, line) to run on threads after the batch
     lines_waiting_ = false;
     for (size_t i = 0; i < clients_.size(); ++i) {
       Client &c = clients_[i];
-      if (c.out.size() >= kMaxPendingOut / 2) continue;
+      held[i] = c.waiting;
+      if (c.waiting || c.out.size() >= kMaxPendingOut / 2) continue;
       size_t start = 0;
       for (int taken = 0; taken < c.budget;) {
         size_t nl = c.in.find('\n', start);
@@ -542,8 +564,18 @@ class Server {
         }
         size_t len = nl - start;
         if (len > 0 && c.in[start + len - 1] == '\r') --len;
-        if (!blank(c.in.data() + start, len)) {
-          batch.push_back({i, c.in.data() + start, len});
+        const char *text = c.in.data() + start;
+        if (!blank(text, len) && cohort_rpc_waits(text, len)) {
+          // In order: what came before it is answered first (the batch), and
+          // nothing after it runs before it has been answered.
+          held[i] = true;
+          if (waiters_.size() + waits.size() >= kMaxWaiters) break;  // it waits for a thread
+          waits.emplace_back(i, std::string(text, len));
+          start = nl + 1;
+          break;
+        }
+        if (!blank(text, len)) {
+          batch.push_back({i, text, len});
           ++taken;
         }
         start = nl + 1;
@@ -573,6 +605,7 @@ class Server {
         }
       }
     }
+    for (auto &w : waits) start_waiter(clients_[w.first], std::move(w.second));
     for (size_t i = 0; i < clients_.size(); ++i) {
       Client &c = clients_[i];
       // Large answers (history.get) slow the client down to one line a round.
@@ -581,7 +614,67 @@ class Server {
       release(c.in);
       // What is left may be the start of an overlong line (read no further).
       if (refuse[i] || (c.in.size() > kMaxLine && !has_line(c))) refuse_line(c);
-      lines_waiting_ = lines_waiting_ || (has_line(c) && c.out.size() < kMaxPendingOut / 2);
+      // A held client's lines go on when its call is answered (a wake-up).
+      lines_waiting_ = lines_waiting_ || (!held[i] && has_line(c) && c.out.size() < kMaxPendingOut / 2);
+    }
+  }
+
+  // Runs a waiting call on a thread; its answer comes back through the wake
+  // pipe to collect_waiters(). Without a thread to be had, it runs here.
+  void start_waiter(Client &c, std::string line) {
+    c.waiting = true;
+    waiters_.emplace_back();
+    Waiter &w = waiters_.back();
+    w.client = c.id;
+    w.line = std::move(line);
+    try {
+      w.thread = std::thread(&Server::run_waiter, this, &w);
+    } catch (const std::system_error &) {
+      run_waiter(&w);
+    }
+  }
+
+  void run_waiter(Waiter *w) {
+    char *response = nullptr;
+    unsigned topics = 0;
+    cohort_status st = cohort_rpc(agent_, w->line.data(), w->line.size(), &response, &topics);
+    std::string answer;
+    if (st != COHORT_OK) {
+      answer_failure(answer, w->line.data(), w->line.size(), st);
+    } else if (response) {
+      answer = response;
+      answer += '\n';
+    }
+    cohort_free(response);
+    {
+      std::lock_guard<std::mutex> lock(waiters_mu_);
+      w->answer = std::move(answer);
+      w->topics = topics;
+      w->done = true;
+    }
+    ssize_t ignored = write(g_wake[1], "w", 1);
+    (void)ignored;
+  }
+
+  // The answers of the waiting calls that are done, to their clients (a
+  // client gone meanwhile: dropped); those clients' next lines go on.
+  void collect_waiters() {
+    for (auto it = waiters_.begin(); it != waiters_.end();) {
+      {
+        std::lock_guard<std::mutex> lock(waiters_mu_);
+        if (!it->done) {
+          ++it;
+          continue;
+        }
+      }
+      if (it->thread.joinable()) it->thread.join();
+      for (Client &c : clients_) {
+        if (c.id != it->client) continue;
+        c.out += it->answer;
+        c.topics |= it->topics;
+        c.waiting = false;
+      }
+      it = waiters_.erase(it);
     }
   }
 
@@ -657,7 +750,7 @@ class Server {
       // Past the cap (one large answer, or notifications piling up) is fine
       // while the client reads; one that takes nothing for kStuckMs goes.
       bool stuck = c.out.size() > kMaxPendingOut && c.stuck_since_ms != 0 && now_ms() - c.stuck_since_ms >= kStuckMs;
-      if ((c.closing && c.out.empty() && !has_line(c)) || stuck) {
+      if ((c.closing && c.out.empty() && !has_line(c) && !c.waiting) || stuck) {
         if (stuck) log_line("warn", "dropping a client that does not read its answers");
         if (c.closing && !c.out.empty()) write_to(c);
         close(c.fd);
@@ -669,8 +762,14 @@ class Server {
     }
   }
 
-  // On shutdown: give pending answers a short moment to leave.
+  // On shutdown: the waiting calls are answered at once ("shutting down"),
+  // then pending answers get a short moment to leave.
   void drain_on_exit() {
+    cohort_shutdown(agent_);  // done already on SIGTERM; not when the loop failed
+    for (Waiter &w : waiters_) {
+      if (w.thread.joinable()) w.thread.join();
+    }
+    collect_waiters();
     for (int waited = 0; waited < kShutdownDrainMs; waited += 10) {
       bool pending = false;
       for (Client &c : clients_) {
@@ -692,6 +791,9 @@ class Server {
   bool accept_paused_ = false;  // out of file descriptors...
   int64_t paused_at_ms_ = 0;    // ...since then (monotonic)
   bool lines_waiting_ = false;  // complete lines left for the next round
+  uint64_t next_client_id_ = 1;
+  std::list<Waiter> waiters_;   // stable addresses: each thread holds its own
+  std::mutex waiters_mu_;       // guards Waiter::done, answer, topics
 };
 
 }  // namespace

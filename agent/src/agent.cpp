@@ -36,6 +36,13 @@ const Agent::Method Agent::kMethods[] = {
     {"explain", &Agent::m_explain},
 };
 
+bool Agent::method_waits(const char *name) {
+  for (const Method &m : kMethods) {
+    if (m.waits && strcmp(m.name, name) == 0) return true;
+  }
+  return false;
+}
+
 std::vector<std::string> Agent::method_names() {
   std::vector<std::string> names;
   for (const Method &m : kMethods) names.emplace_back(m.name);

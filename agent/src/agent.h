@@ -155,6 +155,8 @@ class Agent {
 
   // The names of the methods in the method table (kMethods), in its order.
   static std::vector<std::string> method_names();
+  // Whether a method waits on the network (runs without the agent lock).
+  static bool method_waits(const char *name);
 
  private:
   using Handler = cohort_status (Agent::*)(const cJSON *params, cJSON *result);

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <new>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 
@@ -413,6 +414,28 @@ COHORT_API cohort_status cohort_rpc_batch(cohort_agent *agent, size_t n, const c
     clear_error(agent);
     return COHORT_OK;
   });
+}
+
+COHORT_API int cohort_rpc_waits(const char *line, size_t len) {
+  if (!line) return 0;
+  try {
+    // Most lines (track, view.*) name no waiting method at all: no parse.
+    std::string_view text(line, len);
+    if (text.find("sync.now") == std::string_view::npos && text.find("activations.get") == std::string_view::npos) {
+      return 0;
+    }
+    co::Json req(cJSON_ParseWithLength(line, len));
+    auto waits = [](const cJSON *r) {
+      const cJSON *method = cJSON_IsObject(r) ? cJSON_GetObjectItemCaseSensitive(r, "method") : nullptr;
+      return cJSON_IsString(method) && co::Agent::method_waits(method->valuestring);
+    };
+    if (waits(req.get())) return 1;
+    for (const cJSON *r = cJSON_IsArray(req.get()) ? req->child : nullptr; r; r = r->next) {
+      if (waits(r)) return 1;
+    }
+  } catch (...) {  // out of memory: it runs where it is
+  }
+  return 0;
 }
 
 COHORT_API cohort_status cohort_subscribe(cohort_agent *agent, cohort_changed_fn fn, void *user) {

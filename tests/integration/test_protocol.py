@@ -7,8 +7,9 @@ import threading
 import time
 import unittest
 
-from harness import (INVALID_PARAMS, INVALID_REQUEST, MAX_LINE, METHOD_NOT_FOUND, PARSE_ERROR, Client,
-                     DaemonTestCase, run_threads, scaled)
+from harness import (INVALID_PARAMS, INVALID_REQUEST, MAX_LINE, METHOD_NOT_FOUND, PARSE_ERROR, Client, Daemon,
+                     DaemonTestCase, run_threads, scaled, wait_until)
+from client import Emulator  # tests/emulator, on sys.path through harness
 
 
 class ErrorShapes(DaemonTestCase):
@@ -356,6 +357,54 @@ class LineCap(DaemonTestCase):
             self.assertTrue(c.expect_eof())
         self.assertTrue(self.daemon.alive())
         self.assertIn("user_id", self.call("status"))
+
+
+class WaitingCalls(unittest.TestCase):
+    """A call that waits on the network (sync.now, activations.get) runs on a
+    thread of the daemon's own: every other client is served meanwhile, and
+    the waiting client's own later requests are answered after it, in order."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.emu = Emulator(api_key="test-key").start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.emu.stop()
+
+    def setUp(self):
+        self.emu.reset()
+        self.daemon = Daemon(config={"consent": {"required": False}, "api": {"timeout_ms": int(scaled(60000))}},
+                             emulator=self.emu).start()
+        self.addCleanup(self.daemon.cleanup)
+
+    def test_others_are_served_while_a_client_waits(self):
+        hang = scaled(5)
+        self.emu.set_fault("hang", path="ccs", max_s=hang, count=1)
+        self.emu.set_fault("hang", path="ctx", max_s=hang, count=1)
+        self.daemon.call("track", {"name": "Queued"})
+        with self.daemon.client(timeout=scaled(30)) as waiting, self.daemon.client() as ad_break, \
+                self.daemon.client() as other:
+            waiting.send({"jsonrpc": "2.0", "id": 1, "method": "sync.now", "params": {"timeout_ms": 600000}})
+            waiting.send({"jsonrpc": "2.0", "id": 2, "method": "status"})  # after it, on the same connection
+            wait_until(lambda: self.emu.requests("/ccs/"), scaled(10), message="the CCS request in flight")
+            # Another caller's ad break keeps its own budget; others are served at once.
+            started = time.monotonic()
+            ad_break.send({"jsonrpc": "2.0", "id": 7, "method": "activations.get",
+                           "params": {"timeout_ms": 200, "url": "https://example.com/news/9"}})
+            answer = ad_break.read_message(timeout=scaled(hang - 0.5))
+            self.assertTrue(answer["result"]["stale"], answer)
+            for i in range(20):
+                self.assertIn("user_id", other.call("status"))
+                other.call("track", {"name": "Meanwhile", "properties": {"i": i}})
+            self.assertLess(time.monotonic() - started, hang - 1, "served only after the hang ended")
+            with self.assertRaises(TimeoutError):  # still waiting: its status waits behind it
+                waiting.read_line(timeout=0.2)
+            first = waiting.read_message(timeout=scaled(30))
+            second = waiting.read_message(timeout=scaled(30))
+        self.assertEqual((first["id"], second["id"]), (1, 2), "a client's answers out of its order")
+        self.assertIn("pending", first["result"])
+        self.assertEqual(len(self.daemon.history(name="Meanwhile")), 20)
 
 
 class Concurrency(DaemonTestCase):

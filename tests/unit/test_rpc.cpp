@@ -558,8 +558,24 @@ static void check_config_touches_nothing(void **) {
   assert_non_null(strstr(cohort_last_error(nullptr), "api.timeout_ms"));
 }
 
+// What a service runs on a thread of its own: a request, or a batch with a
+// request, to a method that waits on the network; nothing else.
+static void rpc_waits_names_the_waiting_calls(void **) {
+  auto waits = [](const char *line) { return cohort_rpc_waits(line, strlen(line)); };
+  assert_int_equal(waits("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"sync.now\"}"), 1);
+  assert_int_equal(waits("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"activations.get\",\"params\":{}}"), 1);
+  assert_int_equal(waits("[{\"jsonrpc\":\"2.0\",\"method\":\"track\",\"params\":{\"name\":\"E\"}},"
+                         "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"sync.now\"}]"), 1);
+  assert_int_equal(waits("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"track\",\"params\":{\"name\":\"E\","
+                         "\"properties\":{\"title\":\"sync.now and activations.get\"}}}"), 0);
+  assert_int_equal(waits("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"}"), 0);
+  assert_int_equal(waits("{not json sync.now"), 0);
+  assert_int_equal(cohort_rpc_waits(nullptr, 0), 0);
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(rpc_waits_names_the_waiting_calls),
       cmocka_unit_test(success_echoes_the_id),  cmocka_unit_test(error_codes),
       cmocka_unit_test(notifications_get_no_answer), cmocka_unit_test(batches),
       cmocka_unit_test(subscribe_reports_topics), cmocka_unit_test(check_config_touches_nothing),

@@ -186,6 +186,16 @@ COHORT_API cohort_status cohort_rpc_batch(cohort_agent *agent, size_t n, const c
                                           const size_t *lens, char **responses, unsigned *topics);
 
 /*
+ * 1 when the request line (or a request of a batch line) calls a method that
+ * may wait on the network (sync.now, activations.get), else 0. A service
+ * runs such a line with cohort_rpc on a thread of its own, so that one
+ * caller's wait (an ad break's budget, a sync.now) holds no other caller.
+ * Cheap for the lines that do not: no parse unless a waiting method's name
+ * is in the text. Needs no agent; thread-safe.
+ */
+COHORT_API int cohort_rpc_waits(const char *line, size_t len);
+
+/*
  * Validates a configuration document without opening anything: no file is
  * created or changed. The message of a failure is in cohort_last_error(NULL).
  */
