@@ -210,8 +210,11 @@ struct Hanging {
       r.status = 0;
       r.error = "aborted";
     });
-    f.open_with("\"consent.required\":false,\"api\":{\"ccs_url\":\"http://ccs\",\"contextual_url\":\"http://ctx\","
-                "\"timeout_ms\":600000}");
+    // The fleet delay keeps the worker from sending on its own: the request
+    // goes out only for the waiting call (sync.now skips the delay).
+    f.open_with("\"consent.required\":false,\"sync.initial_delay_s\":3600,\"api\":{\"ccs_url\":\"http://ccs\","
+                "\"contextual_url\":\"http://ctx\",\"timeout_ms\":600000}",
+                true);
   }
   void wait_in_flight() {
     std::unique_lock<std::mutex> lock(mu);

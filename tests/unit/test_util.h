@@ -108,6 +108,7 @@ struct AgentFixture {
   co::platform::FakeTransport transport;
   cohort_agent *agent = nullptr;
   std::string extra;  // the configuration of the last open()
+  bool delayed = false;
   std::string boot_id = "boot-1";
 
   explicit AgentFixture(uint64_t seed = 1) : entropy(seed) {
@@ -130,14 +131,17 @@ struct AgentFixture {
     s.boot_id = boot_id;
     return s;
   }
-  void open_with(const std::string &config_extra) {
+  // delay: keep the fleet delay of the first background sync (config_extra may
+  // set sync.initial_delay_s); by default it is off.
+  void open_with(const std::string &config_extra, bool delay = false) {
     extra = config_extra;
-    assert_int_equal(co::open_with_seams(dir.config(extra).c_str(), seams(), &agent), COHORT_OK);
+    delayed = delay;
+    assert_int_equal(co::open_with_seams(dir.config(extra, delayed).c_str(), seams(), &agent), COHORT_OK);
   }
   void reopen() {
     cohort_close(agent);
     agent = nullptr;
-    open_with(extra);
+    open_with(extra, delayed);
   }
   // A restart on a new boot: its own boot id, the monotonic clock from
   // `mono`; `while_off` runs between the two.
@@ -148,7 +152,7 @@ struct AgentFixture {
     while_off();
     boot_id = id;
     clock.set_mono_ms(mono);
-    open_with(extra);
+    open_with(extra, delayed);
   }
 };
 
