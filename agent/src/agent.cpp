@@ -79,7 +79,16 @@ cohort_status Agent::init(const char *config_json, const Seams &seams, std::stri
   log_->set_level(level);
   if (cfg_.log_target == "syslog" && own_logger_) log_->use_syslog("cohort");
 
-  if (!config_read_key_file(cfg_, err)) return COHORT_ECONFIG;
+  // A box whose key is provisioned after its first boot starts without it:
+  // everything local works, nothing is sent, and the key is taken as soon as
+  // the file appears (the worker looks for it) or on SIGHUP / config.reload.
+  key_pending_ = !cfg_.api_key_file.empty() && !platform::file_exists(cfg_.api_key_file);
+  if (key_pending_) {
+    cfg_.api_key.clear();  // the file is where the key comes from
+    CO_LOG(*log_, warn, "api.key_file %s does not exist yet: nothing is sent until it does", cfg_.api_key_file.c_str());
+  } else if (!config_read_key_file(cfg_, err)) {
+    return COHORT_ECONFIG;
+  }
   hide_key();
   if (cfg_.api_synchronous_validation) {
     CO_LOG(*log_, warn, "api.synchronous_validation is on: for testing only (every CCS request is validated first, "
@@ -408,6 +417,9 @@ cohort_status Agent::m_status(const cJSON *, cJSON *result) {
     json_add_null(sync, "ok");
     json_add_null(sync, "at");
   }
+  // Extension: whether the API key is there ("missing": api.key_file not
+  // provisioned yet, or no key configured; nothing is sent without one).
+  json_add_string(result, "api_key", cfg_.api_key.empty() ? "missing" : "set");
   if (last_sync_error_.empty()) json_add_null(sync, "error");
   else json_add_string(sync, "error", last_sync_error_.c_str());
   // Extension: the HTTP status of that failure, and what the API said.
@@ -468,7 +480,9 @@ cohort_status Agent::m_config_reload(const cJSON *params, cJSON *result) {
     if (!cJSON_IsObject(doc)) return failure(COHORT_EINVAL, "config: must be an object (a configuration document)");
     if (!config_parse(json_print_checked(doc).c_str(), next, err)) return failure(COHORT_ECONFIG, "config: " + err);
   }
-  if (!config_read_key_file(next, err)) return failure(COHORT_ECONFIG, err);
+  bool pending = !next.api_key_file.empty() && !platform::file_exists(next.api_key_file);
+  if (pending) next.api_key.clear();
+  if (!pending && !config_read_key_file(next, err)) return failure(COHORT_ECONFIG, err);
   std::vector<std::string> changed = config_changed_keys(cfg_, next);
   config_keep_restart_keys(next, cfg_);
   cJSON *applied = json_add_array(result, "changed");
@@ -480,7 +494,9 @@ cohort_status Agent::m_config_reload(const cJSON *params, cJSON *result) {
     api_changed |= now && key.rfind("api.", 0) == 0;
   }
   bool outbox_changed = next.sync_send_segment_events != cfg_.sync_send_segment_events;
+  api_changed |= key_pending_ != pending;
   cfg_ = std::move(next);
+  key_pending_ = pending;
   hide_key();
   platform::LogLevel level = platform::LogLevel::warn;
   platform::parse_log_level(cfg_.log_level, level);

@@ -265,6 +265,8 @@ class Agent {
   void stop_sync();
   void worker_main();
   void sync_storage();
+  // The key file provisioned at last: taken, and the queue leaves.
+  void check_key_file();
   // One round of requests, sent together: the contextual jobs waiting and the
   // next CCS batch when one is due. False when there was nothing to send, or
   // nothing more to do now (the CCS API failed and backs off).
@@ -382,6 +384,8 @@ class Agent {
   int64_t last_sync_at_ = 0;          // wall ms
   std::string last_sync_error_;
   int last_sync_status_ = 0;          // the HTTP status of the last failure, 0: none
+  bool key_pending_ = false;          // api.key_file not there yet: nothing is sent
+  int64_t key_checked_mono_ = 0;      // when the worker last looked for it
   std::string last_sync_detail_;      // what the API said, and what to do about it
   int64_t dead_letters_ = 0;
   uint64_t purges_ = 0;               // consent withdrawals so far

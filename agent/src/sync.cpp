@@ -19,6 +19,7 @@
 #include <cstring>
 
 #include "agent.h"
+#include "platform/files.h"
 #include "requests.h"
 
 namespace co {
@@ -36,6 +37,7 @@ constexpr int64_t kBackoffCapMs = 5 * 60 * 1000;
 constexpr int64_t kConfigFaultCapMs = 60 * 60 * 1000;
 constexpr int64_t kRetryAfterCapS = 3600;
 constexpr int64_t kIdlePollMs = 60 * 1000;
+constexpr int64_t kKeyPollMs = 30 * 1000;  // how often a missing key file is looked for
 
 // Media types are case-insensitive (RFC 9110, 8.3.1).
 bool is_json(const platform::HttpResponse &r) {
@@ -174,9 +176,11 @@ void Agent::worker_main() {
     if (clock_->mono_ms() >= store_.sync_due_ms()) sync_storage();
     int64_t now = clock_->mono_ms();
     // Events waiting for a trusted wall clock: look at the clock every second.
-    int64_t due = outbox_count_ > 0 && consent_granted() && !waiting_for_clock_ ? std::max(retry_at_mono_, now)
-                  : waiting_for_clock_                                          ? now + 1000
-                                                                                : now + kIdlePollMs;
+    if (key_pending_ && now - key_checked_mono_ >= kKeyPollMs) check_key_file();
+    int64_t due = key_pending_                                                    ? key_checked_mono_ + kKeyPollMs
+                  : outbox_count_ > 0 && consent_granted() && !waiting_for_clock_ ? std::max(retry_at_mono_, now)
+                  : waiting_for_clock_                                            ? now + 1000
+                                                                                  : now + kIdlePollMs;
     if (store_.in_memory()) due = std::min(due, storage_retry_mono_ + kStorageRetryMs);
     if (!wake_ && ctx_jobs_.empty()) {
       // Woken early for the WAL's sync too: that is not a pass.
@@ -228,9 +232,29 @@ void Agent::worker_main() {
   }
 }
 
+void Agent::check_key_file() {
+  key_checked_mono_ = clock_->mono_ms();
+  if (!platform::file_exists(cfg_.api_key_file)) return;
+  std::string err;
+  if (!config_read_key_file(cfg_, err)) {
+    CO_LOG(*log_, warn, "%s", err.c_str());
+    return;
+  }
+  key_pending_ = false;
+  hide_key();
+  CO_LOG(*log_, info, "api.key_file %s appeared: sending", cfg_.api_key_file.c_str());
+  wake_worker(true);
+}
+
 bool Agent::run_round() {
   std::unique_lock<std::mutex> lock(mu_);
   if (stop_) return false;
+  // No key yet: nothing leaves (contextual jobs are best effort: dropped).
+  if (key_pending_) {
+    ctx_jobs_.clear();
+    done_cv_.notify_all();
+    return false;
+  }
   // The jobs stay queued while in flight: activations.get waits for them.
   size_t n_ctx = std::min(ctx_jobs_.size(), kMaxContextualPerRound);
   std::vector<ContextJob> jobs(ctx_jobs_.begin(), ctx_jobs_.begin() + static_cast<std::ptrdiff_t>(n_ctx));
@@ -704,7 +728,8 @@ cohort_status Agent::m_activations_get(const cJSON *params, cJSON *result) {
   auto fresh = [&] {
     bool ctx_ready = url.empty() || cache_get(ctx_key, clock_->mono_ms()) ||
                      std::none_of(ctx_jobs_.begin(), ctx_jobs_.end(), [&](const ContextJob &j) { return j.url == url; });
-    bool ccs_ready = !consent_granted() || (!ccs_busy_ && (outbox_count_ == 0 || clock_->mono_ms() < retry_at_mono_));
+    bool ccs_ready = !consent_granted() || key_pending_ ||
+                     (!ccs_busy_ && (outbox_count_ == 0 || clock_->mono_ms() < retry_at_mono_));
     return stop_ || (ctx_ready && ccs_ready);
   };
   bool in_time = done_cv_.wait_for(lock, std::chrono::milliseconds(timeout), fresh);
@@ -752,13 +777,18 @@ cohort_status Agent::m_sync_now(const cJSON *params, cJSON *result) {
   // Done when a whole pass has run after this call and nothing is left to
   // send now (empty outbox, or the pass failed and backs off).
   done_cv_.wait_for(lock, std::chrono::milliseconds(timeout), [&] {
-    return stop_ || (rounds_ > round && !wake_ && (outbox_count_ == 0 || !consent_granted() || retry_at_mono_ > 0));
+    return stop_ || key_pending_ ||
+           (rounds_ > round && !wake_ && (outbox_count_ == 0 || !consent_granted() || retry_at_mono_ > 0));
   });
   if (stop_) return closing();
   json_add_number(result, "sent", static_cast<double>(sent_total_ - sent_before));
   json_add_number(result, "pending", static_cast<double>(consent_granted() ? outbox_count_ : 0));
   json_add_number(result, "dead_letters", static_cast<double>(dead_letters_));
-  if (!last_sync_error_.empty()) json_add_string(result, "error", last_sync_error_.c_str());
+  if (key_pending_) {
+    json_add_string(result, "error", ("no API key: api.key_file " + cfg_.api_key_file + " does not exist yet").c_str());
+  } else if (!last_sync_error_.empty()) {
+    json_add_string(result, "error", last_sync_error_.c_str());
+  }
   return COHORT_OK;
 }
 

@@ -345,7 +345,7 @@ class Secrets(unittest.TestCase):
             {"api": {"key": API_KEY, "mode": "sideways"}},
             {"api": {"key": API_KEY}, "log": {"level": "loud"}},
             {"api": {"key": [API_KEY]}},
-            {"api.key": API_KEY, "api.key_file": "/nonexistent/cohort/api.key"},
+            {"api.key": API_KEY, "api.key_file": work},  # a directory: unreadable (a missing one is awaited)
             {"api": {"key": API_KEY, "colour": "red"}},
         ]
         for i, config in enumerate(bad):

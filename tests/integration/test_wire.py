@@ -68,6 +68,26 @@ class ConfigFaults(SyncCase):
         self.assertNotIn("sk-revoked", d.stderr_text())
         self.assertIn("config.reload", d.stderr_text())
 
+    def test_a_key_file_provisioned_after_the_first_start(self):
+        key_file = os.path.join(self.make_tmp(), "api-key")
+        d = self.start_daemon({"api": {"key_file": key_file}})
+        self.assertEqual(d.call("status")["api_key"], "missing")
+        ns = self.track(d, 4)
+        v = d.call("view.start", {"type": "video", "url": "https://example.com/sport/1"})
+        d.call("view.end", {"view_id": v["view_id"]})
+        r = d.call("sync.now", {"timeout_ms": int(scaled(2000))})
+        self.assertIn("does not exist yet", r["error"])
+        self.assertEqual(self.emu.requests(), [], "sent without a key")
+        self.assertIn("does not exist yet", d.stderr_text())
+        write(key_file, API_KEY + "\n")
+        d.process.send_signal(signal.SIGHUP)
+        self.wait_drained(d)
+        self.wait_finished()
+        self.assertEqual(d.call("status")["api_key"], "set")
+        delivered = [e["properties"]["n"] for r in self.ccs_requests() if r["status"] == 200
+                     for e in r["body"]["events"] if e["name"] == "Tick"]
+        self.assertEqual(delivered, ns)
+
     def test_no_key_401_then_cohortctl_reload_with_the_key(self):
         d = self.start_daemon({"api": {"key": ""}})
         ns = self.track(d, 3)

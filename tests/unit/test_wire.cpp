@@ -147,6 +147,41 @@ static void config_faults_keep_the_queue_until_the_configuration_changes(void **
   }
 }
 
+// A box whose key is provisioned after its first boot: it starts, keeps
+// everything local, sends nothing, says the key is missing, and takes the key
+// as soon as the file appears (looked for every 30 s) or on config.reload.
+static void a_key_provisioned_later(void **) {
+  for (int by_reload = 0; by_reload < 2; ++by_reload) {
+    Fixture f;
+    std::string key_file = f.dir.path + "/api-key";
+    std::atomic<int> sent{0};
+    f.transport.set_handler([&](const co::platform::HttpRequest &req, co::platform::HttpResponse &r) {
+      ++sent;
+      if (!header_is(req, "X-Api-Key", "provisioned")) return answer(r, 401, "{}");
+      answer(r, 200, is_ccs(req) ? kAnswer : "{\"activations\":{}}");
+    });
+    f.open_with("\"consent.required\":false,\"api\":{\"key_file\":\"" + key_file +
+                "\",\"ccs_url\":\"http://ccs\",\"contextual_url\":\"http://ctx\"}");
+    assert_string_equal(str(call_ok(f.agent, "status").get(), "api_key").c_str(), "missing");
+    f.track(3);
+    co::Json r = f.sync();
+    assert_int_equal(num(r.get(), "pending"), 3);
+    assert_non_null(strstr(str(r.get(), "error").c_str(), "does not exist yet"));
+    co::Json a = call_ok(f.agent, "activations.get", "{\"timeout_ms\":5000,\"url\":\"https://example.com/v\"}");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(a.get(), "activations")), 0);
+    assert_int_equal(sent.load(), 0);  // nothing left the device
+    write_file(key_file, "provisioned\n");
+    if (by_reload) {
+      call_ok(f.agent, "config.reload");
+    } else {
+      f.clock.advance_ms(30001);
+      f.track(1);  // the worker looks again when it is due
+    }
+    assert_true(eventually([&] { return num(call_ok(f.agent, "status").get(), "queue_depth") == 0; }));
+    assert_string_equal(str(call_ok(f.agent, "status").get(), "api_key").c_str(), "set");
+  }
+}
+
 // A reload that cannot be applied changes nothing and names the problem.
 static void config_reload_errors_change_nothing(void **) {
   Fixture f;
@@ -155,8 +190,8 @@ static void config_reload_errors_change_nothing(void **) {
   assert_int_equal(cohort_call(f.agent, "config.reload", "{\"config\":{\"api\":{\"key_in\":\"cookie\"}}}", &out),
                    COHORT_ECONFIG);
   assert_non_null(strstr(cohort_last_error(f.agent), "api.key_in"));
-  assert_int_equal(cohort_call(f.agent, "config.reload", "{\"config\":{\"api\":{\"key_file\":\"/nonexistent/k\"}}}", &out),
-                   COHORT_ECONFIG);
+  std::string unreadable = "{\"config\":{\"api\":{\"key_file\":\"" + f.dir.path + "\"}}}";  // a directory
+  assert_int_equal(cohort_call(f.agent, "config.reload", unreadable.c_str(), &out), COHORT_ECONFIG);
   assert_non_null(strstr(cohort_last_error(f.agent), "api.key_file"));
   assert_int_equal(cohort_call(f.agent, "config.reload", "{\"cfg\":{}}", &out), COHORT_EINVAL);
   assert_non_null(strstr(cohort_last_error(f.agent), "cfg"));
@@ -418,6 +453,7 @@ static void synchronous_validation_is_for_testing(void **) {
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(config_faults_keep_the_queue_until_the_configuration_changes),
+      cmocka_unit_test(a_key_provisioned_later),
       cmocka_unit_test(config_reload_errors_change_nothing),
       cmocka_unit_test(refused_batches_keep_the_api_error),
       cmocka_unit_test(key_in_query_appears_only_in_the_request_url),
