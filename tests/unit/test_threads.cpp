@@ -238,10 +238,11 @@ void close_answers_waiting_calls_at_once(void **) {
     call_ok(h.f.agent, "track", "{\"name\":\"Kept\"}");
     cohort_status st = COHORT_OK;
     std::string error;
-    std::thread caller([&] {
+    cohort_agent *agent = h.f.agent;  // the caller's own copy: h.f.agent is reset below
+    std::thread caller([&, agent] {
       char *out = nullptr;
-      st = cohort_call(h.f.agent, w.method, w.params, &out);
-      error = cohort_last_error(h.f.agent);
+      st = cohort_call(agent, w.method, w.params, &out);
+      error = cohort_last_error(agent);  // a lookup by pointer: safe after close
       cohort_free(out);
     });
     h.wait_in_flight();

@@ -44,11 +44,30 @@ struct TempDir {
   // "system"), unless extra sets clock.trust: a test on the real clock must
   // not depend on how long the machine has been up or whether NTP synced it
   // (the "auto" rules are tested on the fake clock).
+  // Each default is added only where extra does not set that key (flat or
+  // nested): a key given twice is a configuration error.
   std::string config(const std::string &extra = "", bool delay = false) const {
-    bool trust_set = extra.find("clock") != std::string::npos;
-    return "{\"data_dir\":\"" + path + "/data\",\"api.ccs_url\":\"http://127.0.0.1:9\","
-           "\"api.contextual_url\":\"http://127.0.0.1:9\"" + (delay ? "" : ",\"sync.initial_delay_s\":0") +
-           (trust_set ? "" : ",\"clock.trust\":\"system\"") + (extra.empty() ? "" : "," + extra) + "}";
+    co::Json doc = co::json_parse("{" + extra + "}");
+    assert_non_null(doc.get());
+    auto set = [&](const char *key, cJSON *value) {
+      std::string name = key;
+      size_t dot = name.find('.');
+      const cJSON *section = dot == std::string::npos ? nullptr
+                                                      : cJSON_GetObjectItemCaseSensitive(doc.get(), name.substr(0, dot).c_str());
+      bool given = cJSON_GetObjectItemCaseSensitive(doc.get(), key) ||
+                   (section && cJSON_GetObjectItemCaseSensitive(section, name.substr(dot + 1).c_str()));
+      if (given) {
+        cJSON_Delete(value);
+      } else {
+        cJSON_AddItemToObject(doc.get(), key, value);
+      }
+    };
+    set("data_dir", cJSON_CreateString((path + "/data").c_str()));
+    set("api.ccs_url", cJSON_CreateString("http://127.0.0.1:9"));
+    set("api.contextual_url", cJSON_CreateString("http://127.0.0.1:9"));
+    if (!delay) set("sync.initial_delay_s", cJSON_CreateNumber(0));
+    set("clock.trust", cJSON_CreateString("system"));
+    return co::json_print(doc.get());
   }
 };
 
