@@ -3,7 +3,8 @@
 # cohortd and cohortctl install themselves (agent/daemon, agent/cli).
 #
 # Components, one Debian package each (cmake/CohortPackage.cmake):
-#   daemon   cohortd, cohortctl, the systemd unit, /etc/cohort/cohortd.json, docs
+#   daemon   cohortd, cohortctl, the systemd unit, the init script (/etc/init.d/cohortd),
+#            /etc/cohort/cohortd.json and cohorts.json, docs
 #   runtime  libcohort.so.N
 #   dev      cohort.h, libcohort.so (link), libcohort.a, cohort.pc, CMake package
 #
@@ -77,13 +78,15 @@ install(FILES ${PROJECT_SOURCE_DIR}/agent/include/cohort/cohort.h
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/cohort COMPONENT dev)
 
 # A size-first build compiles fat LTO objects; the installed archive keeps only
-# the machine code (an app's own compiler may not read this GCC's LTO bytecode).
+# the machine code (an app's own compiler may not read this GCC's LTO bytecode),
+# without the compiler's .comment/.note sections (as Debian's dh_strip does).
 if(COHORT_SIZE AND CMAKE_STRIP)
   install(CODE "
     set(_a \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/$<TARGET_FILE_NAME:cohort_static>\")
     if(EXISTS \"\${_a}\")
       execute_process(COMMAND \"${CMAKE_STRIP}\" --strip-debug --enable-deterministic-archives
                               --remove-section=.gnu.lto_* --remove-section=.gnu.debuglto_*
+                              --remove-section=.comment --remove-section=.note
                               -N __gnu_lto_v1 -N __gnu_lto_slim \"\${_a}\"
                       RESULT_VARIABLE _rc)
       if(NOT _rc EQUAL 0)
@@ -129,27 +132,66 @@ install(FILES ${PROJECT_BINARY_DIR}/install/cohortConfig.cmake
 
 # --- cohortd's service files ---------------------------------------------------
 
-# The unit names the daemon and its configuration by their installed paths.
-file(READ ${PROJECT_SOURCE_DIR}/samples/service/cohortd.service _unit)
-string(REPLACE "/usr/sbin/cohortd" "${CMAKE_INSTALL_FULL_SBINDIR}/cohortd" _unit "${_unit}")
-string(REPLACE "/etc/cohort/" "${COHORT_INSTALL_CONFDIR}/" _unit "${_unit}")
-string(REPLACE "/usr/share/doc/cohort/" "${CMAKE_INSTALL_FULL_DOCDIR}/" _unit "${_unit}")
-file(GENERATE OUTPUT ${PROJECT_BINARY_DIR}/install/cohortd.service CONTENT "${_unit}")
-set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/samples/service/cohortd.service)
-install(FILES ${PROJECT_BINARY_DIR}/install/cohortd.service
-  DESTINATION ${COHORT_INSTALL_SYSTEMDUNITDIR} COMPONENT daemon)
+# Which service files to install: a distribution that installs them its own
+# way (Buildroot: S60cohortd, only for its init system) turns these off.
+option(COHORT_INSTALL_SYSTEMD_UNIT "Install cohortd.service" ON)
+option(COHORT_INSTALL_SYSVINIT "Install the SysV/BusyBox init script as <sysconfdir>/init.d/cohortd" ON)
+mark_as_advanced(COHORT_INSTALL_SYSTEMD_UNIT COHORT_INSTALL_SYSVINIT)
 
-# The configuration: a conffile in the package (dpkg keeps local edits); 0640,
-# the postinst gives it to group cohort (the daemon's user reads it).
-install(FILES ${PROJECT_SOURCE_DIR}/samples/config/cohortd.json
-  DESTINATION ${COHORT_INSTALL_CONFDIR}
-  PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ
-  COMPONENT daemon)
+# The unit and the init script name the daemon and its configuration by their
+# installed paths (the same files, unchanged, for prefix /usr).
+function(cohort_installed_paths in out)
+  file(READ ${PROJECT_SOURCE_DIR}/${in} _text)
+  string(REPLACE "/usr/sbin/cohortd" "${CMAKE_INSTALL_FULL_SBINDIR}/cohortd" _text "${_text}")
+  string(REPLACE "/etc/cohort/" "${COHORT_INSTALL_CONFDIR}/" _text "${_text}")
+  string(REPLACE "/usr/share/doc/cohort/" "${CMAKE_INSTALL_FULL_DOCDIR}/" _text "${_text}")
+  file(GENERATE OUTPUT ${PROJECT_BINARY_DIR}/install/${out} CONTENT "${_text}")
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/${in})
+endfunction()
+cohort_installed_paths(samples/service/cohortd.service cohortd.service)
+cohort_installed_paths(samples/service/cohortd.init cohortd.init)
+cohort_installed_paths(samples/config/cohortd.json cohortd.json)
+
+if(COHORT_INSTALL_SYSTEMD_UNIT)
+  install(FILES ${PROJECT_BINARY_DIR}/install/cohortd.service
+    DESTINATION ${COHORT_INSTALL_SYSTEMDUNITDIR} COMPONENT daemon)
+endif()
+# The init script (SysV init, BusyBox): /etc/init.d/cohortd for prefix /usr.
+if(COHORT_INSTALL_SYSVINIT)
+  install(PROGRAMS ${PROJECT_BINARY_DIR}/install/cohortd.init
+    DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/init.d RENAME cohortd COMPONENT daemon)
+endif()
+
+# The configuration: conffiles in the package (dpkg keeps local edits). 0644:
+# the shipped one holds no secret (the API key is provisioned in its own file,
+# api.key_file); the postinst makes it 0640 root:cohort, for a key written inline.
+install(FILES ${PROJECT_BINARY_DIR}/install/cohortd.json
+  DESTINATION ${COHORT_INSTALL_CONFDIR} COMPONENT daemon)
+# The local cohort definitions the configuration names (cohorts.definitions):
+# none. The device's own go here (SIGHUP reloads them); the samples are in the
+# documentation (examples/cohorts.json): made-up cohort ids must not reach the
+# ad requests of a real device.
+file(CONFIGURE OUTPUT ${PROJECT_BINARY_DIR}/install/cohorts.json CONTENT "{\"cohorts\": []}\n")
+install(FILES ${PROJECT_BINARY_DIR}/install/cohorts.json
+  DESTINATION ${COHORT_INSTALL_CONFDIR} COMPONENT daemon)
 
 # Documentation: the README the unit points at, the configuration keys, and
-# the BusyBox/SysV init script for systems without systemd.
+# the sample cohort definitions.
 install(FILES ${PROJECT_SOURCE_DIR}/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT daemon)
 install(FILES ${PROJECT_SOURCE_DIR}/samples/config/README.md
   DESTINATION ${CMAKE_INSTALL_DOCDIR} RENAME configuration.md COMPONENT daemon)
-install(PROGRAMS ${PROJECT_SOURCE_DIR}/samples/service/cohortd.init
+install(FILES ${PROJECT_SOURCE_DIR}/samples/definitions/cohorts.json
   DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples COMPONENT daemon)
+
+# Manual pages (docs/man): cohortctl(1), cohortd.json(5) and cohortd(8) with the
+# daemon, libcohort(3) with the development files.
+install(FILES ${PROJECT_SOURCE_DIR}/docs/man/cohortctl.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT daemon)
+install(FILES ${PROJECT_SOURCE_DIR}/docs/man/cohortd.json.5 DESTINATION ${CMAKE_INSTALL_MANDIR}/man5 COMPONENT daemon)
+install(FILES ${PROJECT_SOURCE_DIR}/docs/man/cohortd.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8 COMPONENT daemon)
+install(FILES ${PROJECT_SOURCE_DIR}/docs/man/libcohort.3 DESTINATION ${CMAKE_INSTALL_MANDIR}/man3 COMPONENT dev)
+# Shell completion for cohortctl (contrib/completion), where bash-completion and
+# Debian's zsh look for it.
+install(FILES ${PROJECT_SOURCE_DIR}/contrib/completion/cohortctl.bash
+  DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions RENAME cohortctl COMPONENT daemon)
+install(FILES ${PROJECT_SOURCE_DIR}/contrib/completion/_cohortctl
+  DESTINATION ${CMAKE_INSTALL_DATADIR}/zsh/vendor-completions COMPONENT daemon)

@@ -1,9 +1,14 @@
 # Debian packages from one build (cpack -G DEB; `make package` builds them for
 # amd64, arm64 and armhf into build/packages/):
-#   cohortd        the daemon, cohortctl, the systemd unit, /etc/cohort/cohortd.json
-#                  (a conffile); its postinst creates the system user `cohort`
-#   libcohort0     libcohort.so.0
+#   cohortd        the daemon, cohortctl, the systemd unit, the init script
+#                  /etc/init.d/cohortd, /etc/cohort/cohortd.json and cohorts.json
+#                  (conffiles); its postinst creates the system user `cohort`
+#   libcohort0     libcohort.so.0 (a symbols file, the ldconfig trigger)
 #   libcohort-dev  cohort.h, libcohort.a, libcohort.so, cohort.pc, the CMake package
+# Each has /usr/share/doc/<package>/copyright (cmake/deb/copyright, DEP-5) and
+# changelog.gz (from CHANGELOG.md): cmake/deb/prebuild.cmake. They are native
+# packages (the Debian packaging is part of this tree): version = PROJECT_VERSION.
+# lintian --pedantic finds nothing in them (tests/packaging/test_package.sh).
 # The architecture is the target's; dependencies come from dpkg-shlibdeps for a
 # native build and from an explicit list (the same Debian 12 libraries) for a
 # cross build. Build with CMAKE_INSTALL_PREFIX=/usr (the *-release and host-size
@@ -46,9 +51,11 @@ endif()
 set(CPACK_GENERATOR "DEB")
 set(CPACK_PACKAGE_NAME "cohort")
 set(CPACK_PACKAGE_VENDOR "cohort agent")
-set(CPACK_PACKAGE_CONTACT "cohort agent maintainers <cohort-agent@localhost>")
+set(CPACK_PACKAGE_CONTACT "cohort agent maintainers <maintainers@cohort-agent.dev>")
 set(CPACK_PACKAGE_VERSION "${PROJECT_VERSION}")
-set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "${PROJECT_DESCRIPTION}")
+# Empty: each package has its own summary (below); CPack would put the project's
+# in front of every package's description.
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "")
 set(CPACK_PACKAGING_INSTALL_PREFIX "${CMAKE_INSTALL_PREFIX}")
 # /etc/cohort is an absolute destination: stage it under DESTDIR like the rest.
 set(CPACK_SET_DESTDIR ON)
@@ -72,21 +79,38 @@ set(CPACK_DEBIAN_RUNTIME_PACKAGE_SECTION libs)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
 set(CPACK_COMPONENT_DAEMON_DEPENDS runtime)
 set(CPACK_COMPONENT_DEV_DEPENDS runtime)
-set(CPACK_COMPONENT_DAEMON_DESCRIPTION "on-device audience agent: cohortd service and cohortctl
- cohortd runs the cohort agent as a service: identity, sessions and views,
- engagement events, local cohorts decided in microseconds, cached CCS and
- Contextual API answers, background sync. Apps and smart-speaker integrations
- talk JSON-RPC to its Unix socket; cohortctl is its command-line client.")
-set(CPACK_COMPONENT_RUNTIME_DESCRIPTION "on-device audience agent: shared library
- libcohort is the cohort agent as a C library for connected-TV apps: the same
- engine as cohortd, behind a small C API.")
-set(CPACK_COMPONENT_DEV_DESCRIPTION "on-device audience agent: development files
- The header cohort/cohort.h, the static library, cohort.pc for pkg-config and
- the CMake package (find_package(cohort) -> cohort::cohort).")
+# Description: a summary line of its own per package, then the long description
+# (an empty line: a paragraph break).
+set(CPACK_DEBIAN_DAEMON_DESCRIPTION "on-device audience agent for TVs and set-top boxes (service)
+cohortd runs the cohort agent as a system service on a connected TV or
+set-top box: it keeps the device's audience identity, sessions and viewing
+events, decides local cohorts on the device in microseconds, caches the
+remote CCS and Contextual API answers and syncs in the background, without
+ever making an ad break wait.
+
+Apps and smart-speaker integrations talk JSON-RPC 2.0 to its Unix socket;
+cohortctl is its command-line client. The service runs as the system user
+cohort, under systemd (cohortd.service) or SysV init (/etc/init.d/cohortd).
+It sends nothing until the API key is provisioned in /etc/cohort/api-key.")
+set(CPACK_DEBIAN_RUNTIME_DESCRIPTION "on-device audience agent for TVs and set-top boxes (library)
+libcohort is the cohort agent as a C library for connected-TV apps: the same
+engine as cohortd (identity, sessions and views, engagement events, local
+cohorts, cached API answers, background sync) behind a small C API, inside
+the app's own process.
+
+This package contains the shared library.")
+set(CPACK_DEBIAN_DEV_DESCRIPTION "on-device audience agent for TVs and set-top boxes (development)
+libcohort is the cohort agent as a C library for connected-TV apps.
+
+This package contains what an app needs to be built against it: the header
+cohort/cohort.h, the static library, cohort.pc for pkg-config and the CMake
+package (find_package(cohort) provides cohort::cohort and
+cohort::cohort_static).")
 
 # Dependencies. cohortd and libcohort0 get theirs from dpkg-shlibdeps on a native
 # build; a cross build lists the same Debian 12 packages (what dpkg-shlibdeps
 # computes for them with DEB_HOST_ARCH set: checked for arm64 and armhf).
+# cohortd's postinst creates its system user with adduser.
 find_program(COHORT_DPKG_SHLIBDEPS dpkg-shlibdeps)
 mark_as_advanced(COHORT_DPKG_SHLIBDEPS)
 if(NOT CMAKE_CROSSCOMPILING AND COHORT_DPKG_SHLIBDEPS)
@@ -94,6 +118,7 @@ if(NOT CMAKE_CROSSCOMPILING AND COHORT_DPKG_SHLIBDEPS)
   set(CPACK_DEBIAN_RUNTIME_PACKAGE_SHLIBDEPS ON)
   get_target_property(_libdir cohort BINARY_DIR)  # libcohort.so.0, needed by cohortd
   set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS_PRIVATE_DIRS "${_libdir}")
+  set(CPACK_DEBIAN_DAEMON_PACKAGE_DEPENDS "adduser")
 else()
   if(COHORT_DEB_ARCH_EFFECTIVE MATCHES "^arm(hf|el)$")
     set(_gcc_s "3.5")  # the ARM EABI unwinder's symbol version
@@ -103,24 +128,71 @@ else()
   set(_base "libc6 (>= 2.34), libgcc-s1 (>= ${_gcc_s}), libstdc++6 (>= 11)")
   set(CPACK_DEBIAN_RUNTIME_PACKAGE_DEPENDS
       "${_base}, libcjson1 (>= 1.7.13), libcurl4 (>= 7.16.2), libmbedcrypto7 (>= 2.28.0), libsqlite3-0 (>= 3.7.15)")
-  set(CPACK_DEBIAN_DAEMON_PACKAGE_DEPENDS "${_base}, libcjson1 (>= 1.7.13)")
+  set(CPACK_DEBIAN_DAEMON_PACKAGE_DEPENDS "${_base}, libcjson1 (>= 1.7.13), adduser")
 endif()
+# invoke-rc.d --skip-systemd-native in the maintainer scripts (as dh_installinit).
+set(CPACK_DEBIAN_DAEMON_PACKAGE_PREDEPENDS "init-system-helpers (>= 1.54~)")
 # libcohort.a links against these; the CMake package and cohort.pc name them.
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
     "libcurl4-openssl-dev | libcurl-dev, libsqlite3-dev, libcjson-dev, libmbedtls-dev")
 
-# The daemon's maintainer scripts and conffiles.
+# The daemon's maintainer scripts and conffiles (every file it installs under /etc).
 set(_deb ${PROJECT_BINARY_DIR}/install/deb)
 set(COHORT_DEB_CONFFILE "${COHORT_INSTALL_CONFDIR}/cohortd.json")
+set(COHORT_DEB_INITSCRIPT "")
+if(COHORT_INSTALL_SYSVINIT)
+  set(COHORT_DEB_INITSCRIPT "${CMAKE_INSTALL_FULL_SYSCONFDIR}/init.d/cohortd")
+endif()
 foreach(_f postinst prerm postrm)
   configure_file(${CMAKE_CURRENT_LIST_DIR}/deb/${_f}.in ${_deb}/${_f} @ONLY
                  FILE_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ GROUP_EXECUTE
                                   WORLD_READ WORLD_EXECUTE)
 endforeach()
-file(WRITE ${_deb}/conffiles "${COHORT_DEB_CONFFILE}\n")
+set(_conffiles "${COHORT_DEB_CONFFILE}\n${COHORT_INSTALL_CONFDIR}/cohorts.json\n")
+if(COHORT_DEB_INITSCRIPT)
+  string(APPEND _conffiles "${COHORT_DEB_INITSCRIPT}\n")
+endif()
+file(WRITE ${_deb}/conffiles "${_conffiles}")
 set(CPACK_DEBIAN_DAEMON_PACKAGE_CONTROL_EXTRA "${_deb}/conffiles;${_deb}/postinst;${_deb}/prerm;${_deb}/postrm")
 
-# Multi-Arch: same for the libraries, foreign for the daemon (CPack has no field for it).
-set(CPACK_POST_BUILD_SCRIPTS "${CMAKE_CURRENT_LIST_DIR}/deb/multiarch.cmake")
+# libcohort0: dpkg's ldconfig trigger (not ldconfig in maintainer scripts: the
+# post-build script drops CPack's), and a symbols file that the pre-build
+# script writes from the staged library.
+file(WRITE ${_deb}/triggers "activate-noawait ldconfig\n")
+set(CPACK_COHORT_SYMBOLS_FILE "${_deb}/symbols")
+set(CPACK_DEBIAN_RUNTIME_PACKAGE_CONTROL_EXTRA "${_deb}/triggers;${CPACK_COHORT_SYMBOLS_FILE}")
+
+# What cmake/deb/prebuild.cmake needs: the copyright and changelog of every
+# package, the ELF files stripped of .comment/.note, libcohort0's symbols.
+find_program(COHORT_GZIP gzip)
+find_program(COHORT_AWK NAMES awk mawk gawk)
+mark_as_advanced(COHORT_GZIP COHORT_AWK)
+# The changelog's date: SOURCE_DATE_EPOCH, else the last commit of CHANGELOG.md,
+# else the file's time (the same source gives the same packages).
+set(CPACK_COHORT_CHANGELOG_EPOCH "")
+find_package(Git QUIET)
+if(GIT_FOUND AND EXISTS "${PROJECT_SOURCE_DIR}/.git")
+  execute_process(COMMAND "${GIT_EXECUTABLE}" log -1 --format=%ct -- CHANGELOG.md
+                  WORKING_DIRECTORY "${PROJECT_SOURCE_DIR}" OUTPUT_VARIABLE CPACK_COHORT_CHANGELOG_EPOCH
+                  OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+endif()
+if(NOT CPACK_COHORT_CHANGELOG_EPOCH MATCHES "^[0-9]+$")
+  file(TIMESTAMP "${PROJECT_SOURCE_DIR}/CHANGELOG.md" CPACK_COHORT_CHANGELOG_EPOCH "%s" UTC)
+endif()
+set(CPACK_COHORT_SOURCE_DIR "${PROJECT_SOURCE_DIR}")
+set(CPACK_COHORT_DEB_SOURCE_DIR "${CMAKE_CURRENT_LIST_DIR}/deb")
+set(CPACK_COHORT_SOURCE_PACKAGE "cohort")
+set(CPACK_COHORT_DOCROOT "${CMAKE_INSTALL_FULL_DATAROOTDIR}/doc")
+set(CPACK_COHORT_MANROOT "${CMAKE_INSTALL_FULL_MANDIR}")
+set(CPACK_COHORT_GZIP "${COHORT_GZIP}")
+set(CPACK_COHORT_AWK "${COHORT_AWK}")
+set(CPACK_COHORT_STRIP "${CMAKE_STRIP}")
+set(CPACK_COHORT_NM "${CMAKE_NM}")
+set(CPACK_COHORT_SOVERSION "${PROJECT_VERSION_MAJOR}")
+set(CPACK_COHORT_RUNTIME_COMPONENT runtime)
+set(CPACK_COHORT_RUNTIME_COMPONENT_UP RUNTIME)
+set(CPACK_PRE_BUILD_SCRIPTS "${CMAKE_CURRENT_LIST_DIR}/deb/prebuild.cmake")
+# Multi-Arch (CPack has no field for it), no ldconfig scripts.
+set(CPACK_POST_BUILD_SCRIPTS "${CMAKE_CURRENT_LIST_DIR}/deb/postbuild.cmake")
 
 include(CPack)

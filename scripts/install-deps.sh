@@ -17,6 +17,14 @@ host_pkgs=(
 # python3-jsonschema is Architecture: all (a name with :amd64 never matches it),
 # python3-yaml is built per architecture, so it is named with the native one below.
 host_pkgs+=(python3-jsonschema)
+# The manual pages are linted as man(7) by groff (-ww), man-db (man -l) and
+# mandoc (-T lint); the shell completions are tried in bash (with and without
+# bash-completion's helpers) and zsh (tests/docs, integration_completion).
+host_pkgs+=(groff-base man-db mandoc bash-completion zsh)
+# The packaging test (tests/packaging/test_package.sh): lintian checks every .deb
+# (Architecture: all, like python3-jsonschema), hardening-check (devscripts) the
+# packaged binaries' hardening flags, gzip the Debian changelog.
+host_pkgs+=(lintian devscripts gzip)
 cross_pkgs=(
   gcc-aarch64-linux-gnu g++-aarch64-linux-gnu
   gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf

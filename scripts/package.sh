@@ -5,7 +5,9 @@
 #   scripts/package.sh [TARGET...]      TARGET: host (amd64), aarch64 (arm64), armhf
 #
 # The presets (host-size, aarch64-release, armhf-release) install under /usr,
-# so the unit, cohort.pc and the CMake package name the packaged paths.
+# so the unit, cohort.pc and the CMake package name the packaged paths, and
+# build with Debian's hardening flags (COHORT_HARDEN). Then lintian --pedantic
+# checks every package built: an error or a warning fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=${JOBS:-$(nproc)}
@@ -39,3 +41,15 @@ for t in "${targets[@]}"; do
   done
 done
 echo "packages in $out/"
+# lintian --pedantic: no error, no warning (tests/packaging/lintian_check.sh).
+if command -v lintian >/dev/null; then
+  echo "== lintian"
+  debs=()
+  for t in "${targets[@]}"; do
+    arch=$(sed -n 's/^set(CPACK_DEBIAN_PACKAGE_ARCHITECTURE "\(.*\)")$/\1/p' "build/$(preset_of "$t")/CPackConfig.cmake")
+    debs+=("$out"/*_"$arch".deb)
+  done
+  tests/packaging/lintian_check.sh "${debs[@]}"
+else
+  echo "lintian is not installed (make deps): the packages are not checked" >&2
+fi

@@ -18,9 +18,11 @@
 #include <cstring>
 #include <ctime>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <string>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <vector>
@@ -40,6 +42,20 @@ constexpr int kMethodNotFound = -32601;
 
 volatile sig_atomic_t g_interrupted = 0;
 void on_interrupt(int) { g_interrupted = 1; }
+
+// Set while asking the daemon for its version (--version): a daemon that
+// cannot be reached is said once, briefly, not with the connection's errors.
+bool g_quiet = false;
+
+// A connection or daemon error on stderr (nothing when quiet).
+void complain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void complain(const char *fmt, ...) {
+  if (g_quiet) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+}
 
 // ---- small utilities
 
@@ -358,6 +374,51 @@ std::string ids_text(const cJSON *arr) {
 
 // ---- the connection
 
+// True when this process is in group gid (effective or supplementary).
+bool in_group(gid_t gid) {
+  if (getegid() == gid) return true;
+  int n = getgroups(0, nullptr);
+  if (n <= 0) return false;
+  std::vector<gid_t> groups(static_cast<size_t>(n));
+  n = getgroups(n, groups.data());
+  for (int i = 0; i < n; ++i) {
+    if (groups[static_cast<size_t>(i)] == gid) return true;
+  }
+  return false;
+}
+
+// What to say when connect() is refused for permission: which file refuses
+// (the socket, or a directory on the way that this user may not enter), its
+// group and mode, and what to do about it.
+std::string permission_problem(const std::string &path) {
+  std::string denied = path;
+  for (size_t slash = path.find('/', 1); slash != std::string::npos; slash = path.find('/', slash + 1)) {
+    std::string dir = path.substr(0, slash);
+    if (access(dir.c_str(), X_OK) != 0 && errno == EACCES) {
+      denied = dir;
+      break;
+    }
+  }
+  struct stat st {};
+  if (stat(denied.c_str(), &st) != 0) {
+    return "permission denied on " + path + ": run as root, or as a user of the socket's group";
+  }
+  const struct group *entry = getgrgid(st.st_gid);
+  std::string group = entry ? entry->gr_name : std::to_string(st.st_gid);
+  char mode[8];
+  snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  std::string what = "permission denied on " + denied + " (group " + group + ", mode " + mode + "): ";
+  bool dir = denied != path;
+  if (!(st.st_mode & (dir ? S_IXGRP : S_IWGRP))) {
+    // Joining the group would not help: its mode keeps the group out too.
+    return what + "its group may not " + (dir ? "enter it" : "connect") + "; run as root, or change its mode" +
+           (dir ? "" : " (socket.mode)");
+  }
+  if (!in_group(st.st_gid)) return what + "add your user to the group " + group + ", or run as root";
+  // In the group, and the group may: the owner's bits, an ACL or a security module refuse.
+  return what + "your user is in the group " + group + ", yet refused (its owner bits, an ACL?); run as root";
+}
+
 struct Options {
   std::string socket_path;
   bool json = false;
@@ -375,7 +436,7 @@ class Connection {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     if (path.empty() || path.size() >= sizeof addr.sun_path) {
-      fprintf(stderr, "cohortctl: socket path \"%s\" is empty or too long\n", path.c_str());
+      complain("cohortctl: socket path \"%s\" is empty or too long\n", path.c_str());
       return kSocketError;
     }
     memcpy(addr.sun_path, path.c_str(), path.size() + 1);
@@ -383,17 +444,22 @@ class Connection {
       fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
       if (fd_ < 0) return fail("socket", path);
       if (connect(fd_, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0) return kOk;
+      // Not "is cohortd running?": it may well be; this user may not reach it.
+      if (errno == EACCES || errno == EPERM) {
+        complain("cohortctl: %s\n", permission_problem(path).c_str());
+        return kSocketError;
+      }
       // A full backlog answers EAGAIN on a non-blocking Unix socket: retry
       // until the deadline rather than fail a busy daemon.
       if (errno != EAGAIN && errno != EINTR) {
-        fprintf(stderr, "cohortctl: cannot connect to %s: %s (is cohortd running? --socket or $COHORT_SOCKET)\n",
-                path.c_str(), strerror(errno));
+        complain("cohortctl: cannot connect to %s: %s (is cohortd running? --socket or $COHORT_SOCKET)\n",
+                 path.c_str(), strerror(errno));
         return kSocketError;
       }
       close(fd_);
       fd_ = -1;
       if (expired(deadline)) {
-        fprintf(stderr, "cohortctl: timed out connecting to %s\n", path.c_str());
+        complain("cohortctl: timed out connecting to %s\n", path.c_str());
         return kTimeout;
       }
       usleep(5000);
@@ -431,7 +497,7 @@ class Connection {
         return kOk;
       }
       if (buf_.size() > kMaxAnswer) {
-        fprintf(stderr, "cohortctl: answer longer than %zu bytes\n", kMaxAnswer);
+        complain("cohortctl: answer longer than %zu bytes\n", kMaxAnswer);
         return kSocketError;
       }
       char chunk[65536];
@@ -441,7 +507,7 @@ class Connection {
         continue;
       }
       if (n == 0) {
-        fprintf(stderr, "cohortctl: the daemon closed the connection\n");
+        complain("cohortctl: the daemon closed the connection\n");
         return kSocketError;
       }
       if (errno == EINTR || errno == EAGAIN) {
@@ -463,7 +529,7 @@ class Connection {
       if (deadline > 0) {
         int64_t left = deadline - now_ms();
         if (left <= 0) {
-          fprintf(stderr, "cohortctl: timed out waiting for the daemon\n");
+          complain("cohortctl: timed out waiting for the daemon\n");
           return kTimeout;
         }
         wait = static_cast<int>(left);
@@ -480,7 +546,7 @@ class Connection {
   }
 
   static int fail(const char *what, const std::string &path) {
-    fprintf(stderr, "cohortctl: %s%s%s: %s\n", what, path.empty() ? "" : " ", path.c_str(), strerror(errno));
+    complain("cohortctl: %s%s%s: %s\n", what, path.empty() ? "" : " ", path.c_str(), strerror(errno));
     return kSocketError;
   }
 
@@ -528,7 +594,7 @@ class Client {
       if (rc != kOk) return rc;
       Json answer(cJSON_Parse(line.c_str()));
       if (!cJSON_IsObject(answer.get())) {
-        fprintf(stderr, "cohortctl: malformed answer from the daemon: %.200s\n", line.c_str());
+        complain("cohortctl: malformed answer from the daemon: %.200s\n", line.c_str());
         return kSocketError;
       }
       const cJSON *aid = field(answer.get(), "id");
@@ -542,7 +608,7 @@ class Client {
       if (const cJSON *err = field(answer.get(), "error")) return report_error(method, err, code, quiet_missing);
       cJSON *res = cJSON_DetachItemFromObjectCaseSensitive(answer.get(), "result");
       if (!res) {
-        fprintf(stderr, "cohortctl: answer without result or error: %.200s\n", line.c_str());
+        complain("cohortctl: answer without result or error: %.200s\n", line.c_str());
         return kSocketError;
       }
       result = Json(res);
@@ -572,10 +638,10 @@ class Client {
     if (code_out) *code_out = c;
     if (c == kMethodNotFound) {
       if (!quiet_missing) {
-        fprintf(stderr, "cohortctl: %s: this cohortd does not implement the method (%d)\n", method, c);
+        complain("cohortctl: %s: this cohortd does not implement the method (%d)\n", method, c);
       }
     } else {
-      fprintf(stderr, "cohortctl: %s: %s (%d)\n", method, cJSON_IsString(msg) ? msg->valuestring : "error", c);
+      complain("cohortctl: %s: %s (%d)\n", method, cJSON_IsString(msg) ? msg->valuestring : "error", c);
     }
     return kDaemonError;
   }
@@ -1320,7 +1386,7 @@ const Command kCommands[] = {
 void print_usage(FILE *to) {
   fprintf(to,
           "usage: cohortctl [--socket PATH] [--json] [--timeout MS] COMMAND [ARGS]\n"
-          "       cohortctl COMMAND --help | --help | --version\n\n"
+          "       cohortctl help [COMMAND] | COMMAND --help | --help | --version\n\n"
           "The command-line client of cohortd, the cohort agent's service (JSON-RPC over\n"
           "a Unix socket).\n\n"
           "Options:\n"
@@ -1331,7 +1397,9 @@ void print_usage(FILE *to) {
           "Commands:\n",
           kDefaultSocket, kDefaultTimeoutMs);
   for (const Command &c : kCommands) fprintf(to, "  %-12s %s\n", c.name, c.summary);
+  fprintf(to, "  %-12s %s\n", "help", "this help, or a command's: help COMMAND (as COMMAND --help)");
   fprintf(to,
+          "\nMore: man 1 cohortctl. --version also asks the daemon for its version.\n"
           "\nExit status:\n"
           "  0  success\n"
           "  1  the daemon answered an error (its message is on stderr)\n"
@@ -1344,6 +1412,35 @@ void print_command_help(const Command &c) {
   printf("usage: cohortctl [OPTIONS] %s\n\n%s.\n\n%s", c.usage, c.summary, c.details);
 }
 
+const Command *find_command(const char *name) {
+  for (const Command &c : kCommands) {
+    if (strcmp(c.name, name) == 0) return &c;
+  }
+  return nullptr;
+}
+
+// --version: cohortctl's own, the cJSON it runs with, and the daemon's (from
+// `status`, when one answers within a second or two: the daemon's libraries
+// are in `cohortd --version` on its machine).
+int print_version(const Options &opt) {
+  printf("cohortctl %s\ncJSON %s\n", COHORTCTL_VERSION, cJSON_Version());
+  fflush(stdout);
+  Options quick = opt;
+  quick.timeout_ms = opt.timeout_ms == 0 || opt.timeout_ms > 2000 ? 2000 : opt.timeout_ms;
+  g_quiet = true;
+  Client client(quick);
+  Json status;
+  int rc = client.call("status", nullptr, status);
+  g_quiet = false;
+  const cJSON *version = field(status.get(), "version");
+  if (rc == kOk && cJSON_IsString(version)) {
+    printf("cohortd %s (on %s)\n", version->valuestring, opt.socket_path.c_str());
+  } else {
+    printf("cohortd: no answer on %s\n", opt.socket_path.c_str());
+  }
+  return kOk;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -1353,14 +1450,14 @@ int main(int argc, char **argv) {
   opt.socket_path = env && *env ? env : kDefaultSocket;
 
   int i = 1;
+  bool version = false;
   for (; i < argc && argv[i][0] == '-'; ++i) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h") {
       print_usage(stdout);
       return kOk;
     } else if (a == "--version") {
-      printf("cohortctl %s\n", COHORTCTL_VERSION);
-      return kOk;
+      version = true;
     } else if (a == "--json") {
       opt.json = true;
     } else if (a == "--socket" || a == "--timeout") {
@@ -1379,11 +1476,21 @@ int main(int argc, char **argv) {
       return usage_error(nullptr, "unknown option %s", a.c_str());
     }
   }
+  if (version) return print_version(opt);
   if (i >= argc) return usage_error(nullptr, "no command given");
-  const Command *cmd = nullptr;
-  for (const Command &c : kCommands) {
-    if (strcmp(c.name, argv[i]) == 0) cmd = &c;
+  // help [COMMAND]: as --help, or as COMMAND --help.
+  if (strcmp(argv[i], "help") == 0) {
+    if (i + 1 >= argc || strcmp(argv[i + 1], "help") == 0) {
+      print_usage(stdout);
+      return kOk;
+    }
+    if (i + 2 < argc) return usage_error(nullptr, "help takes one COMMAND");
+    const Command *about = find_command(argv[i + 1]);
+    if (!about) return usage_error(nullptr, "unknown command \"%s\"", argv[i + 1]);
+    print_command_help(*about);
+    return kOk;
   }
+  const Command *cmd = find_command(argv[i]);
   if (!cmd) return usage_error(nullptr, "unknown command \"%s\"", argv[i]);
   Args args{cmd->name, {}};
   for (int j = i + 1; j < argc; ++j) {

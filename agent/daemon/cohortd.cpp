@@ -150,13 +150,25 @@ void usage(FILE *to) {
           "usage: cohortd [--config FILE] [--data-dir DIR] [--socket PATH] [--check-config]\n"
           "       cohortd --help | --version\n\n"
           "Runs the cohort agent as a service: JSON-RPC 2.0 over a Unix socket.\n"
-          "  --config FILE    configuration (JSON); without it, embedded defaults\n"
+          "  --config FILE    configuration (JSON; keys: man 5 cohortd.json); without it,\n"
+          "                   embedded defaults\n"
           "  --data-dir DIR   overrides data_dir\n"
           "  --socket PATH    overrides socket.path\n"
-          "  --check-config   validate the configuration and exit (0 valid, 2 invalid)\n"
+          "  --check-config   validate the configuration and the files it names, change\n"
+          "                   nothing, and exit (0 valid, 2 invalid)\n"
+          "  --version        the versions of cohortd, libcohort and the libraries in use\n"
           "Signals: SIGTERM/SIGINT flush and exit; SIGHUP reloads the configuration file (a\n"
           "rotated api.key_file, corrected URLs: what can change without a restart) and\n"
-          "the cohort definitions.\n");
+          "the cohort definitions. More: man 8 cohortd.\n");
+}
+
+// cohortd's version, then the library's build and run-time information
+// (libcurl, SQLite, mbed TLS, cJSON), as `curl -V` does.
+void print_version() {
+  printf("cohortd %s", COHORT_VERSION_STRING);
+  // The library loaded may not be the one cohortd was built with.
+  if (strcmp(cohort_version(), COHORT_VERSION_STRING) != 0) printf(" (libcohort %s loaded)", cohort_version());
+  printf("\n%s\n", cohort_build_info());
 }
 
 // 0 ok, 1 exit 0 (help/version), 2 usage error.
@@ -175,7 +187,7 @@ int parse_args(int argc, char **argv, Options &o) {
       usage(stdout);
       return 1;
     } else if (a == "--version") {
-      printf("cohortd %s\n", COHORT_VERSION_STRING);
+      print_version();
       return 1;
     } else if (a == "--config") {
       if (!value(o.config_file)) return 2;
@@ -193,40 +205,83 @@ int parse_args(int argc, char **argv, Options &o) {
   return 0;
 }
 
-// Removes both spellings of a key (nested and flat) from the document.
+// Removes every spelling of a key (nested and flat, each time it is given)
+// from the document.
 void drop_key(cJSON *doc, const char *section, const char *key) {
   std::string flat = std::string(section) + "." + key;
-  cJSON_DeleteItemFromObjectCaseSensitive(doc, flat.c_str());
-  cJSON *sec = cJSON_GetObjectItemCaseSensitive(doc, section);
-  if (cJSON_IsObject(sec)) cJSON_DeleteItemFromObjectCaseSensitive(sec, key);
+  while (cJSON_GetObjectItemCaseSensitive(doc, flat.c_str())) cJSON_DeleteItemFromObjectCaseSensitive(doc, flat.c_str());
+  for (cJSON *sec = doc->child; sec; sec = sec->next) {
+    if (!cJSON_IsObject(sec) || !sec->string || strcmp(sec->string, section) != 0) continue;
+    while (cJSON_GetObjectItemCaseSensitive(sec, key)) cJSON_DeleteItemFromObjectCaseSensitive(sec, key);
+  }
+}
+
+constexpr size_t kMaxConfigFile = 1u << 20;
+
+// Reads the configuration file; false with err naming it and the reason.
+bool read_config_file(const std::string &path, std::string &text, std::string &err) {
+  FILE *f = fopen(path.c_str(), "rb");
+  if (!f) {
+    err = "cannot read configuration " + path + ": " + strerror(errno);
+    return false;
+  }
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0 && text.size() <= kMaxConfigFile) text.append(buf, n);
+  int read_errno = ferror(f) ? errno : 0;
+  fclose(f);
+  if (read_errno) {
+    err = "cannot read configuration " + path + ": " + strerror(read_errno);  // a directory: EISDIR
+    return false;
+  }
+  if (text.size() > kMaxConfigFile) {
+    err = "configuration " + path + ": larger than 1 MiB";
+    return false;
+  }
+  if (text.find('\0') != std::string::npos) {
+    err = "configuration " + path + ": holds a NUL byte (not a JSON text)";
+    return false;
+  }
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
+    err = "configuration " + path + ": the file is empty (an empty object, {}, takes every default)";
+    return false;
+  }
+  return true;
 }
 
 // The configuration document: the file (if any) with the command line on top.
-// At start and again on SIGHUP; false with err saying why.
+// At start and again on SIGHUP; false with err saying why (a syntax error
+// with the file's name, line and column).
 bool build_config(const Options &o, std::string &out, std::string &err) {
   cJSON *doc = nullptr;
   if (!o.config_file.empty()) {
-    FILE *f = fopen(o.config_file.c_str(), "rb");
-    if (!f) {
-      err = "cannot read configuration " + o.config_file + ": " + strerror(errno);
+    std::string text;
+    if (!read_config_file(o.config_file, text, err)) return false;
+    const char *end = nullptr;
+    doc = cJSON_ParseWithOpts(text.c_str(), &end, 1);  // one document, nothing after it
+    if (!doc) {
+      // The library says where: line and column.
+      bool located = cohort_check_config(text.c_str()) != COHORT_OK;
+      err = o.config_file + ": " + (located ? cohort_last_error(nullptr) : "configuration is not valid JSON");
       return false;
     }
-    std::string text;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0 && text.size() < (1u << 20)) text.append(buf, n);
-    fclose(f);
-    doc = cJSON_Parse(text.c_str());
     if (!cJSON_IsObject(doc)) {
-      err = "configuration " + o.config_file + ": not a JSON object";
+      err = o.config_file + ": configuration must be a JSON object";
       cJSON_Delete(doc);
       return false;
+    }
+    if (o.data_dir.empty() && o.socket_path.empty()) {
+      // Nothing to put on top: the library reads the file's own text (the
+      // lines and columns of its messages are the file's).
+      cJSON_Delete(doc);
+      out = std::move(text);
+      return true;
     }
   } else {
     doc = cJSON_CreateObject();
   }
   if (!o.data_dir.empty()) {
-    cJSON_DeleteItemFromObjectCaseSensitive(doc, "data_dir");
+    while (cJSON_GetObjectItemCaseSensitive(doc, "data_dir")) cJSON_DeleteItemFromObjectCaseSensitive(doc, "data_dir");
     cJSON_AddStringToObject(doc, "data_dir", o.data_dir.c_str());
   }
   if (!o.socket_path.empty()) {
@@ -242,6 +297,11 @@ bool build_config(const Options &o, std::string &out, std::string &err) {
   out = s;
   cJSON_free(s);
   return true;
+}
+
+// Where a configuration error comes from, for its message.
+std::string config_origin(const Options &o) {
+  return o.config_file.empty() ? std::string() : " in " + o.config_file;
 }
 
 // The error of a request whose whole batch call failed (the agent is
@@ -809,9 +869,19 @@ int main(int argc, char **argv) {
     return 2;
   }
   if (opt.check_only) {
+    // The document and the files it names; nothing is created or changed.
     if (cohort_check_config(config.c_str()) != COHORT_OK) {
-      fprintf(stderr, "cohortd: invalid configuration: %s\n", cohort_last_error(nullptr));
+      fprintf(stderr, "cohortd: invalid configuration%s: %s\n", config_origin(opt).c_str(),
+              cohort_last_error(nullptr));
       return 2;
+    }
+    // Valid, with notes (one a line) on what is worth knowing.
+    std::string notes = cohort_last_error(nullptr);
+    for (size_t start = 0; start < notes.size();) {
+      size_t nl = notes.find('\n', start);
+      if (nl == std::string::npos) nl = notes.size();
+      fprintf(stderr, "cohortd: note: %s\n", notes.substr(start, nl - start).c_str());
+      start = nl + 1;
     }
     printf("cohortd: configuration OK\n");
     return 0;
@@ -832,7 +902,8 @@ int main(int argc, char **argv) {
   cohort_agent *agent = nullptr;
   cohort_status st = cohort_open(config.c_str(), &agent);
   if (st != COHORT_OK) {
-    fprintf(stderr, "cohortd: cannot start: %s\n", cohort_last_error(nullptr));
+    fprintf(stderr, "cohortd: cannot start: %s%s%s\n", st == COHORT_ECONFIG ? "invalid configuration" : "",
+            st == COHORT_ECONFIG ? (config_origin(opt) + ": ").c_str() : "", cohort_last_error(nullptr));
     return st == COHORT_ECONFIG ? 2 : 1;
   }
   std::string path;

@@ -11,6 +11,10 @@
 #include <unordered_map>
 #include <utility>
 
+#include <curl/curl.h>
+#include <mbedtls/version.h>
+#include <sqlite3.h>
+
 #include "agent.h"
 #include "api_internal.h"
 
@@ -180,6 +184,56 @@ cohort_status open_with_seams(const char *config_json, const Seams &seams, cohor
 
 }  // namespace co
 
+namespace {
+
+// The libraries this one runs with, as `curl -V` shows its own: the versions
+// loaded at run time, with the one it was built against when they differ.
+std::string make_build_info() {
+  std::string out = "libcohort " COHORT_VERSION_STRING;
+#if defined(__clang__)
+  out += " (clang " __clang_version__;
+#elif defined(__GNUC__)
+  out += " (gcc " __VERSION__;
+#else
+  out += " (";
+#endif
+#if defined(__aarch64__)
+  out += ", aarch64";
+#elif defined(__arm__)
+  out += ", arm";
+#elif defined(__x86_64__)
+  out += ", x86_64";
+#elif defined(__i386__)
+  out += ", i386";
+#endif
+#ifdef NDEBUG
+  out += ", release)";
+#else
+  out += ", debug)";
+#endif
+  // name run-time-version [(built with ...)] [extra]
+  auto line = [&out](const char *name, const std::string &run, const char *built, const char *extra = nullptr) {
+    out += "\n";
+    out += name;
+    out += " ";
+    out += run;
+    if (run != built) out += std::string(" (built with ") + built + ")";
+    if (extra && *extra) out += std::string(" ") + extra;
+  };
+  const curl_version_info_data *curl = curl_version_info(CURLVERSION_NOW);
+  line("libcurl", curl && curl->version ? curl->version : "?", LIBCURL_VERSION, curl ? curl->ssl_version : nullptr);
+  line("SQLite", sqlite3_libversion(), SQLITE_VERSION);
+  char mbed[32] = "";
+  mbedtls_version_get_string(mbed);
+  line("mbed TLS", mbed, MBEDTLS_VERSION_STRING);
+  char cjson_built[32];
+  snprintf(cjson_built, sizeof cjson_built, "%d.%d.%d", CJSON_VERSION_MAJOR, CJSON_VERSION_MINOR, CJSON_VERSION_PATCH);
+  line("cJSON", cJSON_Version(), cjson_built);
+  return out;
+}
+
+}  // namespace
+
 extern "C" {
 
 COHORT_API cohort_status cohort_open(const char *config_json, cohort_agent **out) {
@@ -341,13 +395,30 @@ COHORT_API cohort_status cohort_check_config(const char *config_json) {
   return guarded(nullptr, [&] {
     co::Config cfg;
     std::string err;
-    if (!co::config_parse(config_json, cfg, err)) {
+    std::vector<std::string> notes;
+    if (!co::config_parse(config_json, cfg, err) || !co::config_check_files(cfg, err, notes)) {
       set_error(nullptr, err);
       return COHORT_ECONFIG;
     }
-    clear_error(nullptr);
+    // Valid: what is worth knowing all the same, one note a line.
+    std::string text;
+    for (const std::string &n : notes) text += (text.empty() ? "" : "\n") + n;
+    set_error(nullptr, std::move(text));
     return COHORT_OK;
   });
+}
+
+COHORT_API const char *cohort_version(void) { return COHORT_VERSION_STRING; }
+
+COHORT_API int cohort_version_number(void) { return COHORT_VERSION_NUMBER; }
+
+COHORT_API const char *cohort_build_info(void) {
+  try {
+    static const std::string info = make_build_info();
+    return info.c_str();
+  } catch (...) {
+    return "libcohort " COHORT_VERSION_STRING;
+  }
 }
 
 COHORT_API cohort_status cohort_rpc_batch(cohort_agent *agent, size_t n, const char *const *lines,

@@ -67,8 +67,37 @@ struct Config {
 };
 
 // Fills cfg from the document (NULL/empty = all defaults). On error returns
-// false with err naming the key; cfg is then unspecified.
+// false with err naming the key (a key given twice, flat or nested, is one;
+// an unknown key comes with the nearest known one), or the line and column
+// of a syntax error (the document is strict JSON: one object, nothing after
+// it); cfg is then unspecified. Throws std::bad_alloc when out of memory.
 bool config_parse(const char *json, Config &cfg, std::string &err);
+
+// The known key or section nearest to an unknown name (a typo: a small edit
+// distance, case ignored; or a key written outside its section), or "".
+std::string config_nearest_key(const std::string &name);
+
+// What --check-config adds to config_parse (cohort_check_config): the files
+// the configuration names. cohorts.definitions and api.ca_file must be
+// readable files; api.key_file, when it exists, must be readable and hold a
+// valid key, and when it does not exist yet gets a note. Reads, never writes.
+// False with err naming the key, the path and the reason.
+bool config_check_files(const Config &cfg, std::string &err, std::vector<std::string> &notes);
+
+// One key of the table, for the configuration reference (cohortd.json(5) and
+// samples/config/README.md are generated from it: docs/man/config_reference.cpp).
+struct ConfigKeyInfo {
+  std::string name;          // "api.timeout_ms"
+  std::string kind;          // "string", "integer", "boolean" or "mode"
+  std::string type;          // how the reference names its type, when the kind says too little ("" else)
+  std::string default_json;  // the embedded default as JSON; "" for a string that is unset
+  int64_t min = 0, max = 0;  // an integer's range; a mode's too
+  std::string choices;       // "a|b": the only values a string takes ("" for any)
+  std::string help;          // what it does; "" unless built with COHORT_CONFIG_DOCS
+  bool reloadable = false;   // config.reload (SIGHUP) applies it without a restart
+};
+// Every key, in table order.
+std::vector<ConfigKeyInfo> config_reference();
 
 // The effective configuration as JSON (nested), with the API key redacted.
 cJSON *config_to_json(const Config &cfg);

@@ -26,6 +26,8 @@ class Validator {
     space();
     return p_ == end_;
   }
+  // Where run() stopped: the first byte that cannot be there.
+  size_t stopped_at() const { return static_cast<size_t>((p_ < end_ ? p_ : end_) - begin_); }
 
  private:
   static constexpr int kMaxDepth = CJSON_NESTING_LIMIT < 512 ? CJSON_NESTING_LIMIT : 512;
@@ -193,6 +195,11 @@ std::string json_print(const cJSON *item) {
 
 bool json_valid(std::string_view text, size_t *end) {
   return Validator(text).run(end);
+}
+
+size_t json_error_offset(std::string_view text) {
+  Validator v(text);
+  return v.run(nullptr) ? text.size() : v.stopped_at();
 }
 
 Json json_parse_exact(std::string_view text, JsonError &error) {

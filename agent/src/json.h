@@ -30,6 +30,10 @@ Json json_parse_exact(std::string_view text, JsonError &error);
 // surrounded by whitespace at most; end (optional) gets the offset just past
 // the value. Allocates nothing.
 bool json_valid(std::string_view text, size_t *end = nullptr);
+// Where json_valid() finds text invalid: the byte offset of the first byte
+// that cannot be there (text.size() when the text ends too early). Only
+// meaningful when json_valid(text) is false. Allocates nothing.
+size_t json_error_offset(std::string_view text);
 
 // Checked building, for trees that must be complete: each throws
 // std::bad_alloc when cJSON cannot allocate (the C boundary answers

@@ -2,15 +2,16 @@
 // (config_to_json). The input is a configuration document.
 //
 // Beyond not crashing: a refused document says why; cohort_check_config
-// agrees with config_parse; and a document that parses re-serializes to one
-// that parses again to the same JSON, both nested (as config.get shows it) and
-// written with flat dotted keys.
+// agrees with config_parse and config_check_files; and a document that parses
+// re-serializes to one that parses again to the same JSON, both nested (as
+// config.get shows it) and written with flat dotted keys.
 #include <cohort/cohort.h>
 
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "config.h"
 #include "json.h"
@@ -57,7 +58,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   std::string err;
   bool ok = co::config_parse(doc.c_str(), cfg, err);
   if (!ok && err.empty()) broken("refused without a message", doc);
-  if ((cohort_check_config(doc.c_str()) == COHORT_OK) != ok) broken("cohort_check_config disagrees", doc);
+  // cohort_check_config also checks the files the document names (only reads).
+  std::string file_err;
+  std::vector<std::string> notes;
+  bool files_ok = ok && co::config_check_files(cfg, file_err, notes);
+  if ((cohort_check_config(doc.c_str()) == COHORT_OK) != files_ok) broken("cohort_check_config disagrees", doc);
   if (!ok) return 0;
 
   std::string first = effective(cfg);

@@ -406,6 +406,30 @@ class Daemon:
         return self.call("history.get", params)["events"]
 
 
+class EmulatorTestCase(unittest.TestCase):
+    """One API emulator for the class (reset before each test) and a fresh
+    daemon per test against it (self.daemon), started with daemon_config."""
+
+    daemon_config = {"consent": {"required": False}}
+    emulator = None
+
+    @classmethod
+    def setUpClass(cls):
+        from client import Emulator  # tests/emulator, on sys.path above
+        cls.emulator = Emulator(api_key="test-key").start()
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.emulator is not None:
+            cls.emulator.stop()
+
+    def setUp(self):
+        self.emu = self.emulator
+        self.emu.reset()
+        self.daemon = Daemon(config=self.daemon_config, emulator=self.emu).start()
+        self.addCleanup(self.daemon.cleanup)
+
+
 def needs(*methods):
     """Decorator: runs the test only when the class's daemon (self.daemon, or the
     one from self.make_daemon()) implements every method; skipped while any

@@ -16,7 +16,7 @@ import unittest
 from harness import (PENDING_METHODS, DaemonTestCase, ctl_command, needs, run_ctl, scaled, wait_until)
 
 COMMANDS = ("status", "id", "aliases", "consent", "track", "view", "cohorts", "activations", "definitions",
-            "preview", "explain", "sync", "watch", "call", "history", "config")
+            "preview", "explain", "sync", "watch", "call", "history", "config", "reload", "dead-letters")
 
 
 class Cohortctl(DaemonTestCase):
@@ -54,11 +54,47 @@ class Cohortctl(DaemonTestCase):
                 self.assertEqual(p.returncode, 0, p.stderr)
                 self.assertIn(f"usage: cohortctl [OPTIONS] {command}", p.stdout)
 
+    def test_help_command(self):
+        """`help` is --help, `help COMMAND` is COMMAND --help."""
+        overview = run_ctl("--help")
+        self.assertRegex(overview.stdout, r"(?m)^  help\s+\S")
+        p = run_ctl("help")
+        self.assertEqual((p.returncode, p.stdout, p.stderr), (0, overview.stdout, ""))
+        for command in COMMANDS:
+            with self.subTest(command=command):
+                p = run_ctl("help", command)
+                self.assertEqual((p.returncode, p.stderr), (0, ""))
+                self.assertEqual(p.stdout, run_ctl(command, "--help").stdout)
+                self.assertIn(f"usage: cohortctl [OPTIONS] {command}", p.stdout)
+        # Also after the global options, and without a daemon.
+        p = run_ctl("--socket", "/nonexistent/cohortd.sock", "--json", "help", "view")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("view start", p.stdout)
+        for args in (("help", "frobnicate"), ("help", "view", "start")):
+            with self.subTest(args=args):
+                p = run_ctl(*args)
+                self.assertEqual(p.returncode, 2)
+                self.assertEqual(p.stdout, "")
+                self.assertTrue(p.stderr.startswith("cohortctl: "), p.stderr)
+
     def test_version(self):
-        p = run_ctl("--version")
-        self.assertEqual(p.returncode, 0)
+        """Its own version, cJSON's, and the daemon's (from status)."""
+        p = self.ctl("--version")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        lines = p.stdout.splitlines()
         self.assertEqual(p.stdout.split()[0], "cohortctl")
-        self.assertEqual(p.stdout.split()[1], self.daemon.call("status")["version"])
+        version = self.daemon.call("status")["version"]
+        self.assertEqual(p.stdout.split()[1], version)
+        self.assertRegex(lines[1], r"^cJSON \d+\.\d+\.\d+$")
+        self.assertEqual(lines[2], f"cohortd {version} (on {self.daemon.socket_path})")
+        # No daemon: said on its line, quietly otherwise, and still exit 0.
+        with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
+            missing = os.path.join(tmp, "none.sock")
+            p = run_ctl("--version", socket_path=missing)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(p.stdout.splitlines()[2], f"cohortd: no answer on {missing}")
+            self.assertEqual(p.stderr, "")
+            self.assertEqual(p.stdout.splitlines()[0], lines[0])
 
     def test_usage_errors_exit_2(self):
         cases = [
@@ -111,6 +147,51 @@ class Cohortctl(DaemonTestCase):
             s.bind(path)
             s.close()
             self.assertEqual(run_ctl("status", socket_path=path).returncode, 3)
+
+    def test_permission_denied_names_the_group_and_mode(self):
+        """A socket this user may not open: the file, its group and mode, and what to do."""
+        import grp
+        with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
+            os.chmod(tmp, 0o755)
+            path = os.path.join(tmp, "cohortd.sock")
+            server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            server.bind(path)
+            server.listen(1)
+            self.addCleanup(server.close)
+            preexec = None
+            if os.geteuid() == 0:
+                # Root may open anything: the client runs as nobody, the socket
+                # belongs to a group nobody is not in.
+                group = grp.getgrgid(1).gr_name  # "daemon" on Debian
+                os.chown(path, 0, 1)
+                os.chmod(path, 0o660)
+
+                def preexec():
+                    os.setgroups([])
+                    os.setgid(65534)
+                    os.setuid(65534)
+                mode = "0660"
+                advice = f"add your user to the group {group}, or run as root"
+            else:
+                # Our own socket, with no permission for anyone.
+                group = grp.getgrgid(os.stat(path).st_gid).gr_name
+                os.chmod(path, 0)
+                mode = "0000"
+                advice = "its group may not connect; run as root, or change its mode (socket.mode)"
+            p = subprocess.run(ctl_command("--socket", path, "status"), capture_output=True, text=True,
+                               timeout=scaled(20), preexec_fn=preexec)
+            self.assertEqual(p.returncode, 3, p.stderr)
+            self.assertEqual(p.stderr.strip(),
+                             f"cohortctl: permission denied on {path} (group {group}, mode {mode}): {advice}")
+            self.assertNotIn("is cohortd running", p.stderr)
+            if os.geteuid() == 0:
+                # A directory on the way that it may not enter is the one named.
+                os.chmod(tmp, 0o700)
+                p = subprocess.run(ctl_command("--socket", path, "status"), capture_output=True, text=True,
+                                   timeout=scaled(20), preexec_fn=preexec)
+                self.assertEqual(p.returncode, 3, p.stderr)
+                self.assertIn(f"permission denied on {tmp} (group root, mode 0700): its group may not enter it",
+                              p.stderr)
 
     def fake_daemon(self, behaviour):
         """A one-connection server at a temporary path; behaviour(conn) runs in a thread."""

@@ -3,6 +3,7 @@ crashes, the socket file, systemd notification."""
 
 import json
 import os
+import re
 import signal
 import socket
 import stat
@@ -13,8 +14,8 @@ import threading
 import time
 import unittest
 
-from harness import (COHORTD, Client, Daemon, RpcError, daemon_command, drain, scaled, wait_until)
-from client import Emulator  # tests/emulator, on sys.path through harness
+from harness import (COHORTD, Client, Daemon, EmulatorTestCase, RpcError, ctl_command, daemon_command, drain,
+                     scaled, wait_until)
 
 
 def run_daemon(*args, timeout=None, env=None):
@@ -110,27 +111,15 @@ class Signals(unittest.TestCase):
         self.assertEqual(missing, [], f"{len(missing)} acknowledged events lost")
 
 
-class ShutdownWhileWaiting(unittest.TestCase):
+class ShutdownWhileWaiting(EmulatorTestCase):
     """SIGTERM never waits on a caller: a call waiting on the network is
     answered at once with "shutting down" (not after its own timeout_ms,
     minutes here), a subscriber or a client that never reads does not hold
     the exit, and nothing acknowledged is lost. Each prints its measured
     time from SIGTERM to exit."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.emu = Emulator(api_key="test-key").start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.emu.stop()
-
-    def setUp(self):
-        self.emu.reset()
-        # Each request may take ten minutes: only the shutdown can end it sooner.
-        self.daemon = Daemon(config={"consent": {"required": False}, "api": {"timeout_ms": 600000}},
-                             emulator=self.emu).start()
-        self.addCleanup(self.daemon.cleanup)
+    # Each request may take ten minutes: only the shutdown can end it sooner.
+    daemon_config = {"consent": {"required": False}, "api": {"timeout_ms": 600000}}
 
     def sigterm(self, what):
         started = time.monotonic()
@@ -429,6 +418,132 @@ class Configuration(unittest.TestCase):
     def test_unreadable_key_file(self):
         # (A key file that does not exist yet is awaited: test_wire.ConfigFaults.)
         self.assertRefused(self.base(api={"key_file": self.dir}), "api.key_file")
+
+    # -- a configuration a person can debug
+
+    def assertRefusedEverywhere(self, doc, *words):
+        """Refused at start and by --check-config, both with exit status 2."""
+        for check_only in (False, True):
+            with self.subTest(check_only=check_only):
+                p = self.assertRefused(doc, *words, check_only=check_only)
+                self.assertEqual(p.returncode, 2, p.stderr)
+
+    def test_syntax_error_names_the_file_line_and_column(self):
+        doc = '{\n  "data_dir": "%s",\n  "api": {\n    "timeout_ms": tru\n  }\n}\n' % os.path.join(self.dir, "data")
+        path = os.path.join(self.dir, "c.json")
+        self.assertRefusedEverywhere(doc, f"{path}: configuration is not valid JSON at line 4, column 19",
+                                     'near "tru"')
+        # Also when the command line adds to the file (cohortd then parses it itself).
+        p = run_daemon("--check-config", "--config", path, "--data-dir", os.path.join(self.dir, "data"))
+        self.assertEqual(p.returncode, 2)
+        self.assertIn(f"{path}: configuration is not valid JSON at line 4, column 19", p.stderr)
+        self.assertRefusedEverywhere('{"api": {"timeout_ms": 300}', "c.json", "ends early, at line 1, column 28")
+
+    def test_trailing_content_is_an_error(self):
+        doc = json.dumps(self.base()) + '\n{"api": {"timeout_ms": 5}}\n'
+        self.assertRefusedEverywhere(doc, "c.json", "content after its JSON document, at line 2, column 1")
+        self.assertRefusedEverywhere(json.dumps(self.base()) + " x", "content after its JSON document")
+
+    def test_a_key_given_twice_is_an_error(self):
+        base = json.dumps(self.base())[:-1]
+        self.assertRefusedEverywhere(base + ', "api.timeout_ms": 250, "api": {"timeout_ms": 300}}',
+                                     'configuration key "api.timeout_ms" is given twice', "c.json")
+        self.assertRefusedEverywhere(base + ', "api": {"timeout_ms": 250, "timeout_ms": 300}}',
+                                     'configuration key "api.timeout_ms" is given twice')
+        self.assertRefusedEverywhere(base + ', "log": {"level": "info"}, "log": {"target": "stderr"}}',
+                                     'configuration section "log" is given twice')
+
+    def test_unknown_key_suggests_the_nearest(self):
+        self.assertRefusedEverywhere(self.base(api={"timout_ms": 300}),
+                                     'unknown configuration key "api.timout_ms"; did you mean "api.timeout_ms"?')
+        self.assertRefusedEverywhere(dict(self.base(), **{"cohort.definitions": "/x"}),
+                                     'did you mean "cohorts.definitions"?')
+
+    def run_check(self, doc, as_nobody=False):
+        """cohortd --check-config on doc; as_nobody: as a user that root's files do not let in."""
+        path = self.write(doc)
+        preexec = None
+        if as_nobody and os.geteuid() == 0:
+            os.chmod(self.dir, 0o755)
+            os.chmod(path, 0o644)
+
+            def preexec():
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+        return subprocess.run(daemon_command("--check-config", "--config", path), capture_output=True, text=True,
+                              timeout=scaled(20), preexec_fn=preexec)
+
+    def snapshot(self):
+        """Every file and directory under the test's directory: path, size, mtime, mode."""
+        out = {}
+        for top, dirs, files in os.walk(self.dir):
+            for name in dirs + files:
+                st = os.lstat(os.path.join(top, name))
+                out[os.path.join(top, name)] = (st.st_size, st.st_mtime_ns, st.st_mode)
+        return out
+
+    def test_check_config_checks_the_files_it_names(self):
+        defs = self.write('{"cohorts": []}', "cohorts.json")
+        ca = self.write("-----BEGIN CERTIFICATE-----\n", "ca.pem")
+        key = self.write("sk_test_123\n", "api-key")
+        missing = os.path.join(self.dir, "missing")
+        good = self.base(api={"ca_file": ca, "key_file": key}, cohorts={"definitions": defs})
+        before = self.snapshot()
+        p = self.run_check(good)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("configuration OK", p.stdout)
+        self.assertEqual(p.stderr, "")
+        cases = [
+            (self.base(cohorts={"definitions": missing}), ["cohorts.definitions", missing, "No such file or directory"]),
+            (self.base(cohorts={"definitions": self.dir}), ["cohorts.definitions", self.dir, "Is a directory"]),
+            (self.base(api={"ca_file": missing}), ["api.ca_file", missing, "No such file or directory"]),
+            (self.base(api={"key_file": self.dir}), ["api.key_file", self.dir, "Is a directory"]),
+            (self.base(api={"key_file": self.write("two words\n", "bad-key")}), ["api.key_file", "bad-key"]),
+        ]
+        for doc, words in cases:
+            with self.subTest(words=words):
+                p = self.run_check(doc)
+                self.assertEqual(p.returncode, 2, p.stderr)
+                self.assertIn("c.json", p.stderr)
+                for w in words:
+                    self.assertIn(w, p.stderr)
+
+        # A key file that does not exist yet (provisioned after the first boot): valid, with a note.
+        p = self.run_check(self.base(api={"key_file": missing}))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("configuration OK", p.stdout)
+        self.assertIn(f'cohortd: note: configuration key "api.key_file": {missing} does not exist yet', p.stderr)
+        self.assertFalse(os.path.exists(missing))
+
+        # One that exists but cannot be read is an error.
+        locked = self.write("sk_test_123\n", "locked-key")
+        os.chmod(locked, 0)
+        p = self.run_check(self.base(api={"key_file": locked}), as_nobody=True)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        for w in ("api.key_file", locked, "Permission denied"):
+            self.assertIn(w, p.stderr)
+
+        # Reading is all it did: nothing created, changed or removed (but the
+        # configuration files this test wrote).
+        after = {k: v for k, v in self.snapshot().items() if not k.endswith(("c.json", "bad-key", "locked-key"))}
+        self.assertEqual(after, before)
+
+    def test_version_names_the_libraries(self):
+        p = run_daemon("--version")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        lines = p.stdout.splitlines()
+        self.assertRegex(lines[0], r"^cohortd \d+\.\d+\.\d+$")
+        version = lines[0].split()[1]
+        self.assertRegex(lines[1], rf"^libcohort {re.escape(version)} \(")
+        for name in ("libcurl", "SQLite", "mbed TLS", "cJSON"):
+            self.assertRegex(p.stdout, rf"(?m)^{name} \d+\.\d+\.\d+")
+        # cohortctl runs with the same cJSON.
+        ctl = subprocess.run(ctl_command("--socket", os.path.join(self.dir, "none.sock"), "--version"),
+                             capture_output=True, text=True, timeout=scaled(20))
+        cjson = [line for line in ctl.stdout.splitlines() if line.startswith("cJSON ")]
+        self.assertEqual(len(cjson), 1, ctl.stdout)
+        self.assertRegex(p.stdout, rf"(?m)^{re.escape(cjson[0])}( |$)")
 
     def test_key_is_never_logged(self):
         key_file = self.write("s3cret-key-value\n", "key")

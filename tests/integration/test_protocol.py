@@ -7,9 +7,8 @@ import threading
 import time
 import unittest
 
-from harness import (INVALID_PARAMS, INVALID_REQUEST, MAX_LINE, METHOD_NOT_FOUND, PARSE_ERROR, Client, Daemon,
-                     DaemonTestCase, run_threads, scaled, wait_until)
-from client import Emulator  # tests/emulator, on sys.path through harness
+from harness import (INVALID_PARAMS, INVALID_REQUEST, MAX_LINE, METHOD_NOT_FOUND, PARSE_ERROR, Client,
+                     DaemonTestCase, EmulatorTestCase, run_threads, scaled, wait_until)
 
 
 class ErrorShapes(DaemonTestCase):
@@ -359,24 +358,12 @@ class LineCap(DaemonTestCase):
         self.assertIn("user_id", self.call("status"))
 
 
-class WaitingCalls(unittest.TestCase):
+class WaitingCalls(EmulatorTestCase):
     """A call that waits on the network (sync.now, activations.get) runs on a
     thread of the daemon's own: every other client is served meanwhile, and
     the waiting client's own later requests are answered after it, in order."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.emu = Emulator(api_key="test-key").start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.emu.stop()
-
-    def setUp(self):
-        self.emu.reset()
-        self.daemon = Daemon(config={"consent": {"required": False}, "api": {"timeout_ms": int(scaled(60000))}},
-                             emulator=self.emu).start()
-        self.addCleanup(self.daemon.cleanup)
+    daemon_config = {"consent": {"required": False}, "api": {"timeout_ms": int(scaled(60000))}}
 
     def test_others_are_served_while_a_client_waits(self):
         hang = scaled(5)

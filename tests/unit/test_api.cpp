@@ -112,8 +112,59 @@ static void four_threads_hammer_one_agent(void **) {
   cohort_close(a);
 }
 
+// The library's run-time version is the header's it was built with, in
+// both forms; the build information names each library with its version.
+static void versions_at_run_time(void **) {
+  assert_string_equal(cohort_version(), COHORT_VERSION_STRING);
+  assert_int_equal(cohort_version_number(), COHORT_VERSION_NUMBER);
+  char text[32];
+  snprintf(text, sizeof text, "%d.%d.%d", cohort_version_number() / 10000, cohort_version_number() / 100 % 100,
+           cohort_version_number() % 100);
+  assert_string_equal(text, cohort_version());
+  assert_ptr_equal(cohort_version(), cohort_version());  // static, owned by the library
+
+  const char *info = cohort_build_info();
+  assert_non_null(info);
+  assert_ptr_equal(info, cohort_build_info());
+  std::string all = info;
+  assert_int_equal(all.rfind(std::string("libcohort ") + COHORT_VERSION_STRING + " (", 0), 0);
+  // One "name version" line each, as curl -V shows them.
+  for (const char *name : {"libcurl ", "SQLite ", "mbed TLS ", "cJSON "}) {
+    size_t at = all.find(std::string("\n") + name);
+    if (at == std::string::npos) fail_msg("no %sline in:\n%s", name, info);
+    char c = all[at + 1 + strlen(name)];
+    if (c < '0' || c > '9') fail_msg("%sis not followed by a version in:\n%s", name, info);
+  }
+  assert_non_null(strstr(info, cJSON_Version()));
+  assert_null(strchr(info, '\t'));
+  assert_int_not_equal(all.back(), '\n');
+}
+
+// Any thread, at once, the first call included: one string for all.
+static void versions_from_many_threads(void **) {
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  std::atomic<const char *> seen{nullptr};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 100; ++i) {
+        const char *info = cohort_build_info();
+        const char *expected = nullptr;
+        if (!seen.compare_exchange_strong(expected, info) && expected != info) ++wrong;
+        if (strcmp(cohort_version(), COHORT_VERSION_STRING) != 0) ++wrong;
+        if (cohort_version_number() != COHORT_VERSION_NUMBER) ++wrong;
+      }
+    });
+  }
+  for (auto &th : threads) th.join();
+  assert_non_null(seen.load());
+  assert_int_equal(wrong.load(), 0);
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(versions_from_many_threads),  // first: the first call races
+      cmocka_unit_test(versions_at_run_time),
       cmocka_unit_test(status_table_is_complete),
       cmocka_unit_test(null_and_bad_arguments),
       cmocka_unit_test(unwritable_data_dir_degrades_to_memory),

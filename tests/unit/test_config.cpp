@@ -1,4 +1,10 @@
 #include "config.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <vector>
+
 #include "test_util.h"
 
 using co::Config;
@@ -69,12 +75,217 @@ static void effective_config_redacts_the_key(void **) {
   assert_non_null(strstr(text.c_str(), "\"mode\":\"0660\""));
 }
 
+// A syntax error says where: line and column (of the bad token's start).
+static void syntax_errors_have_a_line_and_column(void **) {
+  expect_error("{\n  \"api\": {\n    \"timeout_ms\": tru\n  }\n}", "line 3, column 19");
+  expect_error("{\n  \"api\": {\n    \"timeout_ms\": tru\n  }\n}", "near \"tru\"");
+  expect_error("{\"a\": 1 \"b\": 2}", "line 1, column 9");
+  expect_error("{\"data_dir\":", "ends early, at line 1, column 13");
+  expect_error("{\n\"log.level\": \"warn", "ends early, at line 2");
+  // Columns count characters: the é before the error is one.
+  expect_error("{\"client.app\": \"caf\u00e9\", x}", "line 1, column 24");  // 25 in bytes
+  // Strict JSON: what cJSON would let through is refused too.
+  expect_error("{\"api.timeout_ms\": 01}", "line 1, column 20");
+  expect_error("{\"client.app\": \"a\tb\"}", "not valid JSON");
+  expect_error("{\"api.timeout_ms\": 300,}", "not valid JSON");
+  expect_error("   ", "ends early");
+}
+
+static void trailing_content_is_an_error(void **) {
+  expect_error("{\"api.timeout_ms\": 300}\n{\"api.mode\": \"stateless\"}", "content after its JSON document");
+  expect_error("{\"api.timeout_ms\": 300}\n{\"api.mode\": \"stateless\"}", "line 2, column 1");
+  expect_error("{} x", "content after its JSON document, at line 1, column 4");
+  expect_error("{}}", "content after");
+  Config c;
+  std::string err;
+  assert_true(config_parse(" \n{\"api.timeout_ms\": 250}\n\n ", c, err));  // whitespace around it is fine
+  assert_int_equal(c.api_timeout_ms, 250);
+}
+
+static void a_key_given_twice_is_an_error(void **) {
+  expect_error("{\"api.timeout_ms\": 5, \"api\": {\"timeout_ms\": 6}}", "\"api.timeout_ms\" is given twice");
+  expect_error("{\"api\": {\"timeout_ms\": 6}, \"api.timeout_ms\": 5}", "\"api.timeout_ms\" is given twice");
+  expect_error("{\"api\": {\"timeout_ms\": 6, \"timeout_ms\": 7}}", "\"api.timeout_ms\" is given twice");
+  expect_error("{\"data_dir\": \"/a\", \"data_dir\": \"/b\"}", "\"data_dir\" is given twice");
+  // Two objects for one section: other tools would keep only the last.
+  expect_error("{\"api\": {\"mode\": \"stateless\"}, \"api\": {\"timeout_ms\": 6}}", "section \"api\" is given twice");
+  // Different keys of one section, flat and nested, are fine.
+  Config c;
+  std::string err;
+  assert_true(config_parse("{\"api.mode\": \"stateless\", \"api\": {\"timeout_ms\": 6}}", c, err));
+  assert_string_equal(c.api_mode.c_str(), "stateless");
+  assert_int_equal(c.api_timeout_ms, 6);
+}
+
+static void an_unknown_key_suggests_the_nearest(void **) {
+  expect_error("{\"api\": {\"timout_ms\": 1}}",
+               "unknown configuration key \"api.timout_ms\"; did you mean \"api.timeout_ms\"?");
+  expect_error("{\"api.timeout_sm\": 1}", "did you mean \"api.timeout_ms\"?");
+  expect_error("{\"API.TIMEOUT_MS\": 1}", "did you mean \"api.timeout_ms\"?");
+  expect_error("{\"timeout_ms\": 1}", "did you mean \"api.timeout_ms\"?");  // outside its section
+  expect_error("{\"apii\": {\"timeout_ms\": 1}}", "did you mean \"api\"?");
+  expect_error("{\"datadir\": \"/x\"}", "did you mean \"data_dir\"?");
+  expect_error("{\"log\": {\"levle\": \"info\"}}", "did you mean \"log.level\"?");
+  // Nothing near: no guess.
+  Config c;
+  std::string err;
+  assert_false(config_parse("{\"colour\": \"red\"}", c, err));
+  assert_string_equal(err.c_str(), "unknown configuration key \"colour\"");
+  assert_string_equal(co::config_nearest_key("zzzzzzzzzz").c_str(), "");
+  assert_string_equal(co::config_nearest_key("cohorts.definition").c_str(), "cohorts.definitions");
+  assert_string_equal(co::config_nearest_key("history.max_event").c_str(), "history.max_events");
+  assert_string_equal(co::config_nearest_key("key_file").c_str(), "api.key_file");
+  assert_string_equal(co::config_nearest_key("mode").c_str(), "");  // socket.mode or api.mode: no guess
+}
+
+static void allowed_values_are_named(void **) {
+  expect_error("{\"api.key_in\": \"body\"}", "\"api.key_in\" must be \"header\" or \"query\"");
+  expect_error("{\"log.level\": \"loud\"}", "must be one of \"error\", \"warn\", \"info\", \"debug\"");
+  expect_error("{\"clock\": {\"trust\": \"ntp\"}}", "\"clock.trust\" must be \"auto\" or \"system\"");
+}
+
+// The reference the manual page and the README are generated from.
+static void the_reference_is_the_table(void **) {
+  std::vector<co::ConfigKeyInfo> keys = co::config_reference();
+  assert_true(keys.size() > 20);
+  Config defaults;
+  co::Json effective(co::config_to_json(defaults));
+  for (const co::ConfigKeyInfo &k : keys) {
+    // Every key of the reference is a key of the effective configuration.
+    const cJSON *at = effective.get();
+    std::string name = k.name;
+    for (size_t start = 0;;) {
+      size_t dot = name.find('.', start);
+      at = cJSON_GetObjectItemCaseSensitive(at, name.substr(start, dot - start).c_str());
+      if (dot == std::string::npos) break;
+      start = dot + 1;
+    }
+    if (!at) fail_msg("%s is not in the effective configuration", k.name.c_str());
+    // The library carries no descriptions (only the generator does).
+    assert_string_equal(k.help.c_str(), "");
+  }
+  auto find = [&](const char *name) -> const co::ConfigKeyInfo & {
+    for (const co::ConfigKeyInfo &k : keys) {
+      if (k.name == name) return k;
+    }
+    fail_msg("%s is missing", name);
+    return keys[0];
+  };
+  assert_string_equal(find("api.timeout_ms").kind.c_str(), "integer");
+  assert_string_equal(find("api.timeout_ms").default_json.c_str(), "300");
+  assert_int_equal(find("api.timeout_ms").min, 1);
+  assert_int_equal(find("api.timeout_ms").max, 600000);
+  assert_true(find("api.timeout_ms").reloadable);
+  assert_false(find("data_dir").reloadable);
+  assert_string_equal(find("data_dir").default_json.c_str(), "\"/var/lib/cohort\"");
+  assert_string_equal(find("api.key_file").default_json.c_str(), "");  // unset
+  assert_string_equal(find("api.mode").choices.c_str(), "stateful|stateless");
+  assert_string_equal(find("socket.mode").default_json.c_str(), "\"0660\"");
+  assert_string_equal(find("consent.required").default_json.c_str(), "true");
+}
+
+// ---- --check-config's file checks (cohort_check_config)
+
+static std::string write_file(const std::string &path, const std::string &text, int mode = 0644) {
+  FILE *f = fopen(path.c_str(), "w");
+  assert_non_null(f);
+  fputs(text.c_str(), f);
+  fclose(f);
+  chmod(path.c_str(), static_cast<mode_t>(mode));
+  return path;
+}
+
+static bool check_files(const std::string &doc, std::string &err, std::vector<std::string> &notes) {
+  Config c;
+  if (!config_parse(doc.c_str(), c, err)) fail_msg("%s: %s", doc.c_str(), err.c_str());
+  return co::config_check_files(c, err, notes);
+}
+
+static void expect_file_error(const std::string &doc, const std::vector<std::string> &needles) {
+  std::string err;
+  std::vector<std::string> notes;
+  if (check_files(doc, err, notes)) fail_msg("%s: accepted", doc.c_str());
+  for (const std::string &n : needles) {
+    if (!strstr(err.c_str(), n.c_str())) fail_msg("error \"%s\" does not name \"%s\"", err.c_str(), n.c_str());
+  }
+}
+
+static void check_config_checks_the_files_it_names(void **) {
+  test::TempDir dir;
+  std::string defs = write_file(dir.path + "/cohorts.json", "{\"cohorts\": []}");
+  std::string ca = write_file(dir.path + "/ca.pem", "-----BEGIN CERTIFICATE-----\n");
+  std::string key = write_file(dir.path + "/api-key", "sk_test_123\n", 0400);
+  std::string missing = dir.path + "/missing";
+  std::string err;
+  std::vector<std::string> notes;
+  assert_true(check_files(
+      "{\"cohorts.definitions\": \"" + defs + "\", \"api.ca_file\": \"" + ca + "\", \"api.key_file\": \"" + key + "\"}",
+      err, notes));
+  assert_true(notes.empty());
+  assert_true(check_files("{}", err, notes));  // nothing named, nothing to check
+
+  expect_file_error("{\"cohorts.definitions\": \"" + missing + "\"}",
+                    {"\"cohorts.definitions\"", missing, "No such file or directory"});
+  expect_file_error("{\"cohorts\": {\"definitions\": \"" + dir.path + "\"}}",
+                    {"\"cohorts.definitions\"", dir.path, "Is a directory"});
+  expect_file_error("{\"api.ca_file\": \"" + missing + "\"}", {"\"api.ca_file\"", missing, "No such file"});
+  expect_file_error("{\"api.ca_file\": \"" + defs + "/x\"}", {"\"api.ca_file\"", "Not a directory"});
+  // A key file that exists must be readable and hold a key.
+  expect_file_error("{\"api.key_file\": \"" + dir.path + "\"}", {"\"api.key_file\"", dir.path, "Is a directory"});
+  std::string bad = write_file(dir.path + "/bad-key", "two words\n");
+  expect_file_error("{\"api.key_file\": \"" + bad + "\"}", {"\"api.key_file\"", bad});
+  if (geteuid() != 0) {  // root reads any file
+    std::string locked = write_file(dir.path + "/locked-key", "sk_test\n", 0);
+    expect_file_error("{\"api.key_file\": \"" + locked + "\"}", {"\"api.key_file\"", locked, "Permission denied"});
+  }
+  // One that does not exist yet is fine (provisioned after the first boot): a note.
+  notes.clear();
+  assert_true(check_files("{\"api\": {\"key_file\": \"" + missing + "\"}}", err, notes));
+  assert_int_equal(notes.size(), 1);
+  assert_non_null(strstr(notes[0].c_str(), "\"api.key_file\""));
+  assert_non_null(strstr(notes[0].c_str(), missing.c_str()));
+  assert_non_null(strstr(notes[0].c_str(), "does not exist yet"));
+}
+
+// cohort_check_config: the same, and nothing created or changed.
+static void cohort_check_config_reads_only(void **) {
+  test::TempDir dir;
+  std::string missing = dir.path + "/no-key";
+  std::string doc = "{\"data_dir\": \"" + dir.path + "/data\", \"api.key_file\": \"" + missing + "\"}";
+  assert_int_equal(cohort_check_config(doc.c_str()), COHORT_OK);
+  assert_non_null(strstr(cohort_last_error(nullptr), "does not exist yet"));  // the note
+  assert_int_equal(access((dir.path + "/data").c_str(), F_OK), -1);
+  assert_int_equal(access(missing.c_str(), F_OK), -1);
+  assert_int_equal(cohort_check_config("{}"), COHORT_OK);
+  assert_string_equal(cohort_last_error(nullptr), "");  // no notes
+  std::string defs = "{\"cohorts.definitions\": \"" + dir.path + "/none.json\"}";
+  assert_int_equal(cohort_check_config(defs.c_str()), COHORT_ECONFIG);
+  assert_non_null(strstr(cohort_last_error(nullptr), "cohorts.definitions"));
+  assert_int_equal(cohort_check_config("{\"api\":{\"timout_ms\":1}}"), COHORT_ECONFIG);
+  assert_non_null(strstr(cohort_last_error(nullptr), "did you mean \"api.timeout_ms\"?"));
+  assert_int_equal(cohort_check_config("{}\n{}"), COHORT_ECONFIG);
+  assert_non_null(strstr(cohort_last_error(nullptr), "line 2, column 1"));
+  // cohort_open checks the document the same way.
+  cohort_agent *a = nullptr;
+  assert_int_equal(cohort_open("{\"api.timeout_ms\": 5, \"api\": {\"timeout_ms\": 6}}", &a), COHORT_ECONFIG);
+  assert_null(a);
+  assert_non_null(strstr(cohort_last_error(nullptr), "given twice"));
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(defaults_when_empty),
       cmocka_unit_test(nested_and_flat_spellings),
       cmocka_unit_test(errors_name_the_key),
       cmocka_unit_test(effective_config_redacts_the_key),
+      cmocka_unit_test(syntax_errors_have_a_line_and_column),
+      cmocka_unit_test(trailing_content_is_an_error),
+      cmocka_unit_test(a_key_given_twice_is_an_error),
+      cmocka_unit_test(an_unknown_key_suggests_the_nearest),
+      cmocka_unit_test(allowed_values_are_named),
+      cmocka_unit_test(the_reference_is_the_table),
+      cmocka_unit_test(check_config_checks_the_files_it_names),
+      cmocka_unit_test(cohort_check_config_reads_only),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -112,7 +112,7 @@ COHORT_API const char *cohort_status_str(cohort_status s);
  * The message of the last failure on this thread for this agent (or of the
  * last cohort_open failure when agent is NULL). Owned by the library; valid
  * until the next call on the same agent from the same thread. Empty when the
- * last call succeeded.
+ * last call succeeded (except the notes of cohort_check_config).
  */
 COHORT_API const char *cohort_last_error(cohort_agent *agent);
 
@@ -197,9 +197,41 @@ COHORT_API int cohort_rpc_waits(const char *line, size_t len);
 
 /*
  * Validates a configuration document without opening anything: no file is
- * created or changed. The message of a failure is in cohort_last_error(NULL).
+ * created or changed (files are only read). Beyond the document (syntax, with
+ * the line and column of an error; unknown keys, with the nearest known one;
+ * a key given twice; types and ranges), the files it names:
+ * cohorts.definitions and api.ca_file must be readable files, and
+ * api.key_file, when it exists, must be readable and hold a valid key. On
+ * failure the message is in cohort_last_error(NULL). On COHORT_OK,
+ * cohort_last_error(NULL) holds notes, one a line, on what is valid but worth
+ * knowing (an api.key_file that does not exist yet), or "" when there are none.
  */
 COHORT_API cohort_status cohort_check_config(const char *config_json);
+
+/* ---- Versions: of the library loaded at run time, and of what it runs with. */
+
+/*
+ * The version of the library loaded at run time, e.g. "0.1.0": what
+ * COHORT_VERSION_STRING was when it was built. An app compares it with the
+ * COHORT_VERSION_STRING of the header it was compiled against. Never NULL;
+ * a static string owned by the library. Thread-safe; needs no agent.
+ */
+COHORT_API const char *cohort_version(void);
+
+/* The same as a number, 10000*major + 100*minor + patch (COHORT_VERSION_NUMBER
+ * of the library's build). Thread-safe; needs no agent. */
+COHORT_API int cohort_version_number(void);
+
+/*
+ * How this library was built and what it runs with, one "name version" per
+ * line, as `curl -V` shows it: libcohort (compiler, architecture, debug or
+ * release), then the libcurl (with its TLS library), SQLite, mbed TLS and
+ * cJSON loaded at run time, each followed by "(built with X)" when the
+ * version it was compiled against differs. For --version outputs and bug
+ * reports; the format is for people, not for parsing. Never NULL; a static
+ * string owned by the library. Thread-safe; needs no agent.
+ */
+COHORT_API const char *cohort_build_info(void);
 
 #ifdef __cplusplus
 }
