@@ -762,6 +762,7 @@ class Server {
 
   void write_to(Client &c) {
     bool took = false;
+    bool was_full = c.out.size() >= kMaxPendingOut / 2;
     while (!c.out.empty()) {
       ssize_t n = send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
       if (n > 0) {
@@ -771,6 +772,7 @@ class Server {
       }
       if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
         if (took || c.stuck_since_ms == 0) c.stuck_since_ms = now_ms();  // full since the last byte it took
+        resume_if_drained(c, was_full);
         return;
       }
       drop(c);
@@ -778,6 +780,14 @@ class Server {
     }
     c.stuck_since_ms = 0;
     release(c.out);
+    resume_if_drained(c, was_full);
+  }
+
+  // Its lines were skipped while answers piled up; once they have left, the
+  // next poll() must not wait: with a full input buffer (no POLLIN) and
+  // nothing left to write (no POLLOUT), nothing else would wake the loop.
+  void resume_if_drained(const Client &c, bool was_full) {
+    if (was_full && c.out.size() < kMaxPendingOut / 2 && !c.waiting && has_line(c)) lines_waiting_ = true;
   }
 
   // A buffer that grew for a burst gives its memory back once empty.
