@@ -113,6 +113,11 @@ if(IS_ABSOLUTE "${CMAKE_INSTALL_INCLUDEDIR}")
 else()
   set(COHORT_PC_INCLUDEDIR "\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}")
 endif()
+# libcurl only when it is the transport (COHORT_TRANSPORT).
+set(COHORT_PC_TRANSPORT_LIBS "")
+if(COHORT_TRANSPORT STREQUAL "curl")
+  set(COHORT_PC_TRANSPORT_LIBS "-lcurl ")
+endif()
 configure_file(${CMAKE_CURRENT_LIST_DIR}/cohort.pc.in ${PROJECT_BINARY_DIR}/install/cohort.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/install/cohort.pc
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig COMPONENT dev)

@@ -1,4 +1,4 @@
-// Entropy, SHA-256 and UUIDs, on mbedTLS.
+// Entropy and UUIDs, on mbedTLS (SHA-256: platform/sha256.h).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -36,10 +36,6 @@ class FakeEntropy final : public Entropy {
  private:
   uint64_t state_;
 };
-
-// Lowercase hex SHA-256 of the bytes.
-std::string sha256_hex(std::string_view data);
-void sha256(std::string_view data, unsigned char out[32]);
 
 // A version-4 UUID (RFC 4122 version and variant bits), lowercase, 36 chars.
 // Empty when the entropy source fails.

@@ -1,5 +1,6 @@
 // The HTTP transport seam: one POST with a deadline. The real one is libcurl
-// (keep-alive, compression, TLS verification always on); tests use a fake.
+// (keep-alive, compression, TLS verification always on), unless the build has
+// none (COHORT_TRANSPORT=none); tests use a fake.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -55,9 +56,23 @@ struct TransportOptions {
   bool watchdog = false;  // force the deadline watchdog (it is on by itself without async DNS)
 };
 
-// libcurl. Returns nullptr with err set when libcurl cannot be initialised
-// or the CA file is unusable.
+// The build's transport (COHORT_TRANSPORT). curl: libcurl; returns nullptr
+// with err set when libcurl cannot be initialised or the CA file is unusable.
+// none (http_none.cpp, a build without libcurl): a transport whose every
+// request fails at once with error "built without a transport
+// (COHORT_TRANSPORT=none)"; events then stay queued.
 std::unique_ptr<Transport> make_curl_transport(const TransportOptions &opts, Logger &log, std::string &err);
+
+// The library behind make_curl_transport(), for build information (as
+// `curl -V` shows its own): its name, the version loaded at run time, the one
+// built against, and its TLS library (nullptr: none). Static strings.
+struct TransportLibrary {
+  const char *name;
+  const char *version;
+  const char *built_with;
+  const char *tls;
+};
+TransportLibrary transport_library();
 
 // Wraps transports made by `make` so that post() returns by timeout_ms plus a
 // short grace whatever the inner one does (watchdog.cpp).

@@ -362,4 +362,9 @@ std::unique_ptr<Transport> make_curl_transport(const TransportOptions &opts, Log
   return watchdog ? make_watchdog_transport(make) : std::move(t);
 }
 
+TransportLibrary transport_library() {
+  const curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
+  return {"libcurl", info && info->version ? info->version : "?", LIBCURL_VERSION, info ? info->ssl_version : nullptr};
+}
+
 }  // namespace co::platform

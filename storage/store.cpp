@@ -174,7 +174,6 @@ void Store::checkpoint() {
   if (db_) sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
 }
 int64_t Store::changes() const { return sqlite3_changes(db_); }
-int64_t Store::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
 std::string Store::error() const { return db_ ? sqlite3_errmsg(db_) : "database not open"; }
 
 bool Store::migrate(std::string &err) {

@@ -73,9 +73,9 @@ class Store {
   bool sync_wal(std::string &err);
 
   // Storage faults. True once an error came from the disk (full, read-only,
-  // gone, I/O) rather than from a statement, until clear_fault().
+  // gone, I/O) rather than from a statement, until close(), switch_to_memory()
+  // or write_back().
   bool storage_fault() const { return fault_; }
-  void clear_fault() { fault_ = false; }
   void note(int rc);
   // The last open() failed for want of memory (not the disk's fault).
   bool out_of_memory() const { return nomem_; }
@@ -91,9 +91,7 @@ class Store {
   // is not usable.
   bool write_back(std::string &err);
   int64_t changes() const;
-  int64_t last_insert_rowid() const;
   std::string error() const;
-  sqlite3 *handle() { return db_; }
   const std::string &path() const { return path_; }
   // The name the corrupt file was moved to by the last open, or "".
   const std::string &moved_aside() const { return moved_aside_; }

@@ -1,7 +1,11 @@
 #include "agent.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <stdexcept>
 
 #include "build_info.h"
 #include "requests.h"
@@ -9,44 +13,322 @@
 
 namespace co {
 
+namespace {
+
+using P = Param;
+
+// identity.set_aliases: the members of each alias.
+const Param kAliasMembers[] = {
+    P::string("tag").must().name_format(),
+    P::string("id").must().range(1, 512),
+    P::integer("priority").range(0, kMaxPriority).def_doc("after the others"),
+    P::string("hash"),  // only "sha256": the handler says so
+};
+const ParamList kAliasList(kAliasMembers);
+
+const Param kSetAliases[] = {
+    P::array("aliases").must().of_objects(kAliasList).at_most(kMaxAliases),
+    P::boolean("replace").def(false),
+};
+const Param kConsentSet[] = {P::boolean("granted").must()};
+const Param kTrack[] = {
+    P::string("name").must().name_format(),
+    P::object("properties").or_null().def_doc("`{}`"),
+    P::string("time").def_doc("now"),  // ISO 8601 with a zone: the handler parses it
+    P::uuid("view_id").or_null(),      // an open view: the handler looks
+};
+const Param kViewStart[] = {
+    P::string("type").range(1, 32).def("video"),
+    P::object("properties").or_null().def_doc("`{}`"),
+    P::number("duration_s").range(0, kMaxDurationS).def_doc("unknown"),
+    P::string("url").range(1, 2048),
+    P::string("event").name_format().def_doc("by `type`"),
+    P::string("completion_event").name_format().def_doc("by `type`"),
+};
+const Param kViewPosition[] = {  // view.pause, view.resume, view.end
+    P::string("view_id").must(),
+    P::number("position_s").at_least(0).def_doc("the last known"),
+};
+const Param kViewProgress[] = {
+    P::string("view_id").must(),
+    P::number("position_s").must().at_least(0),
+};
+const Param kHistoryGet[] = {
+    P::integer("limit").range(1, 1000).def(20),
+    P::string("name").def_doc("all"),
+    P::integer("before").at_least(0).def_doc("newest"),
+};
+const Param kConfigReload[] = {P::object("config")};
+const Param kSubscribe[] = {P::array("topics").must().of_strings().at_least(1)};
+const Param kActivationsGet[] = {
+    P::integer("timeout_ms").range(0, 60000).def_doc("`api.timeout_ms` (300)"),
+    P::string("url").range(1, 2048),
+    P::object("page_properties").def_doc("`{}`"),
+};
+const Param kSyncNow[] = {P::integer("timeout_ms").range(0, 600000).def(5000)};
+const Param kDeadLettersGet[] = {P::integer("limit").range(1, 1000).def(20)};
+const Param kDefinitionsPut[] = {P::array("cohorts").must()};  // the rule engine checks the rest
+const Param kDefinitionsPreview[] = {P::object("rule").must()};
+const Param kExplain[] = {P::string("cohort_id").must()};
+
+}  // namespace
+
+// Every method: its handler, its params, and whether it waits on the network.
+// A method without params refuses any.
 const Agent::Method Agent::kMethods[] = {
-    {"status", &Agent::m_status},
-    {"identity.get", &Agent::m_identity_get},
-    {"identity.set_aliases", &Agent::m_identity_set_aliases},
-    {"identity.reset", &Agent::m_identity_reset},
-    {"consent.set", &Agent::m_consent_set},
-    {"track", &Agent::m_track},
-    {"view.start", &Agent::m_view_start},
-    {"view.pause", &Agent::m_view_pause},
-    {"view.resume", &Agent::m_view_resume},
-    {"view.progress", &Agent::m_view_progress},
-    {"view.end", &Agent::m_view_end},
-    {"history.get", &Agent::m_history_get},
-    {"config.get", &Agent::m_config_get},
-    {"subscribe", &Agent::m_subscribe},
-    {"cohorts.get", &Agent::m_cohorts_get},
-    {"activations.get", &Agent::m_activations_get, true},
-    {"sync.now", &Agent::m_sync_now, true},
-    {"dead_letters.get", &Agent::m_dead_letters_get},
-    {"config.reload", &Agent::m_config_reload},
-    {"definitions.put", &Agent::m_definitions_put},
-    {"definitions.get", &Agent::m_definitions_get},
-    {"definitions.preview", &Agent::m_definitions_preview},
-    {"definitions.reload", &Agent::m_definitions_reload},
-    {"explain", &Agent::m_explain},
+    {"status", &Agent::m_status, {}},
+    {"identity.get", &Agent::m_identity_get, {}},
+    {"identity.set_aliases", &Agent::m_identity_set_aliases, kSetAliases},
+    {"identity.reset", &Agent::m_identity_reset, {}},
+    {"consent.set", &Agent::m_consent_set, kConsentSet},
+    {"track", &Agent::m_track, kTrack},
+    {"view.start", &Agent::m_view_start, kViewStart},
+    {"view.pause", &Agent::m_view_pause, kViewPosition},
+    {"view.resume", &Agent::m_view_resume, kViewPosition},
+    {"view.progress", &Agent::m_view_progress, kViewProgress},
+    {"view.end", &Agent::m_view_end, kViewPosition},
+    {"history.get", &Agent::m_history_get, kHistoryGet},
+    {"config.get", &Agent::m_config_get, {}},
+    {"subscribe", &Agent::m_subscribe, kSubscribe},
+    {"cohorts.get", &Agent::m_cohorts_get, {}},
+    {"activations.get", &Agent::m_activations_get, kActivationsGet, true},
+    {"sync.now", &Agent::m_sync_now, kSyncNow, true},
+    {"dead_letters.get", &Agent::m_dead_letters_get, kDeadLettersGet},
+    {"config.reload", &Agent::m_config_reload, kConfigReload},
+    {"definitions.put", &Agent::m_definitions_put, kDefinitionsPut},
+    {"definitions.get", &Agent::m_definitions_get, {}},
+    {"definitions.preview", &Agent::m_definitions_preview, kDefinitionsPreview},
+    {"definitions.reload", &Agent::m_definitions_reload, {}},
+    {"explain", &Agent::m_explain, kExplain},
 };
 
-bool Agent::method_waits(const char *name) {
+const Agent::Method *Agent::find_method(const char *name) {
   for (const Method &m : kMethods) {
-    if (m.waits && strcmp(m.name, name) == 0) return true;
+    if (strcmp(m.name, name) == 0) return &m;
   }
-  return false;
+  return nullptr;
+}
+
+bool Agent::method_waits(const char *name) {
+  const Method *m = find_method(name);
+  return m && m->waits;
 }
 
 std::vector<std::string> Agent::method_names() {
   std::vector<std::string> names;
   for (const Method &m : kMethods) names.emplace_back(m.name);
   return names;
+}
+
+const ParamList *Agent::method_params(const char *name) {
+  const Method *m = find_method(name);
+  return m ? &m->params : nullptr;
+}
+
+// ---- Params: the declarations enforced (params.h).
+
+const Param *ParamList::find(const char *name) const {
+  for (const Param &p : *this) {
+    if (strcmp(p.name, name) == 0) return &p;
+  }
+  return nullptr;
+}
+
+std::string limit_text(double v) {
+  char buf[32];
+  if (v == std::floor(v) && std::fabs(v) < 1e7) {
+    snprintf(buf, sizeof buf, "%lld", static_cast<long long>(v));
+    return buf;
+  }
+  snprintf(buf, sizeof buf, "%g", v);  // 1e+09
+  std::string s = buf;
+  size_t e = s.find('e');
+  if (e == std::string::npos) return s;
+  std::string exp = s.substr(e + 1);
+  bool negative = !exp.empty() && exp[0] == '-';
+  if (!exp.empty() && (exp[0] == '+' || exp[0] == '-')) exp.erase(0, 1);
+  exp.erase(0, std::min(exp.find_first_not_of('0'), exp.size() - 1));
+  return s.substr(0, e) + "e" + (negative ? "-" : "") + exp;
+}
+
+namespace {
+
+bool name_text(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n > 64) return false;
+  for (size_t i = 0; i < n; ++i) {
+    char c = s[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  }
+  return true;
+}
+
+// What a value of this param must be, as a message says it.
+std::string must_be(const Param &p) {
+  auto bounds = [&](const char *both_sep) {
+    if (p.has_min && p.has_max) return " " + std::string(both_sep) + limit_text(p.min) + " to " + limit_text(p.max);
+    if (p.has_min) return " of " + limit_text(p.min) + " or more";
+    if (p.has_max) return " of at most " + limit_text(p.max);
+    return std::string();
+  };
+  switch (p.type) {
+    case ParamType::string:
+      if (p.has_min && p.has_max && p.min == 1) return "a non-empty string of at most " + limit_text(p.max) + " bytes";
+      if (p.has_min && p.has_max) return "a string of " + limit_text(p.min) + " to " + limit_text(p.max) + " bytes";
+      if (p.has_min) return "a string of at least " + limit_text(p.min) + " bytes";
+      if (p.has_max) return "a string of at most " + limit_text(p.max) + " bytes";
+      return "a string";
+    case ParamType::integer:
+      return "an integer" + bounds("from ");
+    case ParamType::number:
+      return "a number" + bounds("from ");
+    case ParamType::boolean:
+      return "a boolean (true or false)";
+    case ParamType::object:
+      return "an object";
+    case ParamType::uuid:
+      return "a UUID";
+    case ParamType::array: {
+      std::string noun = p.items == ParamType::string ? "strings" : p.items == ParamType::object ? "objects" : "";
+      if (p.has_min && p.has_max) {
+        return "an array of " + limit_text(p.min) + " to " + limit_text(p.max) + " " + (noun.empty() ? "elements" : noun);
+      }
+      if (p.has_max) return "an array of at most " + limit_text(p.max) + " " + (noun.empty() ? "elements" : noun);
+      std::string of = noun.empty() ? "" : " of " + noun;
+      if (p.has_min && p.min == 1) return "a non-empty array" + of;
+      if (p.has_min) return "an array of at least " + limit_text(p.min) + " " + (noun.empty() ? "elements" : noun);
+      return "an array" + of;
+    }
+  }
+  return "valid";
+}
+
+bool within(const Param &p, double v) { return !(p.has_min && v < p.min) && !(p.has_max && v > p.max); }
+
+Outcome invalid(const std::string &where, const char *name, const std::string &what) {
+  return {COHORT_EINVAL, where + name + ": " + what};
+}
+
+Outcome check_value(const Param &p, const cJSON *v, const std::string &where) {
+  auto wrong = [&] { return invalid(where, p.name, "must be " + must_be(p)); };
+  switch (p.type) {
+    case ParamType::string: {
+      if (!cJSON_IsString(v)) return wrong();
+      if (p.format == ParamFormat::name && !name_text(v->valuestring)) {
+        return invalid(where, p.name, "must be 1-64 characters of A-Z, a-z, 0-9 or _");
+      }
+      if (!within(p, static_cast<double>(strlen(v->valuestring)))) return wrong();
+      return COHORT_OK;
+    }
+    case ParamType::uuid:
+      return cJSON_IsString(v) && platform::is_uuid(v->valuestring) ? Outcome() : wrong();
+    case ParamType::integer: {
+      int64_t n = 0;
+      return json_is_integer(v, n) && within(p, static_cast<double>(n)) ? Outcome() : wrong();
+    }
+    case ParamType::number:
+      return cJSON_IsNumber(v) && std::isfinite(v->valuedouble) && within(p, v->valuedouble) ? Outcome() : wrong();
+    case ParamType::boolean:
+      return cJSON_IsBool(v) ? Outcome() : wrong();
+    case ParamType::object:
+      if (!cJSON_IsObject(v)) return wrong();
+      return p.fields ? check_params(*p.fields, v, where + p.name + ".") : Outcome();
+    case ParamType::array: {
+      if (!cJSON_IsArray(v) || !within(p, cJSON_GetArraySize(v))) return wrong();
+      int i = 0;
+      for (const cJSON *e = v->child; e; e = e->next, ++i) {
+        std::string at = where + p.name + "[" + std::to_string(i) + "]";
+        if (p.items == ParamType::string && !cJSON_IsString(e)) return {COHORT_EINVAL, at + ": must be a string"};
+        if (p.items == ParamType::object) {
+          if (!cJSON_IsObject(e)) return {COHORT_EINVAL, at + ": must be an object"};
+          if (p.fields) {
+            Outcome o = check_params(*p.fields, e, at + ".");
+            if (!o.ok()) return o;
+          }
+        }
+      }
+      return COHORT_OK;
+    }
+  }
+  return wrong();
+}
+
+}  // namespace
+
+Outcome check_params(const ParamList &decl, const cJSON *params, const std::string &where) {
+  // An unknown member first: a misspelt name is the likeliest cause of a
+  // "missing" that would follow.
+  for (const cJSON *k = params ? params->child : nullptr; k; k = k->next) {
+    if (!decl.find(k->string)) return invalid(where, k->string, "unknown field");
+  }
+  for (const Param &p : decl) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(params, p.name);
+    if (v && p.nullable && cJSON_IsNull(v)) v = nullptr;
+    if (!v) {
+      if (p.required) return invalid(where, p.name, "missing");
+      continue;
+    }
+    Outcome o = check_value(p, v, where);
+    if (!o.ok()) return o;
+  }
+  return COHORT_OK;
+}
+
+const Param &Params::declared(const char *name) const {
+  const Param *p = decl_->find(name);
+  if (!p) throw std::logic_error(std::string("param \"") + name + "\" is not declared");
+  return *p;
+}
+
+const Param &Params::declared(const char *name, ParamType as, ParamType or_as) const {
+  const Param &p = declared(name);
+  if (p.type != as && p.type != or_as) throw std::logic_error(std::string("param \"") + name + "\" read as another type");
+  return p;
+}
+
+const cJSON *Params::get(const char *name) const {
+  const Param &p = declared(name);
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(params_, name);
+  return v && p.nullable && cJSON_IsNull(v) ? nullptr : v;
+}
+
+std::string Params::string(const char *name) const {
+  const Param &p = declared(name, ParamType::string, ParamType::uuid);
+  const cJSON *v = get(name);
+  if (cJSON_IsString(v)) return v->valuestring;
+  return p.default_kind == Param::Default::string ? p.default_string : "";
+}
+
+int64_t Params::integer(const char *name) const {
+  const Param &p = declared(name, ParamType::integer);
+  int64_t n = 0;
+  if (json_is_integer(get(name), n)) return n;
+  return p.default_kind == Param::Default::integer ? p.default_integer : 0;
+}
+
+double Params::number(const char *name) const {
+  const Param &p = declared(name, ParamType::number, ParamType::integer);
+  const cJSON *v = get(name);
+  if (cJSON_IsNumber(v)) return v->valuedouble;
+  return p.default_kind == Param::Default::number    ? p.default_number
+         : p.default_kind == Param::Default::integer ? static_cast<double>(p.default_integer)
+                                                     : 0;
+}
+
+bool Params::boolean(const char *name) const {
+  const Param &p = declared(name, ParamType::boolean);
+  const cJSON *v = get(name);
+  if (cJSON_IsBool(v)) return cJSON_IsTrue(v);
+  return p.default_kind == Param::Default::boolean && p.default_boolean;
+}
+
+std::vector<Params> Params::objects(const char *name) const {
+  const Param &p = declared(name, ParamType::array);
+  if (!p.fields) throw std::logic_error(std::string("param \"") + name + "\" is not an array of objects");
+  std::vector<Params> out;
+  const cJSON *arr = get(name);
+  for (const cJSON *e = cJSON_IsArray(arr) ? arr->child : nullptr; e; e = e->next) out.emplace_back(*p.fields, e);
+  return out;
 }
 
 cohort_status Agent::open(const char *config_json, const Seams &seams, std::unique_ptr<Agent> &out, std::string &err,
@@ -137,10 +419,10 @@ cohort_status Agent::init(const char *config_json, const Seams &seams, std::stri
     }
     boot_n_ = q.int64(0);
   }
-  cohort_status st = load_identity();
-  if (st != COHORT_OK) {
-    err = err_;
-    return st;
+  Outcome identity = load_identity();
+  if (!identity.ok()) {
+    err = identity.message;
+    return identity.status;
   }
   std::string v;
   consent_ = store_.get_meta("consent", v) && v == "1";
@@ -163,8 +445,9 @@ cohort_status Agent::init(const char *config_json, const Seams &seams, std::stri
     err = "cannot apply history bounds: " + store_.error();
     return COHORT_ESTORAGE;
   }
-  if (recover_views() != COHORT_OK) {
-    err = err_;
+  Outcome views = recover_views();
+  if (!views.ok()) {
+    err = views.message;
     return COHORT_ESTORAGE;
   }
   load_caches();
@@ -273,16 +556,8 @@ void Agent::hide_key() {
   log_->add_secret(url_encoded_key(cfg_.api_key));
 }
 
-cohort_status Agent::failure(cohort_status status, std::string message) {
-  err_ = std::move(message);
-  return status;
-}
-
 cohort_status Agent::invoke(const char *method, const cJSON *params, Json &result, std::string &err) {
-  const Method *m = nullptr;
-  for (const Method &candidate : kMethods) {
-    if (strcmp(candidate.name, method) == 0) m = &candidate;
-  }
+  const Method *m = find_method(method);
   if (!m) {
     err = std::string("unknown method \"") + method + "\"";
     return COHORT_ENOMETHOD;
@@ -291,23 +566,27 @@ cohort_status Agent::invoke(const char *method, const cJSON *params, Json &resul
     err = "params: must be an object";
     return COHORT_EINVAL;
   }
+  // The params as declared, before anything runs (and without the lock).
+  const cJSON *p = cJSON_IsObject(params) ? params : nullptr;
+  Outcome checked = check_params(m->params, p);
+  if (!checked.ok()) {
+    err = checked.message;
+    return checked.status;
+  }
+  const Params args(m->params, p);
   Json out(cJSON_CreateObject());
   if (!out) return COHORT_ENOMEM;
-  cohort_status st;
+  Outcome st;
   std::vector<std::string> changes;
-  const cJSON *p = cJSON_IsObject(params) ? params : nullptr;
   bool batched = batch_owner_ == std::this_thread::get_id();
   if (m->waits) {
-    // Takes the lock itself, and drops it while waiting for the network. Its
-    // message travels in a thread-local, not err_, which others may reset.
-    // In a batch, what came before is committed first and the lock let go.
+    // Takes the lock itself, and drops it while waiting for the network. In a
+    // batch, what came before is committed first and the lock let go.
     if (batched) {
       batch_commit();
       mu_.unlock();
     }
-    wait_error_.clear();
-    st = (this->*m->handler)(p, out.get());
-    if (st != COHORT_OK) err = wait_error_.empty() ? cohort_status_str(st) : wait_error_;
+    st = (this->*m->handler)(args, out.get());
     if (batched) {
       mu_.lock();
       batch_tx_ = store_.begin();
@@ -315,11 +594,9 @@ cohort_status Agent::invoke(const char *method, const cJSON *params, Json &resul
   } else {
     std::unique_lock<std::mutex> lock(mu_, std::defer_lock);
     if (!batched) lock.lock();
-    err_.clear();
     try {
-      st = (this->*m->handler)(p, out.get());
-      if (st != COHORT_OK) err = err_.empty() ? cohort_status_str(st) : err_;
-      if (st == COHORT_ESTORAGE) degrade_after_fault();  // the next call works from memory
+      st = (this->*m->handler)(args, out.get());
+      if (st.status == COHORT_ESTORAGE) degrade_after_fault();  // the next call works from memory
       // Reading is enough to notice what time alone changed.
       settle_cohorts();
     } catch (...) {
@@ -330,8 +607,12 @@ cohort_status Agent::invoke(const char *method, const cJSON *params, Json &resul
   }
   // Subscribers run outside the lock, so they may call back into the agent.
   deliver(changes);
-  if (st == COHORT_OK) result = std::move(out);
-  return st;
+  if (!st.ok()) {
+    err = st.message.empty() ? cohort_status_str(st.status) : std::move(st.message);
+    return st.status;
+  }
+  result = std::move(out);
+  return COHORT_OK;
 }
 
 cohort_status Agent::call(const char *method, const char *params_json, std::string &result, std::string &err) {
@@ -376,15 +657,10 @@ void Agent::deliver(const std::vector<std::string> &changes) {
   }
 }
 
-cohort_status Agent::m_subscribe(const cJSON *params, cJSON *result) {
-  const cJSON *topics = cJSON_GetObjectItemCaseSensitive(params, "topics");
-  if (!topics) return failure(COHORT_EINVAL, "topics: missing");
-  if (!cJSON_IsArray(topics) || cJSON_GetArraySize(topics) == 0) {
-    return failure(COHORT_EINVAL, "topics: must be a non-empty array, e.g. [\"cohorts\"]");
-  }
+Outcome Agent::m_subscribe(const Params &params, cJSON *result) {
   int i = 0;
-  for (const cJSON *t = topics->child; t; t = t->next, ++i) {
-    if (!cJSON_IsString(t) || strcmp(t->valuestring, "cohorts") != 0) {
+  for (const cJSON *t = params.get("topics")->child; t; t = t->next, ++i) {
+    if (strcmp(t->valuestring, "cohorts") != 0) {
       return failure(COHORT_EINVAL, "topics[" + std::to_string(i) + "]: unknown topic (known: \"cohorts\")");
     }
   }
@@ -393,7 +669,7 @@ cohort_status Agent::m_subscribe(const cJSON *params, cJSON *result) {
   return COHORT_OK;
 }
 
-cohort_status Agent::m_status(const cJSON *, cJSON *result) {
+Outcome Agent::m_status(const Params &, cJSON *result) {
   json_add_string(result, "version", COHORT_VERSION_STRING);
   json_add_string(result, "user_id", user_id_.c_str());
   json_add_bool(result, "consent", consent_granted());
@@ -435,12 +711,8 @@ cohort_status Agent::m_status(const cJSON *, cJSON *result) {
   return COHORT_OK;
 }
 
-cohort_status Agent::m_consent_set(const cJSON *params, cJSON *result) {
-  bool granted = false;
-  bool ok = true;
-  if (!json_get_bool(params, "granted", granted, ok)) {
-    return failure(COHORT_EINVAL, ok ? "granted: missing" : "granted: must be true or false");
-  }
+Outcome Agent::m_consent_set(const Params &params, cJSON *result) {
+  bool granted = params.boolean("granted");
   if (!store_.begin()) return failure(COHORT_ESTORAGE, "consent: " + store_.error());
   bool stored = store_.set_meta("consent", granted ? "1" : "0") && (granted || purge_behavioral());
   if (!stored || !store_.commit()) {
@@ -453,14 +725,14 @@ cohort_status Agent::m_consent_set(const cJSON *params, cJSON *result) {
     history_count_ = 0;
     outbox_count_ = 0;
     sent_seq_ = next_seq_ - 1;
-    apply_definitions(definitions_doc_, true);  // the cohort state went with the history
+    (void)apply_definitions(definitions_doc_, true);  // the cohort state went with the history
   }
   CO_LOG(*log_, info, "consent %s", granted ? "granted" : "withdrawn");
   json_add_bool(result, "consent", consent_granted());
   return COHORT_OK;
 }
 
-cohort_status Agent::m_config_get(const cJSON *, cJSON *result) {
+Outcome Agent::m_config_get(const Params &, cJSON *result) {
   json_add(result, "config", config_to_json(cfg_));
   return COHORT_OK;
 }
@@ -470,14 +742,10 @@ cohort_status Agent::m_config_get(const cJSON *, cJSON *result) {
 // only takes effect at start is reported, not applied. On any error nothing
 // changes. A change to how the API is reached ends the back-off at once: a
 // queue kept through a 401 leaves as soon as the key is right.
-cohort_status Agent::m_config_reload(const cJSON *params, cJSON *result) {
-  for (const cJSON *k = params ? params->child : nullptr; k; k = k->next) {
-    if (strcmp(k->string, "config") != 0) return failure(COHORT_EINVAL, std::string(k->string) + ": unknown field");
-  }
+Outcome Agent::m_config_reload(const Params &params, cJSON *result) {
   Config next = cfg_;
   std::string err;
-  if (const cJSON *doc = cJSON_GetObjectItemCaseSensitive(params, "config")) {
-    if (!cJSON_IsObject(doc)) return failure(COHORT_EINVAL, "config: must be an object (a configuration document)");
+  if (const cJSON *doc = params.get("config")) {
     if (!config_parse(json_print_checked(doc).c_str(), next, err)) return failure(COHORT_ECONFIG, "config: " + err);
   }
   bool pending = !next.api_key_file.empty() && !platform::file_exists(next.api_key_file);

@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "json.h"
+#include "params.h"
 #include "platform/clock.h"
 #include "platform/crypto.h"
 #include "platform/http.h"
@@ -90,8 +91,10 @@ struct View {
   int64_t spent_at(int64_t now) const { return spent_ms + (playing ? now - tick_mono : 0); }
 };
 
-// The message of a failing method that runs without the agent lock.
-inline thread_local std::string wait_error_;
+// Limits shared by a method's declared params and its handler.
+constexpr int kMaxAliases = 32;  // every CCS request carries the whole alias set: it stays small
+constexpr int64_t kMaxPriority = 1000000;
+constexpr double kMaxDurationS = 1e9;
 
 class Agent {
  public:
@@ -157,46 +160,52 @@ class Agent {
   static std::vector<std::string> method_names();
   // Whether a method waits on the network (runs without the agent lock).
   static bool method_waits(const char *name);
+  // A method's declared params (NULL: no such method).
+  static const ParamList *method_params(const char *name);
 
  private:
-  using Handler = cohort_status (Agent::*)(const cJSON *params, cJSON *result);
+  // A handler gets its params checked against the declaration (params.h)
+  // and fills result; a failure is its Outcome, with or without the lock.
+  using Handler = Outcome (Agent::*)(const Params &params, cJSON *result);
   struct Method {
     const char *name;
     Handler handler;
+    ParamList params;
     // Waits on the network: runs without the agent lock and takes it itself.
     bool waits = false;
   };
   static const Method kMethods[];
+  static const Method *find_method(const char *name);
 
   Agent() = default;
   cohort_status init(const char *config_json, const Seams &seams, std::string &err, const std::string &in_memory_why);
-  cohort_status failure(cohort_status status, std::string message);
+  static Outcome failure(cohort_status status, std::string message) { return {status, std::move(message)}; }
   void hide_key();
 
   // Handlers (one per socket method).
-  cohort_status m_status(const cJSON *params, cJSON *result);
-  cohort_status m_identity_get(const cJSON *params, cJSON *result);
-  cohort_status m_identity_set_aliases(const cJSON *params, cJSON *result);
-  cohort_status m_identity_reset(const cJSON *params, cJSON *result);
-  cohort_status m_consent_set(const cJSON *params, cJSON *result);
-  cohort_status m_track(const cJSON *params, cJSON *result);
-  cohort_status m_history_get(const cJSON *params, cJSON *result);
-  cohort_status m_view_start(const cJSON *params, cJSON *result);
-  cohort_status m_view_pause(const cJSON *params, cJSON *result);
-  cohort_status m_view_resume(const cJSON *params, cJSON *result);
-  cohort_status m_view_progress(const cJSON *params, cJSON *result);
-  cohort_status m_view_end(const cJSON *params, cJSON *result);
-  cohort_status m_config_get(const cJSON *params, cJSON *result);
-  cohort_status m_subscribe(const cJSON *params, cJSON *result);
+  Outcome m_status(const Params &params, cJSON *result);
+  Outcome m_identity_get(const Params &params, cJSON *result);
+  Outcome m_identity_set_aliases(const Params &params, cJSON *result);
+  Outcome m_identity_reset(const Params &params, cJSON *result);
+  Outcome m_consent_set(const Params &params, cJSON *result);
+  Outcome m_track(const Params &params, cJSON *result);
+  Outcome m_history_get(const Params &params, cJSON *result);
+  Outcome m_view_start(const Params &params, cJSON *result);
+  Outcome m_view_pause(const Params &params, cJSON *result);
+  Outcome m_view_resume(const Params &params, cJSON *result);
+  Outcome m_view_progress(const Params &params, cJSON *result);
+  Outcome m_view_end(const Params &params, cJSON *result);
+  Outcome m_config_get(const Params &params, cJSON *result);
+  Outcome m_subscribe(const Params &params, cJSON *result);
   void deliver(const std::vector<std::string> &changes);
 
   // Identity (identity.cpp).
-  cohort_status load_identity();
-  cohort_status new_identity(bool drop_history);
+  Outcome load_identity();
+  Outcome new_identity(bool drop_history);
   bool save_identity_file();
   void add_identity_json(cJSON *result) const;
   static void add_aliases_json(cJSON *arr, const std::vector<Alias> &aliases);  // [{tag, id, priority}] into arr
-  cohort_status parse_aliases(const cJSON *params, std::vector<Alias> &out, bool &replace);
+  Outcome parse_aliases(const Params &params, std::vector<Alias> &out);
   // Session: renews the session after the inactivity timeout. Call once per
   // activity, inside the transaction that stores it.
   bool touch_session(int64_t now_mono);
@@ -220,20 +229,18 @@ class Agent {
   bool consent_granted() const { return !cfg_.consent_required || consent_; }
 
   // Views (views.cpp).
-  cohort_status set_playing(const cJSON *params, cJSON *result, bool playing);
-  cohort_status find_view(const cJSON *params, View *&view, double &position, bool position_required,
-                          int64_t &now);
-  cohort_status parse_limit(const cJSON *params, int64_t &limit);
-  cohort_status end_view(View &view, int64_t now_mono, cJSON *result);
-  cohort_status settle_duration(cJSON *properties, double &duration);
+  Outcome set_playing(const Params &params, cJSON *result, bool playing);
+  Outcome find_view(const Params &params, View *&view, double &position, int64_t &now);
+  Outcome end_view(View &view, int64_t now_mono, cJSON *result);
+  Outcome settle_duration(cJSON *properties, double &duration);
   bool save_view(const View &view, int64_t now_mono, bool insert);
-  cohort_status recover_views();
+  Outcome recover_views();
   void expire_views(int64_t now_mono);
 
   // Local cohorts (cohorts.cpp).
   rules::Now rules_now();
-  cohort_status apply_definitions(const std::string &doc, bool fresh_state);
-  cohort_status install_definitions(const std::string &doc);
+  Outcome apply_definitions(const std::string &doc, bool fresh_state);
+  Outcome install_definitions(const std::string &doc);
   void restore_reported(const std::vector<rules::SavedState> &saved);
   bool reload_from_store();
   void load_definitions();
@@ -243,11 +250,11 @@ class Agent {
   void tick_cohorts();
   void add_local_cohorts(cJSON *arr);
   void add_local_activations(cJSON *out);
-  cohort_status m_definitions_put(const cJSON *params, cJSON *result);
-  cohort_status m_definitions_get(const cJSON *params, cJSON *result);
-  cohort_status m_definitions_reload(const cJSON *params, cJSON *result);
-  cohort_status m_definitions_preview(const cJSON *params, cJSON *result);
-  cohort_status m_explain(const cJSON *params, cJSON *result);
+  Outcome m_definitions_put(const Params &params, cJSON *result);
+  Outcome m_definitions_get(const Params &params, cJSON *result);
+  Outcome m_definitions_reload(const Params &params, cJSON *result);
+  Outcome m_definitions_preview(const Params &params, cJSON *result);
+  Outcome m_explain(const Params &params, cJSON *result);
 
   // Remote sync (sync.cpp).
   struct ContextJob {
@@ -290,16 +297,18 @@ class Agent {
   void note_alive(int64_t now_mono, bool now);
   void queue_contextual(const std::string &url, Json page_properties);
   void wake_worker(bool urgent);
-  cohort_status closing();
-  cohort_status m_activations_get(const cJSON *params, cJSON *result);
-  cohort_status m_cohorts_get(const cJSON *params, cJSON *result);
-  cohort_status m_sync_now(const cJSON *params, cJSON *result);
-  cohort_status m_dead_letters_get(const cJSON *params, cJSON *result);
-  cohort_status m_config_reload(const cJSON *params, cJSON *result);
+  static Outcome closing();
+  Outcome m_activations_get(const Params &params, cJSON *result);
+  Outcome m_cohorts_get(const Params &params, cJSON *result);
+  Outcome m_sync_now(const Params &params, cJSON *result);
+  Outcome m_dead_letters_get(const Params &params, cJSON *result);
+  Outcome m_config_reload(const Params &params, cJSON *result);
 
   // Events (events.cpp).
-  cohort_status validate_event(const cJSON *params, Event &ev);
-  cohort_status store_event(Event &ev, int64_t &seq, const std::function<bool()> &also = nullptr);
+  // A new event named `name` (already checked) with the caller's properties
+  // (an object, or NULL for none), at `time` (ISO 8601; NULL: stamped now).
+  Outcome new_event(const std::string &name, const cJSON *properties, const char *time, Event &ev);
+  Outcome store_event(Event &ev, int64_t &seq, const std::function<bool()> &also = nullptr);
   bool enforce_bounds();
   bool evict_history(const char *select_sql, int64_t arg);
   bool advance_sent(int64_t seq);
@@ -320,7 +329,6 @@ class Agent {
   static constexpr int64_t kAliveSaveMs = 3600 * 1000;
 
   std::mutex mu_;
-  std::string err_;
 
   // Identity and session, mirrored from the store.
   std::string user_id_;

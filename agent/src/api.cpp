@@ -11,7 +11,6 @@
 #include <unordered_map>
 #include <utility>
 
-#include <curl/curl.h>
 #include <mbedtls/version.h>
 #include <sqlite3.h>
 
@@ -129,22 +128,6 @@ cohort_status call_json(cohort_agent *agent, const char *method, const char *par
   return st;
 }
 
-// The answer to a request of a batch whose commit failed: a storage error,
-// with the request's id when it has one (a batch line gets one, id null).
-std::string uncommitted_answer(const char *line, size_t len) {
-  co::Json req(cJSON_ParseWithLength(line, len));
-  const cJSON *id = cJSON_IsObject(req.get()) ? cJSON_GetObjectItemCaseSensitive(req.get(), "id") : nullptr;
-  co::Json r(cJSON_CreateObject());
-  co::json_add_string(r.get(), "jsonrpc", "2.0");
-  cJSON *err = co::json_add_object(r.get(), "error");
-  co::json_add_number(err, "code", -32000 - static_cast<int>(COHORT_ESTORAGE));
-  co::json_add_string(err, "message", "storage: the batch was not committed; nothing of this request is kept");
-  co::json_add_string(co::json_add_object(err, "data"), "status", "COHORT_ESTORAGE");
-  co::json_add(r.get(), "id", id && (cJSON_IsString(id) || cJSON_IsNumber(id)) ? cJSON_Duplicate(id, 1)
-                                                                                        : cJSON_CreateNull());
-  return co::json_print_checked(r.get());
-}
-
 // Adds the caller's properties (NULL: none) to params; false for bad JSON.
 bool add_properties(cohort_agent *agent, cJSON *params, const char *properties_json) {
   if (!properties_json) return true;
@@ -220,8 +203,8 @@ std::string make_build_info() {
     if (run != built) out += std::string(" (built with ") + built + ")";
     if (extra && *extra) out += std::string(" ") + extra;
   };
-  const curl_version_info_data *curl = curl_version_info(CURLVERSION_NOW);
-  line("libcurl", curl && curl->version ? curl->version : "?", LIBCURL_VERSION, curl ? curl->ssl_version : nullptr);
+  const co::platform::TransportLibrary transport = co::platform::transport_library();
+  line(transport.name, transport.version, transport.built_with, transport.tls);
   line("SQLite", sqlite3_libversion(), SQLITE_VERSION);
   char mbed[32] = "";
   mbedtls_version_get_string(mbed);
@@ -286,6 +269,17 @@ COHORT_API const char *cohort_status_str(cohort_status s) {
 #undef COHORT_X_CASE
   }
   return "unknown status";
+}
+
+COHORT_API const char *cohort_status_name(cohort_status s) {
+  switch (s) {
+#define COHORT_X_NAME(name, value, message) \
+  case name:                                 \
+    return #name;
+    COHORT_STATUS_TABLE(COHORT_X_NAME)
+#undef COHORT_X_NAME
+  }
+  return "COHORT_UNKNOWN";
 }
 
 COHORT_API const char *cohort_last_error(cohort_agent *agent) {
@@ -353,12 +347,19 @@ COHORT_API cohort_status cohort_activations(cohort_agent *agent, const char *pla
       set_error(agent, !platform ? "platform: missing" : "csv_ids: missing");
       return COHORT_EINVAL;
     }
-    co::Json params(cJSON_CreateObject());
+    // The call as activations.get, its params and its result as trees: no
+    // JSON text is printed or parsed on the way.
+    if (!agent->impl) return no_agent(agent);
+    co::Json params(co::json_must(cJSON_CreateObject()));
     co::json_add_number(params.get(), "timeout_ms", timeout_ms < 0 ? 0 : timeout_ms);
-    std::string result;
-    cohort_status st = call_json(agent, "activations.get", co::json_print_checked(params.get()).c_str(), result);
-    if (st != COHORT_OK) return st;
-    co::Json res = co::json_parse(result);
+    co::Json res;
+    std::string err;
+    cohort_status st = agent->impl->invoke("activations.get", params.get(), res, err);
+    if (st != COHORT_OK) {
+      set_error(agent, err);
+      return st;
+    }
+    clear_error(agent);
     const cJSON *acts = cJSON_GetObjectItemCaseSensitive(res.get(), "activations");
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(acts, platform);
     std::string csv;
@@ -466,8 +467,12 @@ COHORT_API cohort_status cohort_rpc_batch(cohort_agent *agent, size_t n, const c
       }
       if (agent->subscriber) agent->impl->subscribe(agent->subscriber, agent->subscriber_user);
       if (again && agent->impl->storage_degraded()) continue;
+      // The answer to each request of a line that had one: a storage error.
       for (size_t i = 0; i < n; ++i) {
-        if (!out[i].empty()) out[i] = uncommitted_answer(lines[i], lens[i]);
+        if (!out[i].empty()) {
+          out[i] = co::rpc_failure(lines[i], lens[i], COHORT_ESTORAGE,
+                                   "storage: the batch was not committed; nothing of this request is kept");
+        }
         bits[i] = 0;
       }
       break;
@@ -484,6 +489,19 @@ COHORT_API cohort_status cohort_rpc_batch(cohort_agent *agent, size_t n, const c
     }
     clear_error(agent);
     return COHORT_OK;
+  });
+}
+
+COHORT_API cohort_status cohort_rpc_error(const char *line, size_t len, cohort_status status, const char *message,
+                                          char **response_json) {
+  if (response_json) *response_json = nullptr;
+  if (!line || !response_json || status == COHORT_OK) return COHORT_EINVAL;
+  return guarded(nullptr, [&] {
+    std::string text = message ? message : status == COHORT_ECLOSED ? "shutting down" : cohort_status_str(status);
+    std::string answer = co::rpc_failure(line, len, status, text);
+    if (answer.empty()) return COHORT_OK;
+    *response_json = dup_string(answer);
+    return *response_json ? COHORT_OK : COHORT_ENOMEM;
   });
 }
 

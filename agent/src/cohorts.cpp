@@ -7,6 +7,8 @@
 // cohorts.changed notifications.
 #include <algorithm>
 #include <map>
+#include <string_view>
+#include <unordered_set>
 #include <cerrno>
 #include <cstring>
 
@@ -57,7 +59,7 @@ rules::Now Agent::rules_now() {
 // Loads a definitions document into the engine: states kept where the rule
 // is unchanged, look-back from the history for the rest, replay of what the
 // saved states missed. On error nothing changes.
-cohort_status Agent::apply_definitions(const std::string &doc, bool fresh_state) {
+Outcome Agent::apply_definitions(const std::string &doc, bool fresh_state) {
   std::vector<rules::SavedState> saved;
   if (fresh_state) {
     // The engine keeps in-memory state for unchanged rules: empty it first.
@@ -134,14 +136,14 @@ void Agent::load_definitions() {
       doc = file;
     }
   }
-  if (apply_definitions(doc, false) != COHORT_OK) {
-    CO_LOG(*log_, error, "cohort definitions rejected: %s; using the last good ones", err_.c_str());
+  Outcome applied = apply_definitions(doc, false);
+  if (!applied.ok()) {
+    CO_LOG(*log_, error, "cohort definitions rejected: %s; using the last good ones", applied.message.c_str());
     std::string last;
-    if (!store_.get_meta("definitions", last) || apply_definitions(last, false) != COHORT_OK) {
-      apply_definitions(kEmptyDefinitions, false);
+    if (!store_.get_meta("definitions", last) || !apply_definitions(last, false).ok()) {
+      (void)apply_definitions(kEmptyDefinitions, false);
     }
   }
-  err_.clear();
 }
 
 // Polls the engine and records each change: a SegmentEntry / SegmentExit
@@ -161,8 +163,10 @@ void Agent::settle_cohorts() {
           stamp(ev);
           ev.event_id = platform::uuid4(*entropy_);
           int64_t seq = 0;
-          if (store_event(ev, seq) != COHORT_OK) {
-            CO_LOG(*log_, warn, "cannot record %s for cohort %s: %s", ev.name.c_str(), id.c_str(), err_.c_str());
+          Outcome stored = store_event(ev, seq);
+          if (!stored.ok()) {
+            CO_LOG(*log_, warn, "cannot record %s for cohort %s: %s", ev.name.c_str(), id.c_str(),
+                   stored.message.c_str());
           }
         }
       }
@@ -223,9 +227,10 @@ void Agent::add_local_cohorts(cJSON *arr) {
 
 void Agent::add_local_activations(cJSON *out) {
   Json acts(cJSON_CreateObject());
-  std::vector<std::string> members = engine_.members(rules_now());
+  std::vector<std::string> list = engine_.members(rules_now());
+  std::unordered_set<std::string_view> members(list.begin(), list.end());
   for (const rules::CohortInfo &c : definitions_) {
-    if (std::find(members.begin(), members.end(), c.id) == members.end()) continue;
+    if (!members.count(c.id)) continue;
     for (const std::string &platform : c.activations) {
       cJSON *list = cJSON_GetObjectItemCaseSensitive(acts.get(), platform.c_str());
       if (!list) list = json_add_array(acts.get(), platform.c_str());
@@ -239,11 +244,11 @@ void Agent::add_local_activations(cJSON *out) {
 // SegmentEntry / SegmentExit events of the changes they make and the cohort
 // state are committed together, or none of them (a crash in between leaves the
 // old set in force, with nothing reported for the new one).
-cohort_status Agent::install_definitions(const std::string &doc) {
+Outcome Agent::install_definitions(const std::string &doc) {
   std::string old_doc = definitions_doc_;
   if (!store_.begin()) return failure(COHORT_ESTORAGE, "definitions: " + store_.error());
-  cohort_status st = apply_definitions(doc, false);
-  if (st != COHORT_OK) {
+  Outcome st = apply_definitions(doc, false);
+  if (!st.ok()) {
     store_.rollback();
     return st;
   }
@@ -251,23 +256,23 @@ cohort_status Agent::install_definitions(const std::string &doc) {
     std::string why = store_.error();
     store_.rollback();
     reload_from_store();
-    apply_definitions(old_doc, false);
+    (void)apply_definitions(old_doc, false);
     return failure(COHORT_ESTORAGE, "definitions: not stored: " + why);
   }
   return COHORT_OK;
 }
 
-cohort_status Agent::m_definitions_put(const cJSON *params, cJSON *result) {
-  if (!params || !cJSON_GetObjectItemCaseSensitive(params, "cohorts")) return failure(COHORT_EINVAL, "cohorts: missing");
-  cohort_status st = install_definitions(json_print_checked(params));
-  if (st != COHORT_OK) return st;
+// The params are the definitions document.
+Outcome Agent::m_definitions_put(const Params &params, cJSON *result) {
+  Outcome st = install_definitions(json_print_checked(params.json()));
+  if (!st.ok()) return st;
   json_add_number(result, "count", static_cast<double>(definitions_.size()));
   cJSON *sums = json_add_object(result, "checksums");
   for (const rules::CohortInfo &c : definitions_) json_add_string(sums, c.id.c_str(), c.checksum.c_str());
   return COHORT_OK;
 }
 
-cohort_status Agent::m_definitions_get(const cJSON *, cJSON *result) {
+Outcome Agent::m_definitions_get(const Params &, cJSON *result) {
   cJSON *arr = json_add_array(result, "cohorts");
   for (const rules::CohortInfo &c : definitions_) {
     cJSON *o = json_append(arr, cJSON_CreateObject());  // owned by arr before it is filled
@@ -281,7 +286,7 @@ cohort_status Agent::m_definitions_get(const cJSON *, cJSON *result) {
   return COHORT_OK;
 }
 
-cohort_status Agent::m_definitions_reload(const cJSON *, cJSON *result) {
+Outcome Agent::m_definitions_reload(const Params &, cJSON *result) {
   if (cfg_.cohorts_definitions.empty()) {
     json_add_number(result, "count", static_cast<double>(definitions_.size()));
     json_add_string(result, "source", "none configured");
@@ -291,16 +296,15 @@ cohort_status Agent::m_definitions_reload(const cJSON *, cJSON *result) {
   if (!platform::read_file(cfg_.cohorts_definitions, doc, 4 << 20)) {
     return failure(COHORT_EIO, "cohorts.definitions: cannot read " + cfg_.cohorts_definitions + ": " + strerror(errno));
   }
-  cohort_status st = install_definitions(doc);
-  if (st != COHORT_OK) return st;
+  Outcome st = install_definitions(doc);
+  if (!st.ok()) return st;
   json_add_number(result, "count", static_cast<double>(definitions_.size()));
   json_add_string(result, "source", cfg_.cohorts_definitions.c_str());
   return COHORT_OK;
 }
 
-cohort_status Agent::m_definitions_preview(const cJSON *params, cJSON *result) {
-  const cJSON *rule = cJSON_GetObjectItemCaseSensitive(params, "rule");
-  if (!rule) return failure(COHORT_EINVAL, "rule: missing");
+Outcome Agent::m_definitions_preview(const Params &params, cJSON *result) {
+  const cJSON *rule = params.get("rule");
   std::unique_ptr<rules::Preview> preview;
   rules::Status st = rules::Preview::compile(engine_, json_print_checked(rule), &preview);
   if (!st.ok()) return failure(COHORT_ERULES, st.message);
@@ -315,12 +319,8 @@ cohort_status Agent::m_definitions_preview(const cJSON *params, cJSON *result) {
   return COHORT_OK;
 }
 
-cohort_status Agent::m_explain(const cJSON *params, cJSON *result) {
-  bool ok = true;
-  std::string id;
-  if (!json_get_string(params, "cohort_id", id, ok)) {
-    return failure(COHORT_EINVAL, ok ? "cohort_id: missing" : "cohort_id: must be a string");
-  }
+Outcome Agent::m_explain(const Params &params, cJSON *result) {
+  std::string id = params.string("cohort_id");
   std::string json;
   rules::Status st = engine_.explain(id, rules_now(), &json);
   if (!st.ok()) return failure(COHORT_ENOTFOUND, "cohort_id: " + st.message);

@@ -8,14 +8,6 @@ namespace {
 
 constexpr size_t kMaxPropertiesBytes = 16 * 1024;
 
-bool valid_name(const std::string &name) {
-  if (name.empty() || name.size() > 64) return false;
-  for (char c : name) {
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) return false;
-  }
-  return true;
-}
-
 // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
 // algorithm): 64-bit, no timegm, no time_t — safe past 2038 on 32-bit targets.
 int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
@@ -111,23 +103,10 @@ std::string format_iso8601(int64_t ms) {
   return buf;
 }
 
-cohort_status Agent::validate_event(const cJSON *params, Event &ev) {
-  if (!params) return failure(COHORT_EINVAL, "name: missing");
-  for (const cJSON *k = params->child; k; k = k->next) {
-    if (strcmp(k->string, "name") && strcmp(k->string, "properties") && strcmp(k->string, "time") &&
-        strcmp(k->string, "view_id")) {
-      return failure(COHORT_EINVAL, std::string(k->string) + ": unknown field");
-    }
-  }
-  bool ok = true;
-  if (!json_get_string(params, "name", ev.name, ok)) {
-    return failure(COHORT_EINVAL, ok ? "name: missing" : "name: must be a string");
-  }
-  if (!valid_name(ev.name)) return failure(COHORT_EINVAL, "name: must be 1-64 characters of A-Z, a-z, 0-9 or _");
-  const cJSON *props = cJSON_GetObjectItemCaseSensitive(params, "properties");
-  if (props && !cJSON_IsNull(props)) {
-    if (!cJSON_IsObject(props)) return failure(COHORT_EINVAL, "properties: must be an object");
-    ev.properties.reset(cJSON_Duplicate(props, 1));
+Outcome Agent::new_event(const std::string &name, const cJSON *properties, const char *time, Event &ev) {
+  ev.name = name;
+  if (properties) {
+    ev.properties.reset(cJSON_Duplicate(properties, 1));
     if (!ev.properties) return failure(COHORT_ENOMEM, "properties: out of memory");
     json_drop_empty(ev.properties.get());
     if (json_print_checked(ev.properties.get()).size() > kMaxPropertiesBytes) {
@@ -136,25 +115,14 @@ cohort_status Agent::validate_event(const cJSON *params, Event &ev) {
   } else {
     ev.properties.reset(cJSON_CreateObject());
   }
-  std::string time;
-  if (json_get_string(params, "time", time, ok)) {
-    if (!parse_iso8601(time, ev.time_ms)) {
-      return failure(COHORT_EINVAL, "time: must be an ISO 8601 date-time with a zone, e.g. 2024-01-15T14:00:00Z");
-    }
-  } else if (!ok) {
-    return failure(COHORT_EINVAL, "time: must be a string");
+  int64_t given_ms = 0;
+  if (time && !parse_iso8601(time, given_ms)) {
+    return failure(COHORT_EINVAL, "time: must be an ISO 8601 date-time with a zone, e.g. 2024-01-15T14:00:00Z");
   }
-  bool given = !time.empty();
-  int64_t given_ms = ev.time_ms;
   stamp(ev);
-  if (given) {
+  if (time) {
     ev.time_ms = given_ms;  // the caller's own time stands
     ev.time_known = true;
-  }
-  if (json_get_string(params, "view_id", ev.view_id, ok)) {
-    if (!platform::is_uuid(ev.view_id)) return failure(COHORT_EINVAL, "view_id: must be a UUID");
-  } else if (!ok && !cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(params, "view_id"))) {
-    return failure(COHORT_EINVAL, "view_id: must be a string");
   }
   ev.event_id = platform::uuid4(*entropy_);
   if (ev.event_id.empty()) return failure(COHORT_EINTERNAL, "no entropy for the event id");
@@ -165,7 +133,7 @@ cohort_status Agent::validate_event(const cJSON *params, Event &ev) {
 // the outbox row (only with consent), the bounds, and `also` (the caller's own
 // rows, e.g. a view's). Without consent nothing behavioral is kept: seq is 0.
 // An event that already has a session (a view's completion) keeps it.
-cohort_status Agent::store_event(Event &ev, int64_t &seq, const std::function<bool()> &also) {
+Outcome Agent::store_event(Event &ev, int64_t &seq, const std::function<bool()> &also) {
   seq = 0;
   std::string prev_session = session_id_;
   int64_t prev_mono = session_last_mono_;
@@ -296,11 +264,13 @@ bool Agent::purge_behavioral() {
   return true;
 }
 
-cohort_status Agent::m_track(const cJSON *params, cJSON *result) {
+Outcome Agent::m_track(const Params &params, cJSON *result) {
   expire_views(clock_->mono_ms());
   Event ev;
-  cohort_status st = validate_event(params, ev);
-  if (st != COHORT_OK) return st;
+  Outcome st = new_event(params.string("name"), params.get("properties"),
+                         params.has("time") ? params.get("time")->valuestring : nullptr, ev);
+  if (!st.ok()) return st;
+  ev.view_id = params.string("view_id");
   // An event inside an engagement carries its view_id (the guide): one of
   // the open views, whose activity it counts as.
   if (!ev.view_id.empty()) {
@@ -310,7 +280,7 @@ cohort_status Agent::m_track(const cJSON *params, cJSON *result) {
   }
   int64_t seq = 0;
   st = store_event(ev, seq);
-  if (st != COHORT_OK) return st;
+  if (!st.ok()) return st;
   if (seq != 0) wake_worker(false);
   json_add_string(result, "event_id", ev.event_id.c_str());
   json_add_string(result, "session_id", ev.session_id.c_str());
@@ -332,25 +302,11 @@ void add_event_fields(cJSON *e, const storage::Stmt &q, int first) {
   json_add(e, "properties", props ? props.release() : cJSON_CreateObject());
 }
 
-cohort_status Agent::parse_limit(const cJSON *params, int64_t &limit) {
-  bool ok = true;
-  json_get_int(params, "limit", limit, ok);
-  if (!ok || limit < 1 || limit > 1000) return failure(COHORT_EINVAL, "limit: must be an integer from 1 to 1000");
-  return COHORT_OK;
-}
-
-cohort_status Agent::m_history_get(const cJSON *params, cJSON *result) {
-  int64_t limit = 20;
-  cohort_status st = parse_limit(params, limit);
-  if (st != COHORT_OK) return st;
-  std::string name;
-  bool ok = true;
-  json_get_string(params, "name", name, ok);
-  if (!ok) return failure(COHORT_EINVAL, "name: must be a string");
+Outcome Agent::m_history_get(const Params &params, cJSON *result) {
+  int64_t limit = params.integer("limit");
+  std::string name = params.string("name");
   // Paging, newest first: `before` is the `next` of the previous page.
-  int64_t before = 0;
-  json_get_int(params, "before", before, ok);
-  if (!ok || before < 0) return failure(COHORT_EINVAL, "before: must be a seq (the previous page's next)");
+  int64_t before = params.integer("before");
   storage::Stmt q(store_,
                   "SELECT seq,event_id,name,time_ms,session_id,view_id,properties FROM events"
                   " WHERE epoch = ?3 AND (?1 = '' OR name = ?1) AND (?4 = 0 OR seq < ?4) ORDER BY seq DESC LIMIT ?2");

@@ -5,20 +5,11 @@
 
 #include "agent.h"
 #include "platform/files.h"
+#include "platform/sha256.h"
 
 namespace co {
 
-// Every CCS request carries the whole alias set: it stays small.
-constexpr int kMaxAliases = 32;
-constexpr int64_t kMaxPriority = 1000000;
 namespace {
-
-bool valid_tag(const std::string &tag) {
-  if (tag.empty() || tag.size() > 64) return false;
-  return std::all_of(tag.begin(), tag.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || (c >= 'A' && c <= 'Z');
-  });
-}
 
 bool is_hex64(const std::string &s) {
   return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
@@ -41,7 +32,7 @@ bool Agent::save_identity_file() {
   return platform::write_file_atomic(cfg_.data_dir + "/identity", user_id_ + "\n", 0600);
 }
 
-cohort_status Agent::load_identity() {
+Outcome Agent::load_identity() {
   std::string v;
   if (store_.get_meta("epoch", v)) epoch_ = std::stoll(v);
   if (!store_.get_meta("user_id", user_id_)) {
@@ -131,59 +122,39 @@ void Agent::add_identity_json(cJSON *result) const {
   add_aliases_json(json_add_array(result, "aliases"), aliases_);
 }
 
-cohort_status Agent::m_identity_get(const cJSON *, cJSON *result) {
+Outcome Agent::m_identity_get(const Params &, cJSON *result) {
   add_identity_json(result);
   return COHORT_OK;
 }
 
 // An alias given without a priority ranks after every alias before it: the
 // ones already set (unless replaced) and the ones before it in this call.
-cohort_status Agent::parse_aliases(const cJSON *params, std::vector<Alias> &out, bool &replace) {
-  const cJSON *arr = cJSON_GetObjectItemCaseSensitive(params, "aliases");
-  if (!arr) return failure(COHORT_EINVAL, "aliases: missing");
-  if (!cJSON_IsArray(arr)) return failure(COHORT_EINVAL, "aliases: must be an array");
-  bool ok = true;
-  replace = false;
-  json_get_bool(params, "replace", replace, ok);
-  if (!ok) return failure(COHORT_EINVAL, "replace: must be true or false");
+// The declaration (agent.cpp) has checked each alias's members, their types
+// and limits, and the number of aliases; what is left is what they mean.
+Outcome Agent::parse_aliases(const Params &params, std::vector<Alias> &out) {
+  bool replace = params.boolean("replace");
   int64_t ranked = -1;  // the lowest rank (highest number) so far
   if (!replace) {
     for (const Alias &a : aliases_) ranked = std::max(ranked, a.priority);
   }
   int i = 0;
-  for (const cJSON *item = arr->child; item; item = item->next, ++i) {
-    std::string where = "aliases[" + std::to_string(i) + "]";
-    if (!cJSON_IsObject(item)) return failure(COHORT_EINVAL, where + ": must be an object");
-    for (const cJSON *k = item->child; k; k = k->next) {
-      if (strcmp(k->string, "tag") && strcmp(k->string, "id") && strcmp(k->string, "priority") &&
-          strcmp(k->string, "hash")) {
-        return failure(COHORT_EINVAL, where + "." + k->string + ": unknown field");
-      }
-    }
+  for (const Params &item : params.objects("aliases")) {
+    std::string where = "aliases[" + std::to_string(i++) + "]";
     Alias a;
-    std::string hash;
-    if (!json_get_string(item, "tag", a.tag, ok) || !valid_tag(a.tag)) {
-      return failure(COHORT_EINVAL, where + ".tag: must be a string of 1-64 letters, digits or _");
-    }
-    if (!json_get_string(item, "id", a.id, ok) || a.id.empty() || a.id.size() > 512) {
-      return failure(COHORT_EINVAL, where + ".id: must be a non-empty string of at most 512 bytes");
-    }
-    if (!json_get_int(item, "priority", a.priority, ok)) {
-      if (!ok) return failure(COHORT_EINVAL, where + ".priority: must be an integer");
+    a.tag = item.string("tag");
+    a.id = item.string("id");
+    if (item.has("priority")) {
+      a.priority = item.integer("priority");
+    } else {
       // Setting a tag again (an app sets its device id at every start) keeps its rank.
       auto known = std::find_if(aliases_.begin(), aliases_.end(), [&](const Alias &x) { return x.tag == a.tag; });
       a.priority = !replace && known != aliases_.end() ? known->priority : std::min(ranked + 1, kMaxPriority);
     }
-    if (a.priority < 0 || a.priority > kMaxPriority) {
-      return failure(COHORT_EINVAL, where + ".priority: must be an integer from 0 to " + std::to_string(kMaxPriority));
-    }
     ranked = std::max(ranked, a.priority);
-    if (json_get_string(item, "hash", hash, ok)) {
-      if (hash != "sha256") return failure(COHORT_EINVAL, where + ".hash: only \"sha256\" is supported");
+    if (item.has("hash")) {
+      if (item.string("hash") != "sha256") return failure(COHORT_EINVAL, where + ".hash: only \"sha256\" is supported");
       // A raw e-mail address never stays: hashed here, the input is dropped.
       a.id = platform::sha256_hex(lower(trim(a.id)));
-    } else if (!ok) {
-      return failure(COHORT_EINVAL, where + ".hash: must be a string");
     } else if (a.tag == "email_sha256") {
       if (!is_hex64(a.id)) {
         return failure(COHORT_EINVAL, where + ".id: email_sha256 must be 64 hex characters (pass \"hash\":\"sha256\" to hash an address)");
@@ -195,17 +166,16 @@ cohort_status Agent::parse_aliases(const cJSON *params, std::vector<Alias> &out,
     for (const Alias &prev : out) {
       if (prev.tag == a.tag) return failure(COHORT_EINVAL, where + ".tag: duplicate tag \"" + a.tag + "\"");
     }
-    if (i >= kMaxAliases) return failure(COHORT_EINVAL, "aliases: at most " + std::to_string(kMaxAliases) + " aliases");
     out.push_back(std::move(a));
   }
   return COHORT_OK;
 }
 
-cohort_status Agent::m_identity_set_aliases(const cJSON *params, cJSON *result) {
+Outcome Agent::m_identity_set_aliases(const Params &params, cJSON *result) {
   std::vector<Alias> add;
-  bool replace = false;
-  cohort_status st = parse_aliases(params, add, replace);
-  if (st != COHORT_OK) return st;
+  bool replace = params.boolean("replace");
+  Outcome st = parse_aliases(params, add);
+  if (!st.ok()) return st;
 
   // Upsert by tag (or replace the whole set), then keep them in priority order.
   std::vector<Alias> next = replace ? std::vector<Alias>() : aliases_;
@@ -245,7 +215,7 @@ cohort_status Agent::m_identity_set_aliases(const cJSON *params, cJSON *result) 
   return COHORT_OK;
 }
 
-cohort_status Agent::new_identity(bool drop_history) {
+Outcome Agent::new_identity(bool drop_history) {
   std::string id = platform::uuid4(*entropy_);
   std::string session = platform::uuid4(*entropy_);
   if (id.empty() || session.empty()) return failure(COHORT_EINTERNAL, "no entropy for a new identity");
@@ -291,15 +261,15 @@ cohort_status Agent::new_identity(bool drop_history) {
     history_count_ = left.step() ? left.int64(0) : outbox_count_;
     caches_.erase("behavioral");
     current_view_id_.clear();
-    apply_definitions(definitions_doc_, true);  // a new user starts with no cohort state
+    (void)apply_definitions(definitions_doc_, true);  // a new user starts with no cohort state
   }
   if (!save_identity_file()) CO_LOG(*log_, warn, "cannot write the identity file in %s", cfg_.data_dir.c_str());
   return COHORT_OK;
 }
 
-cohort_status Agent::m_identity_reset(const cJSON *, cJSON *result) {
-  cohort_status st = new_identity(true);
-  if (st != COHORT_OK) return st;
+Outcome Agent::m_identity_reset(const Params &, cJSON *result) {
+  Outcome st = new_identity(true);
+  if (!st.ok()) return st;
   json_add_string(result, "user_id", user_id_.c_str());
   json_add_string(result, "session_id", session_id_.c_str());
   return COHORT_OK;

@@ -20,17 +20,6 @@ constexpr int kInvalidRequest = -32600;
 constexpr int kMethodNotFound = -32601;
 constexpr int kInvalidParams = -32602;
 
-const char *status_name(cohort_status s) {
-  switch (s) {
-#define COHORT_X_NAME(name, value, message) \
-  case name:                                 \
-    return #name;
-    COHORT_STATUS_TABLE(COHORT_X_NAME)
-#undef COHORT_X_NAME
-  }
-  return "COHORT_UNKNOWN";
-}
-
 int rpc_code(cohort_status st) {
   switch (st) {
     case COHORT_EJSON:
@@ -260,6 +249,10 @@ cJSON *echo_id(const cJSON *id, std::string_view text) {
   return cJSON_Duplicate(id, 1);
 }
 
+// Every JSON-RPC error object the library answers with is built here: the
+// code, the message, data.status (the status's name; no data for the errors
+// of the line or the request object, st COHORT_OK), and the request's id as
+// written (id NULL: null).
 cJSON *error_response(const cJSON *id, std::string_view id_text, int code, const std::string &message,
                       cohort_status st) {
   Json holder(json_must(cJSON_CreateObject()));
@@ -270,7 +263,7 @@ cJSON *error_response(const cJSON *id, std::string_view id_text, int code, const
   json_add_string(err, "message", message.c_str());
   if (st != COHORT_OK) {
     cJSON *data = json_add_object(err, "data");
-    json_add_string(data, "status", status_name(st));
+    json_add_string(data, "status", cohort_status_name(st));
   }
   json_add(r, "id", echo_id(id, id_text));
   return holder.release();
@@ -395,6 +388,39 @@ bool valid_utf8(const char *line, size_t len) {
 constexpr size_t kMaxBatchAnswer = 1 << 20;
 
 }  // namespace
+
+std::string rpc_failure(const char *line, size_t len, cohort_status st, const std::string &message) {
+  // Ids are echoed from the text only when it is UTF-8 (as rpc() checks first).
+  bool utf8 = valid_utf8(line, len);
+  Json req(utf8 ? cJSON_ParseWithLength(line, len) : nullptr);
+  Text text(line, line + len);
+  int code = rpc_code(st);
+  auto one = [&](const cJSON *r, std::string_view id_text) -> cJSON * {
+    const cJSON *id = cJSON_IsObject(r) ? cJSON_GetObjectItemCaseSensitive(r, "id") : nullptr;
+    if (cJSON_IsObject(r) && !id) return nullptr;  // a notification: never answered
+    if (id && !valid_id(id)) id = nullptr;
+    return error_response(id, id ? id_text : std::string_view(), code, message, st);
+  };
+  Json out;
+  if (cJSON_IsArray(req.get()) && req->child) {
+    std::vector<std::string_view> ids;
+    if (!text.batch_ids(text.begin(), ids) || ids.size() != static_cast<size_t>(cJSON_GetArraySize(req.get()))) {
+      ids.clear();
+    }
+    out.reset(json_must(cJSON_CreateArray()));
+    size_t i = 0;
+    for (const cJSON *r = req->child; r; r = r->next, ++i) {
+      if (cJSON *a = one(r, i < ids.size() ? ids[i] : std::string_view())) json_append(out.get(), a);
+    }
+    if (!out->child) return std::string();
+  } else {
+    std::string_view id_text;
+    if (cJSON_IsObject(req.get()) && !text.object_id(text.begin(), id_text)) id_text = {};
+    out.reset(one(req.get(), id_text));
+    if (!out) return std::string();
+  }
+  return json_print_checked(out.get());
+}
 
 cohort_status rpc(Agent &agent, const char *line, size_t len, std::string &response, unsigned &topics) {
   topics = 0;

@@ -17,6 +17,8 @@
 #include <new>
 #include <cmath>
 #include <cstring>
+#include <string_view>
+#include <unordered_set>
 
 #include "agent.h"
 #include "platform/files.h"
@@ -49,15 +51,18 @@ bool is_json(const platform::HttpResponse &r) {
 }  // namespace
 
 void merge_activations(cJSON *out, const cJSON *activations) {
+  // The ids already listed, by their text (owned by the list, which only
+  // grows here): one look-up per id, not a scan of the list.
+  std::unordered_set<std::string_view> seen;
   for (const cJSON *plat = activations ? activations->child : nullptr; plat; plat = plat->next) {
     if (!cJSON_IsArray(plat)) continue;
     cJSON *list = cJSON_GetObjectItemCaseSensitive(out, plat->string);
     if (!list) list = json_add_array(out, plat->string);
+    seen.clear();
+    for (const cJSON *x = list->child; x; x = x->next) seen.insert(x->valuestring);
     for (const cJSON *id = plat->child; id; id = id->next) {
-      if (!cJSON_IsString(id)) continue;
-      bool seen = false;
-      for (const cJSON *x = list->child; x && !seen; x = x->next) seen = strcmp(x->valuestring, id->valuestring) == 0;
-      if (!seen) json_append(list, cJSON_CreateString(id->valuestring));
+      if (!cJSON_IsString(id) || seen.count(id->valuestring)) continue;
+      seen.insert(json_append(list, cJSON_CreateString(id->valuestring))->valuestring);
     }
   }
 }
@@ -664,7 +669,7 @@ void Agent::load_caches() {
   }
 }
 
-cohort_status Agent::m_cohorts_get(const cJSON *, cJSON *result) {
+Outcome Agent::m_cohorts_get(const Params &, cJSON *result) {
   const CacheEntry *b = consent_granted() ? cache_get("behavioral", clock_->mono_ms()) : nullptr;
   cJSON *all = json_add_array(result, "cohorts");
   cJSON *local = json_add_array(result, "local");
@@ -686,36 +691,13 @@ cohort_status Agent::m_cohorts_get(const cJSON *, cJSON *result) {
 
 // A call that waited for the network while the agent began to close: it is
 // answered at once, and says why (its caller, not the network, is what ends).
-cohort_status Agent::closing() {
-  wait_error_ = "shutting down";
-  return COHORT_ECLOSED;
-}
+Outcome Agent::closing() { return failure(COHORT_ECLOSED, "shutting down"); }
 
-cohort_status Agent::m_activations_get(const cJSON *params, cJSON *result) {
-  bool ok = true;
-  int64_t timeout = -1;  // api.timeout_ms, read under the lock (config.reload may change it)
-  if (json_get_int(params, "timeout_ms", timeout, ok) && (timeout < 0 || timeout > 60000)) ok = false;
-  if (!ok) {
-    wait_error_ = "timeout_ms: must be an integer from 0 to 60000";
-    return COHORT_EINVAL;
-  }
-  std::string url;
-  if (json_get_string(params, "url", url, ok) && (url.empty() || url.size() > 2048)) ok = false;
-  if (!ok) {
-    wait_error_ = "url: must be a non-empty string of at most 2048 bytes";
-    return COHORT_EINVAL;
-  }
-  const cJSON *pp = cJSON_GetObjectItemCaseSensitive(params, "page_properties");
-  if (pp && !cJSON_IsObject(pp)) {
-    wait_error_ = "page_properties: must be an object";
-    return COHORT_EINVAL;
-  }
-  for (const cJSON *k = params ? params->child : nullptr; k; k = k->next) {
-    if (strcmp(k->string, "timeout_ms") && strcmp(k->string, "url") && strcmp(k->string, "page_properties")) {
-      wait_error_ = std::string(k->string) + ": unknown field";
-      return COHORT_EINVAL;
-    }
-  }
+Outcome Agent::m_activations_get(const Params &params, cJSON *result) {
+  // api.timeout_ms when not given, read under the lock (config.reload may change it).
+  int64_t timeout = params.has("timeout_ms") ? params.integer("timeout_ms") : -1;
+  std::string url = params.string("url");
+  const cJSON *pp = params.get("page_properties");
   std::unique_lock<std::mutex> lock(mu_);
   if (timeout < 0) timeout = cfg_.api_timeout_ms;
   int64_t start = clock_->mono_ms();
@@ -762,14 +744,8 @@ cohort_status Agent::m_activations_get(const cJSON *params, cJSON *result) {
   return COHORT_OK;
 }
 
-cohort_status Agent::m_sync_now(const cJSON *params, cJSON *result) {
-  bool ok = true;
-  int64_t timeout = 5000;
-  if (json_get_int(params, "timeout_ms", timeout, ok) && (timeout < 0 || timeout > 600000)) ok = false;
-  if (!ok) {
-    wait_error_ = "timeout_ms: must be an integer from 0 to 600000";
-    return COHORT_EINVAL;
-  }
+Outcome Agent::m_sync_now(const Params &params, cJSON *result) {
+  int64_t timeout = params.integer("timeout_ms");
   std::unique_lock<std::mutex> lock(mu_);
   int64_t sent_before = sent_total_;
   int64_t round = rounds_;
@@ -792,10 +768,8 @@ cohort_status Agent::m_sync_now(const cJSON *params, cJSON *result) {
   return COHORT_OK;
 }
 
-cohort_status Agent::m_dead_letters_get(const cJSON *params, cJSON *result) {
-  int64_t limit = 20;
-  cohort_status st = parse_limit(params, limit);
-  if (st != COHORT_OK) return st;
+Outcome Agent::m_dead_letters_get(const Params &params, cJSON *result) {
+  int64_t limit = params.integer("limit");
   storage::Stmt q(store_, "SELECT id,at_ms,http_status,error,payload FROM dead_letters ORDER BY id DESC LIMIT ?");
   q.bind(1, limit);
   cJSON *arr = json_add_array(result, "dead_letters");

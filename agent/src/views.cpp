@@ -17,7 +17,6 @@ namespace co {
 namespace {
 
 constexpr int64_t kPersistEveryMs = 5000;
-constexpr double kMaxDurationS = 1e9;
 
 struct Kind {
   const char *type;
@@ -32,14 +31,6 @@ const Kind kKinds[] = {
 // Any other type: ContentView / ContentCompletion / percentage_completed,
 // unless `event` and `completion_event` name them.
 const Kind kOther = {nullptr, "ContentView", "ContentCompletion", "percentage_completed"};
-
-bool valid_event_name(const std::string &n) {
-  if (n.empty() || n.size() > 64) return false;
-  for (char c : n) {
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) return false;
-  }
-  return true;
-}
 
 double round_to(double v, double unit) { return std::round(v / unit) * unit; }
 
@@ -79,48 +70,25 @@ bool Agent::save_view(const View &v, int64_t now, bool insert) {
   return q.done();
 }
 
-cohort_status Agent::m_view_start(const cJSON *params, cJSON *result) {
+Outcome Agent::m_view_start(const Params &params, cJSON *result) {
   int64_t now = clock_->mono_ms();
   expire_views(now);
-  if (params) {
-    for (const cJSON *k = params->child; k; k = k->next) {
-      static const char *const known[] = {"type", "event", "completion_event", "properties", "duration_s", "url"};
-      bool found = false;
-      for (const char *n : known) found |= strcmp(k->string, n) == 0;
-      if (!found) return failure(COHORT_EINVAL, std::string(k->string) + ": unknown field");
-    }
-  }
-  bool ok = true;
-  std::string type = "video", play, completion;
-  json_get_string(params, "type", type, ok);
-  if (!ok || type.empty() || type.size() > 32) return failure(COHORT_EINVAL, "type: must be a short string such as \"video\" or \"audio\"");
+  std::string type = params.string("type");
   const Kind *kind = &kOther;
   for (const Kind &k : kKinds) {
     if (type == k.type) kind = &k;
   }
-  play = kind->play;
-  completion = kind->completion;
-  if (json_get_string(params, "event", play, ok) && !valid_event_name(play)) ok = false;
-  if (!ok) return failure(COHORT_EINVAL, "event: must be 1-64 characters of A-Z, a-z, 0-9 or _");
-  if (json_get_string(params, "completion_event", completion, ok) && !valid_event_name(completion)) ok = false;
-  if (!ok) return failure(COHORT_EINVAL, "completion_event: must be 1-64 characters of A-Z, a-z, 0-9 or _");
-  double duration = 0;
-  if (json_get_number(params, "duration_s", duration, ok) && (duration < 0 || duration > kMaxDurationS)) ok = false;
-  if (!ok) return failure(COHORT_EINVAL, "duration_s: must be a number of seconds, 0 to 1e9 (omit for live)");
-  std::string url;
-  if (json_get_string(params, "url", url, ok) && (url.empty() || url.size() > 2048)) ok = false;
-  if (!ok) return failure(COHORT_EINVAL, "url: must be a non-empty string of at most 2048 bytes");
+  std::string play = params.has("event") ? params.string("event") : kind->play;
+  std::string completion = params.has("completion_event") ? params.string("completion_event") : kind->completion;
+  double duration = params.number("duration_s");
+  std::string url = params.string("url");
 
-  // The play event goes through the same validation as track.
-  Json track_params(cJSON_CreateObject());
-  json_add_string(track_params.get(), "name", play.c_str());
-  const cJSON *props = cJSON_GetObjectItemCaseSensitive(params, "properties");
-  if (props) json_add(track_params.get(), "properties", cJSON_Duplicate(props, 1));
+  // The play event is made as track makes one.
   Event ev;
-  cohort_status st = validate_event(track_params.get(), ev);
-  if (st != COHORT_OK) return st;
+  Outcome st = new_event(play, params.get("properties"), nullptr, ev);
+  if (!st.ok()) return st;
   st = settle_duration(ev.properties.get(), duration);
-  if (st != COHORT_OK) return st;
+  if (!st.ok()) return st;
 
   View v;
   v.view_id = platform::uuid4(*entropy_);
@@ -138,7 +106,7 @@ cohort_status Agent::m_view_start(const cJSON *params, cJSON *result) {
     v.session_id = ev.session_id;
     return save_view(v, now, true);
   });
-  if (st != COHORT_OK) return st;
+  if (!st.ok()) return st;
   // The guide: call the CCS API on every content view, and the Contextual
   // API for its content (no user data: the content properties only).
   if (seq != 0) wake_worker(true);
@@ -156,25 +124,11 @@ cohort_status Agent::m_view_start(const cJSON *params, cJSON *result) {
 
 // The open view a call names (after ending abandoned ones), the position it
 // reports (-1: none), and the time of the call.
-cohort_status Agent::find_view(const cJSON *params, View *&view, double &position, bool position_required,
-                               int64_t &now) {
+Outcome Agent::find_view(const Params &params, View *&view, double &position, int64_t &now) {
   now = clock_->mono_ms();
   expire_views(now);
-  bool ok = true;
-  std::string id;
-  if (!json_get_string(params, "view_id", id, ok)) return failure(COHORT_EINVAL, ok ? "view_id: missing" : "view_id: must be a string");
-  position = -1;
-  if (!json_get_number(params, "position_s", position, ok)) {
-    if (!ok) return failure(COHORT_EINVAL, "position_s: must be a number");
-    if (position_required) return failure(COHORT_EINVAL, "position_s: missing");
-  } else if (position < 0) {
-    return failure(COHORT_EINVAL, "position_s: must be 0 or more");
-  }
-  for (const cJSON *k = params->child; k; k = k->next) {
-    if (strcmp(k->string, "view_id") && strcmp(k->string, "position_s")) {
-      return failure(COHORT_EINVAL, std::string(k->string) + ": unknown field");
-    }
-  }
+  std::string id = params.string("view_id");
+  position = params.has("position_s") ? params.number("position_s") : -1;
   auto it = views_.find(id);
   if (it == views_.end()) return failure(COHORT_ENOTFOUND, "view_id: no open view " + id);
   view = &it->second;
@@ -190,12 +144,12 @@ static void move_to(View &v, double position) {
 
 // Pause and resume: close or open a playing stretch. Pausing a paused view
 // or resuming a playing one only moves the position.
-cohort_status Agent::set_playing(const cJSON *params, cJSON *result, bool playing) {
+Outcome Agent::set_playing(const Params &params, cJSON *result, bool playing) {
   int64_t now = 0;
   View *found = nullptr;
   double pos = 0;
-  cohort_status st = find_view(params, found, pos, false, now);
-  if (st != COHORT_OK) return st;
+  Outcome st = find_view(params, found, pos, now);
+  if (!st.ok()) return st;
   View &v = *found;
   auto before = std::make_tuple(v.playing, v.tick_mono, v.spent_ms, v.position_s, v.furthest_s, v.active_mono,
                                 v.persisted_mono);
@@ -211,15 +165,15 @@ cohort_status Agent::set_playing(const cJSON *params, cJSON *result, bool playin
   return COHORT_OK;
 }
 
-cohort_status Agent::m_view_pause(const cJSON *params, cJSON *result) { return set_playing(params, result, false); }
-cohort_status Agent::m_view_resume(const cJSON *params, cJSON *result) { return set_playing(params, result, true); }
+Outcome Agent::m_view_pause(const Params &params, cJSON *result) { return set_playing(params, result, false); }
+Outcome Agent::m_view_resume(const Params &params, cJSON *result) { return set_playing(params, result, true); }
 
-cohort_status Agent::m_view_progress(const cJSON *params, cJSON *result) {
+Outcome Agent::m_view_progress(const Params &params, cJSON *result) {
   int64_t now = 0;
   View *v = nullptr;
   double pos = 0;
-  cohort_status st = find_view(params, v, pos, true, now);
-  if (st != COHORT_OK) return st;
+  Outcome st = find_view(params, v, pos, now);
+  if (!st.ok()) return st;
   move_to(*v, pos);
   v->active_mono = now;
   // Cheap: the position is persisted at most every few seconds.
@@ -236,7 +190,7 @@ cohort_status Agent::m_view_progress(const cJSON *params, cJSON *result) {
 // completion event as duration_seconds in whole seconds, as in every example
 // of the guide (a fraction against an integer workspace field gets the event
 // ignored).
-cohort_status Agent::settle_duration(cJSON *properties, double &duration) {
+Outcome Agent::settle_duration(cJSON *properties, double &duration) {
   const cJSON *given = cJSON_GetObjectItemCaseSensitive(properties, "duration_seconds");
   if (given) {
     if (!cJSON_IsNumber(given) || given->valuedouble < 0 || given->valuedouble > kMaxDurationS) {
@@ -256,7 +210,7 @@ cohort_status Agent::settle_duration(cJSON *properties, double &duration) {
 // engagement, removes the view, and describes it in result (may be NULL).
 // Time spent is whole seconds of playing time (the guide's examples: an
 // integer field), the part of a second not yet played not counted.
-cohort_status Agent::end_view(View &v, int64_t now, cJSON *result) {
+Outcome Agent::end_view(View &v, int64_t now, cJSON *result) {
   double spent = std::floor(static_cast<double>(v.spent_at(now)) / 1000.0);
   double completion = completion_of(v);
   Event ev;
@@ -274,13 +228,13 @@ cohort_status Agent::end_view(View &v, int64_t now, cJSON *result) {
   ev.event_id = platform::uuid4(*entropy_);
   if (ev.event_id.empty()) return failure(COHORT_EINTERNAL, "no entropy for the event id");
   int64_t seq = 0;
-  cohort_status st = store_event(ev, seq, [&] {
+  Outcome st = store_event(ev, seq, [&] {
     storage::Stmt del(store_, "DELETE FROM views WHERE view_id=?");
     del.bind(1, v.view_id);
     del.step();
     return del.done();
   });
-  if (st != COHORT_OK) return st;
+  if (!st.ok()) return st;
   if (result) {
     json_add_string(result, "view_id", v.view_id.c_str());
     json_add_string(result, "event_id", ev.event_id.c_str());
@@ -290,16 +244,16 @@ cohort_status Agent::end_view(View &v, int64_t now, cJSON *result) {
   return COHORT_OK;
 }
 
-cohort_status Agent::m_view_end(const cJSON *params, cJSON *result) {
+Outcome Agent::m_view_end(const Params &params, cJSON *result) {
   int64_t now = 0;
   View *v = nullptr;
   double pos = 0;
-  cohort_status st = find_view(params, v, pos, false, now);
-  if (st != COHORT_OK) return st;
+  Outcome st = find_view(params, v, pos, now);
+  if (!st.ok()) return st;
   double old_pos = v->position_s, old_far = v->furthest_s;
   move_to(*v, pos);
   st = end_view(*v, now, result);
-  if (st != COHORT_OK) {
+  if (!st.ok()) {
     v->position_s = old_pos;
     v->furthest_s = old_far;
     return st;
@@ -319,8 +273,9 @@ void Agent::expire_views(int64_t now) {
       ++it;
       continue;
     }
-    if (end_view(v, v.active_mono, nullptr) != COHORT_OK) {
-      CO_LOG(*log_, warn, "cannot end abandoned view %s: %s", v.view_id.c_str(), err_.c_str());
+    Outcome ended = end_view(v, v.active_mono, nullptr);
+    if (!ended.ok()) {
+      CO_LOG(*log_, warn, "cannot end abandoned view %s: %s", v.view_id.c_str(), ended.message.c_str());
       ++it;
       continue;
     }
@@ -328,12 +283,11 @@ void Agent::expire_views(int64_t now) {
            static_cast<long long>(timeout / 1000));
     it = views_.erase(it);
   }
-  err_.clear();
 }
 
 // Views left open by a crash or power cut: end them now from their last
 // persisted state.
-cohort_status Agent::recover_views() {
+Outcome Agent::recover_views() {
   std::vector<View> open;
   {
     storage::Stmt q(store_,
@@ -363,8 +317,8 @@ cohort_status Agent::recover_views() {
   }
   int64_t now = clock_->mono_ms();
   for (View &v : open) {
-    cohort_status st = end_view(v, now, nullptr);
-    if (st != COHORT_OK) return st;
+    Outcome st = end_view(v, now, nullptr);
+    if (!st.ok()) return st;
     CO_LOG(*log_, info, "view %s left open by the last run ended with %.1f s spent", v.view_id.c_str(),
            static_cast<double>(v.spent_ms) / 1000.0);
   }

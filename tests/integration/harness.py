@@ -55,11 +55,6 @@ INVALID_REQUEST = -32600
 PARSE_ERROR = -32700
 MAX_LINE = 64 * 1024
 
-# Methods of the contract that may not have landed yet; tests of them run only
-# once the daemon answers something other than -32601.
-PENDING_METHODS = ("cohorts.get", "activations.get", "definitions.put", "definitions.get",
-                   "definitions.preview", "explain", "sync.now")
-
 
 def scaled(seconds):
     """A deadline stretched for emulated (qemu-user) runs."""
@@ -387,18 +382,6 @@ class Daemon:
             self._client = self.client()
         return self._client.request(method, params)
 
-    def has_method(self, method):
-        """False when the daemon answers -32601 for method. The probe's params are
-        deliberately invalid, so a method that exists most likely refuses them
-        and changes nothing."""
-        cache = getattr(self, "_methods", None)
-        if cache is None:
-            cache = self._methods = {}
-        if method not in cache:
-            answer = self.request(method, {"__probe__": True})
-            cache[method] = not ("error" in answer and answer["error"].get("code") == METHOD_NOT_FOUND)
-        return cache[method]
-
     def history(self, limit=1000, name=None):
         params = {"limit": limit}
         if name:
@@ -428,23 +411,6 @@ class EmulatorTestCase(unittest.TestCase):
         self.emu.reset()
         self.daemon = Daemon(config=self.daemon_config, emulator=self.emu).start()
         self.addCleanup(self.daemon.cleanup)
-
-
-def needs(*methods):
-    """Decorator: runs the test only when the class's daemon (self.daemon, or the
-    one from self.make_daemon()) implements every method; skipped while any
-    answers -32601."""
-    def wrap(fn):
-        def run(self, *args, **kwargs):
-            daemon = getattr(self, "daemon", None)
-            missing = [m for m in methods if not daemon.has_method(m)]
-            if missing:
-                raise unittest.SkipTest(f"cohortd does not implement {', '.join(missing)} yet")
-            return fn(self, *args, **kwargs)
-        run.__name__ = fn.__name__
-        run.__doc__ = fn.__doc__
-        return run
-    return wrap
 
 
 def run_ctl(*args, socket_path=None, env=None, input=None, timeout=None):

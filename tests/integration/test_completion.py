@@ -16,7 +16,7 @@ import tempfile
 import time
 import unittest
 
-from harness import COHORTCTL, ROOT, WRAPPER, DaemonTestCase, needs, run_ctl, scaled
+from harness import COHORTCTL, ROOT, WRAPPER, DaemonTestCase, run_ctl, scaled
 
 COMPLETION = os.path.join(ROOT, "contrib", "completion")
 BASH_SCRIPT = os.path.join(COMPLETION, "cohortctl.bash")
@@ -153,7 +153,6 @@ class Completion(DaemonTestCase):
                 self.assertEqual(self.bash("cohortctl preview r", helpers, cwd=tmp), ["rules.json"])
                 self.assertEqual(self.bash("cohortctl definitions ", helpers, cwd=tmp), ["get", "put"])
 
-    @needs("definitions.put")
     def test_bash_explain_offers_the_daemons_cohort_ids(self):
         self.put_definitions()
         sock = self.daemon.socket_path
@@ -234,7 +233,6 @@ class Completion(DaemonTestCase):
     def test_zsh_call_offers_the_protocol_methods(self):
         self.assertEqual(self.zsh("cohortctl call "), protocol_methods())
 
-    @needs("definitions.put")
     def test_zsh_explain_offers_the_daemons_cohort_ids(self):
         self.put_definitions()
         self.assertEqual(self.zsh(f"cohortctl --socket {self.daemon.socket_path} explain "), set(COHORT_IDS))

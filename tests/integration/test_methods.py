@@ -1,14 +1,10 @@
-"""Every method of the socket protocol: success and error shapes.
-
-Methods of the contract that have not landed yet (cohorts.get,
-activations.get, definitions.*, explain, sync.now) are tested with @needs:
-skipped while the daemon answers -32601, run as soon as it does not."""
+"""Every method of the socket protocol: success and error shapes."""
 
 import hashlib
 import re
 import unittest
 
-from harness import INVALID_PARAMS, METHOD_NOT_FOUND, Daemon, DaemonTestCase, RpcError, needs, scaled, wait_until
+from harness import INVALID_PARAMS, METHOD_NOT_FOUND, Daemon, DaemonTestCase, RpcError, scaled, wait_until
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
@@ -292,10 +288,8 @@ DEFINITIONS = {"cohorts": [
 
 class LocalCohorts(DaemonTestCase):
     def setUp(self):
-        if self.daemon.has_method("definitions.put"):
-            self.call("definitions.put", DEFINITIONS)
+        self.call("definitions.put", DEFINITIONS)
 
-    @needs("definitions.put", "definitions.get")
     def test_definitions_round_trip(self):
         r = self.call("definitions.put", DEFINITIONS)
         self.assertEqual(r["count"], 2)
@@ -308,7 +302,6 @@ class LocalCohorts(DaemonTestCase):
         again = self.call("definitions.put", DEFINITIONS)["checksums"]
         self.assertEqual(again, r["checksums"])
 
-    @needs("definitions.put", "definitions.get")
     def test_bad_definitions_are_refused_whole(self):
         before = self.call("definitions.get")
         bad = {"cohorts": [DEFINITIONS["cohorts"][0],
@@ -320,7 +313,6 @@ class LocalCohorts(DaemonTestCase):
         self.assertIn("operator", ctx.exception.message)
         self.assertEqual(self.call("definitions.get"), before)  # the previous definitions stay in force
 
-    @needs("definitions.put", "cohorts.get")
     def test_cohorts_get(self):
         view = self.call("view.start", {"type": "audio"})["view_id"]
         self.call("view.end", {"view_id": view})
@@ -330,7 +322,6 @@ class LocalCohorts(DaemonTestCase):
         self.assertIn("2001", ids(r["cohorts"]))
         self.assertIn("2001", ids(r["local"]))
 
-    @needs("definitions.put", "activations.get")
     def test_activations_get(self):
         self.call("view.start", {"type": "audio"})
         r = self.call("activations.get", {"timeout_ms": 100})
@@ -339,7 +330,6 @@ class LocalCohorts(DaemonTestCase):
         self.assertIn("2001", [str(x) for x in r["activations"].get("adswizz_keyvalue", [])])
         self.assertIsInstance(r["stale"], bool)
 
-    @needs("definitions.preview")
     def test_preview(self):
         self.call("track", {"name": "PreviewMe"})
         r = self.call("definitions.preview", {"rule": {"logic": "AND", "conditions": [
@@ -352,7 +342,6 @@ class LocalCohorts(DaemonTestCase):
         with self.assertRaises(RpcError):
             self.call("definitions.preview", {"rule": {"logic": "MAYBE", "conditions": []}})
 
-    @needs("definitions.put", "explain")
     def test_explain(self):
         self.call("view.start", {"type": "audio"})
         r = self.call("explain", {"cohort_id": "2001"})
@@ -362,7 +351,6 @@ class LocalCohorts(DaemonTestCase):
             self.call("explain", {"cohort_id": "no-such-cohort"})
         self.assertIn("no-such-cohort", ctx.exception.message + str(ctx.exception.data))
 
-    @needs("definitions.put")
     def test_cohorts_changed_notification(self):
         self.call("definitions.put", {"cohorts": [
             {"id": "2100", "name": "Quiz players", "activations": [],
@@ -396,7 +384,6 @@ class RemoteSync(unittest.TestCase):
         self.assertEqual(cfg["api"]["ccs_url"], self.emulator.url)
         self.assertEqual(cfg["api"]["contextual_url"], self.emulator.url)
 
-    @needs("sync.now")
     def test_sync_now_sends_the_queue(self):
         for i in range(12):
             self.daemon.call("track", {"name": "Videoview", "properties": {"categories": ["football"], "i": i}})
@@ -413,7 +400,6 @@ class RemoteSync(unittest.TestCase):
         self.assertTrue(all(r["headers"].get("x-api-key") == "test-key" for r in requests))
         self.assertEqual(self.daemon.call("status")["queue_depth"], 0)
 
-    @needs("activations.get")
     def test_contextual_activations(self):
         r = self.daemon.call("activations.get", {"timeout_ms": int(scaled(2000)),
                                                  "url": "https://example.com/sport/football"})

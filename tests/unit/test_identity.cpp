@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "platform/crypto.h"
+#include "platform/sha256.h"
 #include "test_util.h"
 
 using test::call_ok;

@@ -19,6 +19,7 @@
 
 #include "platform/clock.h"
 #include "platform/crypto.h"
+#include "platform/sha256.h"
 #include "platform/files.h"
 #include "platform/http.h"
 #include "platform/log.h"

@@ -2,6 +2,13 @@
 // - every method of the method table (Agent::kMethods) has its section, a
 //   "### `name`" heading under "## Methods", with an example request of it;
 // - every such section names a method of the table, once;
+// - each section's params table ("| param | type | default | |") is the
+//   method's declared params (Agent::method_params), row for row in their
+//   order: the name (an array's objects' members as `name[i].member`), the
+//   type, the default ("required" for a required param) and, in the last
+//   column, the limits, each as written below (doc_type, doc_default,
+//   doc_limits); a method that declares none has no table and says "No
+//   params"; no section says its other params are ignored (all are refused);
 // - every example request (the lines of a ```json block right after a
 //   "**Request**" label) runs through cohort_rpc() on a fresh agent, in the
 //   order of the page, without a -32600 / -32601 / -32602 error, and a
@@ -15,6 +22,8 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <map>
 
 #include "agent.h"
 #include "test_util.h"
@@ -34,6 +43,8 @@ struct Line {
 struct Doc {
   std::string text;
   std::vector<Line> sections;      // under "## Methods": the method named by each "### `...`"
+  std::map<std::string, std::vector<Line>> param_rows;  // each method section's params table, header included
+  std::map<std::string, std::string> section_text;      // each method section's lines outside ``` blocks
   std::vector<Line> requests;      // example requests
   std::vector<Line> bad_requests;  // error examples...
   std::vector<Line> bad_answers;   // ...and the answers shown for them, in the same order
@@ -108,6 +119,16 @@ Doc read_doc() {
       continue;
     }
     pending = Role::none;  // a label applies to the block right after it
+    if (!section.empty() && !starts_with(line, "### ")) {
+      doc.section_text[section] += line + "\n";
+      bool header = starts_with(line, "| param | type | default |");
+      std::vector<Line> &rows = doc.param_rows[section];
+      if (header || (!rows.empty() && starts_with(line, "| `") && rows.back().no == no - 1)) {
+        rows.push_back({no, section, line});
+      } else if (!rows.empty() && starts_with(line, "| ---") && rows.back().no == no - 1) {
+        rows.push_back({no, section, ""});  // the separator: keeps the rows contiguous
+      }
+    }
     if (starts_with(line, "## ")) {
       in_methods = line == "## Methods";
       section.clear();
@@ -277,6 +298,185 @@ void error_examples_keep_their_codes(void **) {
   report(problems);
 }
 
+// ---- The params tables against the declarations.
+
+std::string trim(const std::string &s) {
+  size_t b = s.find_first_not_of(' ');
+  size_t e = s.find_last_not_of(' ');
+  return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+}
+
+// The cells of a table row: "| a | b |" -> {"a", "b"}.
+std::vector<std::string> cells(const std::string &row) {
+  std::vector<std::string> out;
+  size_t at = row.find('|');
+  while (at != std::string::npos) {
+    size_t next = row.find('|', at + 1);
+    if (next == std::string::npos) break;
+    out.push_back(trim(row.substr(at + 1, next - at - 1)));
+    at = next;
+  }
+  return out;
+}
+
+// How the page writes a param's type: string, integer, number, boolean,
+// object, UUID, array (of strings / of objects), and "or null" when null
+// stands for absent.
+std::string doc_type(const co::Param &p) {
+  std::string t;
+  switch (p.type) {
+    case co::ParamType::string: t = "string"; break;
+    case co::ParamType::integer: t = "integer"; break;
+    case co::ParamType::number: t = "number"; break;
+    case co::ParamType::boolean: t = "boolean"; break;
+    case co::ParamType::object: t = "object"; break;
+    case co::ParamType::uuid: t = "UUID"; break;
+    case co::ParamType::array:
+      t = p.items == co::ParamType::string ? "array of strings" : p.items == co::ParamType::object ? "array of objects"
+                                                                                                  : "array";
+      break;
+  }
+  return p.nullable ? t + " or null" : t;
+}
+
+// Its default: "required", the described default, the literal one in
+// backticks as JSON (`20`, `"video"`, `false`), or "—" (absent means absent).
+std::string doc_default(const co::Param &p) {
+  if (p.required) return "required";
+  if (p.default_doc) return p.default_doc;
+  switch (p.default_kind) {
+    case co::Param::Default::integer: return "`" + std::to_string(p.default_integer) + "`";
+    case co::Param::Default::number: return "`" + co::limit_text(p.default_number) + "`";
+    case co::Param::Default::boolean: return p.default_boolean ? "`true`" : "`false`";
+    case co::Param::Default::string: return std::string("`\"") + p.default_string + "\"`";
+    case co::Param::Default::none: break;
+  }
+  return "—";
+}
+
+// Its limits, as the last column must say them ("" for none): 1–1000,
+// 0 or more, 1–2048 bytes, at most 32 entries, non-empty, 1–64 of `A-Z a-z 0-9 _`.
+std::string doc_limits(const co::Param &p) {
+  if (p.format == co::ParamFormat::name) return "1–64 of `A-Z a-z 0-9 _`";
+  std::string unit = p.type == co::ParamType::string ? " bytes" : p.type == co::ParamType::array ? " entries" : "";
+  bool counted = !unit.empty();
+  if (p.has_min && p.has_max) return co::limit_text(p.min) + "–" + co::limit_text(p.max) + unit;
+  if (p.has_min && p.type == co::ParamType::array && p.min == 1) return "non-empty";
+  if (p.has_min) return counted ? "at least " + co::limit_text(p.min) + unit : co::limit_text(p.min) + " or more";
+  if (p.has_max) return "at most " + co::limit_text(p.max) + unit;
+  return "";
+}
+
+struct Declared {
+  std::string name;  // as the page writes it: `aliases[i].tag`
+  const co::Param *param;
+};
+
+// A method's params in order, an array's objects' members right after it.
+std::vector<Declared> declared(const co::ParamList &list) {
+  std::vector<Declared> out;
+  for (const co::Param &p : list) {
+    out.push_back({p.name, &p});
+    if (p.fields) {
+      for (const co::Param &m : *p.fields) out.push_back({std::string(p.name) + "[i]." + m.name, &m});
+    }
+  }
+  return out;
+}
+
+void params_tables_match_the_declarations(void **) {
+  Doc doc = read_doc();
+  std::vector<std::string> problems;
+  for (const std::string &m : co::Agent::method_names()) {
+    const co::ParamList *list = co::Agent::method_params(m.c_str());
+    assert_non_null(list);
+    std::vector<Declared> want = declared(*list);
+    std::vector<Line> rows;
+    for (const Line &r : doc.param_rows[m]) {
+      if (starts_with(r.text, "| `")) rows.push_back(r);
+    }
+    std::string in = "method \"" + m + "\": ";
+    if (want.empty()) {
+      if (!doc.param_rows[m].empty()) problems.push_back(in + "declares no params but its section has a params table");
+      if (doc.section_text[m].find("No params") == std::string::npos) {
+        problems.push_back(in + "declares no params: its section must say \"No params\"");
+      }
+      continue;
+    }
+    if (doc.param_rows[m].empty()) {
+      problems.push_back(in + "has no params table (| param | type | default | |)");
+      continue;
+    }
+    if (doc.section_text[m].find("Other params") == std::string::npos) {
+      problems.push_back(in + "its section must say what becomes of other params (\"Other params: refused.\")");
+    }
+    for (size_t i = 0; i < std::max(want.size(), rows.size()); ++i) {
+      if (i >= rows.size()) {
+        problems.push_back(in + "param `" + want[i].name + "` is declared but has no row in its params table");
+        continue;
+      }
+      std::vector<std::string> c = cells(rows[i].text);
+      std::string at = where(rows[i].no) + in;
+      if (i >= want.size()) {
+        problems.push_back(at + "row " + (c.empty() ? rows[i].text : c[0]) + " is not a declared param");
+        continue;
+      }
+      const Declared &d = want[i];
+      if (c.size() != 4) {
+        problems.push_back(at + "a params row has 4 cells: " + rows[i].text);
+        continue;
+      }
+      if (c[0] != "`" + d.name + "`") {
+        problems.push_back(at + "row " + c[0] + " where the declaration has `" + d.name + "` (same params, same order)");
+        continue;
+      }
+      if (c[1] != doc_type(*d.param)) problems.push_back(at + c[0] + ": type \"" + c[1] + "\", declared \"" + doc_type(*d.param) + "\"");
+      if (c[2] != doc_default(*d.param)) {
+        problems.push_back(at + c[0] + ": default \"" + c[2] + "\", declared \"" + doc_default(*d.param) + "\"");
+      }
+      std::string limits = doc_limits(*d.param);
+      if (!limits.empty() && c[3].find(limits) == std::string::npos) {
+        problems.push_back(at + c[0] + ": the limits \"" + limits + "\" are not in \"" + c[3] + "\"");
+      }
+    }
+  }
+  // No method ignores what it does not declare.
+  for (const auto &section : doc.section_text) {
+    for (const char *ignored : {"params: ignored", "params:\nignored", "(other params: ignored)", "Other params: ignored"}) {
+      if (section.second.find(ignored) != std::string::npos) {
+        problems.push_back("method \"" + section.first + "\": says other params are ignored; every method refuses them");
+        break;
+      }
+    }
+  }
+  report(problems);
+}
+
+// The checker itself: a declaration and a row that differ are caught.
+void params_check_catches_a_difference(void **) {
+  const co::Param limit = co::Param::integer("limit").range(1, 1000).def(20);
+  assert_string_equal(doc_type(limit).c_str(), "integer");
+  assert_string_equal(doc_default(limit).c_str(), "`20`");
+  assert_string_equal(doc_limits(limit).c_str(), "1–1000");
+  const co::Param other = co::Param::integer("limit").range(1, 500).def(20);
+  assert_string_not_equal(doc_limits(other).c_str(), "1–1000");
+  assert_string_equal(doc_default(co::Param::string("type").def("video")).c_str(), "`\"video\"`");
+  assert_string_equal(doc_default(co::Param::boolean("replace").def(false)).c_str(), "`false`");
+  assert_string_equal(doc_default(co::Param::string("x").must()).c_str(), "required");
+  assert_string_equal(doc_default(co::Param::string("x")).c_str(), "—");
+  assert_string_equal(doc_type(co::Param::uuid("view_id").or_null()).c_str(), "UUID or null");
+  assert_string_equal(doc_type(co::Param::array("topics").of_strings()).c_str(), "array of strings");
+  assert_string_equal(doc_limits(co::Param::array("topics").at_least(1)).c_str(), "non-empty");
+  assert_string_equal(doc_limits(co::Param::array("a").at_most(32)).c_str(), "at most 32 entries");
+  assert_string_equal(doc_limits(co::Param::string("url").range(1, 2048)).c_str(), "1–2048 bytes");
+  assert_string_equal(doc_limits(co::Param::number("d").range(0, 1e9)).c_str(), "0–1e9");
+  assert_string_equal(doc_limits(co::Param::number("p").at_least(0)).c_str(), "0 or more");
+  std::vector<std::string> c = cells("| `limit` | integer | `20` | 1–1000 |");
+  assert_int_equal(c.size(), 4);
+  assert_string_equal(c[0].c_str(), "`limit`");
+  assert_string_equal(c[3].c_str(), "1–1000");
+}
+
 void every_status_is_in_the_table(void **) {
   Doc doc = read_doc();
   std::vector<std::string> problems;
@@ -295,6 +495,8 @@ int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(every_method_has_a_section),
       cmocka_unit_test(every_section_is_a_method),
+      cmocka_unit_test(params_tables_match_the_declarations),
+      cmocka_unit_test(params_check_catches_a_difference),
       cmocka_unit_test(example_requests_run),
       cmocka_unit_test(error_examples_keep_their_codes),
       cmocka_unit_test(every_status_is_in_the_table),

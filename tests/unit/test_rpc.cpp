@@ -549,6 +549,82 @@ static void spec_7_examples(void **) {
   assert_int_equal(f.history(), 3);
 }
 
+// Methods without params refuse any; params are checked before anything runs.
+static void params_are_checked_for_every_method(void **) {
+  using namespace spec;
+  Fixture f;
+  f.expect(R"({"jsonrpc":"2.0","method":"status","params":{"anything":1},"id":1})",
+           error(-32602, "anything: unknown field", "COHORT_EINVAL", "1"));
+  f.expect(R"({"jsonrpc":"2.0","method":"sync.now","params":{"timeout":1},"id":2})",
+           error(-32602, "timeout: unknown field", "COHORT_EINVAL", "2"));
+  f.expect(R"({"jsonrpc":"2.0","method":"history.get","params":{"limit":"5"},"id":3})",
+           error(-32602, "limit: must be an integer from 1 to 1000", "COHORT_EINVAL", "3"));
+  f.expect(R"({"jsonrpc":"2.0","method":"consent.set","params":{},"id":4})",
+           error(-32602, "granted: missing", "COHORT_EINVAL", "4"));
+  f.expect(R"({"jsonrpc":"2.0","method":"status","params":{},"id":5})", ok("5"));
+  // A notification with bad params is still not answered, and did nothing.
+  f.expect(R"({"jsonrpc":"2.0","method":"track","params":{"name":"A","colour":"red"}})", "");
+  assert_int_equal(f.history(), 0);
+}
+
+// Each status's name, as the table spells it: what data.status carries.
+static void status_names(void **) {
+#define COHORT_X_NAME_CHECK(name, value, message) assert_string_equal(cohort_status_name(name), #name);
+  COHORT_STATUS_TABLE(COHORT_X_NAME_CHECK)
+#undef COHORT_X_NAME_CHECK
+  assert_string_equal(cohort_status_name(static_cast<cohort_status>(999)), "COHORT_UNKNOWN");
+  Fixture f;
+  co::Json j = f.rpc(R"({"jsonrpc":"2.0","method":"view.end","params":{"view_id":"x"},"id":1})");
+  assert_string_equal(test::str(cJSON_GetObjectItem(cJSON_GetObjectItem(j.get(), "error"), "data"), "status").c_str(),
+                      cohort_status_name(COHORT_ENOTFOUND));
+}
+
+// What a service answers for a line the library could not handle at all
+// (cohortd, while the agent closes): the same error objects as cohort_rpc's.
+static void rpc_error_answers_a_line(void **) {
+  using namespace spec;
+  auto answer = [](const std::string &line, cohort_status st, const char *message) {
+    char *out = reinterpret_cast<char *>(1);
+    assert_int_equal(cohort_rpc_error(line.data(), line.size(), st, message, &out), COHORT_OK);
+    std::string s = out ? out : "";
+    cohort_free(out);
+    return s;
+  };
+  auto same = [](const std::string &got, const std::string &want) {
+    co::Json g = co::json_parse(got), w = co::json_parse(want);
+    if (!cJSON_Compare(g.get(), w.get(), true)) fail_msg("answered %s\n  expected %s", got.c_str(), want.c_str());
+  };
+  same(answer(R"({"jsonrpc":"2.0","id":7,"method":"sync.now"})", COHORT_ECLOSED, nullptr),
+       error(-32015, "shutting down", "COHORT_ECLOSED", "7"));
+  same(answer(R"({"jsonrpc":"2.0","id":"a","method":"status"})", COHORT_ENOMEM, nullptr),
+       error(-32004, cohort_status_str(COHORT_ENOMEM), "COHORT_ENOMEM", "\"a\""));
+  same(answer(R"({"jsonrpc":"2.0","id":null,"method":"status"})", COHORT_ESTORAGE, "storage: try again"),
+       error(-32008, "storage: try again", "COHORT_ESTORAGE", "null"));
+  // The id as written, as every answer has it.
+  assert_has(answer(R"({"jsonrpc":"2.0","id":12345678901234567890,"method":"status"})", COHORT_ECLOSED, nullptr),
+             "\"id\":12345678901234567890}");
+  // A notification gets nothing; a batch an array of the requests' errors.
+  assert_string_equal(answer(R"({"jsonrpc":"2.0","method":"track","params":{"name":"A"}})", COHORT_ECLOSED, nullptr).c_str(),
+                      "");
+  same(answer(R"([{"jsonrpc":"2.0","id":1,"method":"status"},{"jsonrpc":"2.0","method":"status"},)"
+              R"({"jsonrpc":"2.0","id":"b","method":"sync.now"},5])",
+              COHORT_ECLOSED, nullptr),
+       batch({error(-32015, "shutting down", "COHORT_ECLOSED", "1"), error(-32015, "shutting down", "COHORT_ECLOSED", "\"b\""),
+              error(-32015, "shutting down", "COHORT_ECLOSED", "null")}));
+  assert_string_equal(answer(R"([{"jsonrpc":"2.0","method":"status"}])", COHORT_ECLOSED, nullptr).c_str(), "");
+  // What cannot be read is answered once, id null; an id of the wrong type is not echoed.
+  same(answer("{not json", COHORT_ECLOSED, nullptr), error(-32015, "shutting down", "COHORT_ECLOSED", "null"));
+  same(answer("{\"jsonrpc\":\"2.0\",\"id\":\"\xff\",\"method\":\"status\"}", COHORT_ECLOSED, nullptr),
+       error(-32015, "shutting down", "COHORT_ECLOSED", "null"));
+  same(answer(R"({"jsonrpc":"2.0","id":{},"method":"status"})", COHORT_ECLOSED, nullptr),
+       error(-32015, "shutting down", "COHORT_ECLOSED", "null"));
+  char *out = nullptr;
+  assert_int_equal(cohort_rpc_error(nullptr, 0, COHORT_ECLOSED, nullptr, &out), COHORT_EINVAL);
+  assert_int_equal(cohort_rpc_error("{}", 2, COHORT_ECLOSED, nullptr, nullptr), COHORT_EINVAL);
+  assert_int_equal(cohort_rpc_error("{}", 2, COHORT_OK, nullptr, &out), COHORT_EINVAL);
+  assert_null(out);
+}
+
 static void check_config_touches_nothing(void **) {
   test::TempDir dir;
   std::string cfg = "{\"data_dir\":\"" + dir.path + "/never\"}";
@@ -588,6 +664,9 @@ int main() {
       cmocka_unit_test(spec_6_batch),
       cmocka_unit_test(batch_answer_bound),
       cmocka_unit_test(spec_7_examples),
+      cmocka_unit_test(params_are_checked_for_every_method),
+      cmocka_unit_test(status_names),
+      cmocka_unit_test(rpc_error_answers_a_line),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

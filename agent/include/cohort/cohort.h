@@ -109,6 +109,14 @@ COHORT_API void cohort_free(void *p);
 COHORT_API const char *cohort_status_str(cohort_status s);
 
 /*
+ * The name of a status as COHORT_STATUS_TABLE spells it, e.g. "COHORT_EINVAL":
+ * what the socket protocol puts in an error's data.status. "COHORT_UNKNOWN"
+ * for a value not in the table. Never NULL; a static string owned by the
+ * library. Thread-safe; needs no agent.
+ */
+COHORT_API const char *cohort_status_name(cohort_status s);
+
+/*
  * The message of the last failure on this thread for this agent (or of the
  * last cohort_open failure when agent is NULL). Owned by the library; valid
  * until the next call on the same agent from the same thread. Empty when the
@@ -184,6 +192,22 @@ COHORT_API cohort_status cohort_rpc(cohort_agent *agent, const char *line, size_
  */
 COHORT_API cohort_status cohort_rpc_batch(cohort_agent *agent, size_t n, const char *const *lines,
                                           const size_t *lens, char **responses, unsigned *topics);
+
+/*
+ * The answer to a request line that could not be handled at all: cohort_rpc or
+ * cohort_rpc_batch failed for it with `status` (e.g. COHORT_ECLOSED while the
+ * agent closes, COHORT_ENOMEM). Each request of the line that is not a
+ * notification gets the JSON-RPC error that cohort_rpc gives for that status:
+ * code -32000 minus the status, data.status its cohort_status_name(), `message`
+ * (NULL: "shutting down" for COHORT_ECLOSED, else cohort_status_str()), and the
+ * request's id as written (null when it has none that can be read); a batch
+ * line gets an array. *response_json is the answer line without newline
+ * (caller frees with cohort_free), or NULL when there is nothing to answer
+ * (notifications only). COHORT_EINVAL when line or response_json is NULL or
+ * status is COHORT_OK. Needs no agent; thread-safe.
+ */
+COHORT_API cohort_status cohort_rpc_error(const char *line, size_t len, cohort_status status,
+                                          const char *message, char **response_json);
 
 /*
  * 1 when the request line (or a request of a batch line) calls a method that

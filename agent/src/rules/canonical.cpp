@@ -6,7 +6,7 @@
 #include <cstring>
 #include <vector>
 
-#include "platform/crypto.h"
+#include "platform/sha256.h"
 
 namespace co::rules {
 namespace {

@@ -1,0 +1,25 @@
+# cmake -DBUILD=<build tree> -DPROBES=<name>|<header>;... -P check_probes.cmake
+# Each probe must fail to compile for its header not being found (GCC: "h:
+# No such file or directory", clang: "'h' file not found").
+set(failed 0)
+foreach(probe ${PROBES})
+  string(REPLACE "|" ";" probe "${probe}")
+  list(GET probe 0 name)
+  list(GET probe 1 header)
+  execute_process(COMMAND ${CMAKE_COMMAND} --build ${BUILD} --target ${name}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+  string(FIND "${out}" "${header}: No such file" gcc_says)
+  string(FIND "${out}" "'${header}' file not found" clang_says)
+  if(rc EQUAL 0)
+    message(SEND_ERROR "${name}: compiled: ${header} is reachable from where it must not be")
+    set(failed 1)
+  elseif(gcc_says EQUAL -1 AND clang_says EQUAL -1)
+    message(SEND_ERROR "${name}: failed, but not for ${header} not found:\n${out}")
+    set(failed 1)
+  else()
+    message(STATUS "${name}: ${header} not found, as the layers require")
+  endif()
+endforeach()
+if(failed)
+  message(FATAL_ERROR "a layer can include what it may not (cmake/CohortLayers.cmake)")
+endif()
