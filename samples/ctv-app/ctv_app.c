@@ -25,11 +25,19 @@ static void check(cohort_agent *agent, cohort_status st, const char *what) {
   }
 }
 
-/* Calls a method and returns its result (free with cohort_free). */
-static char *call(cohort_agent *agent, const char *method, const char *params) {
-  char *out = NULL;
-  check(agent, cohort_call(agent, method, params, &out), method);
-  return out;
+/* Calls a method; its result in *out (free with cohort_free). The caller owns
+ * the pointer: returned from here, GCC 12 at -O2 takes it for one that may
+ * point at this function's own local (its address went to cohort_call). */
+static void call(cohort_agent *agent, const char *method, const char *params, char **out) {
+  *out = NULL;
+  check(agent, cohort_call(agent, method, params, out), method);
+}
+
+/* Calls a method for its effect only. */
+static void run(cohort_agent *agent, const char *method, const char *params) {
+  char *out;
+  call(agent, method, params, &out);
+  cohort_free(out);
 }
 
 /* The text of "key":<value> in a JSON result, up to the value's end (a
@@ -89,8 +97,9 @@ static void watch(cohort_agent *agent, int episode, int watched_s) {
   printf("  Videoview          match %d of 3, football (600 s)\n", episode);
   print_changes();
   snprintf(params, sizeof params, "{\"view_id\":\"%s\",\"position_s\":%d}", view_id, watched_s);
-  cohort_free(call(agent, "view.progress", params));
-  char *out = call(agent, "view.end", params);
+  run(agent, "view.progress", params);
+  char *out;
+  call(agent, "view.end", params, &out);
   char completion[32];
   field(out, "completion", completion, sizeof completion);
   printf("  VideoCompletion    match %d: percentage_watched %s\n", episode, completion);
@@ -117,27 +126,29 @@ int main(int argc, char **argv) {
     fprintf(stderr, "cohort_open: %s\n", cohort_last_error(NULL));
     return 1;
   }
-  char *out = call(agent, "status", NULL);
+  char *out;
+  call(agent, "status", NULL, &out);
   char definitions[16];
   field(out, "definitions", definitions, sizeof definitions);
   printf("libcohort %s, linked by a CTV app: %s local cohort definitions\n", COHORT_VERSION_STRING, definitions);
   cohort_free(out);
   check(agent, cohort_subscribe(agent, on_cohorts_changed, NULL), "subscribe");
 
-  cohort_free(call(agent, "consent.set", "{\"granted\":true}"));
+  run(agent, "consent.set", "{\"granted\":true}");
   printf("  consent            granted\n");
-  cohort_free(call(agent, "identity.set_aliases",
-                   "{\"aliases\":[{\"tag\":\"tifa\",\"id\":\"a1b2c3d4-e5f6-7890-abcd-ef1234567890\"},"
-                   "{\"tag\":\"email_sha256\",\"id\":\"viewer@example.com\",\"hash\":\"sha256\",\"priority\":0}]}"));
+  run(agent, "identity.set_aliases",
+      "{\"aliases\":[{\"tag\":\"tifa\",\"id\":\"a1b2c3d4-e5f6-7890-abcd-ef1234567890\"},"
+      "{\"tag\":\"email_sha256\",\"id\":\"viewer@example.com\",\"hash\":\"sha256\",\"priority\":0}]}");
   printf("  identity           email_sha256 (hashed on the device), tifa\n");
 
   for (int episode = 1; episode <= 3; ++episode) watch(agent, episode, 570);
 
   /* The ad break: never waits more than its budget. The CCS answer to the
    * events just sent and the Contextual answer for the page come in time. */
-  out = call(agent, "activations.get",
-             "{\"timeout_ms\":1500,\"url\":\"https://example.com/sport/football/pl-week-20\","
-             "\"page_properties\":{\"video\":{\"title\":\"Premier League Week 20\",\"categories\":[\"sports\",\"football\"]}}}");
+  call(agent, "activations.get",
+       "{\"timeout_ms\":1500,\"url\":\"https://example.com/sport/football/pl-week-20\","
+       "\"page_properties\":{\"video\":{\"title\":\"Premier League Week 20\",\"categories\":[\"sports\",\"football\"]}}}",
+       &out);
   char acts[512], stale[8];
   field(out, "activations", acts, sizeof acts);
   field(out, "stale", stale, sizeof stale);
@@ -145,7 +156,7 @@ int main(int argc, char **argv) {
   cohort_free(out);
 
   if (argc > 3) { /* why Binge watchers (samples/definitions) holds */
-    out = call(agent, "explain", "{\"cohort_id\":\"1002\"}");
+    call(agent, "explain", "{\"cohort_id\":\"1002\"}", &out);
     char match[8], why[256];
     field(out, "match", match, sizeof match);
     field(out, "text", why, sizeof why);

@@ -25,21 +25,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fcntl.h>
-#include <ftw.h>
 #include <string>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 #include <vector>
 
-#ifndef COHORT_EMULATOR_PY
-#define COHORT_EMULATOR_PY "tests/emulator/emulator.py"
-#endif
-#ifndef COHORT_PYTHON
-#define COHORT_PYTHON "python3"
-#endif
+#include "emulator_process.h"
 
 namespace {
 
@@ -51,103 +43,11 @@ bool g_stock_emulator = false;
 
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
-[[noreturn]] void die(const std::string &what) {
-  fprintf(stderr, "bench_sync: %s\n", what.c_str());
-  exit(1);
-}
-
-// ---------------------------------------------------------------- emulator
-
-struct Emulator {
-  pid_t pid = -1;
-  std::string url;
-};
-
-Emulator start_emulator(const std::string &dir) {
-  std::string port_file = dir + "/emulator.port";
-  Emulator e;
-  e.pid = fork();
-  if (e.pid < 0) die(std::string("fork: ") + strerror(errno));
-  if (e.pid == 0) {
-    int null = open("/dev/null", O_RDWR);
-    if (null >= 0) {
-      dup2(null, 0);
-      dup2(null, 1);
-      dup2(null, 2);  // one line per request: too many for a terminal
-    }
-    if (g_stock_emulator) {
-      execlp(COHORT_PYTHON, COHORT_PYTHON, COHORT_EMULATOR_PY, "--port", "0", "--port-file", port_file.c_str(),
-             "--api-key", kKey, static_cast<char *>(nullptr));
-    } else {
-      // The emulator's answers leave in two writes (headers, then body); with
-      // Nagle on, a kept-alive connection then waits for the client's delayed
-      // ACK, ~40 ms a request, which would be all this measures. TCP_NODELAY
-      // (StreamRequestHandler.disable_nagle_algorithm) takes the emulator out
-      // of the figures; --stock-emulator runs it unchanged.
-      static const char kWrapper[] =
-          "import os, sys\n"
-          "path = sys.argv.pop(1)\n"
-          "sys.path.insert(0, os.path.dirname(path))\n"
-          "import emulator\n"
-          "emulator.Handler.disable_nagle_algorithm = True\n"
-          "sys.exit(emulator.main(sys.argv[1:]))\n";
-      execlp(COHORT_PYTHON, COHORT_PYTHON, "-c", kWrapper, COHORT_EMULATOR_PY, "--port", "0", "--port-file",
-             port_file.c_str(), "--api-key", kKey, static_cast<char *>(nullptr));
-    }
-    _exit(127);
-  }
-  auto t0 = Clock::now();
-  for (;;) {
-    if (FILE *f = fopen(port_file.c_str(), "r")) {
-      int port = 0;
-      bool ok = fscanf(f, "%d", &port) == 1 && port > 0;
-      fclose(f);
-      if (ok) {
-        e.url = "http://127.0.0.1:" + std::to_string(port);
-        return e;
-      }
-    }
-    int status = 0;
-    if (waitpid(e.pid, &status, WNOHANG) == e.pid) die("the emulator exited during start-up (" COHORT_EMULATOR_PY ")");
-    if (ms_since(t0) > 15000) die("the emulator did not start within 15 s");
-    usleep(10000);
-  }
-}
-
-void stop_emulator(Emulator &e) {
-  if (e.pid <= 0) return;
-  kill(e.pid, SIGTERM);
-  int status = 0;
-  waitpid(e.pid, &status, 0);
-  e.pid = -1;
-}
-
-size_t on_body(char *p, size_t size, size_t n, void *user) {
-  static_cast<std::string *>(user)->append(p, size * n);
-  return size * n;
-}
-
-// One call of the emulator's control API; its answer body.
-std::string control(const Emulator &e, const std::string &path, const char *post_body = nullptr) {
-  CURL *c = curl_easy_init();
-  if (!c) die("curl_easy_init");
-  std::string url = e.url + path, body;
-  curl_slist *headers = curl_slist_append(nullptr, "Content-Type: application/json");
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 120000L);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-  if (post_body) curl_easy_setopt(c, CURLOPT_POSTFIELDS, post_body);
-  CURLcode rc = curl_easy_perform(c);
-  long code = 0;
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(c);
-  if (rc != CURLE_OK || code != 200) die("control " + path + ": " + curl_easy_strerror(rc) + " " + body);
-  return body;
-}
+using bench::control;
+using bench::die;
+using bench::Emulator;
+using bench::make_dir;
+using bench::percentile;
 
 void reset(const Emulator &e) { control(e, "/_control/reset", "{}"); }
 void fault(const Emulator &e, const char *json) { control(e, "/_control/fault", json); }
@@ -196,21 +96,6 @@ void drain(Agent &g) {
     if (pending == 0) return;
     if (ms_since(t0) > 300000) die("the outbox did not drain in 5 minutes");
   }
-}
-
-int rm_entry(const char *path, const struct stat *, int, struct FTW *) { return remove(path); }
-
-std::string make_dir(const std::string &parent, const char *name) {
-  std::string d = parent + "/" + name;
-  if (mkdir(d.c_str(), 0700) != 0) die("mkdir " + d + ": " + strerror(errno));
-  return d;
-}
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(p * static_cast<double>(v.size()) + 0.999999);
-  return v[std::min(v.size(), std::max<size_t>(i, 1)) - 1];
 }
 
 // ---------------------------------------------------------------- benchmarks
@@ -350,8 +235,8 @@ int main(int argc, char **argv) {
   char tmpl[] = "/tmp/cohort-bench-sync-XXXXXX";
   if (!mkdtemp(tmpl)) die(std::string("mkdtemp: ") + strerror(errno));
   std::string root = tmpl;
-  Emulator e = start_emulator(root);
-  printf("emulator: %s (%s)\n", COHORT_EMULATOR_PY, g_stock_emulator ? "as is" : "with TCP_NODELAY");
+  Emulator e = bench::start_emulator(root, kKey, g_stock_emulator);
+  printf("emulator: %s\n", g_stock_emulator ? "as is" : "with TCP_NODELAY");
 
   printf("activations.get, timeout_ms %d, api.timeout_ms %d, %d calls each:\n", kBudgetMs, kApiTimeoutMs, calls);
   bench_activations(e, root, "healthy, cached URL", nullptr, calls, true);
@@ -365,8 +250,8 @@ int main(int argc, char **argv) {
   bench_drain(e, root, events);
   bench_live(e, root, events);
 
-  stop_emulator(e);
-  nftw(root.c_str(), rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  bench::stop_emulator(e);
+  bench::remove_tree(root);
   curl_global_cleanup();
   return 0;
 }
