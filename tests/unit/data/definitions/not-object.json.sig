@@ -1,0 +1,1 @@
+MEUCICoRNfRZh3+yAIKNwDBTkC+ebV7nl6u2sceYxvhCHPsoAiEAk3ARQlfxsqZuk8Lg7DHJlhOv2oK/1OdR4iA8F3Rrypg=

@@ -1,0 +1,1 @@
+MEUCIQCH8LYBglV+u52luitQykiN3kNOUhXw+9/sV+lG5JVbfgIgDz8mmMvXvoPwPH0pOACkPvFMgLJzvy0jTVoJHZf9whw=

@@ -1,0 +1,1 @@
+MEUCIQCpL21tctY1lVgewLc3euYUkAVh6TKmclpxlCxro1XG+wIgX6Ve0zIR5qbNdJ/n+lWegBpmf1aTmPrrFFSvGuR6L8c=
