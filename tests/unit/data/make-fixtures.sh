@@ -65,7 +65,11 @@ printf '{"cohorts": []}\n' >no-version.json
 printf '{"version": "3", "cohorts": []}\n' >version-string.json
 printf '{"version": 3.5, "cohorts": []}\n' >version-fraction.json
 printf '[{"version": 3, "cohorts": []}]\n' >not-object.json
-for f in v1 v2 v2-other v3-bad-rule v3-truncated no-version version-string version-fraction not-object; do
+printf '{"version": 3, "cohorts": [}]\n' >not-json.json
+printf '{"version": 3, "version": 4, "cohorts": []}\n' >version-twice.json
+printf '{"version": 3, "published": "today", "cohorts": []}\n' >extra-key.json
+for f in v1 v2 v2-other v3-bad-rule v3-truncated no-version version-string version-fraction not-object \
+  not-json version-twice extra-key; do
   sign "$sig/key1.pem" $f.json >$f.json.sig
 done
 echo "fixtures written under $here"

@@ -1,0 +1,1 @@
+MEUCIGFjvVPMjrro1ifajpJ7k5kuiFd96oZ8En6arTfx34LXAiEAm9DETHAevl5Ii1LbmmsSi/gaX9HjcfYE5/7RrZc+rlg=
