@@ -28,6 +28,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from definitions import DOC_PATH as DEFINITIONS_PATH
+
 EMULATOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "emulator.py")
 START_TIMEOUT_S = 10
 STOP_TIMEOUT_S = 5
@@ -52,8 +54,10 @@ class Emulator:
     """
 
     def __init__(self, api_key=None, rules=None, faults=(), tls=None, log_path=None, host="127.0.0.1",
-                 conformance=True):
+                 conformance=True, definitions=None, definitions_key=None):
         self.api_key = api_key
+        self.definitions = definitions            # bytes published at start (default: the sample, version 1)
+        self.definitions_key = definitions_key    # signing key (default: the demo key of samples/)
         self.rules = rules
         self.faults = list(faults)
         self.tls = tls
@@ -104,6 +108,13 @@ class Emulator:
         if self.tls is not None:
             command += ["--tls-cert", self.tls[0], "--tls-key", self.tls[1]]
         command += ["--log", self._request_log]
+        if self.definitions is not None:
+            definitions_path = os.path.join(self._workdir.name, "definitions.json")
+            with open(definitions_path, "wb") as f:
+                f.write(self.definitions)
+            command += ["--definitions", definitions_path]
+        if self.definitions_key is not None:
+            command += ["--definitions-key", self.definitions_key]
         for fault in self.faults:
             command += ["--fault", fault]
         with open(self.stderr_path, "wb") as stderr:
@@ -244,7 +255,21 @@ class Emulator:
         """Base URL for api.ccs_url and api.contextual_url."""
         return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
+    @property
+    def definitions_url(self):
+        """For cohorts.definitions_url: the signed document (its signature: this plus ".sig")."""
+        return self.url + DEFINITIONS_PATH
+
     # -- control API
+
+    def publish_definitions(self, document):
+        """Publish a definitions document (bytes, or a dict serialized here), signed by the emulator;
+        answers {path, version, bytes, sha256, etag}."""
+        data = document if isinstance(document, bytes) else json.dumps(document).encode()
+        return self._control("POST", "/_control/definitions", data)
+
+    def published_definitions(self):
+        return self._control("GET", "/_control/definitions")
 
     def set_fault(self, mode, **params):
         """Queue a fault: set_fault("429", retry_after=2, count=1, path="ccs"); set_fault("none") clears."""
@@ -275,7 +300,7 @@ class Emulator:
         return self._control("GET", "/_control/health")
 
     def _control(self, method, path, body=None):
-        data = None if body is None else json.dumps(body).encode()
+        data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
         request = urllib.request.Request(self.url + path, data=data, method=method,
                                          headers={"Content-Type": "application/json"})
         # The control channel is the test talking to its own emulator; what must

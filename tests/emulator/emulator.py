@@ -8,7 +8,10 @@ records every request, and can be told to misbehave (latency, error statuses,
 connection resets, hangs, truncated or garbled answers) through a control API
 under `/_control/`. Events are checked against a workspace event schema
 (ignored when invalid, or a 400 under `synchronous-validation=true`), as the
-Direct API guide describes. Standard library only. See README.md beside this file.
+Direct API guide describes. It also publishes a signed cohort definitions
+document and its .sig (cohorts.definitions_url), with ETag / 304 and the
+faults of a hostile definitions server (definitions.py). Standard library
+only (and the openssl CLI to sign). See README.md beside this file.
 """
 
 import argparse
@@ -34,6 +37,8 @@ import time
 import traceback
 import uuid
 from urllib.parse import parse_qs, urlsplit
+
+import definitions
 
 MAX_BODY_BYTES = 1 << 20
 MAX_DISCARD_BYTES = 64 << 20
@@ -639,7 +644,9 @@ class Backend:
 
 # Switches for server behaviour the documents leave open. omit_activations
 # models a server (or a proxy) that ignores ?activations=true.
-DEFAULT_OPTIONS = {"omit_activations": False}
+# definitions_cache_control: the Cache-Control of the definitions document and
+# its .sig ("" sends none), so the agent's reading of max-age can be tested.
+DEFAULT_OPTIONS = {"omit_activations": False, "definitions_cache_control": "max-age=3600"}
 
 
 class Options:
@@ -662,8 +669,10 @@ class Options:
         for name, value in doc.items():
             if name not in DEFAULT_OPTIONS:
                 raise ValueError(f"{name}: no such option (known: {', '.join(DEFAULT_OPTIONS)})")
-            if not isinstance(value, bool):
+            if isinstance(DEFAULT_OPTIONS[name], bool) and not isinstance(value, bool):
                 raise ValueError(f"{name}: must be true or false, got {render(value)}")
+            if isinstance(DEFAULT_OPTIONS[name], str) and not isinstance(value, str):
+                raise ValueError(f"{name}: must be a string, got {render(value)}")
         with self._lock:
             self._values.update(doc)
             return dict(self._values)
@@ -675,7 +684,8 @@ class Options:
 
 # ---------------------------------------------------------------- faults
 
-FAULT_PATHS = ("all", "ccs", "ctx")
+# defs: the definitions document and its .sig; sig: the .sig only.
+FAULT_PATHS = ("all", "ccs", "ctx", "defs", "sig")
 
 # mode -> {parameter: (type, default)}; a default of None marks a required parameter.
 FAULT_MODES = {
@@ -694,6 +704,14 @@ FAULT_MODES = {
     "truncated": {},
     "garbage": {},
     "wrong_content_type": {},
+    # Definitions server faults: headers and half the body, then nothing (a
+    # stalled transfer); a redirect to itself, forever.
+    "stall": {"max_s": (float, 600.0)},
+    "redirect_loop": {},
+    # Content faults (definitions.CONTENT_MODES): what is published, not how
+    # one request is answered. Not taken by requests in turn: the document and
+    # its .sig both follow the first one queued, until it is cleared.
+    **{mode: {} for mode in definitions.CONTENT_MODES},
 }
 
 
@@ -729,6 +747,10 @@ def parse_fault(spec):
         return None
     if mode not in FAULT_MODES:
         raise ValueError(f"mode: must be one of none, {', '.join(FAULT_MODES)}")
+    if mode in definitions.CONTENT_MODES and count is not None:
+        raise ValueError(f"count: mode {mode} changes the published definitions until cleared; it takes no count")
+    if mode in definitions.CONTENT_MODES and path not in ("all", "defs"):
+        raise ValueError(f"path: mode {mode} applies to the definitions (path defs)")
     allowed = FAULT_MODES[mode]
     unknown = set(spec) - set(allowed)
     if unknown:
@@ -783,15 +805,23 @@ class FaultQueue:
             self._faults = [f for f in self._faults if path != "all" and f.path != path]
 
     def take(self, kind):
+        kinds = ("all", kind, "defs") if kind == "sig" else ("all", kind)
         with self._lock:
             for fault in self._faults:
-                if fault.path in ("all", kind):
+                if fault.mode in definitions.CONTENT_MODES:
+                    continue  # what is published, not how a request is answered: content()
+                if fault.path in kinds:
                     if fault.remaining is not None:
                         fault.remaining -= 1
                         if fault.remaining == 0:
                             self._faults.remove(fault)
                     return fault
         return None
+
+    def content(self):
+        """The first content fault queued (its mode), or None: what the definitions server publishes."""
+        with self._lock:
+            return next((f.mode for f in self._faults if f.mode in definitions.CONTENT_MODES), None)
 
     def describe(self):
         with self._lock:
@@ -858,7 +888,11 @@ def query_flag(query, name):
 
 
 def api_kind(path):
-    """"ccs" or "ctx" for the API paths (what a fault's `path` selects), else ""."""
+    """"ccs", "ctx", "defs" or "sig" for the API paths (what a fault's `path` selects), else ""."""
+    if path == definitions.SIG_PATH:
+        return "sig"
+    if path == definitions.DOC_PATH:
+        return "defs"
     first = path.split("/")[1] if path.count("/") > 1 else ""
     return first if first in ("ccs", "ctx") else ""
 
@@ -897,6 +931,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         ("POST", "/_control/schema"): "_control_set_schema",
         ("GET", "/_control/options"): "_control_get_options",
         ("POST", "/_control/options"): "_control_set_options",
+        ("GET", "/_control/definitions"): "_control_get_definitions",
+        ("POST", "/_control/definitions"): "_control_set_definitions",
     }
 
     def setup(self):
@@ -1073,6 +1109,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._send_error_json(ApiError(500, "emulator internal error", cause=repr(error)))
 
     def _route_api(self, path, query, body):
+        if path in (definitions.DOC_PATH, definitions.SIG_PATH):
+            self._serve_definitions(path, query)
+            return
         method = self.API_ROUTES.get(path)
         if method is None:
             raise ApiError(404, f"no endpoint {path}")
@@ -1083,6 +1122,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if content_type.split(";")[0].strip().lower() != "application/json":
             raise ApiError(415, "Content-Type: must be application/json", cause=f"got {content_type!r}")
         self._send_json(200, getattr(self, method)(self._json_object(body), query))
+
+    def _serve_definitions(self, path, query):
+        """The signed definitions document or its .sig, a static file with an ETag (304 on a match)."""
+        if self.command != "GET":
+            raise ApiError(405, f"{path} takes GET", headers=[("Allow", "GET")])
+        self._check_api_key(query)
+        content_fault = self.server.faults.content()
+        if content_fault:
+            self.server.log.update(self.log_entry, fault=content_fault)
+        document, signature = self.server.publisher.served(content_fault)
+        body, content_type = ((signature, "text/plain; charset=us-ascii") if path == definitions.SIG_PATH
+                              else (document, "application/json"))
+        tag = definitions.etag(body)
+        headers = [("ETag", tag)]
+        cache_control = self.server.options.get("definitions_cache_control")
+        if cache_control:
+            headers.append(("Cache-Control", cache_control))
+        if definitions.etag_matches(self.headers.get("If-None-Match"), tag):
+            self._send(304, b"", content_type, headers)
+        else:
+            self._send(200, body, content_type, headers)
 
     def _key_source(self, query):
         """("header" | "query" | None, the key): the two ways the documents allow; the header wins."""
@@ -1143,11 +1203,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._reset_connection()
         elif mode == "hang":
             self._hang(params["max_s"])
-        elif mode == "truncated":
-            body = json.dumps({"user_id": str(uuid.uuid4()), "cohorts": ["12345", "67890"],
-                               "activations": {"dfp": ["12345"]}}).encode()
+        elif mode in ("truncated", "stall"):
+            body = self._fault_body(kind)
             self.close_connection = True
             self._send(200, body[:len(body) // 2], "application/json", declared_length=len(body))
+            if mode == "stall":
+                self.wfile.flush()
+                self._hang(params["max_s"])
+        elif mode == "redirect_loop":
+            self._send(302, b"", "text/plain", [("Location", self.path)])
         elif mode == "garbage":
             self._send(200, b"\x00\xff garbage {{{ not json", "application/json")
         elif mode == "wrong_content_type":
@@ -1155,6 +1219,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._send(200, html.encode(), "text/html; charset=utf-8")
         else:
             raise AssertionError(f"unhandled fault mode {mode}")
+
+    def _fault_body(self, kind):
+        """A genuine answer of the path, for the faults that cut it short."""
+        if kind in ("defs", "sig"):
+            document, signature = self.server.publisher.served(self.server.faults.content())
+            return signature if kind == "sig" else document
+        return json.dumps({"user_id": str(uuid.uuid4()), "cohorts": ["12345", "67890"],
+                           "activations": {"dfp": ["12345"]}}).encode()
 
     def _reset_connection(self):
         """Close with SO_LINGER 0 so the kernel sends RST instead of FIN.
@@ -1221,6 +1293,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.server.faults.clear()
         self.server.backend.reset()
         self.server.options.reset()
+        self.server.publisher.reset()
         self.server.log.clear()
         return {"status": "reset"}
 
@@ -1246,6 +1319,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.server.backend.set_schema(schema)
         return schema.doc
 
+    def _control_get_definitions(self, _body, _query):
+        return self.server.publisher.describe()
+
+    def _control_set_definitions(self, body, _query):
+        """Publish the body, byte for byte (signed by the emulator): whatever it holds, as a publisher might."""
+        if not body:
+            raise ApiError(400, "body: the definitions document to publish (empty)")
+        self.server.publisher.publish(body)
+        return self.server.publisher.describe()
+
     def _control_get_options(self, _body, _query):
         return self.server.options.describe()
 
@@ -1257,9 +1340,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 class EmulatorServer(http.server.ThreadingHTTPServer):
-    def __init__(self, address, backend, api_key=None, tls=None, log_path=None):
+    def __init__(self, address, backend, api_key=None, tls=None, log_path=None, publisher=None):
         super().__init__(address, Handler)
         self.backend = backend
+        self.publisher = publisher or definitions.Publisher()
         self.api_key = api_key
         self.tls = tls
         self.faults = FaultQueue()
@@ -1300,6 +1384,10 @@ def parse_args(argv):
     parser.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (chain)")
     parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
     parser.add_argument("--log", help="append every request as a JSON line to this file")
+    parser.add_argument("--definitions", metavar="FILE",
+                        help="the definitions document to publish, byte for byte (default: the sample cohorts, version 1)")
+    parser.add_argument("--definitions-key", metavar="KEY", default=definitions.DEFAULT_KEY,
+                        help="EC P-256 private key (PEM) that signs it (default: the demo key of samples/)")
     parser.add_argument("--fault", action="append", default=[], metavar="MODE[:name=value,...]",
                         help="queue a fault at start-up (repeatable), e.g. status:code=503,count=2")
     args = parser.parse_args(argv)
@@ -1312,6 +1400,11 @@ def parse_args(argv):
             args.rules = Rules(DEFAULT_RULES)
         args.schema = EventSchema(_load_json(args.schema) if args.schema else DEFAULT_SCHEMA)
         args.fault = [parse_fault(parse_fault_arg(text)) for text in args.fault]
+        document = None
+        if args.definitions:
+            with open(args.definitions, "rb") as f:
+                document = f.read()
+        args.publisher = definitions.Publisher(args.definitions_key, document)
     except (OSError, ValueError) as error:
         parser.error(str(error))
     return args
@@ -1340,7 +1433,8 @@ def main(argv=None):
     if args.tls_cert:
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         tls.load_cert_chain(args.tls_cert, args.tls_key)
-    server = EmulatorServer((args.host, args.port), Backend(args.rules, args.schema), args.api_key, tls, args.log)
+    server = EmulatorServer((args.host, args.port), Backend(args.rules, args.schema), args.api_key, tls, args.log,
+                            args.publisher)
     for fault in args.fault:
         if fault is not None:
             server.faults.add(fault)

@@ -737,16 +737,19 @@ class FaultTest(EmulatorTestCase):
                          [{"mode": "latency", "path": "ccs", "remaining": 2, "delay_ms": 10}])
 
 
+DEFAULTS = {"omit_activations": False, "definitions_cache_control": "max-age=3600"}
+
+
 class OptionsTest(EmulatorTestCase):
     body = {"user_id": USER, "events": [event()]}
 
     def test_defaults(self):
-        self.assertEqual(control(self.emu, "GET", "/_control/options"), (200, {"omit_activations": False}))
+        self.assertEqual(control(self.emu, "GET", "/_control/options"), (200, DEFAULTS))
 
     def test_omit_activations_models_a_server_that_ignores_the_parameter(self):
         self.assertEqual(control(self.emu, "POST", "/_control/options", {"omit_activations": True}),
-                         (200, {"omit_activations": True}))
-        self.assertEqual(control(self.emu, "GET", "/_control/options"), (200, {"omit_activations": True}))
+                         (200, {**DEFAULTS, "omit_activations": True}))
+        self.assertEqual(control(self.emu, "GET", "/_control/options"), (200, {**DEFAULTS, "omit_activations": True}))
         stateful = call(self.emu, STATEFUL, self.body)[2]
         self.assertEqual(stateful, {"user_id": USER, "cohorts": ["12345"]})
         stateless = call(self.emu, STATELESS + "?activations=true", self.body)[2]
@@ -759,7 +762,7 @@ class OptionsTest(EmulatorTestCase):
     def test_reset_restores_the_defaults(self):
         control(self.emu, "POST", "/_control/options", {"omit_activations": True})
         self.emu.reset()
-        self.assertEqual(control(self.emu, "GET", "/_control/options"), (200, {"omit_activations": False}))
+        self.assertEqual(control(self.emu, "GET", "/_control/options"), (200, DEFAULTS))
         self.assertIn("activations", call(self.emu, STATEFUL, self.body)[2])
 
     def test_bad_options_are_refused_naming_them_and_change_nothing(self):
@@ -767,12 +770,13 @@ class OptionsTest(EmulatorTestCase):
                             ({"omit_activations": "yes"}, "omit_activations"),
                             ({"omit_activations": 1}, "omit_activations"),
                             ({"omit_activations": True, "colour": "red"}, "colour"),
+                            ({"omit_activations": True, "definitions_cache_control": 600}, "definitions_cache_control"),
                             ([], "JSON object"), (b"{", "JSON")):
             with self.subTest(body=body):
                 status, answer = control(self.emu, "POST", "/_control/options", body)
                 self.assertEqual(status, 400, answer)
                 self.assertIn(named, answer["error"]["message"])
-        self.assertEqual(control(self.emu, "GET", "/_control/options"), (200, {"omit_activations": False}))
+        self.assertEqual(control(self.emu, "GET", "/_control/options"), (200, DEFAULTS))
 
 
 def completion(time_spent=450, percentage=0.75, **extra):
