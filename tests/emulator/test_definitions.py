@@ -286,6 +286,22 @@ class DefinitionsServerTest(unittest.TestCase):
         self.assertEqual(get(self.emu, DOC)[2], good)  # the next request is served
 
 
+class UnitFixturesTest(unittest.TestCase):
+    """tests/unit/data/emulator holds what this emulator serves, for the agent's
+    unit test of the refusals (test_definitions_doc): it must not drift."""
+
+    def test_the_unit_fixtures_are_what_the_emulator_serves(self):
+        fixtures = os.path.join(os.path.dirname(definitions.HERE), "unit", "data", "emulator")
+        publisher = definitions.Publisher()
+        for mode in (None, *definitions.CONTENT_MODES):
+            if mode == "oversize":
+                continue
+            with self.subTest(mode=mode):
+                with open(os.path.join(fixtures, f"{mode or 'published'}.json"), "rb") as f:
+                    self.assertEqual(f.read(), publisher.served(mode)[0],
+                                     "run tests/unit/data/make-fixtures.sh")
+
+
 class StartupTest(unittest.TestCase):
     def test_publishes_a_given_document_byte_for_byte(self):
         document = b'{"version": 9,   "cohorts": []}\n'

@@ -150,6 +150,35 @@ void signed_invalid_documents_are_refused(void **) {
   assert_non_null(strstr(bad_rule.reason.c_str(), "cohort \"1001\": rule.conditions[0].operator"));
 }
 
+// What the API emulator serves, as it is and under each content fault
+// (tests/emulator/definitions.py), signed with the demo key: the refusal
+// each will meet once the agent fetches it.
+void emulator_documents_meet_their_refusals(void **) {
+  std::string dir = std::string(COHORT_TEST_DATA) + "/emulator/";
+  std::vector<co::platform::PublicKey> demo;
+  assert_true(
+      co::platform::load_public_keys({std::string(COHORT_SAMPLES) + "/definitions/keys/demo-pub.pem"}, &demo).ok);
+  auto judge = [&](const std::string &name, const DefinitionsInForce &now) {
+    return co::check_definitions_doc(slurp(dir + name + ".json"), slurp(dir + name + ".json.sig"), demo, now);
+  };
+  DefinitionsCheck first = judge("published", {});
+  assert_int_equal(static_cast<int>(first.verdict), static_cast<int>(DefinitionsVerdict::accept));
+  co::rules::Definitions parsed;
+  assert_true(co::rules::parse_definitions(first.definitions, &parsed).ok());
+  assert_int_equal(parsed.cohorts.size(), 4);  // samples/definitions/cohorts.json
+  DefinitionsInForce now{first.version, first.sha256};
+  assert_int_equal(static_cast<int>(judge("published", now).verdict), static_cast<int>(DefinitionsVerdict::unchanged));
+  assert_refused(judge("bad_signature", now), "signature does not verify against the public key");
+  assert_refused(judge("wrong_key", now), "signature does not verify against the public key");
+  assert_refused(judge("older_version", now), "version 0 is older than version 1 in force");
+  assert_refused(judge("same_version", now), "version 1 already in force with other content");
+  assert_refused(judge("signed_truncated", now), "document: not valid JSON (it ends too early: truncated?)");
+  assert_refused(judge("invalid_json", now), "document: not valid JSON (it ends too early: truncated?)");
+  DefinitionsCheck bad_rule = judge("invalid_rules", now);
+  assert_int_equal(static_cast<int>(bad_rule.verdict), static_cast<int>(DefinitionsVerdict::refuse));
+  assert_non_null(strstr(bad_rule.reason.c_str(), "cohort \"1001\": rule.conditions[0].operator"));
+}
+
 void max_age_is_read_robustly(void **) {
   auto age = [](const char *header) { return co::cache_control_max_age(header).value_or(-1); };
   assert_int_equal(age(""), -1);
@@ -199,6 +228,7 @@ int main() {
       cmocka_unit_test(bad_signature_is_refused),
       cmocka_unit_test(body_over_4_mib_is_refused),
       cmocka_unit_test(signed_invalid_documents_are_refused),
+      cmocka_unit_test(emulator_documents_meet_their_refusals),
       cmocka_unit_test(max_age_is_read_robustly),
       cmocka_unit_test(next_fetch_honours_a_shorter_max_age),
   };

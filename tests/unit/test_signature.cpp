@@ -2,6 +2,10 @@
 // openssl CLI makes: keys, signatures as a publisher writes them, and what a
 // verifier must refuse (another key, other bytes, a cut or mangled signature
 // file, keys of the wrong kind). Fixtures: tests/unit/data/make-fixtures.sh.
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -216,6 +220,47 @@ void sign_script_output_verifies(void **) {
   assert_false(verify_signature(fixture("demo.json"), fixture("demo.json.sig"), keys({"pub1.pem"})).ok);
 }
 
+// The script itself, run now: what it writes verifies; what it refuses
+// (a document without an integer version, a key that is not P-256) leaves no
+// .sig behind.
+void sign_script_signs_and_refuses(void **) {
+  const char *base = std::getenv("TMPDIR");
+  std::string dir = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/cohort-sign-XXXXXX";
+  assert_non_null(mkdtemp(&dir[0]));
+  std::string script = std::string(COHORT_SOURCE_DIR) + "/scripts/sign-definitions.sh";
+  std::string demo_key = std::string(COHORT_SAMPLES) + "/definitions/keys/demo-key.pem";
+  auto sign = [&](const std::string &doc, const std::string &key) {
+    std::ofstream(dir + "/doc.json") << doc;
+    std::remove((dir + "/doc.json.sig").c_str());
+    std::string cmd = "'" + script + "' '" + dir + "/doc.json' '" + key + "' >/dev/null 2>'" + dir + "/err'";
+    int rc = std::system(cmd.c_str());
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  };
+  auto has_sig = [&] { return std::ifstream(dir + "/doc.json.sig").good(); };
+  std::vector<PublicKey> demo;
+  assert_true(
+      co::platform::load_public_keys({std::string(COHORT_SAMPLES) + "/definitions/keys/demo-pub.pem"}, &demo).ok);
+
+  assert_int_equal(sign("{\"version\": 12, \"cohorts\": []}", demo_key), 0);
+  assert_true(has_sig());
+  assert_true(verify_signature(slurp(dir + "/doc.json"), slurp(dir + "/doc.json.sig"), demo).ok);
+
+  const char *refused_docs[] = {
+      "{\"cohorts\": []}", "{\"version\": \"12\"}", "{\"version\": 1.5}", "{\"version\": true}", "[1]",
+      "{\"version\": 1"};
+  for (const char *doc : refused_docs) {
+    assert_int_equal(sign(doc, demo_key), 2);
+    assert_false(has_sig());
+    assert_true(slurp(dir + "/err").find("sign-definitions.sh: ") == 0);
+  }
+  std::string p384 = dir + "/p384.pem";
+  assert_int_equal(std::system(("openssl ecparam -name secp384r1 -genkey -noout -out '" + p384 + "'").c_str()), 0);
+  assert_int_equal(sign("{\"version\": 12}", p384), 2);
+  assert_false(has_sig());
+  assert_true(slurp(dir + "/err").find("not an EC P-256 private key") != std::string::npos);
+  assert_int_equal(std::system(("rm -rf '" + dir + "'").c_str()), 0);
+}
+
 }  // namespace
 
 int main() {
@@ -231,6 +276,7 @@ int main() {
       cmocka_unit_test(keys_of_the_wrong_kind_are_refused),
       cmocka_unit_test(key_files_are_named_in_errors),
       cmocka_unit_test(sign_script_output_verifies),
+      cmocka_unit_test(sign_script_signs_and_refuses),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

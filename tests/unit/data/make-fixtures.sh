@@ -72,4 +72,24 @@ for f in v1 v2 v2-other v3-bad-rule v3-truncated no-version version-string versi
   not-json version-twice extra-key; do
   sign "$sig/key1.pem" $f.json >$f.json.sig
 done
+
+# What the API emulator serves (tests/emulator/definitions.py): its document,
+# and under each content fault but oversize (4 MiB: made in memory by the test).
+mkdir -p "$here/emulator"
+python3 - "$root/tests/emulator" "$here/emulator" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+import definitions
+out = sys.argv[2]
+publisher = definitions.Publisher()
+for mode in (None, *definitions.CONTENT_MODES):
+    if mode == "oversize":
+        continue
+    document, signature = publisher.served(mode)
+    name = mode or "published"
+    with open(f"{out}/{name}.json", "wb") as f:
+        f.write(document)
+    with open(f"{out}/{name}.json.sig", "wb") as f:
+        f.write(signature)
+PY
 echo "fixtures written under $here"

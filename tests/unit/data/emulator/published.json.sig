@@ -1,0 +1,1 @@
+MEQCIDEyNueewF5Q/K/bCeDStDUfrvwnk4DeAdJ26RXRTEuhAiAiiYB/l5hmmdslQVGNq0o6s2obx3J9l/Svy9WyKR1DPA==

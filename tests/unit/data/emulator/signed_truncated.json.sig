@@ -1,0 +1,1 @@
+MEUCIQCrBg/f0BlBHRGi8ET6A+C6XhygQVEGpDYDnaatvNTwEwIgY7zLEvrrxqVVoLrD0o+Fnd+IvvVkc7c6R5Oa6oZdr5k=

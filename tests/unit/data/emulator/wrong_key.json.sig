@@ -1,0 +1,1 @@
+MEYCIQCeSMSug56XBFz6D8LDpb8xQ9HbMpAx3hkVj8vSDLg+KgIhAOivvzeRXAi8yrllI0kxJkPdPlCNcGQyKWxoLpejh+xB
