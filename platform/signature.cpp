@@ -20,13 +20,20 @@ constexpr size_t kMaxSigFile = 1024;
 // SubjectPublicKeyInfo of a P-256 key: 91 bytes; room for any EC key.
 constexpr size_t kMaxKeyDer = 256;
 // A PEM public key is a few hundred bytes; this bounds what a key file read takes.
-constexpr size_t kMaxKeyFile = 16 * 1024;
+constexpr size_t kMaxKeyFile = size_t{16} * 1024;
 
 SignatureStatus refused(std::string reason) {
   return SignatureStatus{false, std::move(reason), 0};
 }
 SignatureStatus accepted(size_t key_index = 0) {
   return SignatureStatus{true, std::string(), key_index};
+}
+
+// strerror() may share its buffer between threads; keys are loaded off the main thread too.
+std::string errno_reason(int err) {
+  char buf[128];
+  // The GNU strerror_r returns the message (in buf or a static string).
+  return strerror_r(err, buf, sizeof buf);
 }
 
 std::string mbedtls_reason(int code) {
@@ -72,7 +79,7 @@ std::string wrong_block(const std::string &label) {
 std::string printable(unsigned char c) {
   if (c >= 0x21 && c < 0x7f) return std::string("'") + static_cast<char>(c) + "'";
   char hex[8];
-  std::snprintf(hex, sizeof hex, "0x%02x", c);
+  (void)std::snprintf(hex, sizeof hex, "0x%02x", c);
   return hex;
 }
 
@@ -129,7 +136,7 @@ bool read_small_file(const std::string &path, std::string *out, int *err) {
   errno = 0;
   while ((n = std::fread(buf, 1, sizeof buf, f)) > 0 && data.size() <= kMaxKeyFile) data.append(buf, n);
   *err = std::ferror(f) ? (errno != 0 ? errno : EIO) : data.size() > kMaxKeyFile ? EFBIG : 0;
-  std::fclose(f);
+  (void)std::fclose(f);
   *out = std::move(data);
   return *err == 0;
 }
@@ -175,7 +182,7 @@ SignatureStatus load_public_keys(const std::vector<std::string> &paths, std::vec
     std::string pem;
     int err = 0;
     if (!read_small_file(paths[i], &pem, &err)) {
-      return refused(name + ": cannot read: " + (err == EFBIG ? "larger than any public key" : std::strerror(err)));
+      return refused(name + ": cannot read: " + (err == EFBIG ? "larger than any public key" : errno_reason(err)));
     }
     keys.emplace_back();
     SignatureStatus st = parse_public_key(pem, name, &keys.back());
