@@ -196,7 +196,7 @@ void methods_without_params_refuse_any(void **) {
     cohort_free(out);
     const cJSON *err = cJSON_GetObjectItemCaseSensitive(answer.get(), "error");
     if (!err) fail_msg("%s accepted an unknown param", m.c_str());
-    assert_int_equal(test::num(err, "code"), -32602);
+    if (test::num(err, "code") != -32602) fail_msg("%s: %s", m.c_str(), co::json_print(answer.get()).c_str());
     assert_string_equal(test::str(err, "message").c_str(), "anything: unknown field");
     assert_string_equal(test::str(cJSON_GetObjectItemCaseSensitive(err, "data"), "status").c_str(), "COHORT_EINVAL");
     if (params_of(m).size == 0) ++without;
