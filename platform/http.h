@@ -1,4 +1,4 @@
-// The HTTP transport seam: one POST with a deadline. The real one is libcurl
+// The HTTP transport seam: one POST (or a GET of a document) with a deadline. The real one is libcurl
 // (keep-alive, compression, TLS verification always on), unless the build has
 // none (COHORT_TRANSPORT=none); tests use a fake.
 #pragma once
@@ -17,9 +17,11 @@ namespace co::platform {
 
 struct HttpRequest {
   std::string url;
-  std::string body;  // JSON
+  std::string body;  // JSON (POST)
   std::vector<std::pair<std::string, std::string>> headers;
   int64_t timeout_ms = 300;
+  bool get = false;         // a GET (no body) instead of a POST: a document to fetch
+  size_t max_body = 0;      // the longest answer taken; 0: 1 MiB
 };
 
 struct HttpResponse {
@@ -27,7 +29,10 @@ struct HttpResponse {
   std::string body;
   std::string content_type;
   int64_t retry_after_s = -1;  // from Retry-After, when given as seconds
+  std::string etag;            // ETag, as given (quotes and W/ kept)
+  std::string cache_control;   // Cache-Control, as given
   bool timed_out = false;
+  bool too_large = false;   // the answer passed max_body (status 0, error says so)
   std::string error;        // transport error, "" when an answer arrived
 };
 

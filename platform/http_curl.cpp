@@ -31,12 +31,16 @@ const char *const kCaBundles[] = {
 struct Sink {
   HttpResponse *resp;
   bool out_of_memory;
+  size_t max_body;
 };
 
 size_t on_body(char *p, size_t size, size_t n, void *user) {
   auto *sink = static_cast<Sink *>(user);
   size_t len = size * n;
-  if (sink->resp->body.size() + len > kMaxBody) return 0;  // refuse huge answers
+  if (sink->resp->body.size() + len > sink->max_body) {  // refuse huge answers
+    sink->resp->too_large = true;
+    return 0;
+  }
   try {
     sink->resp->body.append(p, len);
   } catch (const std::bad_alloc &) {
@@ -59,6 +63,12 @@ size_t on_header(char *p, size_t size, size_t n, void *user) {
       size_t e = v.find_last_not_of(" \t\r\n");
       return b == std::string::npos ? std::string() : v.substr(b, e - b + 1);
     };
+    // Each answer's own (a 1xx before it says nothing of these).
+    if (line.rfind("HTTP/", 0) == 0) sink->resp->etag.clear(), sink->resp->cache_control.clear();
+    std::string etag = value_of("etag:");
+    if (!etag.empty()) sink->resp->etag = etag;
+    std::string cc = value_of("cache-control:");
+    if (!cc.empty()) sink->resp->cache_control = cc;
     std::string ra = value_of("retry-after:");
     if (!ra.empty() && ra.find_first_not_of("0123456789") == std::string::npos && ra.size() < 10) {
       sink->resp->retry_after_s = std::stoll(ra);
@@ -100,7 +110,7 @@ constexpr int kPollMs = 100;
 struct Transfer {
   size_t slot = 0;  // in the pool of easy handles
   CURL *easy = nullptr;
-  Sink sink{nullptr, false};
+  Sink sink{nullptr, false, kMaxBody};
   Headers headers;
   bool added = false;  // to the multi handle
   bool done = false;   // its answer or its error is in sink.resp
@@ -159,6 +169,7 @@ class CurlTransport final : public Transport {
   void start(Transfer &t, size_t slot, const HttpRequest &req, HttpResponse &resp) {
     t.slot = slot;
     t.sink.resp = &resp;
+    t.sink.max_body = req.max_body > 0 ? req.max_body : kMaxBody;
     if (aborted_) return;  // left undone: finish() says "aborted"
     try {
       t.easy = easy_at(slot);
@@ -191,13 +202,17 @@ class CurlTransport final : public Transport {
   void configure(Transfer &t, const HttpRequest &req) {
     CURL *easy = t.easy;
     curl_easy_reset(easy);
-    append(t.headers, "Content-Type: application/json");
+    if (!req.get) append(t.headers, "Content-Type: application/json");
     append(t.headers, "Accept: application/json");
     for (const auto &h : req.headers) append(t.headers, (h.first + ": " + h.second).c_str());
     curl_easy_setopt(easy, CURLOPT_URL, req.url.c_str());
-    curl_easy_setopt(easy, CURLOPT_POST, 1L);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req.body.c_str());
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+    if (req.get) {
+      curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+    } else {
+      curl_easy_setopt(easy, CURLOPT_POST, 1L);
+      curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req.body.c_str());
+      curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+    }
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t.headers.get());
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(req.timeout_ms));
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(req.timeout_ms));
@@ -258,6 +273,12 @@ class CurlTransport final : public Transport {
     HttpResponse &resp = *t.sink.resp;
     t.done = true;
     try {
+      if (rc != CURLE_OK && resp.too_large) {
+        resp.status = 0;
+        resp.body.clear();
+        resp.error = "answer over " + std::to_string(t.sink.max_body) + " bytes";
+        return;
+      }
       if (rc != CURLE_OK) {
         if (rc == CURLE_OUT_OF_MEMORY) t.sink.out_of_memory = true;
         resp.status = 0;
