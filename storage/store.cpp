@@ -15,77 +15,6 @@
 namespace co::storage {
 namespace {
 
-// Version N is reached by running kMigrations[N-1] on version N-1. Append only:
-// a released migration never changes.
-const char *const kMigrations[] = {
-    // 1: identity, history, outbox, dead letters, cohort state, caches.
-    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
-    "CREATE TABLE aliases(tag TEXT PRIMARY KEY, id TEXT NOT NULL,"
-    "  priority INTEGER NOT NULL) WITHOUT ROWID;"
-    "CREATE TABLE identities(epoch INTEGER PRIMARY KEY, user_id TEXT NOT NULL,"
-    "  aliases TEXT NOT NULL DEFAULT '[]');"
-    "CREATE TABLE events(seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL,"
-    "  epoch INTEGER NOT NULL, name TEXT NOT NULL, time_ms INTEGER, mono_ms INTEGER NOT NULL,"
-    "  boot_id TEXT NOT NULL, session_id TEXT NOT NULL, view_id TEXT,"
-    "  properties TEXT NOT NULL);"
-    "CREATE INDEX events_time ON events(time_ms);"
-    "CREATE TABLE outbox(seq INTEGER PRIMARY KEY);"
-    "CREATE TABLE dead_letters(id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL,"
-    "  http_status INTEGER NOT NULL, error TEXT NOT NULL, payload TEXT NOT NULL);"
-    "CREATE TABLE cohort_state(cohort_id TEXT PRIMARY KEY, checksum TEXT NOT NULL,"
-    "  last_seq INTEGER NOT NULL, state BLOB NOT NULL) WITHOUT ROWID;"
-    "CREATE TABLE cache(key TEXT PRIMARY KEY, kind TEXT NOT NULL, stored_ms INTEGER NOT NULL,"
-    "  expires_ms INTEGER NOT NULL, body TEXT NOT NULL) WITHOUT ROWID;",
-    // 2: open views, so a crash or power cut can still end them with engagement.
-    "CREATE TABLE views(view_id TEXT PRIMARY KEY, event_name TEXT NOT NULL,"
-    "  completion_name TEXT NOT NULL, kind TEXT NOT NULL, session_id TEXT NOT NULL,"
-    "  properties TEXT NOT NULL, url TEXT, duration_s REAL, started_mono INTEGER NOT NULL,"
-    "  state TEXT NOT NULL) WITHOUT ROWID;",
-    // 3: retention scans by age every few minutes; an index written with every
-    // event costs more flash than the scan costs time.
-    "DROP INDEX IF EXISTS events_time;",
-    // 4: flash wear. An event is one small row on one page: the outbox becomes
-    // a cursor (meta sent_seq: every event up to it has left); sequence numbers
-    // come from the agent (meta seq_floor keeps them rising when the history
-    // empties), not from AUTOINCREMENT's extra page per insert; UUIDs are 16-byte
-    // blobs (rows written before stay text); the boot is a number into `boots`,
-    // which also keeps each boot's wall-clock offset once the clock is trusted.
-    "CREATE TABLE boots(n INTEGER PRIMARY KEY, boot_id TEXT NOT NULL UNIQUE, offset_ms INTEGER);"
-    "CREATE TABLE events4(seq INTEGER PRIMARY KEY, event_id BLOB NOT NULL,"
-    "  epoch INTEGER NOT NULL, name TEXT NOT NULL, time_ms INTEGER, mono_ms INTEGER NOT NULL,"
-    "  boot NOT NULL, session_id BLOB NOT NULL, view_id BLOB, properties TEXT NOT NULL);"
-    "INSERT INTO events4 SELECT seq,event_id,epoch,name,time_ms,mono_ms,boot_id,session_id,view_id,properties"
-    "  FROM events;"
-    "INSERT OR REPLACE INTO meta(key,value) SELECT 'sent_seq',"
-    "  coalesce((SELECT min(seq) FROM outbox) - 1, (SELECT max(seq) FROM events), 0);"
-    "INSERT OR REPLACE INTO meta(key,value) SELECT 'seq_floor',"
-    "  coalesce((SELECT seq FROM sqlite_sequence WHERE name='events'), 0);"
-    "DROP TABLE events;"
-    "DROP TABLE outbox;"
-    "ALTER TABLE events4 RENAME TO events;",
-    // 5: cache deadlines on the monotonic clock, so a wall-clock change
-    // neither expires nor revives an answer. A row keeps the boot it was
-    // written in and its deadline on that boot's clock; each boot records the
-    // last monotonic time it was seen alive, so a later boot knows how much
-    // time an answer had left. Rows written before keep their time left at
-    // upgrade (their deadline on no boot: the time left itself).
-    "ALTER TABLE boots ADD COLUMN alive_mono INTEGER;"
-    "CREATE TABLE cache5(key TEXT PRIMARY KEY, kind TEXT NOT NULL, boot INTEGER,"
-    "  expires_mono INTEGER NOT NULL, body TEXT NOT NULL) WITHOUT ROWID;"
-    "INSERT INTO cache5 SELECT key, kind, NULL,"
-    "  expires_ms - CAST(strftime('%s','now') AS INTEGER) * 1000, body FROM cache"
-    "  WHERE stored_ms <= CAST(strftime('%s','now') AS INTEGER) * 1000;"
-    "DROP TABLE cache;"
-    "ALTER TABLE cache5 RENAME TO cache;",
-    // 6: aliases of equal priority keep the order they were given in (not
-    // their tag's spelling): `ord` is that order. Rows from before keep the
-    // tag order they were read in.
-    "ALTER TABLE aliases ADD COLUMN ord INTEGER NOT NULL DEFAULT 0;"
-    "UPDATE aliases SET ord = (SELECT count(*) FROM aliases a2 WHERE a2.priority < aliases.priority"
-    "  OR (a2.priority = aliases.priority AND a2.tag < aliases.tag));",
-};
-constexpr int kVersion = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);
-
 bool is_corruption(int rc) {
   rc &= 0xff;
   return rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB;
@@ -93,13 +22,9 @@ bool is_corruption(int rc) {
 
 }  // namespace
 
-int schema_version() { return kVersion; }
-
-const char *migration_sql(int to_version) {
-  return to_version >= 1 && to_version <= kVersion ? kMigrations[to_version - 1] : nullptr;
+Store::~Store() {
+  close();
 }
-
-Store::~Store() { close(); }
 
 void Store::drop_statements() {
   for (auto &entry : stmts_) sqlite3_finalize(entry.second);
@@ -173,8 +98,12 @@ void Store::rollback_all() {
 void Store::checkpoint() {
   if (db_) sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
 }
-int64_t Store::changes() const { return sqlite3_changes(db_); }
-std::string Store::error() const { return db_ ? sqlite3_errmsg(db_) : "database not open"; }
+int64_t Store::changes() const {
+  return sqlite3_changes(db_);
+}
+std::string Store::error() const {
+  return db_ ? sqlite3_errmsg(db_) : "database not open";
+}
 
 bool Store::migrate(std::string &err) {
   int version = 0;
@@ -186,14 +115,14 @@ bool Store::migrate(std::string &err) {
     }
     version = static_cast<int>(q.int64(0));
   }
-  if (version > kVersion) {
+  if (version > schema_version()) {
     err = "database schema version " + std::to_string(version) + " is newer than this agent's (" +
-          std::to_string(kVersion) + ")";
+          std::to_string(schema_version()) + ")";
     return false;
   }
-  for (int v = version + 1; v <= kVersion; ++v) {
-    std::string sql = std::string("BEGIN IMMEDIATE;") + kMigrations[v - 1] +
-                      "PRAGMA user_version=" + std::to_string(v) + ";COMMIT;";
+  for (int v = version + 1; v <= schema_version(); ++v) {
+    std::string sql =
+        std::string("BEGIN IMMEDIATE;") + migration_sql(v) + "PRAGMA user_version=" + std::to_string(v) + ";COMMIT;";
     if (!exec(sql.c_str(), &err)) {
       rollback();
       err = "migration to schema version " + std::to_string(v) + " failed: " + err;
@@ -366,8 +295,8 @@ bool Store::open_and_migrate(std::string &err) {
     (void)fchmod(fd, 0600);
     ::close(fd);
   }
-  int rc = sqlite3_open_v2(path_.c_str(), &db_,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
+  int rc =
+      sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     note(rc);
     err = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
@@ -440,6 +369,13 @@ bool Store::get_meta(const char *key, std::string &value) {
 bool Store::set_meta(const char *key, std::string_view value) {
   Stmt q(*this, "INSERT INTO meta(key,value) VALUES(?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value");
   q.bind(1, key).bind(2, value);
+  q.step();
+  return q.done();
+}
+
+bool Store::delete_meta(const char *key) {
+  Stmt q(*this, "DELETE FROM meta WHERE key=?");
+  q.bind(1, key);
   q.step();
   return q.done();
 }
@@ -546,7 +482,9 @@ void Stmt::reset() {
   done_ = false;
 }
 
-int64_t Stmt::int64(int col) const { return sqlite3_column_int64(stmt_, col); }
+int64_t Stmt::int64(int col) const {
+  return sqlite3_column_int64(stmt_, col);
+}
 
 std::string Stmt::text(int col) const {
   const unsigned char *p = sqlite3_column_text(stmt_, col);
@@ -554,6 +492,8 @@ std::string Stmt::text(int col) const {
            : std::string();
 }
 
-bool Stmt::is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+bool Stmt::is_null(int col) const {
+  return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
+}
 
 }  // namespace co::storage

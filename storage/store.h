@@ -104,6 +104,7 @@ class Store {
   // Key/value pairs of the meta table.
   bool get_meta(const char *key, std::string &value);
   bool set_meta(const char *key, std::string_view value);
+  bool delete_meta(const char *key);
 
  private:
   bool run(const std::string &sql);

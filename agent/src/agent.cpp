@@ -8,8 +8,9 @@
 #include <stdexcept>
 
 #include "build_info.h"
-#include "requests.h"
 #include "platform/files.h"
+#include "requests.h"
+#include "storage/boots.h"
 
 namespace co {
 
@@ -406,18 +407,10 @@ cohort_status Agent::init(const char *config_json, const Seams &seams, std::stri
   }
   boot_id_ = !seams.boot_id.empty() ? seams.boot_id : platform::boot_id();
   if (boot_id_.empty()) boot_id_ = platform::uuid4(*entropy_);  // every start counts as a boot
-  {
-    // This boot's number in the boots table: events carry the number.
-    storage::Stmt ins(store_, "INSERT OR IGNORE INTO boots(boot_id) VALUES(?)");
-    ins.bind(1, boot_id_);
-    ins.step();
-    storage::Stmt q(store_, "SELECT n FROM boots WHERE boot_id=?");
-    q.bind(1, boot_id_);
-    if (!ins.done() || !q.step()) {
-      err = "cannot record the boot: " + store_.error();
-      return COHORT_ESTORAGE;
-    }
-    boot_n_ = q.int64(0);
+  // This boot's number in the boots table: events carry the number.
+  if (!storage::register_boot(store_, boot_id_, boot_n_)) {
+    err = "cannot record the boot: " + store_.error();
+    return COHORT_ESTORAGE;
   }
   Outcome identity = load_identity();
   if (!identity.ok()) {
@@ -426,8 +419,8 @@ cohort_status Agent::init(const char *config_json, const Seams &seams, std::stri
   }
   std::string v;
   consent_ = store_.get_meta("consent", v) && v == "1";
-  history_evicted_ = store_.get_meta("history_evicted", v) ? std::stoll(v) : 0;
-  outbox_dropped_ = store_.get_meta("outbox_dropped", v) ? std::stoll(v) : 0;
+  counts_.evicted = storage::counter(store_, "history_evicted");
+  counts_.dropped = storage::counter(store_, "outbox_dropped");
   if (!reload_from_store()) {
     err = "cannot read the history: " + store_.error();
     return COHORT_ESTORAGE;
@@ -437,8 +430,8 @@ cohort_status Agent::init(const char *config_json, const Seams &seams, std::stri
     // the in-memory bound is for what comes in from now on. Measured from
     // zero, enforce_bounds() below would give up the oldest queued events
     // (the send cursor passing events never sent) and evict them.
-    degraded_history_ = history_count_;
-    degraded_queue_ = outbox_count_;
+    degraded_history_ = counts_.history;
+    degraded_queue_ = counts_.outbox;
   }
   check_clock();  // back-fills what an earlier boot left untimed, if it can
   if (!enforce_bounds()) {
@@ -454,25 +447,21 @@ cohort_status Agent::init(const char *config_json, const Seams &seams, std::stri
   load_definitions();
   if (start_sync(seams, err) != COHORT_OK) return COHORT_ECONFIG;
   CO_LOG(*log_, info, "agent open: data_dir %s, %lld events in history, %lld queued", cfg_.data_dir.c_str(),
-         static_cast<long long>(history_count_), static_cast<long long>(outbox_count_));
+         static_cast<long long>(counts_.history), static_cast<long long>(counts_.outbox));
   return COHORT_OK;
 }
 
 // The history's counters and cursors as stored (at open, and after a
 // transaction that failed to commit left the memory ahead of the disk).
 bool Agent::reload_from_store() {
-  std::string v;
-  sent_seq_ = store_.get_meta("sent_seq", v) ? std::stoll(v) : 0;
-  int64_t floor = store_.get_meta("seq_floor", v) ? std::stoll(v) : 0;
-  std::string sql = std::string("SELECT count(*), coalesce(max(seq),0), (SELECT count(*) FROM events WHERE seq>?") +
-                    outbox_filter() + "), (SELECT count(*) FROM events WHERE time_ms IS NULL) FROM events";
-  storage::Stmt q(store_, sql.c_str());
-  q.bind(1, sent_seq_);
-  if (!q.step()) return false;
-  history_count_ = q.int64(0);
-  next_seq_ = std::max({q.int64(1), floor, sent_seq_}) + 1;
-  outbox_count_ = q.int64(2);
-  untimed_events_ = q.int64(3);
+  counts_.sent_seq = storage::counter(store_, "sent_seq");
+  int64_t floor = storage::counter(store_, "seq_floor");
+  storage::StoredCounts stored;
+  if (!storage::count_events(store_, counts_.sent_seq, cfg_.sync_send_segment_events, stored)) return false;
+  counts_.history = stored.history;
+  counts_.next_seq = std::max({stored.max_seq, floor, counts_.sent_seq}) + 1;
+  counts_.outbox = stored.queued;
+  counts_.untimed = stored.untimed;
   return true;
 }
 
@@ -674,8 +663,8 @@ Outcome Agent::m_status(const Params &, cJSON *result) {
   json_add_string(result, "user_id", user_id_.c_str());
   json_add_bool(result, "consent", consent_granted());
   json_add_bool(result, "consent_required", cfg_.consent_required);
-  json_add_string(result, "session_id", session_id_.c_str());
-  json_add_number(result, "queue_depth", static_cast<double>(outbox_count_));
+  json_add_string(result, "session_id", session_.id.c_str());
+  json_add_number(result, "queue_depth", static_cast<double>(counts_.outbox));
   json_add_number(result, "dead_letters", static_cast<double>(dead_letters_));
   json_add_number(result, "definitions", static_cast<double>(definitions_.size()));
   // "ok", or "degraded" (working from memory) with the reason.
@@ -684,7 +673,7 @@ Outcome Agent::m_status(const Params &, cJSON *result) {
   // Extension: whether the wall clock is trusted, and the events waiting for it.
   cJSON *clock = json_add_object(result, "clock");
   json_add_bool(clock, "trusted", check_clock());
-  json_add_number(clock, "untimed_events", static_cast<double>(untimed_events_));
+  json_add_number(clock, "untimed_events", static_cast<double>(counts_.untimed));
   cJSON *sync = json_add_object(result, "last_sync");
   if (synced_once_) {
     json_add_bool(sync, "ok", last_sync_ok_);
@@ -705,9 +694,9 @@ Outcome Agent::m_status(const Params &, cJSON *result) {
   else json_add_string(sync, "detail", last_sync_detail_.c_str());
   json_add_number(sync, "sent", static_cast<double>(sent_total_));
   cJSON *hist = json_add_object(result, "history");
-  json_add_number(hist, "events", static_cast<double>(history_count_));
-  json_add_number(hist, "evicted", static_cast<double>(history_evicted_));
-  json_add_number(result, "queue_dropped", static_cast<double>(outbox_dropped_));
+  json_add_number(hist, "events", static_cast<double>(counts_.history));
+  json_add_number(hist, "evicted", static_cast<double>(counts_.evicted));
+  json_add_number(result, "queue_dropped", static_cast<double>(counts_.dropped));
   return COHORT_OK;
 }
 
@@ -722,9 +711,9 @@ Outcome Agent::m_consent_set(const Params &params, cJSON *result) {
   }
   consent_ = granted;  // before the cohorts settle: without consent they record nothing
   if (!granted) {
-    history_count_ = 0;
-    outbox_count_ = 0;
-    sent_seq_ = next_seq_ - 1;
+    counts_.history = 0;
+    counts_.outbox = 0;
+    counts_.sent_seq = counts_.next_seq - 1;
     (void)apply_definitions(definitions_doc_, true);  // the cohort state went with the history
   }
   CO_LOG(*log_, info, "consent %s", granted ? "granted" : "withdrawn");

@@ -25,7 +25,10 @@
 #include "platform/http.h"
 #include "platform/log.h"
 #include "rules/engine.h"
+#include "storage/events.h"
+#include "storage/identities.h"
 #include "storage/store.h"
+#include "storage/transaction.h"
 
 namespace co {
 
@@ -51,11 +54,7 @@ struct CacheEntry {
   bool valid(int64_t now_mono) const { return body && now_mono < expires_mono; }
 };
 
-struct Alias {
-  std::string tag;
-  std::string id;
-  int64_t priority = 0;
-};
+using Alias = storage::Alias;
 
 // A validated event, ready to be stored.
 struct Event {
@@ -284,9 +283,6 @@ class Agent {
   void settle_contextual(const ContextJob &job, const platform::HttpResponse &resp);
   void backoff(int64_t retry_after_s, int64_t cap_ms);
   void identity_of(int64_t epoch, cJSON *body);
-  // The SQL condition of an event still to be sent (segment events stay on
-  // the device unless sync.send_segment_events), for the outbox queries.
-  const char *outbox_filter() const;
   bool queued_for_ccs(const std::string &event_name) const;
   // Text that leaves the agent (status, dead letters) without the API key.
   std::string redact(std::string text) const;
@@ -310,7 +306,7 @@ class Agent {
   Outcome new_event(const std::string &name, const cJSON *properties, const char *time, Event &ev);
   Outcome store_event(Event &ev, int64_t &seq, const std::function<bool()> &also = nullptr);
   bool enforce_bounds();
-  bool evict_history(const char *select_sql, int64_t arg);
+  bool count_evicted(int64_t n);
   bool advance_sent(int64_t seq);
   bool keep_seq_floor();
   bool delete_sent_events();
@@ -335,17 +331,17 @@ class Agent {
   int64_t epoch_ = 0;
   std::vector<Alias> aliases_;
   bool consent_ = false;
-  std::string session_id_;
-  int64_t session_last_mono_ = 0;
+  // The session: its id and last activity (monotonic ms).
+  struct Session {
+    std::string id;
+    int64_t last_mono = 0;
+  };
+  Session session_;
   int64_t session_saved_mono_ = -1;  // when the session was last persisted
 
-  // Counters (persisted in meta).
-  int64_t history_count_ = 0;
-  int64_t outbox_count_ = 0;  // events after sent_seq_: still to send
-  int64_t sent_seq_ = 0;      // every event up to here has left (sent, refused or dropped)
-  int64_t next_seq_ = 1;      // the sequence number of the next stored event
-  int64_t history_evicted_ = 0;
-  int64_t outbox_dropped_ = 0;
+  // The history's counters and cursors (persisted in meta and counted at
+  // open); a transaction that changes them holds them (storage::Transaction).
+  storage::HistoryCounts counts_;
   int64_t retention_checked_mono_ = 0;
   std::atomic<std::thread::id> batch_owner_{};  // the thread in a batch, if any
   bool batch_tx_ = false;                       // the batch's transaction is open
@@ -365,7 +361,6 @@ class Agent {
   int64_t plausible_ms_ = 0;       // no wall time before this is believed (the build time)
   int64_t wall_floor_ = 0;         // the wall time last trusted (or the build time)...
   int64_t mono_floor_ = 0;         // ...and the monotonic time it was read at
-  int64_t untimed_events_ = 0;     // stored with no trusted time yet
   bool waiting_for_clock_ = false; // the next event to send has no wall time yet
 
   std::map<std::string, View> views_;
@@ -418,7 +413,7 @@ class Agent {
 void merge_activations(cJSON *out, const cJSON *activations);
 
 // Adds name, time, session_id, view_id? and properties (the CCS event shape)
-// from five consecutive columns of a row, starting at `first`.
+// from the five event columns of a row (storage/events.h), starting at `first`.
 void add_event_fields(cJSON *e, const storage::Stmt &q, int first);
 
 // ISO 8601 date-time -> Unix ms (UTC). Accepts "Z" or "+hh:mm" offsets and

@@ -45,7 +45,7 @@ bool Agent::check_clock() {
            : clock_jumped_             ? "it was set"
                                        : "plausible and synchronised");
   }
-  if (trusted && untimed_events_ > 0 && !backfill_times(wall, mono)) {
+  if (trusted && counts_.untimed > 0 && !backfill_times(wall, mono)) {
     CO_LOG(*log_, warn, "cannot back-fill event times: %s", store_.error().c_str());
     return false;  // tried again at the next check
   }
@@ -69,43 +69,9 @@ void Agent::stamp(Event &ev) {
 }
 
 bool Agent::backfill_times(int64_t wall, int64_t mono) {
-  int64_t offset = wall - mono;
-  if (!store_.begin()) return false;
-  storage::Stmt boot(store_, "UPDATE boots SET offset_ms=? WHERE n=?");
-  boot.bind(1, offset).bind(2, boot_n_);
-  boot.step();
-  // This boot, and earlier boots whose offset is known: exact.
-  storage::Stmt known(store_,
-                      "UPDATE events SET time_ms = mono_ms + (SELECT offset_ms FROM boots WHERE n = events.boot)"
-                      " WHERE time_ms IS NULL AND boot IN (SELECT n FROM boots WHERE offset_ms IS NOT NULL)");
-  known.step();
-  // Earlier boots never trusted: just before this boot started (at wall time
-  // `offset`), the latest boot last, each spaced as it was.
-  struct Span {
-    int64_t boot, first, last;
-  };
-  std::vector<Span> spans;
-  storage::Stmt q(store_,
-                  "SELECT boot, min(mono_ms), max(mono_ms) FROM events WHERE time_ms IS NULL"
-                  " GROUP BY boot ORDER BY boot DESC");
-  while (q.step()) spans.push_back({q.int64(0), q.int64(1), q.int64(2)});
-  bool ok = boot.done() && known.done() && q.done();
-  int64_t end = offset - 1;
-  storage::Stmt place(store_, "UPDATE events SET time_ms = ?1 - (?2 - mono_ms) WHERE boot = ?3 AND time_ms IS NULL");
-  for (const Span &span : spans) {
-    if (!ok) break;
-    place.reset();
-    place.bind(1, end).bind(2, span.last).bind(3, span.boot);
-    place.step();
-    ok = place.done();
-    end -= span.last - span.first + 1;
-  }
-  if (!ok || !store_.commit()) {
-    store_.rollback();
-    return false;
-  }
-  CO_LOG(*log_, info, "back-filled the wall time of %lld events", static_cast<long long>(untimed_events_));
-  untimed_events_ = 0;
+  if (!storage::backfill_times(store_, boot_n_, wall - mono)) return false;
+  CO_LOG(*log_, info, "back-filled the wall time of %lld events", static_cast<long long>(counts_.untimed));
+  counts_.untimed = 0;
   waiting_for_clock_ = false;
   wake_worker(false);
   return true;

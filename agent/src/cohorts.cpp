@@ -14,6 +14,7 @@
 
 #include "agent.h"
 #include "platform/files.h"
+#include "storage/cohort_state.h"
 
 namespace co {
 namespace {
@@ -27,11 +28,7 @@ const char *const kEmptyDefinitions = "{\"cohorts\":[]}";
 // after, oldest first, as an engine event.
 template <typename F>
 bool for_each_event(storage::Store &store, int64_t epoch, int64_t after, F &&fn) {
-  storage::Stmt q(store,
-                  "SELECT seq,time_ms,name,session_id,view_id,properties FROM events"
-                  " WHERE epoch=? AND seq>? ORDER BY seq");
-  q.bind(1, epoch).bind(2, after);
-  while (q.step()) {
+  return storage::read_epoch_events(store, epoch, after, [&](const storage::Stmt &q) {
     std::string name = q.text(2), session = q.uuid(3), view = q.is_null(4) ? std::string() : q.uuid(4);
     Json props = json_parse(q.text(5));
     rules::Event e;
@@ -42,8 +39,8 @@ bool for_each_event(storage::Store &store, int64_t epoch, int64_t after, F &&fn)
     e.view_id = view;
     e.properties = props.get();
     fn(e);
-  }
-  return q.done();
+    return true;
+  });
 }
 
 }  // namespace
@@ -51,7 +48,7 @@ bool for_each_event(storage::Store &store, int64_t epoch, int64_t after, F &&fn)
 rules::Now Agent::rules_now() {
   rules::Now now;
   now.time_ms = now_wall();
-  now.session_id = session_id_;
+  now.session_id = session_.id;
   now.view_id = current_view_id_;
   return now;
 }
@@ -66,8 +63,10 @@ Outcome Agent::apply_definitions(const std::string &doc, bool fresh_state) {
     rules::LoadReport none;
     engine_.load(kEmptyDefinitions, {}, now_wall(), &none);
   } else {
-    storage::Stmt q(store_, "SELECT cohort_id,checksum,last_seq,state FROM cohort_state");
-    while (q.step()) saved.push_back({q.text(0), q.text(1), q.int64(2), q.text(3)});
+    storage::read_cohort_state(store_, [&](const storage::Stmt &q) {
+      saved.push_back({q.text(0), q.text(1), q.int64(2), q.text(3)});
+      return true;
+    });
   }
   rules::LoadReport report;
   rules::Status st = engine_.load(doc, saved, now_wall(), &report);
@@ -103,28 +102,22 @@ void Agent::restore_reported(const std::vector<rules::SavedState> &saved) {
     after = std::min(after, it == covered.end() ? 0 : it->second);
   }
   if (after == INT64_MAX) return;
-  storage::Stmt q(store_,
-                  "SELECT seq,name,time_ms,session_id,view_id,properties FROM events"
-                  " WHERE epoch=? AND seq>? AND name IN ('SegmentEntry','SegmentExit') ORDER BY seq");
-  q.bind(1, epoch_).bind(2, after);
-  while (q.step()) {
+  storage::read_segment_events(store_, epoch_, after, [&](const storage::Stmt &q) {
     Json props = json_parse(q.text(5));
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(props.get(), "segment_id");
-    if (!cJSON_IsString(id)) continue;
+    if (!cJSON_IsString(id)) return true;
     auto it = covered.find(id->valuestring);
-    if (it != covered.end() && q.int64(0) <= it->second) continue;
+    if (it != covered.end() && q.int64(0) <= it->second) return true;
     std::string session = q.uuid(3), view = q.is_null(4) ? std::string() : q.uuid(4);
     engine_.reported(id->valuestring, q.text(1) == "SegmentEntry", rules::Now{q.int64(2), session, view});
-  }
+    return true;
+  });
 }
 
 // Reads the definitions at start: the configured file, else the last set put.
 void Agent::load_definitions() {
-  {
-    storage::Stmt q(store_, "SELECT view_id FROM events WHERE epoch=? AND view_id IS NOT NULL ORDER BY seq DESC LIMIT 1");
-    q.bind(1, epoch_);
-    if (q.step()) current_view_id_ = q.uuid(0);
-  }
+  std::string newest = storage::newest_view_id(store_, epoch_);
+  if (!newest.empty()) current_view_id_ = newest;
   std::string doc;
   if (!store_.get_meta("definitions", doc)) doc = kEmptyDefinitions;
   if (!cfg_.cohorts_definitions.empty()) {
@@ -197,14 +190,11 @@ void Agent::observe_event(const Event &ev, int64_t seq) {
 
 void Agent::save_cohort_state() {
   std::vector<rules::SavedState> states = engine_.save();
-  bool ok = store_.begin() && store_.exec("DELETE FROM cohort_state");
-  storage::Stmt ins(store_, "INSERT INTO cohort_state(cohort_id,checksum,last_seq,state) VALUES(?,?,?,?)");
-  for (const rules::SavedState &s : states) {
-    if (!ok) break;
-    ins.reset();
-    ins.bind(1, s.cohort_id).bind(2, s.checksum).bind(3, s.seq).bind(4, s.blob);
-    ins.step();
-    ok = ins.done();
+  bool ok = store_.begin();
+  if (ok) {
+    storage::CohortStateWriter writer(store_);
+    for (const rules::SavedState &s : states) writer.add(s.cohort_id, s.checksum, s.seq, s.blob);
+    ok = writer.ok();
   }
   if (!ok || !store_.commit()) {
     store_.rollback();

@@ -19,8 +19,8 @@ bool Agent::degrade(const std::string &why) {
   storage_error_ = why;
   storage_retry_mono_ = clock_->mono_ms();
   // What is already stored stays: only what comes in meanwhile is bounded.
-  degraded_history_ = history_count_;
-  degraded_queue_ = outbox_count_;
+  degraded_history_ = counts_.history;
+  degraded_queue_ = counts_.outbox;
   CO_LOG(*log_, warn, "%s; keeping data in memory (at most %lld events) until storage works again", why.c_str(),
          static_cast<long long>(kDegradedMaxEvents));
   return true;
@@ -45,7 +45,7 @@ void Agent::retry_storage() {
     if (!store_.in_memory()) degrade("storage: " + err);  // written, then failed: carry on in memory
     return;
   }
-  CO_LOG(*log_, info, "storage works again: %lld events written back to %s", static_cast<long long>(history_count_),
+  CO_LOG(*log_, info, "storage works again: %lld events written back to %s", static_cast<long long>(counts_.history),
          store_.path().c_str());
   storage_error_.clear();
   if (!save_identity_file()) CO_LOG(*log_, warn, "cannot write the identity file in %s", cfg_.data_dir.c_str());

@@ -135,44 +135,25 @@ Outcome Agent::new_event(const std::string &name, const cJSON *properties, const
 // An event that already has a session (a view's completion) keeps it.
 Outcome Agent::store_event(Event &ev, int64_t &seq, const std::function<bool()> &also) {
   seq = 0;
-  std::string prev_session = session_id_;
-  int64_t prev_mono = session_last_mono_;
-  int64_t prev_history = history_count_, prev_outbox = outbox_count_;
-  int64_t prev_evicted = history_evicted_, prev_dropped = outbox_dropped_;
-  int64_t prev_sent = sent_seq_, prev_next = next_seq_, prev_untimed = untimed_events_;
-  bool ok = store_.begin();
+  storage::Transaction<storage::HistoryCounts, Session> tx(store_, counts_, session_);
+  bool ok = tx.begun();
   ok = ok && touch_session(ev.mono_ms);
-  if (ev.session_id.empty()) ev.session_id = session_id_;
+  if (ev.session_id.empty()) ev.session_id = session_.id;
   if (ok && consent_granted()) {
     std::string props = json_print_checked(ev.properties.get());
-    storage::Stmt ins(store_,
-                      "INSERT INTO events(event_id,epoch,name,time_ms,mono_ms,boot,session_id,view_id,properties,seq)"
-                      " VALUES(?,?,?,?,?,?,?,?,?,?)");
-    seq = next_seq_++;
-    ins.bind_uuid(1, ev.event_id).bind(2, epoch_).bind(3, ev.name).bind(5, ev.mono_ms);
-    if (ev.time_known) ins.bind(4, ev.time_ms); else ins.bind_null(4);
-    if (!ev.time_known) untimed_events_ += 1;
-    ins.bind(6, boot_n_).bind_uuid(7, ev.session_id).bind(9, props).bind(10, seq);
-    if (ev.view_id.empty()) ins.bind_null(8); else ins.bind_uuid(8, ev.view_id);
-    ins.step();
-    ok = ins.done();
-    history_count_ += 1;
-    if (queued_for_ccs(ev.name)) outbox_count_ += 1;
+    seq = counts_.next_seq++;
+    storage::EventRow row{seq,        ev.event_id, epoch_,        ev.name,    ev.time_ms, ev.time_known,
+                          ev.mono_ms, boot_n_,     ev.session_id, ev.view_id, props};
+    if (!ev.time_known) counts_.untimed += 1;
+    ok = storage::insert_event(store_, row);
+    counts_.history += 1;
+    if (queued_for_ccs(ev.name)) counts_.outbox += 1;
     ok = ok && enforce_bounds();
   }
   ok = ok && (!also || also());
-  if (!ok || !store_.commit()) {
+  if (!ok || !tx.commit()) {
     std::string why = store_.error();
-    store_.rollback();
-    session_id_ = prev_session;
-    session_last_mono_ = prev_mono;
-    history_count_ = prev_history;
-    outbox_count_ = prev_outbox;
-    history_evicted_ = prev_evicted;
-    outbox_dropped_ = prev_dropped;
-    sent_seq_ = prev_sent;
-    next_seq_ = prev_next;
-    untimed_events_ = prev_untimed;
+    tx.rollback();
     seq = 0;
     // The disk failed us: carry on in memory and store it there.
     if (degrade_after_fault()) return store_event(ev, seq, also);
@@ -185,27 +166,24 @@ Outcome Agent::store_event(Event &ev, int64_t &seq, const std::function<bool()> 
 // Keeps the history and the outbox within their bounds: oldest first, and
 // counters say how many went. Runs inside the caller's transaction.
 bool Agent::enforce_bounds() {
-  if (outbox_count_ > queue_limit()) {
+  if (counts_.outbox > queue_limit()) {
     // The oldest queued events are given up: the cursor moves past them.
-    int64_t excess = outbox_count_ - queue_limit();
-    std::string sql = std::string("SELECT seq FROM events WHERE seq>?") + outbox_filter() + " ORDER BY seq LIMIT 1 OFFSET ?";
-    storage::Stmt q(store_, sql.c_str());
-    q.bind(1, sent_seq_).bind(2, excess - 1);
-    if (!q.step()) return false;
-    if (!advance_sent(q.int64(0))) return false;
-    outbox_count_ -= excess;
-    outbox_dropped_ += excess;
-    if (!store_.set_meta("outbox_dropped", std::to_string(outbox_dropped_))) return false;
+    int64_t excess = counts_.outbox - queue_limit();
+    int64_t last = 0;
+    if (!storage::nth_queued(store_, counts_.sent_seq, excess - 1, cfg_.sync_send_segment_events, last)) return false;
+    if (!advance_sent(last)) return false;
+    counts_.outbox -= excess;
+    counts_.dropped += excess;
+    if (!storage::set_counter(store_, "outbox_dropped", counts_.dropped)) return false;
   }
-  int64_t excess = history_count_ - history_limit();
-  if (excess > 0 && !evict_history("SELECT seq FROM events WHERE seq<=?2 ORDER BY seq LIMIT ?1", excess)) {
-    return false;
-  }
+  int64_t excess = counts_.history - history_limit();
+  int64_t n = 0;
+  if (excess > 0 && !(storage::evict_oldest(store_, excess, counts_.sent_seq, n) && count_evicted(n))) return false;
   // Retention by age is checked at most every ten minutes, not per event.
   int64_t now_mono = clock_->mono_ms();
   if (clock_trusted_ && (retention_checked_mono_ == 0 || now_mono - retention_checked_mono_ > 600000)) {
     int64_t cutoff = clock_->wall_ms() - cfg_.history_retention_days * 86400000;
-    if (!evict_history("SELECT seq FROM events WHERE time_ms < ?1 AND seq<=?2", cutoff)) return false;
+    if (!(storage::evict_older_than(store_, cutoff, counts_.sent_seq, n) && count_evicted(n))) return false;
     retention_checked_mono_ = now_mono;
   }
   return true;
@@ -213,51 +191,36 @@ bool Agent::enforce_bounds() {
 
 // Moves the send cursor: every event up to `seq` has left the queue.
 bool Agent::advance_sent(int64_t seq) {
-  if (!store_.set_meta("sent_seq", std::to_string(seq))) return false;
-  sent_seq_ = seq;
+  if (!storage::set_sent_seq(store_, seq)) return false;
+  counts_.sent_seq = seq;
   return true;
 }
 
-// Deletes the events the query selects (?1: its argument, ?2: the send
-// cursor, so never one still queued for the CCS API), and counts them.
-bool Agent::evict_history(const char *select_sql, int64_t arg) {
-  std::string sql = std::string("DELETE FROM events WHERE seq IN (") + select_sql + ")";
-  storage::Stmt del(store_, sql.c_str());
-  del.bind(1, arg).bind(2, sent_seq_);
-  del.step();
-  if (!del.done()) return false;
-  int64_t n = store_.changes();
+// Counts `n` events evicted from the history (never one still queued).
+bool Agent::count_evicted(int64_t n) {
   if (n > 0) {
-    history_count_ -= n;
-    history_evicted_ += n;
-    return store_.set_meta("history_evicted", std::to_string(history_evicted_)) && keep_seq_floor();
+    counts_.history -= n;
+    counts_.evicted += n;
+    return storage::set_counter(store_, "history_evicted", counts_.evicted) && keep_seq_floor();
   }
   return true;
 }
 
 // Drops every event that has left the queue (a new identity's fresh start).
 bool Agent::delete_sent_events() {
-  storage::Stmt del(store_, "DELETE FROM events WHERE seq<=?");
-  del.bind(1, sent_seq_);
-  del.step();
-  return del.done() && store_.set_meta("seq_floor", std::to_string(next_seq_ - 1));
+  return storage::delete_sent(store_, counts_.sent_seq) && storage::set_seq_floor(store_, counts_.next_seq - 1);
 }
 
 // Sequence numbers never go back, even when the history empties (the cohort
 // state and the send cursor count on it).
 bool Agent::keep_seq_floor() {
-  return history_count_ > 0 || store_.set_meta("seq_floor", std::to_string(next_seq_ - 1));
+  return counts_.history > 0 || storage::set_seq_floor(store_, counts_.next_seq - 1);
 }
 
 bool Agent::purge_behavioral() {
   // The cursor and the floor move to the last sequence number: nothing queued,
   // and numbering goes on from there (the caller resets the counters).
-  std::string last = std::to_string(next_seq_ - 1);
-  if (!(store_.set_meta("sent_seq", last) && store_.set_meta("seq_floor", last) && store_.exec("DELETE FROM events") &&
-        store_.exec("DELETE FROM cohort_state") && store_.exec("DELETE FROM cache WHERE kind='behavioral'") &&
-        store_.exec("DELETE FROM dead_letters") && store_.exec("DELETE FROM meta WHERE key='ccs_state'"))) {
-    return false;
-  }
+  if (!storage::purge_behavioral(store_, counts_.next_seq - 1)) return false;
   ++purges_;
   caches_.erase("behavioral");
   dead_letters_ = 0;
@@ -307,22 +270,19 @@ Outcome Agent::m_history_get(const Params &params, cJSON *result) {
   std::string name = params.string("name");
   // Paging, newest first: `before` is the `next` of the previous page.
   int64_t before = params.integer("before");
-  storage::Stmt q(store_,
-                  "SELECT seq,event_id,name,time_ms,session_id,view_id,properties FROM events"
-                  " WHERE epoch = ?3 AND (?1 = '' OR name = ?1) AND (?4 = 0 OR seq < ?4) ORDER BY seq DESC LIMIT ?2");
-  q.bind(1, name).bind(2, limit).bind(3, epoch_).bind(4, before);
   cJSON *arr = json_add_array(result, "events");
   int64_t rows = 0, last = 0;
-  while (q.step()) {
+  bool read = storage::read_history(store_, epoch_, name, before, limit, [&](const storage::Stmt &q) {
     cJSON *e = json_append(arr, cJSON_CreateObject());  // owned by arr before it is filled
     last = q.int64(0);
     json_add_number(e, "seq", static_cast<double>(last));
     json_add_string(e, "event_id", q.uuid(1).c_str());
     add_event_fields(e, q, 2);
     ++rows;
-  }
-  if (!q.done()) return failure(COHORT_ESTORAGE, "history: " + store_.error());
-  json_add_number(result, "total", static_cast<double>(history_count_));
+    return true;
+  });
+  if (!read) return failure(COHORT_ESTORAGE, "history: " + store_.error());
+  json_add_number(result, "total", static_cast<double>(counts_.history));
   // A full page may have more behind it; a short one is the last.
   if (rows == limit) {
     json_add_number(result, "next", static_cast<double>(last));

@@ -48,11 +48,7 @@ Outcome Agent::load_identity() {
     }
     epoch_ += 1;
     if (!store_.begin()) return failure(COHORT_ESTORAGE, "identity: " + store_.error());
-    storage::Stmt ins(store_, "INSERT OR REPLACE INTO identities(epoch,user_id) VALUES(?,?)");
-    ins.bind(1, epoch_).bind(2, user_id_);
-    ins.step();
-    if (!ins.done() || !store_.set_meta("user_id", user_id_) ||
-        !store_.set_meta("epoch", std::to_string(epoch_)) || !store_.commit()) {
+    if (!storage::record_identity(store_, epoch_, user_id_) || !store_.commit()) {
       std::string why = store_.error();
       store_.rollback();
       return failure(COHORT_ESTORAGE, "identity: " + why);
@@ -63,11 +59,10 @@ Outcome Agent::load_identity() {
     if (!save_identity_file()) CO_LOG(*log_, warn, "cannot write the identity file in %s", cfg_.data_dir.c_str());
   }
   aliases_.clear();
-  storage::Stmt q(store_, "SELECT tag,id,priority FROM aliases ORDER BY priority, ord");
-  while (q.step()) aliases_.push_back({q.text(0), q.text(1), q.int64(2)});
+  storage::read_aliases(store_, aliases_);
 
   // The session continues across a restart only within the inactivity timeout.
-  session_id_.clear();
+  session_.id.clear();
   if (store_.get_meta("session", v)) {
     char id[64] = {0}, boot[64] = {0};
     long long mono = 0, wall = 0;
@@ -77,14 +72,14 @@ Outcome Agent::load_identity() {
       bool same_boot = boot_id_ == boot;
       int64_t idle = same_boot ? clock_->mono_ms() - mono : clock_->wall_ms() - wall;
       if ((same_boot || check_clock()) && idle >= 0 && idle <= timeout) {
-        session_id_ = id;
-        session_last_mono_ = boot_id_ == boot ? mono : clock_->mono_ms() - idle;
+        session_.id = id;
+        session_.last_mono = boot_id_ == boot ? mono : clock_->mono_ms() - idle;
       }
     }
   }
-  if (session_id_.empty()) {
-    session_id_ = platform::uuid4(*entropy_);
-    session_last_mono_ = clock_->mono_ms();
+  if (session_.id.empty()) {
+    session_.id = platform::uuid4(*entropy_);
+    session_.last_mono = clock_->mono_ms();
   }
   return COHORT_OK;
 }
@@ -92,19 +87,19 @@ Outcome Agent::load_identity() {
 constexpr int64_t kSessionSaveMs = 10000;
 
 bool Agent::touch_session(int64_t now_mono) {
-  std::string id = session_id_;
-  if (now_mono - session_last_mono_ > cfg_.session_inactivity_timeout_s * 1000) id = platform::uuid4(*entropy_);
+  std::string id = session_.id;
+  if (now_mono - session_.last_mono > cfg_.session_inactivity_timeout_s * 1000) id = platform::uuid4(*entropy_);
   // The activity mark is persisted when the session changes and at most every
   // kSessionSaveMs otherwise: a page write per event saved, and a restart
   // misjudges the idle time by no more than that.
-  if (id != session_id_ || session_saved_mono_ < 0 || now_mono - session_saved_mono_ >= kSessionSaveMs ||
+  if (id != session_.id || session_saved_mono_ < 0 || now_mono - session_saved_mono_ >= kSessionSaveMs ||
       now_mono < session_saved_mono_) {
     std::string v = id + "|" + std::to_string(now_mono) + "|" + boot_id_ + "|" + std::to_string(now_wall());
     if (!store_.set_meta("session", v)) return false;
     session_saved_mono_ = now_mono;
   }
-  session_id_ = id;
-  session_last_mono_ = now_mono;
+  session_.id = id;
+  session_.last_mono = now_mono;
   return true;
 }
 
@@ -195,17 +190,7 @@ Outcome Agent::m_identity_set_aliases(const Params &params, cJSON *result) {
   std::stable_sort(next.begin(), next.end(), [](const Alias &x, const Alias &y) { return x.priority < y.priority; });
 
   if (!store_.begin()) return failure(COHORT_ESTORAGE, "aliases: " + store_.error());
-  bool ok = store_.exec("DELETE FROM aliases");
-  storage::Stmt ins(store_, "INSERT INTO aliases(tag,id,priority,ord) VALUES(?,?,?,?)");
-  int64_t ord = 0;
-  for (const Alias &a : next) {
-    if (!ok) break;
-    ins.reset();
-    ins.bind(1, a.tag).bind(2, a.id).bind(3, a.priority).bind(4, ord++);
-    ins.step();
-    ok = ins.done();
-  }
-  if (!ok || !store_.commit()) {
+  if (!storage::replace_aliases(store_, next) || !store_.commit()) {
     std::string why = store_.error();
     store_.rollback();
     return failure(COHORT_ESTORAGE, "aliases: " + why);
@@ -224,30 +209,17 @@ Outcome Agent::new_identity(bool drop_history) {
   // The old epoch keeps its alias set: its events still queued leave under it.
   Json old_aliases(json_must(cJSON_CreateArray()));
   add_aliases_json(old_aliases.get(), aliases_);
-  if (!store_.begin()) return failure(COHORT_ESTORAGE, "identity: " + store_.error());
-  storage::Stmt keep(store_, "UPDATE identities SET aliases=? WHERE epoch=?");
-  keep.bind(1, json_print_checked(old_aliases.get())).bind(2, epoch_);
-  keep.step();
-  storage::Stmt ins(store_, "INSERT OR REPLACE INTO identities(epoch,user_id) VALUES(?,?)");
-  ins.bind(1, epoch).bind(2, id);
-  ins.step();
+  storage::Transaction<Session> tx(store_, session_);
+  if (!tx.begun()) return failure(COHORT_ESTORAGE, "identity: " + store_.error());
   // Events still queued for the CCS API keep their epoch and leave under the
   // old identity; everything else of the old user goes.
-  bool ok = keep.done() && ins.done() && store_.set_meta("user_id", id) && store_.set_meta("epoch", std::to_string(epoch)) &&
-            store_.exec("DELETE FROM aliases") &&
-            (!drop_history || (delete_sent_events() &&
-                               store_.exec("DELETE FROM cohort_state") &&
-                               store_.exec("DELETE FROM meta WHERE key='ccs_state'") &&
-                               store_.exec("DELETE FROM cache WHERE kind='behavioral'")));
-  std::string prev_session = session_id_;
-  int64_t prev_mono = session_last_mono_;
-  session_id_ = session;
-  session_last_mono_ = now_mono;
-  if (!ok || !touch_session(now_mono) || !store_.commit()) {
+  bool ok = storage::start_identity(store_, epoch_, json_print_checked(old_aliases.get()), epoch, id) &&
+            (!drop_history || (delete_sent_events() && storage::forget_user_state(store_)));
+  session_.id = session;
+  session_.last_mono = now_mono;
+  if (!ok || !touch_session(now_mono) || !tx.commit()) {
     std::string why = store_.error();
-    store_.rollback();
-    session_id_ = prev_session;
-    session_last_mono_ = prev_mono;
+    tx.rollback();
     return failure(COHORT_ESTORAGE, "identity: " + why);
   }
   user_id_ = id;
@@ -255,10 +227,9 @@ Outcome Agent::new_identity(bool drop_history) {
   aliases_.clear();
   if (drop_history) {
     // Left: the old user's events still to send, and the agent's own events
-    // among them (not queued, so not in outbox_count_): counted, not assumed.
+    // among them (not queued, so not in counts_.outbox): counted, not assumed.
     // Before the new user's cohorts record anything.
-    storage::Stmt left(store_, "SELECT count(*) FROM events");
-    history_count_ = left.step() ? left.int64(0) : outbox_count_;
+    if (!storage::count_all_events(store_, counts_.history)) counts_.history = counts_.outbox;
     caches_.erase("behavioral");
     current_view_id_.clear();
     (void)apply_definitions(definitions_doc_, true);  // a new user starts with no cohort state
@@ -271,7 +242,7 @@ Outcome Agent::m_identity_reset(const Params &, cJSON *result) {
   Outcome st = new_identity(true);
   if (!st.ok()) return st;
   json_add_string(result, "user_id", user_id_.c_str());
-  json_add_string(result, "session_id", session_id_.c_str());
+  json_add_string(result, "session_id", session_.id.c_str());
   return COHORT_OK;
 }
 

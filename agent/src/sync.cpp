@@ -23,6 +23,9 @@
 #include "agent.h"
 #include "platform/files.h"
 #include "requests.h"
+#include "storage/boots.h"
+#include "storage/caches.h"
+#include "storage/dead_letters.h"
 
 namespace co {
 namespace {
@@ -126,10 +129,7 @@ cohort_status Agent::start_sync(const Seams &seams, std::string &err) {
     if (!own_transport_) return COHORT_ECONFIG;
     transport_ = own_transport_.get();
   }
-  {
-    storage::Stmt q(store_, "SELECT count(*) FROM dead_letters");
-    if (q.step()) dead_letters_ = q.int64(0);
-  }
+  storage::count_dead_letters(store_, dead_letters_);
   // Fleet reboots: the first sync waits like a back-off, so new events do not
   // end it early; an explicit sync.now or a view start does (urgent wake).
   if (cfg_.sync_initial_delay_s > 0) {
@@ -182,10 +182,10 @@ void Agent::worker_main() {
     int64_t now = clock_->mono_ms();
     // Events waiting for a trusted wall clock: look at the clock every second.
     if (key_pending_ && now - key_checked_mono_ >= kKeyPollMs) check_key_file();
-    int64_t due = key_pending_                                                    ? key_checked_mono_ + kKeyPollMs
-                  : outbox_count_ > 0 && consent_granted() && !waiting_for_clock_ ? std::max(retry_at_mono_, now)
-                  : waiting_for_clock_                                            ? now + 1000
-                                                                                  : now + kIdlePollMs;
+    int64_t due = key_pending_                                                     ? key_checked_mono_ + kKeyPollMs
+                  : counts_.outbox > 0 && consent_granted() && !waiting_for_clock_ ? std::max(retry_at_mono_, now)
+                  : waiting_for_clock_                                             ? now + 1000
+                                                                                   : now + kIdlePollMs;
     if (store_.in_memory()) due = std::min(due, storage_retry_mono_ + kStorageRetryMs);
     if (!wake_ && ctx_jobs_.empty()) {
       // Woken early for the WAL's sync too: that is not a pass.
@@ -297,10 +297,6 @@ bool Agent::run_round() {
   return more || !ctx_jobs_.empty();
 }
 
-const char *Agent::outbox_filter() const {
-  return cfg_.sync_send_segment_events ? "" : " AND name NOT IN ('SegmentEntry','SegmentExit')";
-}
-
 bool Agent::queued_for_ccs(const std::string &event_name) const {
   return cfg_.sync_send_segment_events || (event_name != "SegmentEntry" && event_name != "SegmentExit");
 }
@@ -327,17 +323,16 @@ void Agent::identity_of(int64_t epoch, cJSON *body) {
     }
     return;
   }
-  storage::Stmt q(store_, "SELECT user_id, aliases FROM identities WHERE epoch=?");
-  q.bind(1, epoch);
-  if (!q.step()) {
+  std::string user_id, aliases_json;
+  if (!storage::identity_of_epoch(store_, epoch, user_id, aliases_json)) {
     json_add_string(body, "user_id", user_id_.c_str());  // no record (should not happen)
     return;
   }
-  Json aliases = json_parse(q.text(1));
+  Json aliases = json_parse(aliases_json);
   if (cJSON_IsArray(aliases.get()) && cJSON_GetArraySize(aliases.get()) > 0) {
     json_add(body, "aliases", aliases.release());
   } else {
-    json_add_string(body, "user_id", q.text(0).c_str());
+    json_add_string(body, "user_id", user_id.c_str());
   }
 }
 
@@ -346,37 +341,29 @@ void Agent::identity_of(int64_t epoch, cJSON *body) {
 // False when there is nothing to send now (empty, backing off, the clock
 // not yet trusted, the disk failing).
 bool Agent::build_batch(Batch &batch) {
-  if (stop_ || !consent_granted() || outbox_count_ == 0 || clock_->mono_ms() < retry_at_mono_) return false;
+  if (stop_ || !consent_granted() || counts_.outbox == 0 || clock_->mono_ms() < retry_at_mono_) return false;
   struct Row {
     int64_t time_ms;
     int64_t seq;
     Json event;
   };
   std::vector<Row> rows;
-  bool read_failed = false;
-  {
-    std::string sql = std::string("SELECT seq,epoch,name,time_ms,session_id,view_id,properties FROM events WHERE seq>?") +
-                      outbox_filter() + " ORDER BY seq LIMIT ?";
-    storage::Stmt q(store_, sql.c_str());
-    q.bind(1, sent_seq_).bind(2, static_cast<int64_t>(kBatch));
-    waiting_for_clock_ = false;
-    for (;;) {
-      if (!q.step()) {
-        read_failed = !q.done();
-        break;
-      }
-      // Not sent before the wall clock is trusted and its time back-filled.
-      if (q.is_null(3)) {
-        waiting_for_clock_ = rows.empty();
-        break;
-      }
-      if (batch.epoch >= 0 && q.int64(1) != batch.epoch) break;
-      batch.epoch = q.int64(1);
-      Json e(json_must(cJSON_CreateObject()));
-      add_event_fields(e.get(), q, 2);
-      rows.push_back({q.int64(3), q.int64(0), std::move(e)});
-    }
-  }
+  waiting_for_clock_ = false;
+  bool read = storage::read_outbox(store_, counts_.sent_seq, static_cast<int64_t>(kBatch),
+                                   cfg_.sync_send_segment_events, [&](const storage::Stmt &q) {
+                                     // Not sent before the wall clock is trusted and its time back-filled.
+                                     if (q.is_null(3)) {
+                                       waiting_for_clock_ = rows.empty();
+                                       return false;
+                                     }
+                                     if (batch.epoch >= 0 && q.int64(1) != batch.epoch) return false;
+                                     batch.epoch = q.int64(1);
+                                     Json e(json_must(cJSON_CreateObject()));
+                                     add_event_fields(e.get(), q, 2);
+                                     rows.push_back({q.int64(3), q.int64(0), std::move(e)});
+                                     return true;
+                                   });
+  bool read_failed = !read;
   if (read_failed) {
     // The events stay queued: the pass goes on in memory if the disk is at
     // fault (degrade_after_fault), and the next send comes after a back-off.
@@ -385,7 +372,7 @@ bool Agent::build_batch(Batch &batch) {
     return false;
   }
   if (rows.empty()) {
-    if (!waiting_for_clock_) outbox_count_ = 0;  // a count that ran ahead of the rows (should not happen)
+    if (!waiting_for_clock_) counts_.outbox = 0;  // a count that ran ahead of the rows (should not happen)
     return false;
   }
   // The outbox holds events in the order they were accepted; a caller's own
@@ -441,7 +428,7 @@ bool Agent::settle_batch(const Batch &batch, platform::HttpResponse &resp) {
     // A wrong key is worth a warning once, not at every hourly attempt.
     if (config && !was_config_fault) {
       CO_LOG(*log_, warn, "CCS API: %s (%s); %lld events kept", last_sync_error_.c_str(), last_sync_detail_.c_str(),
-             static_cast<long long>(outbox_count_));
+             static_cast<long long>(counts_.outbox));
     } else {
       CO_LOG(*log_, info, "CCS sync failed (%s); retry in %lld ms", last_sync_detail_.c_str(),
              static_cast<long long>(retry_at_mono_ - clock_->mono_ms()));
@@ -454,29 +441,23 @@ bool Agent::settle_batch(const Batch &batch, platform::HttpResponse &resp) {
   // outbox. The queue may have given up some of the batch while it was out
   // (queue full): only what is still queued leaves, and the cursor never
   // moves back.
-  int64_t prev_sent = sent_seq_;
+  int64_t prev_sent = counts_.sent_seq;
   int64_t leaving = std::count_if(batch.seqs.begin(), batch.seqs.end(), [&](int64_t s) { return s > prev_sent; });
   auto settle = [&] {
-    bool ok = store_.begin();
+    storage::Transaction<storage::HistoryCounts> tx(store_, counts_);
+    bool ok = tx.begun();
     if (!delivered) {
-      // Kept with the API's own error body: its message and cause say why.
-      storage::Stmt dl(store_, "INSERT INTO dead_letters(at_ms,http_status,error,payload) VALUES(?,?,?,?)");
-      dl.bind(1, clock_->wall_ms()).bind(2, static_cast<int64_t>(resp.status)).bind(3, redact(resp.body).substr(0, 4096));
-      dl.bind(4, batch.req.body);
-      dl.step();
-      ok = ok && dl.done();
-      // Kept for inspection, not forever.
-      storage::Stmt trim(store_, "DELETE FROM dead_letters WHERE id <= (SELECT max(id) FROM dead_letters) - ?");
-      trim.bind(1, kMaxDeadLetters);
-      trim.step();
-      ok = ok && trim.done();
+      // Kept with the API's own error body: its message and cause say why;
+      // for inspection, not forever.
+      ok = storage::add_dead_letter(store_, clock_->wall_ms(), resp.status, redact(resp.body).substr(0, 4096),
+                                    batch.req.body, kMaxDeadLetters) &&
+           ok;
       // A stateless state the server refuses would poison every later batch.
-      if (stateless) ok = ok && store_.exec("DELETE FROM meta WHERE key='ccs_state'");
+      if (stateless) ok = ok && store_.delete_meta("ccs_state");
     }
     if (batch.seqs.back() > prev_sent) ok = ok && advance_sent(batch.seqs.back());
-    if (ok && store_.commit()) return true;
-    store_.rollback();
-    sent_seq_ = prev_sent;
+    if (ok && tx.commit()) return true;
+    tx.rollback();
     return false;
   };
   // A disk that refuses the record of a batch the server has: recorded in
@@ -488,7 +469,7 @@ bool Agent::settle_batch(const Batch &batch, platform::HttpResponse &resp) {
     backoff(-1, kBackoffCapMs);  // never a hot loop, whatever fails
     return false;
   }
-  outbox_count_ -= leaving;
+  counts_.outbox -= leaving;
   attempt_ = 0;
   retry_at_mono_ = retry_after_mono_ = 0;
   if (!delivered) {
@@ -510,10 +491,7 @@ bool Agent::settle_batch(const Batch &batch, platform::HttpResponse &resp) {
     const cJSON *uid = cJSON_GetObjectItemCaseSensitive(answer.get(), "user_id");
     if (cJSON_IsString(uid) && platform::is_uuid(uid->valuestring) && uid->valuestring != user_id_) {
       std::string adopted = uid->valuestring;
-      if (store_.set_meta("user_id", adopted)) {
-        storage::Stmt up(store_, "UPDATE identities SET user_id=? WHERE epoch=?");
-        up.bind(1, adopted).bind(2, epoch_);
-        up.step();
+      if (storage::adopt_user_id(store_, epoch_, adopted)) {
         user_id_ = adopted;
         save_identity_file();
         CO_LOG(*log_, info, "adopted the user id the CCS API answered with");
@@ -581,10 +559,9 @@ void Agent::settle_contextual(const ContextJob &job, const platform::HttpRespons
 
 void Agent::cache_put(const std::string &key, const char *kind, Json body, int64_t ttl_s) {
   int64_t now_mono = clock_->mono_ms();
-  storage::Stmt q(store_, "INSERT OR REPLACE INTO cache(key,kind,boot,expires_mono,body) VALUES(?,?,?,?,?)");
-  q.bind(1, key).bind(2, kind).bind(3, boot_n_).bind(4, now_mono + ttl_s * 1000).bind(5, json_print_checked(body.get()));
-  q.step();
-  if (!q.done()) CO_LOG(*log_, warn, "cannot store the %s cache: %s", kind, store_.error().c_str());
+  if (!storage::put_cache(store_, key, kind, boot_n_, now_mono + ttl_s * 1000, json_print_checked(body.get()))) {
+    CO_LOG(*log_, warn, "cannot store the %s cache: %s", kind, store_.error().c_str());
+  }
   note_alive(now_mono, true);
   CacheEntry &e = caches_[key];
   e.body = std::move(body);
@@ -596,10 +573,7 @@ void Agent::cache_put(const std::string &key, const char *kind, Json body, int64
 // it, so a power cut makes an answer outlive its TTL by an hour at most.
 void Agent::note_alive(int64_t now_mono, bool now) {
   if (!now && alive_saved_mono_ && now_mono - *alive_saved_mono_ < kAliveSaveMs) return;
-  storage::Stmt q(store_, "UPDATE boots SET alive_mono=? WHERE n=?");
-  q.bind(1, now_mono).bind(2, boot_n_);
-  q.step();
-  if (q.done()) alive_saved_mono_ = now_mono;
+  if (storage::note_boot_alive(store_, boot_n_, now_mono)) alive_saved_mono_ = now_mono;
 }
 
 // Expired answers leave memory and disk (a contextual entry per page URL
@@ -609,9 +583,7 @@ void Agent::prune_caches(int64_t now_mono) {
   std::vector<std::pair<int64_t, std::string>> contextual;
   for (auto it = caches_.begin(); it != caches_.end();) {
     if (!it->second.valid(now_mono)) {
-      storage::Stmt del(store_, "DELETE FROM cache WHERE key=?");
-      del.bind(1, it->first);
-      del.step();
+      storage::delete_cache(store_, it->first);
       it = caches_.erase(it);
       continue;
     }
@@ -622,9 +594,7 @@ void Agent::prune_caches(int64_t now_mono) {
   if (contextual.size() <= kMaxContextualEntries) return;
   std::sort(contextual.begin(), contextual.end());
   for (size_t i = 0; i < contextual.size() - kMaxContextualEntries; ++i) {
-    storage::Stmt del(store_, "DELETE FROM cache WHERE key=?");
-    del.bind(1, contextual[i].second);
-    del.step();
+    storage::delete_cache(store_, contextual[i].second);
     caches_.erase(contextual[i].second);
   }
 }
@@ -642,31 +612,21 @@ void Agent::load_caches() {
   caches_.clear();
   int64_t now_mono = clock_->mono_ms();
   std::vector<std::string> gone;
-  storage::Stmt q(store_,
-                  "SELECT c.key, c.kind, c.boot, c.expires_mono - coalesce(b.alive_mono, 0), c.expires_mono, c.body"
-                  " FROM cache c LEFT JOIN boots b ON b.n = c.boot");
-  while (q.step()) {
+  storage::read_caches(store_, [&](const storage::Stmt &q) {
     int64_t ttl_ms = (q.text(1) == "behavioral" ? cfg_.cache_behavioral_ttl_s : cfg_.cache_contextual_ttl_s) * 1000;
     int64_t left = std::min(q.int64(2) == boot_n_ ? q.int64(4) - now_mono : q.int64(3), ttl_ms);
     if (left <= 0) {
       gone.push_back(q.text(0));
-      continue;
+      return true;
     }
     CacheEntry &e = caches_[q.text(0)];
     e.body = json_parse(q.text(5));
     e.expires_mono = now_mono + left;
-  }
-  for (const std::string &key : gone) {
-    storage::Stmt del(store_, "DELETE FROM cache WHERE key=?");
-    del.bind(1, key);
-    del.step();
-  }
+    return true;
+  });
+  for (const std::string &key : gone) storage::delete_cache(store_, key);
   // Answers from an earlier boot move onto this boot's clock.
-  for (const auto &entry : caches_) {
-    storage::Stmt up(store_, "UPDATE cache SET boot=?, expires_mono=? WHERE key=? AND boot IS NOT ?");
-    up.bind(1, boot_n_).bind(2, entry.second.expires_mono).bind(3, entry.first).bind(4, boot_n_);
-    up.step();
-  }
+  for (const auto &entry : caches_) storage::rebase_cache(store_, entry.first, boot_n_, entry.second.expires_mono);
 }
 
 Outcome Agent::m_cohorts_get(const Params &, cJSON *result) {
@@ -711,7 +671,7 @@ Outcome Agent::m_activations_get(const Params &params, cJSON *result) {
     bool ctx_ready = url.empty() || cache_get(ctx_key, clock_->mono_ms()) ||
                      std::none_of(ctx_jobs_.begin(), ctx_jobs_.end(), [&](const ContextJob &j) { return j.url == url; });
     bool ccs_ready = !consent_granted() || key_pending_ ||
-                     (!ccs_busy_ && (outbox_count_ == 0 || clock_->mono_ms() < retry_at_mono_));
+                     (!ccs_busy_ && (counts_.outbox == 0 || clock_->mono_ms() < retry_at_mono_));
     return stop_ || (ctx_ready && ccs_ready);
   };
   bool in_time = done_cv_.wait_for(lock, std::chrono::milliseconds(timeout), fresh);
@@ -754,11 +714,11 @@ Outcome Agent::m_sync_now(const Params &params, cJSON *result) {
   // send now (empty outbox, or the pass failed and backs off).
   done_cv_.wait_for(lock, std::chrono::milliseconds(timeout), [&] {
     return stop_ || key_pending_ ||
-           (rounds_ > round && !wake_ && (outbox_count_ == 0 || !consent_granted() || retry_at_mono_ > 0));
+           (rounds_ > round && !wake_ && (counts_.outbox == 0 || !consent_granted() || retry_at_mono_ > 0));
   });
   if (stop_) return closing();
   json_add_number(result, "sent", static_cast<double>(sent_total_ - sent_before));
-  json_add_number(result, "pending", static_cast<double>(consent_granted() ? outbox_count_ : 0));
+  json_add_number(result, "pending", static_cast<double>(consent_granted() ? counts_.outbox : 0));
   json_add_number(result, "dead_letters", static_cast<double>(dead_letters_));
   if (key_pending_) {
     json_add_string(result, "error", ("no API key: api.key_file " + cfg_.api_key_file + " does not exist yet").c_str());
@@ -770,10 +730,8 @@ Outcome Agent::m_sync_now(const Params &params, cJSON *result) {
 
 Outcome Agent::m_dead_letters_get(const Params &params, cJSON *result) {
   int64_t limit = params.integer("limit");
-  storage::Stmt q(store_, "SELECT id,at_ms,http_status,error,payload FROM dead_letters ORDER BY id DESC LIMIT ?");
-  q.bind(1, limit);
   cJSON *arr = json_add_array(result, "dead_letters");
-  while (q.step()) {
+  storage::read_dead_letters(store_, limit, [&](const storage::Stmt &q) {
     cJSON *d = json_append(arr, cJSON_CreateObject());  // owned by arr before it is filled
     json_add_number(d, "id", static_cast<double>(q.int64(0)));
     json_add_string(d, "at", format_iso8601(q.int64(1)).c_str());
@@ -796,7 +754,8 @@ Outcome Agent::m_dead_letters_get(const Params &params, cJSON *result) {
     Json payload = json_parse(q.text(4));
     json_add_number(d, "events",
                     static_cast<double>(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(payload.get(), "events"))));
-  }
+    return true;
+  });
   json_add_number(result, "total", static_cast<double>(dead_letters_));
   return COHORT_OK;
 }

@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "agent.h"
+#include "storage/views.h"
 
 namespace co {
 namespace {
@@ -54,20 +55,20 @@ std::string state_json(const View &v, int64_t now) {
 
 bool Agent::save_view(const View &v, int64_t now, bool insert) {
   if (!consent_granted()) return true;  // without consent no view is kept either
-  if (insert) {
-    storage::Stmt q(store_,
-                    "INSERT OR REPLACE INTO views(view_id,event_name,completion_name,kind,session_id,properties,url,"
-                    "duration_s,started_mono,state) VALUES(?,?,?,?,?,?,?,?,?,?)");
-    q.bind(1, v.view_id).bind(2, v.play_name).bind(3, v.completion_name).bind(4, v.percent_key);
-    q.bind(5, v.session_id).bind(6, json_print_checked(v.properties.get())).bind(7, v.url);
-    q.bind(8, static_cast<int64_t>(std::llround(v.duration_s * 1000))).bind(9, now).bind(10, state_json(v, now));
-    q.step();
-    return q.done();
-  }
-  storage::Stmt q(store_, "UPDATE views SET state=? WHERE view_id=?");
-  q.bind(1, state_json(v, now)).bind(2, v.view_id);
-  q.step();
-  return q.done();
+  std::string state = state_json(v, now);
+  if (!insert) return storage::set_view_state(store_, v.view_id, state);
+  std::string properties = json_print_checked(v.properties.get());
+  storage::ViewRow row{v.view_id,
+                       v.play_name,
+                       v.completion_name,
+                       v.percent_key,
+                       v.session_id,
+                       properties,
+                       v.url,
+                       static_cast<int64_t>(std::llround(v.duration_s * 1000)),
+                       now,
+                       state};
+  return storage::insert_view(store_, row);
 }
 
 Outcome Agent::m_view_start(const Params &params, cJSON *result) {
@@ -228,12 +229,7 @@ Outcome Agent::end_view(View &v, int64_t now, cJSON *result) {
   ev.event_id = platform::uuid4(*entropy_);
   if (ev.event_id.empty()) return failure(COHORT_EINTERNAL, "no entropy for the event id");
   int64_t seq = 0;
-  Outcome st = store_event(ev, seq, [&] {
-    storage::Stmt del(store_, "DELETE FROM views WHERE view_id=?");
-    del.bind(1, v.view_id);
-    del.step();
-    return del.done();
-  });
+  Outcome st = store_event(ev, seq, [&] { return storage::delete_view(store_, v.view_id); });
   if (!st.ok()) return st;
   if (result) {
     json_add_string(result, "view_id", v.view_id.c_str());
@@ -289,32 +285,28 @@ void Agent::expire_views(int64_t now) {
 // persisted state.
 Outcome Agent::recover_views() {
   std::vector<View> open;
-  {
-    storage::Stmt q(store_,
-                    "SELECT view_id,event_name,completion_name,kind,session_id,properties,url,duration_s,state"
-                    " FROM views");
-    while (q.step()) {
-      View v;
-      v.view_id = q.text(0);
-      v.play_name = q.text(1);
-      v.completion_name = q.text(2);
-      v.percent_key = q.text(3);
-      v.session_id = q.text(4);
-      v.properties = json_parse(q.text(5));
-      v.url = q.text(6);
-      v.duration_s = static_cast<double>(q.int64(7)) / 1000.0;
-      Json state = json_parse(q.text(8));
-      bool ok = true;
-      double spent = 0;
-      json_get_number(state.get(), "spent_ms", spent, ok);
-      json_get_number(state.get(), "position_s", v.position_s, ok);
-      json_get_number(state.get(), "furthest_s", v.furthest_s, ok);
-      if (!v.properties) v.properties.reset(cJSON_CreateObject());
-      v.playing = false;
-      v.spent_ms = static_cast<int64_t>(spent);
-      open.push_back(std::move(v));
-    }
-  }
+  storage::read_views(store_, [&](const storage::Stmt &q) {
+    View v;
+    v.view_id = q.text(0);
+    v.play_name = q.text(1);
+    v.completion_name = q.text(2);
+    v.percent_key = q.text(3);
+    v.session_id = q.text(4);
+    v.properties = json_parse(q.text(5));
+    v.url = q.text(6);
+    v.duration_s = static_cast<double>(q.int64(7)) / 1000.0;
+    Json state = json_parse(q.text(8));
+    bool ok = true;
+    double spent = 0;
+    json_get_number(state.get(), "spent_ms", spent, ok);
+    json_get_number(state.get(), "position_s", v.position_s, ok);
+    json_get_number(state.get(), "furthest_s", v.furthest_s, ok);
+    if (!v.properties) v.properties.reset(cJSON_CreateObject());
+    v.playing = false;
+    v.spent_ms = static_cast<int64_t>(spent);
+    open.push_back(std::move(v));
+    return true;
+  });
   int64_t now = clock_->mono_ms();
   for (View &v : open) {
     Outcome st = end_view(v, now, nullptr);
