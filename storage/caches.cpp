@@ -10,16 +10,14 @@ bool put_cache(Store &store, std::string_view key, const char *kind, int64_t boo
 }
 
 bool delete_cache(Store &store, std::string_view key) {
-  Stmt del(store, "DELETE FROM cache WHERE key=?");
-  del.bind(1, key);
-  return run(del);
+  return run_for_key(store, "DELETE FROM cache WHERE key=?", key);
 }
 
 bool read_caches(Store &store, const Rows &fn) {
-  Stmt q(store,
-         "SELECT c.key, c.kind, c.boot, c.expires_mono - coalesce(b.alive_mono, 0), c.expires_mono, c.body"
-         " FROM cache c LEFT JOIN boots b ON b.n = c.boot");
-  return each_row(q, fn);
+  return read_all(store,
+                  "SELECT c.key, c.kind, c.boot, c.expires_mono - coalesce(b.alive_mono, 0), c.expires_mono, c.body"
+                  " FROM cache c LEFT JOIN boots b ON b.n = c.boot",
+                  fn);
 }
 
 bool rebase_cache(Store &store, std::string_view key, int64_t boot, int64_t expires_mono) {

@@ -3,8 +3,7 @@
 namespace co::storage {
 
 bool read_cohort_state(Store &store, const Rows &fn) {
-  Stmt q(store, "SELECT cohort_id,checksum,last_seq,state FROM cohort_state");
-  return each_row(q, fn);
+  return read_all(store, "SELECT cohort_id,checksum,last_seq,state FROM cohort_state", fn);
 }
 
 CohortStateWriter::CohortStateWriter(Store &store)

@@ -4,6 +4,7 @@
 // reading of a row with whoever needs it.
 #pragma once
 #include <functional>
+#include <string_view>
 
 #include "storage/store.h"
 
@@ -15,7 +16,12 @@ using Rows = std::function<bool(const Stmt &row)>;
 // it, false on an error.
 bool each_row(Stmt &q, const Rows &fn);
 
+// The rows of sql (no parameters) into fn.
+bool read_all(Store &store, const char *sql, const Rows &fn);
+
 // Runs q (no rows wanted): true when it completed.
 bool run(Stmt &q);
+// Runs sql with `key` as its one parameter.
+bool run_for_key(Store &store, const char *sql, std::string_view key);
 
 }  // namespace co::storage

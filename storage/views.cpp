@@ -19,16 +19,14 @@ bool set_view_state(Store &store, std::string_view view_id, std::string_view sta
 }
 
 bool delete_view(Store &store, std::string_view view_id) {
-  Stmt del(store, "DELETE FROM views WHERE view_id=?");
-  del.bind(1, view_id);
-  return run(del);
+  return run_for_key(store, "DELETE FROM views WHERE view_id=?", view_id);
 }
 
 bool read_views(Store &store, const Rows &fn) {
-  Stmt q(store,
-         "SELECT view_id,event_name,completion_name,kind,session_id,properties,url,duration_s,state"
-         " FROM views");
-  return each_row(q, fn);
+  return read_all(store,
+                  "SELECT view_id,event_name,completion_name,kind,session_id,properties,url,duration_s,state"
+                  " FROM views",
+                  fn);
 }
 
 }  // namespace co::storage

@@ -343,8 +343,21 @@ cohort_status Agent::open(const char *config_json, const Seams &seams, std::uniq
 cohort_status Agent::init(const char *config_json, const Seams &seams, std::string &err,
                           const std::string &in_memory_why) {
   if (!config_parse(config_json, cfg_, err)) return COHORT_ECONFIG;
+  take_seams(seams);
+  if (!take_key(err)) return COHORT_ECONFIG;
+  cohort_status st = open_storage(in_memory_why, err);
+  if (st == COHORT_OK) st = load_state(seams, err);
+  if (st == COHORT_OK && start_sync(seams, err) != COHORT_OK) st = COHORT_ECONFIG;
+  if (st != COHORT_OK) return st;
+  CO_LOG(*log_, info, "agent open: data_dir %s, %lld events in history, %lld queued", cfg_.data_dir.c_str(),
+         static_cast<long long>(counts_.history), static_cast<long long>(counts_.outbox));
+  return COHORT_OK;
+}
+
+// The OS seams: the test's fakes, else the real ones.
+void Agent::take_seams(const Seams &seams) {
   clock_ = seams.clock ? seams.clock : &platform::system_clock();
-  init_clock(seams.plausible_after_ms);
+  clock_trust_.start(*clock_, seams.plausible_after_ms);
   if (seams.entropy) {
     entropy_ = seams.entropy;
   } else {
@@ -361,7 +374,9 @@ cohort_status Agent::init(const char *config_json, const Seams &seams, std::stri
   platform::parse_log_level(cfg_.log_level, level);
   log_->set_level(level);
   if (cfg_.log_target == "syslog" && own_logger_) log_->use_syslog("cohort");
+}
 
+bool Agent::take_key(std::string &err) {
   // A box whose key is provisioned after its first boot starts without it:
   // everything local works, nothing is sent, and the key is taken as soon as
   // the file appears (the worker looks for it) or on SIGHUP / config.reload.
@@ -370,14 +385,17 @@ cohort_status Agent::init(const char *config_json, const Seams &seams, std::stri
     cfg_.api_key.clear();  // the file is where the key comes from
     CO_LOG(*log_, warn, "api.key_file %s does not exist yet: nothing is sent until it does", cfg_.api_key_file.c_str());
   } else if (!config_read_key_file(cfg_, err)) {
-    return COHORT_ECONFIG;
+    return false;
   }
   hide_key();
   if (cfg_.api_synchronous_validation) {
     CO_LOG(*log_, warn, "api.synchronous_validation is on: for testing only (every CCS request is validated first, "
                         "which is slow)");
   }
+  return true;
+}
 
+cohort_status Agent::open_storage(const std::string &in_memory_why, std::string &err) {
   // Storage that cannot be written (read-only, full, not a directory) is not
   // a reason to stop: the agent works from memory, bounded, and says so.
   std::string why;
@@ -405,6 +423,12 @@ cohort_status Agent::init(const char *config_json, const Seams &seams, std::stri
     err = why;
     return COHORT_ESTORAGE;
   }
+  return COHORT_OK;
+}
+
+// What the store holds: this boot, the identity, the counters, the views a
+// crash left open, the caches and the cohort definitions.
+cohort_status Agent::load_state(const Seams &seams, std::string &err) {
   boot_id_ = !seams.boot_id.empty() ? seams.boot_id : platform::boot_id();
   if (boot_id_.empty()) boot_id_ = platform::uuid4(*entropy_);  // every start counts as a boot
   // This boot's number in the boots table: events carry the number.
@@ -443,11 +467,9 @@ cohort_status Agent::init(const char *config_json, const Seams &seams, std::stri
     err = views.message;
     return COHORT_ESTORAGE;
   }
-  load_caches();
+  caches_.start(store_, *log_, boot_n_);
+  caches_.load(clock_->mono_ms(), cfg_.cache_behavioral_ttl_s, cfg_.cache_contextual_ttl_s);
   load_definitions();
-  if (start_sync(seams, err) != COHORT_OK) return COHORT_ECONFIG;
-  CO_LOG(*log_, info, "agent open: data_dir %s, %lld events in history, %lld queued", cfg_.data_dir.c_str(),
-         static_cast<long long>(counts_.history), static_cast<long long>(counts_.outbox));
   return COHORT_OK;
 }
 
@@ -760,8 +782,7 @@ Outcome Agent::m_config_reload(const Params &params, cJSON *result) {
   log_->set_level(level);
   if (outbox_changed) reload_from_store();  // the queue is what is sent from now on
   if (api_changed) {
-    attempt_ = 0;
-    retry_at_mono_ = retry_after_mono_;  // the server's Retry-After still stands
+    backoff_.restart();  // the server's Retry-After still stands
     wake_worker(true);
   }
   for (const cJSON *k = restart->child; k; k = k->next) {

@@ -17,6 +17,9 @@
 #include <string>
 #include <vector>
 
+#include "backoff.h"
+#include "caches.h"
+#include "clock_trust.h"
 #include "config.h"
 #include "json.h"
 #include "params.h"
@@ -44,14 +47,6 @@ struct Seams {
   // This boot's identity; empty: the kernel's (a fresh one per start when the
   // kernel cannot tell).
   std::string boot_id;
-};
-
-// A remote answer kept with its deadline on the monotonic clock, so a wall
-// clock jump neither expires nor revives it.
-struct CacheEntry {
-  Json body;
-  int64_t expires_mono = 0;
-  bool valid(int64_t now_mono) const { return body && now_mono < expires_mono; }
 };
 
 using Alias = storage::Alias;
@@ -178,6 +173,11 @@ class Agent {
 
   Agent() = default;
   cohort_status init(const char *config_json, const Seams &seams, std::string &err, const std::string &in_memory_why);
+  void take_seams(const Seams &seams);
+  // The API key, or none yet (api.key_file not there: key_pending_).
+  bool take_key(std::string &err);
+  cohort_status open_storage(const std::string &in_memory_why, std::string &err);
+  cohort_status load_state(const Seams &seams, std::string &err);
   static Outcome failure(cohort_status status, std::string message) { return {status, std::move(message)}; }
   void hide_key();
 
@@ -211,7 +211,6 @@ class Agent {
   // The wall clock (clock.cpp): trusted once plausible; until then events are
   // stamped with the monotonic clock and back-filled when it becomes trusted.
 
-  void init_clock(int64_t plausible_after_ms);
   // Storage faults (degraded.cpp).
   static constexpr int64_t kDegradedMaxEvents = 2000;
   static constexpr int64_t kStorageRetryMs = 30000;
@@ -280,6 +279,9 @@ class Agent {
   bool build_batch(Batch &batch);
   // True when the batch left the outbox (delivered, or dead-lettered).
   bool settle_batch(const Batch &batch, platform::HttpResponse &resp);
+  void note_sync_failure(const platform::HttpResponse &resp, bool config);
+  bool record_settled(const Batch &batch, const platform::HttpResponse &resp, bool delivered);
+  void take_answer(const cJSON *answer);
   void settle_contextual(const ContextJob &job, const platform::HttpResponse &resp);
   void backoff(int64_t retry_after_s, int64_t cap_ms);
   void identity_of(int64_t epoch, cJSON *body);
@@ -288,8 +290,6 @@ class Agent {
   std::string redact(std::string text) const;
   void cache_put(const std::string &key, const char *kind, Json body, int64_t ttl_s);
   void prune_caches(int64_t now_mono);
-  const CacheEntry *cache_get(const std::string &key, int64_t now_mono);
-  void load_caches();
   void note_alive(int64_t now_mono, bool now);
   void queue_contextual(const std::string &url, Json page_properties);
   void wake_worker(bool urgent);
@@ -355,12 +355,7 @@ class Agent {
   int64_t storage_retry_mono_ = 0;
   int64_t degraded_history_ = 0;   // the history and queue when storage failed:
   int64_t degraded_queue_ = 0;     // what comes after is bounded, not what was
-  bool clock_trusted_ = false;
-  bool clock_jumped_ = false;      // moved forward past the build time while we ran
-  int64_t open_offset_ = 0;        // wall - mono when the agent opened
-  int64_t plausible_ms_ = 0;       // no wall time before this is believed (the build time)
-  int64_t wall_floor_ = 0;         // the wall time last trusted (or the build time)...
-  int64_t mono_floor_ = 0;         // ...and the monotonic time it was read at
+  ClockTrust clock_trust_;
   bool waiting_for_clock_ = false; // the next event to send has no wall time yet
 
   std::map<std::string, View> views_;
@@ -379,9 +374,7 @@ class Agent {
   int64_t rounds_ = 0;                // passes completed
   bool ccs_busy_ = false;             // a CCS request is in flight
   std::deque<ContextJob> ctx_jobs_;
-  int attempt_ = 0;                   // consecutive failures
-  int64_t retry_at_mono_ = 0;
-  int64_t retry_after_mono_ = 0;      // the server's Retry-After, if any
+  Backoff backoff_;  // of the CCS requests
   bool last_sync_ok_ = false;
   bool synced_once_ = false;
   int64_t last_sync_at_ = 0;          // wall ms
@@ -393,7 +386,7 @@ class Agent {
   int64_t dead_letters_ = 0;
   uint64_t purges_ = 0;               // consent withdrawals so far
   int64_t sent_total_ = 0;
-  std::map<std::string, CacheEntry> caches_;
+  Caches caches_;
 
   rules::Engine engine_;
   std::string definitions_doc_;                 // the document in force

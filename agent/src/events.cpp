@@ -181,7 +181,7 @@ bool Agent::enforce_bounds() {
   if (excess > 0 && !(storage::evict_oldest(store_, excess, counts_.sent_seq, n) && count_evicted(n))) return false;
   // Retention by age is checked at most every ten minutes, not per event.
   int64_t now_mono = clock_->mono_ms();
-  if (clock_trusted_ && (retention_checked_mono_ == 0 || now_mono - retention_checked_mono_ > 600000)) {
+  if (clock_trust_.trusted() && (retention_checked_mono_ == 0 || now_mono - retention_checked_mono_ > 600000)) {
     int64_t cutoff = clock_->wall_ms() - cfg_.history_retention_days * 86400000;
     if (!(storage::evict_older_than(store_, cutoff, counts_.sent_seq, n) && count_evicted(n))) return false;
     retention_checked_mono_ = now_mono;
@@ -222,7 +222,7 @@ bool Agent::purge_behavioral() {
   // and numbering goes on from there (the caller resets the counters).
   if (!storage::purge_behavioral(store_, counts_.next_seq - 1)) return false;
   ++purges_;
-  caches_.erase("behavioral");
+  caches_.forget("behavioral");
   dead_letters_ = 0;
   return true;
 }

@@ -230,7 +230,7 @@ Outcome Agent::new_identity(bool drop_history) {
     // among them (not queued, so not in counts_.outbox): counted, not assumed.
     // Before the new user's cohorts record anything.
     if (!storage::count_all_events(store_, counts_.history)) counts_.history = counts_.outbox;
-    caches_.erase("behavioral");
+    caches_.forget("behavioral");
     current_view_id_.clear();
     (void)apply_definitions(definitions_doc_, true);  // a new user starts with no cohort state
   }

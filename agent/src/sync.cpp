@@ -24,23 +24,15 @@
 #include "platform/files.h"
 #include "requests.h"
 #include "storage/boots.h"
-#include "storage/caches.h"
 #include "storage/dead_letters.h"
 
 namespace co {
 namespace {
 
 constexpr int64_t kMaxDeadLetters = 100;
-constexpr size_t kMaxContextualEntries = 256;
 constexpr size_t kMaxContextualPerRound = 4;
 
 constexpr size_t kBatch = 10;
-constexpr int64_t kBackoffBaseMs = 1000;
-constexpr int64_t kBackoffCapMs = 5 * 60 * 1000;
-// A wrong key or URL is not fixed by trying again soon: it waits for a new
-// configuration (which resumes at once), and meanwhile asks about hourly.
-constexpr int64_t kConfigFaultCapMs = 60 * 60 * 1000;
-constexpr int64_t kRetryAfterCapS = 3600;
 constexpr int64_t kIdlePollMs = 60 * 1000;
 constexpr int64_t kKeyPollMs = 30 * 1000;  // how often a missing key file is looked for
 
@@ -135,7 +127,8 @@ cohort_status Agent::start_sync(const Seams &seams, std::string &err) {
   if (cfg_.sync_initial_delay_s > 0) {
     uint64_t r = 0;
     entropy_->fill(&r, sizeof r);
-    retry_at_mono_ = clock_->mono_ms() + static_cast<int64_t>(r % static_cast<uint64_t>(cfg_.sync_initial_delay_s * 1000 + 1));
+    backoff_.defer_until(clock_->mono_ms() +
+                         static_cast<int64_t>(r % static_cast<uint64_t>(cfg_.sync_initial_delay_s * 1000 + 1)));
   }
   worker_ = std::thread([this] { worker_main(); });
   return COHORT_OK;
@@ -160,7 +153,7 @@ void Agent::stop_sync() {
 
 void Agent::wake_worker(bool urgent) {
   // A new event need not wake a worker that is already due, or backing off.
-  if (!urgent && (wake_ || retry_at_mono_ > clock_->mono_ms())) return;
+  if (!urgent && (wake_ || backoff_.waiting(clock_->mono_ms()))) return;
   wake_ = true;
   urgent_ = urgent_ || urgent;
   wake_cv_.notify_one();
@@ -183,7 +176,7 @@ void Agent::worker_main() {
     // Events waiting for a trusted wall clock: look at the clock every second.
     if (key_pending_ && now - key_checked_mono_ >= kKeyPollMs) check_key_file();
     int64_t due = key_pending_                                                     ? key_checked_mono_ + kKeyPollMs
-                  : counts_.outbox > 0 && consent_granted() && !waiting_for_clock_ ? std::max(retry_at_mono_, now)
+                  : counts_.outbox > 0 && consent_granted() && !waiting_for_clock_ ? std::max(backoff_.retry_at(), now)
                   : waiting_for_clock_                                             ? now + 1000
                                                                                    : now + kIdlePollMs;
     if (store_.in_memory()) due = std::min(due, storage_retry_mono_ + kStorageRetryMs);
@@ -196,7 +189,7 @@ void Agent::worker_main() {
     }
     wake_ = false;
     // An explicit request skips our own back-off, never the server's Retry-After.
-    if (urgent_) retry_at_mono_ = std::min(retry_at_mono_, retry_after_mono_);
+    if (urgent_) backoff_.skip_own_delay();
     urgent_ = false;
     lock.unlock();
     // Out of memory in a pass ends the pass, not the process: its transaction
@@ -222,7 +215,7 @@ void Agent::worker_main() {
     } catch (...) {
       recover_from_throw();
       ccs_busy_ = false;
-      backoff(-1, kBackoffCapMs);
+      backoff(-1, Backoff::kCapMs);
       CO_LOG(*log_, warn, "sync pass cut short: out of memory");
     }
     rounds_ += 1;
@@ -341,7 +334,7 @@ void Agent::identity_of(int64_t epoch, cJSON *body) {
 // False when there is nothing to send now (empty, backing off, the clock
 // not yet trusted, the disk failing).
 bool Agent::build_batch(Batch &batch) {
-  if (stop_ || !consent_granted() || counts_.outbox == 0 || clock_->mono_ms() < retry_at_mono_) return false;
+  if (stop_ || !consent_granted() || counts_.outbox == 0 || backoff_.waiting(clock_->mono_ms())) return false;
   struct Row {
     int64_t time_ms;
     int64_t seq;
@@ -368,7 +361,7 @@ bool Agent::build_batch(Batch &batch) {
     // The events stay queued: the pass goes on in memory if the disk is at
     // fault (degrade_after_fault), and the next send comes after a back-off.
     CO_LOG(*log_, warn, "cannot read the outbox: %s", store_.error().c_str());
-    backoff(-1, kBackoffCapMs);
+    backoff(-1, Backoff::kCapMs);
     return false;
   }
   if (rows.empty()) {
@@ -417,61 +410,27 @@ bool Agent::settle_batch(const Batch &batch, platform::HttpResponse &resp) {
   }
   Verdict verdict = verdict_of(resp.status, readable);
   if (verdict == Verdict::retry || verdict == Verdict::config_fault) {
-    bool config = verdict == Verdict::config_fault;
-    bool was_config_fault = last_sync_status_ != 0 && last_sync_error_ == config_fault_name(last_sync_status_);
-    last_sync_ok_ = false;
-    last_sync_status_ = resp.status;
-    last_sync_detail_ = redact(error_text(resp));
-    last_sync_error_ = config ? config_fault_name(resp.status) : last_sync_detail_;
-    if (config) last_sync_detail_ += std::string("; ") + config_fault_hint(resp.status);
-    backoff(resp.retry_after_s, config ? kConfigFaultCapMs : kBackoffCapMs);
-    // A wrong key is worth a warning once, not at every hourly attempt.
-    if (config && !was_config_fault) {
-      CO_LOG(*log_, warn, "CCS API: %s (%s); %lld events kept", last_sync_error_.c_str(), last_sync_detail_.c_str(),
-             static_cast<long long>(counts_.outbox));
-    } else {
-      CO_LOG(*log_, info, "CCS sync failed (%s); retry in %lld ms", last_sync_detail_.c_str(),
-             static_cast<long long>(retry_at_mono_ - clock_->mono_ms()));
-    }
+    note_sync_failure(resp, verdict == Verdict::config_fault);
     return false;
   }
   bool delivered = verdict == Verdict::delivered;
-  bool stateless = cfg_.api_mode == "stateless";
   // Delivered (2xx) or refused for good (400/413/422): the batch leaves the
   // outbox. The queue may have given up some of the batch while it was out
   // (queue full): only what is still queued leaves, and the cursor never
   // moves back.
   int64_t prev_sent = counts_.sent_seq;
   int64_t leaving = std::count_if(batch.seqs.begin(), batch.seqs.end(), [&](int64_t s) { return s > prev_sent; });
-  auto settle = [&] {
-    storage::Transaction<storage::HistoryCounts> tx(store_, counts_);
-    bool ok = tx.begun();
-    if (!delivered) {
-      // Kept with the API's own error body: its message and cause say why;
-      // for inspection, not forever.
-      ok = storage::add_dead_letter(store_, clock_->wall_ms(), resp.status, redact(resp.body).substr(0, 4096),
-                                    batch.req.body, kMaxDeadLetters) &&
-           ok;
-      // A stateless state the server refuses would poison every later batch.
-      if (stateless) ok = ok && store_.delete_meta("ccs_state");
-    }
-    if (batch.seqs.back() > prev_sent) ok = ok && advance_sent(batch.seqs.back());
-    if (ok && tx.commit()) return true;
-    tx.rollback();
-    return false;
-  };
   // A disk that refuses the record of a batch the server has: recorded in
   // memory instead, or the batch would go out again from there.
-  if (!settle() && !(degrade_after_fault() && settle())) {
+  if (!record_settled(batch, resp, delivered) && !(degrade_after_fault() && record_settled(batch, resp, delivered))) {
     last_sync_error_ = "storage: " + store_.error();
     last_sync_status_ = 0;
     last_sync_detail_ = last_sync_error_;
-    backoff(-1, kBackoffCapMs);  // never a hot loop, whatever fails
+    backoff(-1, Backoff::kCapMs);  // never a hot loop, whatever fails
     return false;
   }
   counts_.outbox -= leaving;
-  attempt_ = 0;
-  retry_at_mono_ = retry_after_mono_ = 0;
+  backoff_.succeeded();
   if (!delivered) {
     dead_letters_ = std::min<int64_t>(dead_letters_ + 1, kMaxDeadLetters);
     last_sync_ok_ = false;
@@ -486,50 +445,87 @@ bool Agent::settle_batch(const Batch &batch, platform::HttpResponse &resp) {
   last_sync_detail_.clear();
   last_sync_status_ = 0;
   sent_total_ += static_cast<int64_t>(batch.seqs.size());
-  if (batch.epoch == epoch_) {
-    // The server's answer becomes the behavioral cache; its user id is adopted.
-    const cJSON *uid = cJSON_GetObjectItemCaseSensitive(answer.get(), "user_id");
-    if (cJSON_IsString(uid) && platform::is_uuid(uid->valuestring) && uid->valuestring != user_id_) {
-      std::string adopted = uid->valuestring;
-      if (storage::adopt_user_id(store_, epoch_, adopted)) {
-        user_id_ = adopted;
-        save_identity_file();
-        CO_LOG(*log_, info, "adopted the user id the CCS API answered with");
-      }
-    }
-    Json cached(cJSON_CreateObject());
-    const cJSON *st = cJSON_GetObjectItemCaseSensitive(answer.get(), "state");
-    const cJSON *cohorts = cJSON_GetObjectItemCaseSensitive(answer.get(), "cohorts");
-    if (!cJSON_IsArray(cohorts) && st) cohorts = cJSON_GetObjectItemCaseSensitive(st, "cohorts");
-    json_add(cached.get(), "cohorts", cJSON_IsArray(cohorts) ? cJSON_Duplicate(cohorts, 1) : cJSON_CreateArray());
-    // An answer without activations (a server that ignored activations=true)
-    // is cached without them, so activations.get can say what it lacks.
-    const cJSON *acts = cJSON_GetObjectItemCaseSensitive(answer.get(), "activations");
-    if (cJSON_IsObject(acts)) json_add(cached.get(), "activations", cJSON_Duplicate(acts, 1));
-    // The stateless state goes back with every request: only a well-formed one is kept.
-    bool state_ok = cJSON_IsObject(st) && cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(st, "internal_state")) &&
-                    cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(st, "external_state"));
-    if (state_ok && !store_.set_meta("ccs_state", json_print_checked(st))) {
-      CO_LOG(*log_, warn, "cannot store the stateless user state: %s", store_.error().c_str());
-    }
-    cache_put("behavioral", "behavioral", std::move(cached), cfg_.cache_behavioral_ttl_s);
-  }
+  if (batch.epoch == epoch_) take_answer(answer.get());
   return true;
 }
 
+// The batch is kept (network, 5xx, a configuration fault): why, for status,
+// and when it goes again.
+void Agent::note_sync_failure(const platform::HttpResponse &resp, bool config) {
+  bool was_config_fault = last_sync_status_ != 0 && last_sync_error_ == config_fault_name(last_sync_status_);
+  last_sync_ok_ = false;
+  last_sync_status_ = resp.status;
+  last_sync_detail_ = redact(error_text(resp));
+  last_sync_error_ = config ? config_fault_name(resp.status) : last_sync_detail_;
+  if (config) last_sync_detail_ += std::string("; ") + config_fault_hint(resp.status);
+  // A wrong key or URL is not fixed by trying again soon: it waits for a
+  // new configuration (which resumes at once), and meanwhile asks about hourly.
+  backoff(resp.retry_after_s, config ? Backoff::kConfigFaultCapMs : Backoff::kCapMs);
+  // A wrong key is worth a warning once, not at every hourly attempt.
+  if (config && !was_config_fault) {
+    CO_LOG(*log_, warn, "CCS API: %s (%s); %lld events kept", last_sync_error_.c_str(), last_sync_detail_.c_str(),
+           static_cast<long long>(counts_.outbox));
+  } else {
+    CO_LOG(*log_, info, "CCS sync failed (%s); retry in %lld ms", last_sync_detail_.c_str(),
+           static_cast<long long>(backoff_.retry_at() - clock_->mono_ms()));
+  }
+}
+
+// The batch leaves the outbox in one transaction: the cursor moves past it
+// and, refused, it is dead-lettered. False (nothing changed) when the store
+// failed.
+bool Agent::record_settled(const Batch &batch, const platform::HttpResponse &resp, bool delivered) {
+  storage::Transaction<storage::HistoryCounts> tx(store_, counts_);
+  bool ok = tx.begun();
+  if (!delivered) {
+    // Kept with the API's own error body: its message and cause say why;
+    // for inspection, not forever.
+    ok = storage::add_dead_letter(store_, clock_->wall_ms(), resp.status, redact(resp.body).substr(0, 4096),
+                                  batch.req.body, kMaxDeadLetters) &&
+         ok;
+    // A stateless state the server refuses would poison every later batch.
+    if (cfg_.api_mode == "stateless") ok = ok && store_.delete_meta("ccs_state");
+  }
+  if (batch.seqs.back() > counts_.sent_seq) ok = ok && advance_sent(batch.seqs.back());
+  if (ok && tx.commit()) return true;
+  tx.rollback();
+  return false;
+}
+
+// The CCS answer for the current identity: it becomes the behavioral cache,
+// its user id is adopted, and its stateless state kept.
+void Agent::take_answer(const cJSON *answer) {
+  const cJSON *uid = cJSON_GetObjectItemCaseSensitive(answer, "user_id");
+  if (cJSON_IsString(uid) && platform::is_uuid(uid->valuestring) && uid->valuestring != user_id_) {
+    std::string adopted = uid->valuestring;
+    if (storage::adopt_user_id(store_, epoch_, adopted)) {
+      user_id_ = adopted;
+      save_identity_file();
+      CO_LOG(*log_, info, "adopted the user id the CCS API answered with");
+    }
+  }
+  Json cached(cJSON_CreateObject());
+  const cJSON *st = cJSON_GetObjectItemCaseSensitive(answer, "state");
+  const cJSON *cohorts = cJSON_GetObjectItemCaseSensitive(answer, "cohorts");
+  if (!cJSON_IsArray(cohorts) && st) cohorts = cJSON_GetObjectItemCaseSensitive(st, "cohorts");
+  json_add(cached.get(), "cohorts", cJSON_IsArray(cohorts) ? cJSON_Duplicate(cohorts, 1) : cJSON_CreateArray());
+  // An answer without activations (a server that ignored activations=true)
+  // is cached without them, so activations.get can say what it lacks.
+  const cJSON *acts = cJSON_GetObjectItemCaseSensitive(answer, "activations");
+  if (cJSON_IsObject(acts)) json_add(cached.get(), "activations", cJSON_Duplicate(acts, 1));
+  // The stateless state goes back with every request: only a well-formed one is kept.
+  bool state_ok = cJSON_IsObject(st) && cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(st, "internal_state")) &&
+                  cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(st, "external_state"));
+  if (state_ok && !store_.set_meta("ccs_state", json_print_checked(st))) {
+    CO_LOG(*log_, warn, "cannot store the stateless user state: %s", store_.error().c_str());
+  }
+  cache_put("behavioral", "behavioral", std::move(cached), cfg_.cache_behavioral_ttl_s);
+}
+
 void Agent::backoff(int64_t retry_after_s, int64_t cap_ms) {
-  attempt_ = std::min(attempt_ + 1, 30);
-  int64_t cap = std::min<int64_t>(cap_ms, kBackoffBaseMs << std::min(attempt_, 22));
   uint32_t r = 0;
   entropy_->fill(&r, sizeof r);
-  int64_t delay = static_cast<int64_t>(static_cast<double>(cap) * (r / 4294967296.0));  // full jitter
-  int64_t now = clock_->mono_ms();
-  retry_after_mono_ = 0;
-  if (retry_after_s >= 0) {
-    delay = std::max(delay, std::min(retry_after_s, kRetryAfterCapS) * 1000);
-    retry_after_mono_ = now + std::min(retry_after_s, kRetryAfterCapS) * 1000;
-  }
-  retry_at_mono_ = now + std::max<int64_t>(delay, 50);
+  backoff_.failed(clock_->mono_ms(), r, cap_ms, retry_after_s);
 }
 
 void Agent::queue_contextual(const std::string &url, Json page_properties) {
@@ -559,13 +555,13 @@ void Agent::settle_contextual(const ContextJob &job, const platform::HttpRespons
 
 void Agent::cache_put(const std::string &key, const char *kind, Json body, int64_t ttl_s) {
   int64_t now_mono = clock_->mono_ms();
-  if (!storage::put_cache(store_, key, kind, boot_n_, now_mono + ttl_s * 1000, json_print_checked(body.get()))) {
-    CO_LOG(*log_, warn, "cannot store the %s cache: %s", kind, store_.error().c_str());
-  }
+  caches_.put(key, kind, std::move(body), ttl_s, now_mono);
   note_alive(now_mono, true);
-  CacheEntry &e = caches_[key];
-  e.body = std::move(body);
-  e.expires_mono = now_mono + ttl_s * 1000;
+}
+
+void Agent::prune_caches(int64_t now_mono) {
+  caches_.prune(now_mono);
+  note_alive(now_mono, false);
 }
 
 // How long this boot has run, written at most hourly (and with every cached
@@ -576,61 +572,8 @@ void Agent::note_alive(int64_t now_mono, bool now) {
   if (storage::note_boot_alive(store_, boot_n_, now_mono)) alive_saved_mono_ = now_mono;
 }
 
-// Expired answers leave memory and disk (a contextual entry per page URL
-// would otherwise pile up in a long-running daemon), and the contextual ones
-// are bounded in number, the oldest going first.
-void Agent::prune_caches(int64_t now_mono) {
-  std::vector<std::pair<int64_t, std::string>> contextual;
-  for (auto it = caches_.begin(); it != caches_.end();) {
-    if (!it->second.valid(now_mono)) {
-      storage::delete_cache(store_, it->first);
-      it = caches_.erase(it);
-      continue;
-    }
-    if (it->first.rfind("ctx:", 0) == 0) contextual.emplace_back(it->second.expires_mono, it->first);
-    ++it;
-  }
-  note_alive(now_mono, false);
-  if (contextual.size() <= kMaxContextualEntries) return;
-  std::sort(contextual.begin(), contextual.end());
-  for (size_t i = 0; i < contextual.size() - kMaxContextualEntries; ++i) {
-    storage::delete_cache(store_, contextual[i].second);
-    caches_.erase(contextual[i].second);
-  }
-}
-
-const CacheEntry *Agent::cache_get(const std::string &key, int64_t now_mono) {
-  auto it = caches_.find(key);
-  return it != caches_.end() && it->second.valid(now_mono) ? &it->second : nullptr;
-}
-
-// Caches survive restarts with the time they had left, never more than their
-// TTL: on this boot's monotonic clock, or, from an earlier boot, what was left
-// when that boot was last seen alive (the time the device was off is not
-// known, and a wall clock set a year either way must not decide it).
-void Agent::load_caches() {
-  caches_.clear();
-  int64_t now_mono = clock_->mono_ms();
-  std::vector<std::string> gone;
-  storage::read_caches(store_, [&](const storage::Stmt &q) {
-    int64_t ttl_ms = (q.text(1) == "behavioral" ? cfg_.cache_behavioral_ttl_s : cfg_.cache_contextual_ttl_s) * 1000;
-    int64_t left = std::min(q.int64(2) == boot_n_ ? q.int64(4) - now_mono : q.int64(3), ttl_ms);
-    if (left <= 0) {
-      gone.push_back(q.text(0));
-      return true;
-    }
-    CacheEntry &e = caches_[q.text(0)];
-    e.body = json_parse(q.text(5));
-    e.expires_mono = now_mono + left;
-    return true;
-  });
-  for (const std::string &key : gone) storage::delete_cache(store_, key);
-  // Answers from an earlier boot move onto this boot's clock.
-  for (const auto &entry : caches_) storage::rebase_cache(store_, entry.first, boot_n_, entry.second.expires_mono);
-}
-
 Outcome Agent::m_cohorts_get(const Params &, cJSON *result) {
-  const CacheEntry *b = consent_granted() ? cache_get("behavioral", clock_->mono_ms()) : nullptr;
+  const CacheEntry *b = consent_granted() ? caches_.get("behavioral", clock_->mono_ms()) : nullptr;
   cJSON *all = json_add_array(result, "cohorts");
   cJSON *local = json_add_array(result, "local");
   cJSON *remote = json_add_array(result, "remote");
@@ -662,23 +605,24 @@ Outcome Agent::m_activations_get(const Params &params, cJSON *result) {
   if (timeout < 0) timeout = cfg_.api_timeout_ms;
   int64_t start = clock_->mono_ms();
   std::string ctx_key = "ctx:" + url;
-  if (!url.empty() && !cache_get(ctx_key, start)) {
+  if (!url.empty() && !caches_.get(ctx_key, start)) {
     queue_contextual(url, Json(pp ? cJSON_Duplicate(pp, 1) : cJSON_CreateObject()));
   }
   // Wait for what is in flight: the contextual answer for this URL, and the
   // CCS answer to the events already queued. Never past the caller's budget.
   auto fresh = [&] {
-    bool ctx_ready = url.empty() || cache_get(ctx_key, clock_->mono_ms()) ||
-                     std::none_of(ctx_jobs_.begin(), ctx_jobs_.end(), [&](const ContextJob &j) { return j.url == url; });
+    bool ctx_ready =
+        url.empty() || caches_.get(ctx_key, clock_->mono_ms()) ||
+        std::none_of(ctx_jobs_.begin(), ctx_jobs_.end(), [&](const ContextJob &j) { return j.url == url; });
     bool ccs_ready = !consent_granted() || key_pending_ ||
-                     (!ccs_busy_ && (counts_.outbox == 0 || clock_->mono_ms() < retry_at_mono_));
+                     (!ccs_busy_ && (counts_.outbox == 0 || backoff_.waiting(clock_->mono_ms())));
     return stop_ || (ctx_ready && ccs_ready);
   };
   bool in_time = done_cv_.wait_for(lock, std::chrono::milliseconds(timeout), fresh);
   if (stop_) return closing();
   int64_t now = clock_->mono_ms();
-  const CacheEntry *b = consent_granted() ? cache_get("behavioral", now) : nullptr;
-  const CacheEntry *c = url.empty() ? nullptr : cache_get(ctx_key, now);
+  const CacheEntry *b = consent_granted() ? caches_.get("behavioral", now) : nullptr;
+  const CacheEntry *c = url.empty() ? nullptr : caches_.get(ctx_key, now);
   Json merged(cJSON_CreateObject());
   Json contextual(cJSON_CreateObject());
   if (consent_granted()) add_local_activations(merged.get());
@@ -714,7 +658,7 @@ Outcome Agent::m_sync_now(const Params &params, cJSON *result) {
   // send now (empty outbox, or the pass failed and backs off).
   done_cv_.wait_for(lock, std::chrono::milliseconds(timeout), [&] {
     return stop_ || key_pending_ ||
-           (rounds_ > round && !wake_ && (counts_.outbox == 0 || !consent_granted() || retry_at_mono_ > 0));
+           (rounds_ > round && !wake_ && (counts_.outbox == 0 || !consent_granted() || backoff_.retry_at() > 0));
   });
   if (stop_) return closing();
   json_add_number(result, "sent", static_cast<double>(sent_total_ - sent_before));

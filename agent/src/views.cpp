@@ -111,7 +111,7 @@ Outcome Agent::m_view_start(const Params &params, cJSON *result) {
   // The guide: call the CCS API on every content view, and the Contextual
   // API for its content (no user data: the content properties only).
   if (seq != 0) wake_worker(true);
-  if (!url.empty() && !cache_get("ctx:" + url, now)) {
+  if (!url.empty() && !caches_.get("ctx:" + url, now)) {
     Json pp(cJSON_CreateObject());
     json_add(pp.get(), type.c_str(), cJSON_Duplicate(v.properties.get(), 1));
     queue_contextual(url, std::move(pp));
