@@ -65,6 +65,7 @@
 
 #include "platform/files.h"
 #include "test_util.h"
+#include "unit_test.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define ALLOC_FAIL_SANITIZED 1
@@ -174,7 +175,7 @@ std::atomic_flag g_lock = ATOMIC_FLAG_INIT;
 
 thread_local bool t_armed = false;        // count (and fail) this thread's allocations
 thread_local bool t_inside = false;       // inside the allocator's own bookkeeping
-thread_local bool t_test_thread = false;  // the test's own thread (set in main)
+thread_local bool t_test_thread = false;  // the test's own thread (set in the group setup)
 std::atomic<bool> g_others_armed{false};  // count every other thread's instead
 std::atomic<long> g_count{0};             // allocations counted so far
 long g_fail_at = 0;                       // the allocation that fails (0: none)
@@ -864,7 +865,7 @@ void warm_up() {
   remove_tree(dir);
 }
 
-void scenario_succeeds_unarmed(void **) {
+UNIT_TEST(scenario_succeeds_unarmed) {
   warm_up();
 }
 
@@ -1017,7 +1018,7 @@ void sweep(Body body, const char *what) {
 }
 #endif
 
-void every_allocation_failure_is_survived(void **) {
+UNIT_TEST(every_allocation_failure_is_survived) {
 #ifdef ALLOC_FAIL_SANITIZED
   skip();  // the sanitizers own malloc; the scenario above still runs under them
 #else
@@ -1026,7 +1027,7 @@ void every_allocation_failure_is_survived(void **) {
 #endif
 }
 
-void worker_survives_allocation_failures(void **) {
+UNIT_TEST(worker_survives_allocation_failures) {
 #ifdef ALLOC_FAIL_SANITIZED
   skip();
 #else
@@ -1035,7 +1036,7 @@ void worker_survives_allocation_failures(void **) {
 #endif
 }
 
-void transport_never_throws(void **) {
+UNIT_TEST(transport_never_throws) {
 #ifdef ALLOC_FAIL_SANITIZED
   skip();
 #else
@@ -1046,7 +1047,7 @@ void transport_never_throws(void **) {
 
 // json.h: a parse that fails for lack of memory says so, and the checked
 // builders throw std::bad_alloc without leaking what they were given.
-void json_tells_memory_from_syntax(void **) {
+UNIT_TEST(json_tells_memory_from_syntax) {
 #ifdef ALLOC_FAIL_SANITIZED
   skip();
 #else
@@ -1119,6 +1120,9 @@ void json_tells_memory_from_syntax(void **) {
 // The scratch directory: $TMPDIR when set, else /dev/shm where it exists
 // (every run creates a database and fsyncs it: on tmpfs that costs nothing).
 int setup(void **) {
+#ifndef ALLOC_FAIL_SANITIZED
+  af::t_test_thread = true;
+#endif
   const char *tmp = getenv("TMPDIR");
   std::string parent = tmp && *tmp ? tmp : access("/dev/shm", W_OK | X_OK) == 0 ? "/dev/shm" : "/tmp";
   std::string tmpl = parent + "/cohort-alloc-XXXXXX";
@@ -1134,16 +1138,6 @@ int teardown(void **) {
 
 }  // namespace
 
-int main() {
-#ifndef ALLOC_FAIL_SANITIZED
-  af::t_test_thread = true;
-#endif
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(scenario_succeeds_unarmed),
-      cmocka_unit_test(json_tells_memory_from_syntax),
-      cmocka_unit_test(every_allocation_failure_is_survived),
-      cmocka_unit_test(transport_never_throws),
-      cmocka_unit_test(worker_survives_allocation_failures),
-  };
-  return cmocka_run_group_tests(tests, setup, teardown);
-}
+// The group's scratch directory; allocation failures are armed on this
+// (the main) thread only.
+static const test::GroupFixture kFixture(setup, teardown);

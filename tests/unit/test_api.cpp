@@ -4,10 +4,11 @@
 #include <vector>
 
 #include "test_util.h"
+#include "unit_test.h"
 
 using test::call_ok;
 
-static void status_table_is_complete(void **) {
+UNIT_TEST(status_table_is_complete) {
   assert_string_equal(cohort_status_str(COHORT_OK), "success");
   assert_string_equal(cohort_status_str(COHORT_EINVAL), "invalid argument");
   assert_int_equal(COHORT_EINVAL, 1);
@@ -15,7 +16,7 @@ static void status_table_is_complete(void **) {
   assert_string_equal(cohort_status_str(static_cast<cohort_status>(999)), "unknown status");
 }
 
-static void null_and_bad_arguments(void **) {
+UNIT_TEST(null_and_bad_arguments) {
   cohort_close(nullptr);
   char *out = reinterpret_cast<char *>(1);
   assert_int_equal(cohort_call(nullptr, "status", nullptr, &out), COHORT_EINVAL);
@@ -43,12 +44,12 @@ static void expect_degraded(const std::string &data_dir) {
   cohort_close(a);
 }
 
-static void unwritable_data_dir_degrades_to_memory(void **) {
+UNIT_TEST(unwritable_data_dir_degrades_to_memory) {
   // /proc refuses new directories even to root.
   expect_degraded("/proc/self/cohort-data");
 }
 
-static void data_dir_that_is_a_file_degrades_to_memory(void **) {
+UNIT_TEST(data_dir_that_is_a_file_degrades_to_memory) {
   test::TempDir dir;
   std::string file = dir.path + "/file";
   FILE *f = fopen(file.c_str(), "w");
@@ -56,7 +57,7 @@ static void data_dir_that_is_a_file_degrades_to_memory(void **) {
   expect_degraded(file);
 }
 
-static void unknown_method_and_bad_params(void **) {
+UNIT_TEST(unknown_method_and_bad_params) {
   test::TempDir dir;
   cohort_agent *a = nullptr;
   assert_int_equal(cohort_open(dir.config().c_str(), &a), COHORT_OK);
@@ -73,7 +74,7 @@ static void unknown_method_and_bad_params(void **) {
   cohort_close(a);
 }
 
-static void track_shortcut(void **) {
+UNIT_TEST(track_shortcut) {
   test::TempDir dir;
   cohort_agent *a = nullptr;
   assert_int_equal(cohort_open(dir.config("\"consent.required\":false").c_str(), &a), COHORT_OK);
@@ -85,7 +86,7 @@ static void track_shortcut(void **) {
 
 // Four threads hammer one agent with writes and reads; every call succeeds
 // and every event lands exactly once.
-static void four_threads_hammer_one_agent(void **) {
+UNIT_TEST(four_threads_hammer_one_agent) {
   test::TempDir dir;
   cohort_agent *a = nullptr;
   assert_int_equal(cohort_open(dir.config("\"consent.required\":false").c_str(), &a), COHORT_OK);
@@ -114,7 +115,7 @@ static void four_threads_hammer_one_agent(void **) {
 
 // The library's run-time version is the header's it was built with, in
 // both forms; the build information names each library with its version.
-static void versions_at_run_time(void **) {
+UNIT_TEST(versions_at_run_time) {
   assert_string_equal(cohort_version(), COHORT_VERSION_STRING);
   assert_int_equal(cohort_version_number(), COHORT_VERSION_NUMBER);
   char text[32];
@@ -141,7 +142,7 @@ static void versions_at_run_time(void **) {
 }
 
 // Any thread, at once, the first call included: one string for all.
-static void versions_from_many_threads(void **) {
+UNIT_TEST(versions_from_many_threads) {
   std::vector<std::thread> threads;
   std::atomic<int> wrong{0};
   std::atomic<const char *> seen{nullptr};
@@ -159,19 +160,4 @@ static void versions_from_many_threads(void **) {
   for (auto &th : threads) th.join();
   assert_non_null(seen.load());
   assert_int_equal(wrong.load(), 0);
-}
-
-int main() {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(versions_from_many_threads),  // first: the first call races
-      cmocka_unit_test(versions_at_run_time),
-      cmocka_unit_test(status_table_is_complete),
-      cmocka_unit_test(null_and_bad_arguments),
-      cmocka_unit_test(unwritable_data_dir_degrades_to_memory),
-      cmocka_unit_test(data_dir_that_is_a_file_degrades_to_memory),
-      cmocka_unit_test(unknown_method_and_bad_params),
-      cmocka_unit_test(track_shortcut),
-      cmocka_unit_test(four_threads_hammer_one_agent),
-  };
-  return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -3,6 +3,7 @@
 // and an explicit request each undo.
 #include "backoff.h"
 #include "test_util.h"
+#include "unit_test.h"
 
 using co::Backoff;
 
@@ -17,7 +18,7 @@ int64_t delay_after(Backoff &b, int64_t now, uint32_t random, int64_t cap, int64
 
 }  // namespace
 
-static void cap_doubles_up_to_its_limit(void **) {
+UNIT_TEST(cap_doubles_up_to_its_limit) {
   Backoff b;
   assert_false(b.waiting(0));
   int64_t now = 1000000;
@@ -33,7 +34,7 @@ static void cap_doubles_up_to_its_limit(void **) {
   assert_true(d <= Backoff::kConfigFaultCapMs && d > Backoff::kConfigFaultCapMs - 10);
 }
 
-static void jitter_is_the_draw_and_never_zero(void **) {
+UNIT_TEST(jitter_is_the_draw_and_never_zero) {
   Backoff b;
   // Half the cap for half the range; a zero draw still waits the minimum.
   for (int i = 0; i < 5; ++i) b.failed(0, 0, Backoff::kCapMs);
@@ -42,7 +43,7 @@ static void jitter_is_the_draw_and_never_zero(void **) {
   assert_int_equal(d, 32000);
 }
 
-static void retry_after_is_honoured_and_capped(void **) {
+UNIT_TEST(retry_after_is_honoured_and_capped) {
   Backoff b;
   assert_int_equal(delay_after(b, 500, 0, Backoff::kCapMs, 120), 120000);
   // An explicit request does not skip the server's word...
@@ -56,7 +57,7 @@ static void retry_after_is_honoured_and_capped(void **) {
   assert_int_equal(delay_after(b, 0, 0, Backoff::kCapMs, 86400), Backoff::kRetryAfterCapS * 1000);
 }
 
-static void own_delay_is_skipped_on_request(void **) {
+UNIT_TEST(own_delay_is_skipped_on_request) {
   Backoff b;
   b.failed(1000, kTop, Backoff::kCapMs);
   assert_true(b.waiting(1001));
@@ -72,14 +73,4 @@ static void own_delay_is_skipped_on_request(void **) {
   b.succeeded();
   assert_int_equal(b.attempts(), 0);
   assert_int_equal(b.retry_at(), 0);
-}
-
-int main() {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(cap_doubles_up_to_its_limit),
-      cmocka_unit_test(jitter_is_the_draw_and_never_zero),
-      cmocka_unit_test(retry_after_is_honoured_and_capped),
-      cmocka_unit_test(own_delay_is_skipped_on_request),
-  };
-  return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -4,6 +4,7 @@
 #include "caches.h"
 #include "storage/boots.h"
 #include "test_util.h"
+#include "unit_test.h"
 
 using co::Caches;
 
@@ -27,7 +28,7 @@ co::Json body(const char *text) {
 
 }  // namespace
 
-static void entries_expire_on_the_monotonic_clock(void **) {
+UNIT_TEST(entries_expire_on_the_monotonic_clock) {
   Fixture f;
   Caches c;
   c.start(f.store, f.log, f.boot);
@@ -40,7 +41,7 @@ static void entries_expire_on_the_monotonic_clock(void **) {
   assert_null(c.get("behavioral", 1000));
 }
 
-static void prune_drops_expired_and_bounds_contextual(void **) {
+UNIT_TEST(prune_drops_expired_and_bounds_contextual) {
   Fixture f;
   Caches c;
   c.start(f.store, f.log, f.boot);
@@ -61,7 +62,7 @@ static void prune_drops_expired_and_bounds_contextual(void **) {
   assert_non_null(again.get("ctx:2", 5000));
 }
 
-static void a_later_boot_gets_the_time_left(void **) {
+UNIT_TEST(a_later_boot_gets_the_time_left) {
   Fixture f;
   {
     Caches c;
@@ -84,13 +85,4 @@ static void a_later_boot_gets_the_time_left(void **) {
   shorter.start(f.store, f.log, next);
   shorter.load(50, 10, 10);
   assert_null(shorter.get("behavioral", 50 + 10000));
-}
-
-int main() {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(entries_expire_on_the_monotonic_clock),
-      cmocka_unit_test(prune_drops_expired_and_bounds_contextual),
-      cmocka_unit_test(a_later_boot_gets_the_time_left),
-  };
-  return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

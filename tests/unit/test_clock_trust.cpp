@@ -4,6 +4,7 @@
 // reading.
 #include "clock_trust.h"
 #include "test_util.h"
+#include "unit_test.h"
 
 using co::ClockTrust;
 using co::platform::FakeClock;
@@ -21,7 +22,7 @@ bool look(ClockTrust &t, bool system = false) {
 
 }  // namespace
 
-static void implausible_is_never_trusted(void **) {
+UNIT_TEST(implausible_is_never_trusted) {
   FakeClock clock(86400000, 1000);  // 1970: a box without an RTC
   ClockTrust t;
   t.start(clock, kFloor);
@@ -32,7 +33,7 @@ static void implausible_is_never_trusted(void **) {
   assert_int_equal(t.estimate(clock.mono_ms()), kFloor + 3600000);
 }
 
-static void plausible_needs_a_reason(void **) {
+UNIT_TEST(plausible_needs_a_reason) {
   FakeClock clock(kFloor + 5000, 1000);
   clock.set_synced(false);
   ClockTrust t;
@@ -54,7 +55,7 @@ static void plausible_needs_a_reason(void **) {
   assert_true(look(grace));
 }
 
-static void a_jump_forward_is_a_setting(void **) {
+UNIT_TEST(a_jump_forward_is_a_setting) {
   FakeClock clock(86400000, 1000);
   clock.set_synced(false);
   ClockTrust t;
@@ -68,7 +69,7 @@ static void a_jump_forward_is_a_setting(void **) {
   assert_int_equal(t.estimate(mono + 500), kFloor + 7200000 + 500);
 }
 
-static void settle_is_the_callers_decision(void **) {
+UNIT_TEST(settle_is_the_callers_decision) {
   FakeClock clock(kFloor + 5000, 1000);
   ClockTrust t;
   t.start(clock, kFloor);
@@ -81,14 +82,4 @@ static void settle_is_the_callers_decision(void **) {
   t.settle(true, wall, mono);
   assert_true(t.trusted());
   assert_int_equal(t.estimate(mono), kFloor + 5000);
-}
-
-int main() {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(implausible_is_never_trusted),
-      cmocka_unit_test(plausible_needs_a_reason),
-      cmocka_unit_test(a_jump_forward_is_a_setting),
-      cmocka_unit_test(settle_is_the_callers_decision),
-  };
-  return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "test_util.h"
+#include "unit_test.h"
 
 using test::call_ok;
 using test::str;
@@ -56,7 +57,7 @@ bool has(const std::vector<std::string> &v, const char *id) {
 
 }  // namespace
 
-static void lookback_makes_a_new_cohort_right_at_once(void **) {
+UNIT_TEST(lookback_makes_a_new_cohort_right_at_once) {
   Fixture f;
   f.open();
   f.watch("[\"football\"]");
@@ -72,7 +73,7 @@ static void lookback_makes_a_new_cohort_right_at_once(void **) {
   assert_non_null(strstr(f.notes.back().c_str(), "\"1001\""));
 }
 
-static void track_returns_membership_after_the_event(void **) {
+UNIT_TEST(track_returns_membership_after_the_event) {
   Fixture f;
   f.open();
   call_ok(f.agent, "definitions.put", kDefs);
@@ -86,7 +87,7 @@ static void track_returns_membership_after_the_event(void **) {
   assert_string_equal(cJSON_GetArrayItem(dfp, 0)->valuestring, "1001");
 }
 
-static void recency_changes_with_time_alone(void **) {
+UNIT_TEST(recency_changes_with_time_alone) {
   Fixture f;
   f.open();
   call_ok(f.agent, "definitions.put", kDefs);
@@ -99,7 +100,7 @@ static void recency_changes_with_time_alone(void **) {
   assert_int_equal(f.count("SegmentExit"), 1);
 }
 
-static void state_survives_restart_and_unchanged_rules_keep_it(void **) {
+UNIT_TEST(state_survives_restart_and_unchanged_rules_keep_it) {
   Fixture f;
   f.open();
   call_ok(f.agent, "definitions.put", kDefs);
@@ -119,7 +120,7 @@ static void state_survives_restart_and_unchanged_rules_keep_it(void **) {
   assert_int_equal(f.count("SegmentEntry"), entries);  // no re-entry
 }
 
-static void rejected_definitions_keep_the_previous_ones(void **) {
+UNIT_TEST(rejected_definitions_keep_the_previous_ones) {
   Fixture f;
   f.open();
   call_ok(f.agent, "definitions.put", kDefs);
@@ -133,7 +134,7 @@ static void rejected_definitions_keep_the_previous_ones(void **) {
   assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(g.get(), "cohorts")), 2);
 }
 
-static void explain_and_preview(void **) {
+UNIT_TEST(explain_and_preview) {
   Fixture f;
   f.open();
   call_ok(f.agent, "definitions.put", kDefs);
@@ -151,7 +152,7 @@ static void explain_and_preview(void **) {
                    COHORT_ERULES);
 }
 
-static void reset_and_consent_withdrawal_clear_cohort_state(void **) {
+UNIT_TEST(reset_and_consent_withdrawal_clear_cohort_state) {
   Fixture f;
   f.open("");
   call_ok(f.agent, "consent.set", "{\"granted\":true}");
@@ -171,7 +172,7 @@ static void reset_and_consent_withdrawal_clear_cohort_state(void **) {
   assert_false(has(f.local(), "1001"));  // nothing kept without consent
 }
 
-static void definitions_file_and_reload(void **) {
+UNIT_TEST(definitions_file_and_reload) {
   Fixture f;
   std::string path = f.dir.path + "/defs.json";
   {
@@ -193,18 +194,4 @@ static void definitions_file_and_reload(void **) {
   char *res = nullptr;
   assert_int_equal(cohort_call(f.agent, "definitions.reload", nullptr, &res), COHORT_ERULES);
   assert_int_equal(test::num(call_ok(f.agent, "status").get(), "definitions"), 0);
-}
-
-int main() {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(lookback_makes_a_new_cohort_right_at_once),
-      cmocka_unit_test(track_returns_membership_after_the_event),
-      cmocka_unit_test(recency_changes_with_time_alone),
-      cmocka_unit_test(state_survives_restart_and_unchanged_rules_keep_it),
-      cmocka_unit_test(rejected_definitions_keep_the_previous_ones),
-      cmocka_unit_test(explain_and_preview),
-      cmocka_unit_test(reset_and_consent_withdrawal_clear_cohort_state),
-      cmocka_unit_test(definitions_file_and_reload),
-  };
-  return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

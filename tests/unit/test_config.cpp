@@ -6,11 +6,12 @@
 #include <vector>
 
 #include "test_util.h"
+#include "unit_test.h"
 
 using co::Config;
 using co::config_parse;
 
-static void defaults_when_empty(void **) {
+UNIT_TEST(defaults_when_empty) {
   Config c;
   std::string err;
   assert_true(config_parse(nullptr, c, err));
@@ -24,7 +25,7 @@ static void defaults_when_empty(void **) {
   assert_true(config_parse("{}", c, err));
 }
 
-static void nested_and_flat_spellings(void **) {
+UNIT_TEST(nested_and_flat_spellings) {
   Config c;
   std::string err;
   assert_true(config_parse("{\"api\":{\"timeout_ms\":150,\"mode\":\"stateless\"},\"consent.required\":false,"
@@ -45,7 +46,7 @@ static void expect_error(const char *doc, const char *needle) {
   if (!strstr(err.c_str(), needle)) fail_msg("error \"%s\" does not name \"%s\"", err.c_str(), needle);
 }
 
-static void errors_name_the_key(void **) {
+UNIT_TEST(errors_name_the_key) {
   expect_error("{\"api\":{\"timeot_ms\":1}}", "api.timeot_ms");
   expect_error("{\"bogus\":1}", "bogus");
   expect_error("{\"api.timeout_ms\":\"300\"}", "api.timeout_ms");
@@ -64,7 +65,7 @@ static void errors_name_the_key(void **) {
   expect_error("[1]", "object");
 }
 
-static void effective_config_redacts_the_key(void **) {
+UNIT_TEST(effective_config_redacts_the_key) {
   Config c;
   std::string err;
   assert_true(config_parse("{\"api\":{\"key\":\"sk_secret\"}}", c, err));
@@ -76,7 +77,7 @@ static void effective_config_redacts_the_key(void **) {
 }
 
 // A syntax error says where: line and column (of the bad token's start).
-static void syntax_errors_have_a_line_and_column(void **) {
+UNIT_TEST(syntax_errors_have_a_line_and_column) {
   expect_error("{\n  \"api\": {\n    \"timeout_ms\": tru\n  }\n}", "line 3, column 19");
   expect_error("{\n  \"api\": {\n    \"timeout_ms\": tru\n  }\n}", "near \"tru\"");
   expect_error("{\"a\": 1 \"b\": 2}", "line 1, column 9");
@@ -91,7 +92,7 @@ static void syntax_errors_have_a_line_and_column(void **) {
   expect_error("   ", "ends early");
 }
 
-static void trailing_content_is_an_error(void **) {
+UNIT_TEST(trailing_content_is_an_error) {
   expect_error("{\"api.timeout_ms\": 300}\n{\"api.mode\": \"stateless\"}", "content after its JSON document");
   expect_error("{\"api.timeout_ms\": 300}\n{\"api.mode\": \"stateless\"}", "line 2, column 1");
   expect_error("{} x", "content after its JSON document, at line 1, column 4");
@@ -102,7 +103,7 @@ static void trailing_content_is_an_error(void **) {
   assert_int_equal(c.api_timeout_ms, 250);
 }
 
-static void a_key_given_twice_is_an_error(void **) {
+UNIT_TEST(a_key_given_twice_is_an_error) {
   expect_error("{\"api.timeout_ms\": 5, \"api\": {\"timeout_ms\": 6}}", "\"api.timeout_ms\" is given twice");
   expect_error("{\"api\": {\"timeout_ms\": 6}, \"api.timeout_ms\": 5}", "\"api.timeout_ms\" is given twice");
   expect_error("{\"api\": {\"timeout_ms\": 6, \"timeout_ms\": 7}}", "\"api.timeout_ms\" is given twice");
@@ -117,7 +118,7 @@ static void a_key_given_twice_is_an_error(void **) {
   assert_int_equal(c.api_timeout_ms, 6);
 }
 
-static void an_unknown_key_suggests_the_nearest(void **) {
+UNIT_TEST(an_unknown_key_suggests_the_nearest) {
   expect_error("{\"api\": {\"timout_ms\": 1}}",
                "unknown configuration key \"api.timout_ms\"; did you mean \"api.timeout_ms\"?");
   expect_error("{\"api.timeout_sm\": 1}", "did you mean \"api.timeout_ms\"?");
@@ -138,14 +139,14 @@ static void an_unknown_key_suggests_the_nearest(void **) {
   assert_string_equal(co::config_nearest_key("mode").c_str(), "");  // socket.mode or api.mode: no guess
 }
 
-static void allowed_values_are_named(void **) {
+UNIT_TEST(allowed_values_are_named) {
   expect_error("{\"api.key_in\": \"body\"}", "\"api.key_in\" must be \"header\" or \"query\"");
   expect_error("{\"log.level\": \"loud\"}", "must be one of \"error\", \"warn\", \"info\", \"debug\"");
   expect_error("{\"clock\": {\"trust\": \"ntp\"}}", "\"clock.trust\" must be \"auto\" or \"system\"");
 }
 
 // The reference the manual page and the README are generated from.
-static void the_reference_is_the_table(void **) {
+UNIT_TEST(the_reference_is_the_table) {
   std::vector<co::ConfigKeyInfo> keys = co::config_reference();
   assert_true(keys.size() > 20);
   Config defaults;
@@ -210,7 +211,7 @@ static void expect_file_error(const std::string &doc, const std::vector<std::str
   }
 }
 
-static void check_config_checks_the_files_it_names(void **) {
+UNIT_TEST(check_config_checks_the_files_it_names) {
   test::TempDir dir;
   std::string defs = write_file(dir.path + "/cohorts.json", "{\"cohorts\": []}");
   std::string ca = write_file(dir.path + "/ca.pem", "-----BEGIN CERTIFICATE-----\n");
@@ -248,7 +249,7 @@ static void check_config_checks_the_files_it_names(void **) {
 }
 
 // cohort_check_config: the same, and nothing created or changed.
-static void cohort_check_config_reads_only(void **) {
+UNIT_TEST(cohort_check_config_reads_only) {
   test::TempDir dir;
   std::string missing = dir.path + "/no-key";
   std::string doc = "{\"data_dir\": \"" + dir.path + "/data\", \"api.key_file\": \"" + missing + "\"}";
@@ -270,22 +271,4 @@ static void cohort_check_config_reads_only(void **) {
   assert_int_equal(cohort_open("{\"api.timeout_ms\": 5, \"api\": {\"timeout_ms\": 6}}", &a), COHORT_ECONFIG);
   assert_null(a);
   assert_non_null(strstr(cohort_last_error(nullptr), "given twice"));
-}
-
-int main() {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(defaults_when_empty),
-      cmocka_unit_test(nested_and_flat_spellings),
-      cmocka_unit_test(errors_name_the_key),
-      cmocka_unit_test(effective_config_redacts_the_key),
-      cmocka_unit_test(syntax_errors_have_a_line_and_column),
-      cmocka_unit_test(trailing_content_is_an_error),
-      cmocka_unit_test(a_key_given_twice_is_an_error),
-      cmocka_unit_test(an_unknown_key_suggests_the_nearest),
-      cmocka_unit_test(allowed_values_are_named),
-      cmocka_unit_test(the_reference_is_the_table),
-      cmocka_unit_test(check_config_checks_the_files_it_names),
-      cmocka_unit_test(cohort_check_config_reads_only),
-  };
-  return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

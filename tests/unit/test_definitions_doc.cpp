@@ -8,20 +8,12 @@
 #include <string>
 #include <vector>
 
-// clang-format off
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-extern "C" {
-#include <cmocka.h>
-}
-// clang-format on
 
 #include "definitions_doc.h"
 #include "json.h"
 #include "platform/sha256.h"
 #include "rules/parser.h"
+#include "unit_test.h"
 
 #ifndef COHORT_TEST_DATA
 #error "COHORT_TEST_DATA must be the path of tests/unit/data"
@@ -72,7 +64,7 @@ void assert_refused(const DefinitionsCheck &c, const std::string &reason) {
 
 // The first document (nothing from the URL in force, or a stored set
 // re-verified at start): accepted, handed on without its version.
-void first_document_is_accepted(void **) {
+UNIT_TEST(first_document_is_accepted) {
   DefinitionsCheck c = check("v1.json");
   assert_int_equal(static_cast<int>(c.verdict), static_cast<int>(DefinitionsVerdict::accept));
   assert_string_equal(c.reason.c_str(), "");
@@ -88,13 +80,13 @@ void first_document_is_accepted(void **) {
   assert_string_equal(parsed.cohorts[0].id.c_str(), "1001");
 }
 
-void newer_version_is_accepted(void **) {
+UNIT_TEST(newer_version_is_accepted) {
   DefinitionsCheck c = check("v2.json", in_force("v1.json", 1));
   assert_int_equal(static_cast<int>(c.verdict), static_cast<int>(DefinitionsVerdict::accept));
   assert_int_equal(c.version, 2);
 }
 
-void same_document_is_unchanged(void **) {
+UNIT_TEST(same_document_is_unchanged) {
   DefinitionsCheck c = check("v2.json", in_force("v2.json", 2));
   assert_int_equal(static_cast<int>(c.verdict), static_cast<int>(DefinitionsVerdict::unchanged));
   assert_string_equal(c.reason.c_str(), "");
@@ -102,16 +94,16 @@ void same_document_is_unchanged(void **) {
   assert_string_equal(c.definitions.c_str(), "");
 }
 
-void older_version_is_refused(void **) {
+UNIT_TEST(older_version_is_refused) {
   assert_refused(check("v1.json", in_force("v2.json", 2)), "version 1 is older than version 2 in force");
 }
 
-void same_version_other_bytes_is_refused(void **) {
+UNIT_TEST(same_version_other_bytes_is_refused) {
   assert_refused(check("v2-other.json", in_force("v2.json", 2)), "version 2 already in force with other content");
 }
 
 // The signature is checked before anything of the document is read.
-void bad_signature_is_refused(void **) {
+UNIT_TEST(bad_signature_is_refused) {
   std::string v2 = doc("v2.json");
   assert_refused(co::check_definitions_doc(v2, doc("v1.json.sig"), keys(), {}),
                  "signature does not verify against any of 2 keys");
@@ -124,7 +116,7 @@ void bad_signature_is_refused(void **) {
                  "signature does not verify against the public key");
 }
 
-void body_over_4_mib_is_refused(void **) {
+UNIT_TEST(body_over_4_mib_is_refused) {
   std::string big(co::kMaxDefinitionsDocBytes + 1, ' ');
   assert_refused(co::check_definitions_doc(big, doc("v2.json.sig"), keys(), {}),
                  "document: 4194305 bytes, over the limit of 4194304 (4 MiB)");
@@ -135,7 +127,7 @@ void body_over_4_mib_is_refused(void **) {
 }
 
 // Signed by the publisher, but not a definitions document.
-void signed_invalid_documents_are_refused(void **) {
+UNIT_TEST(signed_invalid_documents_are_refused) {
   assert_refused(check("v3-truncated.json"), "document: not valid JSON (it ends too early: truncated?)");
   assert_refused(check("not-json.json"), "document: not valid JSON (at byte 27)");
   assert_refused(check("not-object.json"), "document: expected a JSON object");
@@ -153,7 +145,7 @@ void signed_invalid_documents_are_refused(void **) {
 // What the API emulator serves, as it is and under each content fault
 // (tests/emulator/definitions.py), signed with the demo key: the refusal
 // each will meet once the agent fetches it.
-void emulator_documents_meet_their_refusals(void **) {
+UNIT_TEST(emulator_documents_meet_their_refusals) {
   std::string dir = std::string(COHORT_TEST_DATA) + "/emulator/";
   std::vector<co::platform::PublicKey> demo;
   assert_true(
@@ -179,7 +171,7 @@ void emulator_documents_meet_their_refusals(void **) {
   assert_non_null(strstr(bad_rule.reason.c_str(), "cohort \"1001\": rule.conditions[0].operator"));
 }
 
-void max_age_is_read_robustly(void **) {
+UNIT_TEST(max_age_is_read_robustly) {
   auto age = [](const char *header) { return co::cache_control_max_age(header).value_or(-1); };
   assert_int_equal(age(""), -1);
   assert_int_equal(age("max-age=600"), 600);
@@ -202,7 +194,7 @@ void max_age_is_read_robustly(void **) {
   assert_int_equal(age("\x01\xff garbage ,,, \"unterminated"), -1);
 }
 
-void next_fetch_honours_a_shorter_max_age(void **) {
+UNIT_TEST(next_fetch_honours_a_shorter_max_age) {
   assert_int_equal(co::next_definitions_fetch_s(3600, ""), 3600);
   assert_int_equal(co::next_definitions_fetch_s(3600, "public, max-age=600"), 600);
   assert_int_equal(co::next_definitions_fetch_s(3600, "max-age=7200"), 3600);
@@ -217,20 +209,3 @@ void next_fetch_honours_a_shorter_max_age(void **) {
 }
 
 }  // namespace
-
-int main() {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(first_document_is_accepted),
-      cmocka_unit_test(newer_version_is_accepted),
-      cmocka_unit_test(same_document_is_unchanged),
-      cmocka_unit_test(older_version_is_refused),
-      cmocka_unit_test(same_version_other_bytes_is_refused),
-      cmocka_unit_test(bad_signature_is_refused),
-      cmocka_unit_test(body_over_4_mib_is_refused),
-      cmocka_unit_test(signed_invalid_documents_are_refused),
-      cmocka_unit_test(emulator_documents_meet_their_refusals),
-      cmocka_unit_test(max_age_is_read_robustly),
-      cmocka_unit_test(next_fetch_honours_a_shorter_max_age),
-  };
-  return cmocka_run_group_tests(tests, nullptr, nullptr);
-}

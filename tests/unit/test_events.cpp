@@ -3,6 +3,7 @@
 
 #include "agent.h"
 #include "test_util.h"
+#include "unit_test.h"
 
 using test::call_ok;
 using test::str;
@@ -17,7 +18,7 @@ struct Fixture : test::AgentFixture {
   double queue() { return test::num(call_ok(agent, "status").get(), "queue_depth"); }
 };
 
-static void iso8601_parse_and_format(void **) {
+UNIT_TEST(iso8601_parse_and_format) {
   int64_t ms = 0;
   assert_true(co::parse_iso8601("2024-01-15T14:00:00Z", ms));
   assert_int_equal(ms, 1705327200000LL);
@@ -46,7 +47,7 @@ static void expect_invalid(Fixture &f, const char *params, const char *field) {
   }
 }
 
-static void invalid_events_rejected_and_change_nothing(void **) {
+UNIT_TEST(invalid_events_rejected_and_change_nothing) {
   Fixture f;
   f.open();
   call_ok(f.agent, "track", "{\"name\":\"Videoview\"}");
@@ -68,7 +69,7 @@ static void invalid_events_rejected_and_change_nothing(void **) {
   assert_int_equal(f.queue(), 1);
 }
 
-static void accepted_event_is_normalized(void **) {
+UNIT_TEST(accepted_event_is_normalized) {
   Fixture f;
   f.open();
   std::string view = str(call_ok(f.agent, "view.start", "{\"type\":\"video\"}").get(), "view_id");
@@ -90,7 +91,7 @@ static void accepted_event_is_normalized(void **) {
 
 // The guide: an event inside an engagement carries the view's id. It must
 // be one of the open views; anything else is an error that stores nothing.
-static void track_view_id_must_name_an_open_view(void **) {
+UNIT_TEST(track_view_id_must_name_an_open_view) {
   Fixture f;
   f.open();
   std::string view = str(call_ok(f.agent, "view.start", "{\"type\":\"video\"}").get(), "view_id");
@@ -106,7 +107,7 @@ static void track_view_id_must_name_an_open_view(void **) {
   assert_int_equal(f.history(), before + 1);                                           // the completion only
 }
 
-static void no_consent_keeps_nothing(void **) {
+UNIT_TEST(no_consent_keeps_nothing) {
   Fixture f;
   f.open("");  // consent required (the default), not granted
   co::Json r = call_ok(f.agent, "track", "{\"name\":\"Videoview\"}");
@@ -127,7 +128,7 @@ static void no_consent_keeps_nothing(void **) {
   assert_non_null(strstr(cohort_last_error(f.agent), "granted"));
 }
 
-static void consent_persists(void **) {
+UNIT_TEST(consent_persists) {
   Fixture f;
   f.open("");
   call_ok(f.agent, "consent.set", "{\"granted\":true}");
@@ -136,7 +137,7 @@ static void consent_persists(void **) {
   assert_true(cJSON_IsTrue(cJSON_GetObjectItem(call_ok(f.agent, "status").get(), "consent")));
 }
 
-static void bounds_evict_oldest_and_count(void **) {
+UNIT_TEST(bounds_evict_oldest_and_count) {
   Fixture f;
   f.open("\"consent\":{\"required\":false},\"queue\":{\"max_events\":5},\"history\":{\"max_events\":8}");
   for (int i = 0; i < 12; ++i) {
@@ -156,7 +157,7 @@ static void bounds_evict_oldest_and_count(void **) {
   assert_int_equal(test::num(cJSON_GetObjectItem(cJSON_GetArrayItem(events, 7), "properties"), "i"), 4);
 }
 
-static void retention_drops_old_events(void **) {
+UNIT_TEST(retention_drops_old_events) {
   Fixture f;
   f.open("\"consent\":{\"required\":false},\"queue\":{\"max_events\":1},\"history\":{\"retention_days\":1}");
   call_ok(f.agent, "track", "{\"name\":\"Old\",\"time\":\"2020-01-01T00:00:00Z\"}");
@@ -170,7 +171,7 @@ static void retention_drops_old_events(void **) {
 // Sequence numbers only rise: after a purge, and across a restart with the
 // history emptied, the next event is numbered past every earlier one (the send
 // cursor and the cohort state count on it).
-static void sequence_numbers_never_go_back(void **) {
+UNIT_TEST(sequence_numbers_never_go_back) {
   Fixture f;
   f.open();
   for (int i = 0; i < 3; ++i) call_ok(f.agent, "track", "{\"name\":\"E\"}");
@@ -198,7 +199,7 @@ static void sequence_numbers_never_go_back(void **) {
 
 // A data_dir that cannot be used: the agent works from memory, then writes
 // everything back once it can (retried every 30 s) and nothing is lost.
-static void storage_recovers_and_writes_back(void **) {
+UNIT_TEST(storage_recovers_and_writes_back) {
   Fixture f;
   std::string data = f.dir.path + "/data";
   FILE *blocker = fopen(data.c_str(), "w");  // a file where the directory belongs
@@ -228,7 +229,7 @@ static void storage_recovers_and_writes_back(void **) {
 // memory is for events accepted from then on: none of those already stored is
 // evicted from the history or given up from the queue (the send cursor must
 // not pass events that were never sent).
-static void start_in_memory_keeps_the_stored_queue(void **) {
+UNIT_TEST(start_in_memory_keeps_the_stored_queue) {
   Fixture f;
   f.open();
   const int stored = 2100;  // more than the 2,000 the agent accepts while degraded
@@ -256,21 +257,4 @@ static void start_in_memory_keeps_the_stored_queue(void **) {
   assert_string_equal(str(st.get(), "storage").c_str(), "ok");
   assert_int_equal(test::num(st.get(), "queue_depth"), stored + 1);
   assert_int_equal(test::num(st.get(), "queue_dropped"), 0);
-}
-
-int main() {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(iso8601_parse_and_format),
-      cmocka_unit_test(invalid_events_rejected_and_change_nothing),
-      cmocka_unit_test(accepted_event_is_normalized),
-      cmocka_unit_test(track_view_id_must_name_an_open_view),
-      cmocka_unit_test(no_consent_keeps_nothing),
-      cmocka_unit_test(consent_persists),
-      cmocka_unit_test(bounds_evict_oldest_and_count),
-      cmocka_unit_test(retention_drops_old_events),
-      cmocka_unit_test(sequence_numbers_never_go_back),
-      cmocka_unit_test(storage_recovers_and_writes_back),
-      cmocka_unit_test(start_in_memory_keeps_the_stored_queue),
-  };
-  return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

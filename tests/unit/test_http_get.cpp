@@ -1,15 +1,6 @@
 // The transport's GET of a document (signed cohort definitions): the request
 // as sent (GET, no body, the caller's If-None-Match), the answer's ETag and
 // Cache-Control, a 304, and an answer past max_body refused whole.
-// clang-format off
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-extern "C" {
-#include <cmocka.h>
-}
-// clang-format on
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -22,6 +13,7 @@ extern "C" {
 
 #include "platform/http.h"
 #include "platform/log.h"
+#include "unit_test.h"
 
 using co::platform::HttpRequest;
 using co::platform::HttpResponse;
@@ -99,7 +91,7 @@ HttpResponse fetch(const std::string &url, size_t max_body, const char *if_none_
 
 }  // namespace
 
-static void get_sends_no_body_and_reads_etag_and_cache_control(void **) {
+UNIT_TEST(get_sends_no_body_and_reads_etag_and_cache_control) {
   std::string doc = "{\"version\":2,\"cohorts\":[]}";
   OneShotServer server("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nETag: \"v2\"\r\n"
                        "Cache-Control: public, max-age=600\r\nContent-Length: " +
@@ -115,7 +107,7 @@ static void get_sends_no_body_and_reads_etag_and_cache_control(void **) {
   assert_null(strcasestr(server.head().c_str(), "Content-Length"));
 }
 
-static void not_modified_is_a_304_with_no_body(void **) {
+UNIT_TEST(not_modified_is_a_304_with_no_body) {
   OneShotServer server("HTTP/1.1 304 Not Modified\r\nETag: \"v2\"\r\nConnection: close\r\n\r\n");
   HttpResponse r = fetch(server.url("/defs/cohorts.json"), 0, "\"v2\"");
   assert_int_equal(r.status, 304);
@@ -123,7 +115,7 @@ static void not_modified_is_a_304_with_no_body(void **) {
   assert_string_equal(r.etag.c_str(), "\"v2\"");
 }
 
-static void an_answer_past_max_body_is_refused_whole(void **) {
+UNIT_TEST(an_answer_past_max_body_is_refused_whole) {
   std::string big(5000, 'x');
   OneShotServer server("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n"
                        "Connection: close\r\n\r\n" +
@@ -133,13 +125,4 @@ static void an_answer_past_max_body_is_refused_whole(void **) {
   assert_true(r.too_large);
   assert_true(r.body.empty());
   assert_string_equal(r.error.c_str(), "answer over 1000 bytes");
-}
-
-int main() {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(get_sends_no_body_and_reads_etag_and_cache_control),
-      cmocka_unit_test(not_modified_is_a_304_with_no_body),
-      cmocka_unit_test(an_answer_past_max_body_is_refused_whole),
-  };
-  return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

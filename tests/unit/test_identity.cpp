@@ -6,6 +6,7 @@
 #include "platform/crypto.h"
 #include "platform/sha256.h"
 #include "test_util.h"
+#include "unit_test.h"
 
 using test::call_ok;
 using test::num;
@@ -16,7 +17,7 @@ struct Fixture : test::AgentFixture {
   void open(const std::string &extra_config = "") { open_with(extra_config); }
 };
 
-static void id_survives_reopen(void **) {
+UNIT_TEST(id_survives_reopen) {
   Fixture f;
   f.open();
   std::string id = str(call_ok(f.agent, "identity.get").get(), "user_id");
@@ -27,7 +28,7 @@ static void id_survives_reopen(void **) {
 
 // A real child process opens the agent, reports the ID and is killed without
 // closing anything: the ID must be the same afterwards.
-static void id_survives_process_kill(void **) {
+UNIT_TEST(id_survives_process_kill) {
   test::TempDir dir;
   std::string cfg = dir.config();
   std::string id = test::run_and_kill(cfg, [](cohort_agent *a) {
@@ -43,7 +44,7 @@ static void id_survives_process_kill(void **) {
   cohort_close(a);
 }
 
-static void id_survives_database_loss(void **) {
+UNIT_TEST(id_survives_database_loss) {
   Fixture f;
   f.open();
   std::string id = str(call_ok(f.agent, "identity.get").get(), "user_id");
@@ -59,7 +60,7 @@ static void id_survives_database_loss(void **) {
   assert_string_equal(str(call_ok(f.agent, "identity.get").get(), "user_id").c_str(), id.c_str());
 }
 
-static void reset_makes_a_new_id_and_drops_history(void **) {
+UNIT_TEST(reset_makes_a_new_id_and_drops_history) {
   Fixture f;
   f.open("\"consent\":{\"required\":false}");
   std::string id = str(call_ok(f.agent, "identity.get").get(), "user_id");
@@ -84,7 +85,7 @@ static void reset_makes_a_new_id_and_drops_history(void **) {
   assert_string_equal(str(call_ok(f.agent, "identity.get").get(), "user_id").c_str(), id2.c_str());
 }
 
-static void aliases_sorted_by_priority_and_upserted(void **) {
+UNIT_TEST(aliases_sorted_by_priority_and_upserted) {
   Fixture f;
   f.open();
   call_ok(f.agent, "identity.set_aliases",
@@ -107,7 +108,7 @@ static void aliases_sorted_by_priority_and_upserted(void **) {
 // Without a priority an alias ranks after those already set, in the order
 // given; equal priorities keep the order they were set in, across restarts.
 // Never the tags' alphabet. Setting a tag again keeps its rank.
-static void aliases_without_priority_rank_in_the_order_given(void **) {
+UNIT_TEST(aliases_without_priority_rank_in_the_order_given) {
   Fixture f;
   f.open();
   auto tags = [&] {
@@ -132,7 +133,7 @@ static void aliases_without_priority_rank_in_the_order_given(void **) {
   assert_string_equal(tags().c_str(), "b:0 a:1 ");
 }
 
-static void email_is_hashed_never_stored(void **) {
+UNIT_TEST(email_is_hashed_never_stored) {
   Fixture f;
   f.open();
   co::Json r = call_ok(f.agent, "identity.set_aliases",
@@ -154,7 +155,7 @@ static void expect_rejected(cohort_agent *a, const char *params, const char *fie
   if (!strstr(cohort_last_error(a), field)) fail_msg("\"%s\" does not name %s", cohort_last_error(a), field);
 }
 
-static void bad_aliases_rejected_and_change_nothing(void **) {
+UNIT_TEST(bad_aliases_rejected_and_change_nothing) {
   Fixture f;
   f.open();
   call_ok(f.agent, "identity.set_aliases", "{\"aliases\":[{\"tag\":\"tifa\",\"id\":\"keep\",\"priority\":0}]}");
@@ -176,7 +177,7 @@ static void bad_aliases_rejected_and_change_nothing(void **) {
   assert_string_equal(str(cJSON_GetArrayItem(arr, 0), "id").c_str(), "keep");
 }
 
-static void session_renews_after_inactivity(void **) {
+UNIT_TEST(session_renews_after_inactivity) {
   Fixture f;
   f.open("\"session\":{\"inactivity_timeout_s\":60}");
   co::Json a = call_ok(f.agent, "track", "{\"name\":\"A\"}");
@@ -193,19 +194,4 @@ static void session_renews_after_inactivity(void **) {
   f.clock.set_wall_ms(f.clock.wall_ms() + 365LL * 86400000);
   f.reopen();
   assert_string_equal(str(call_ok(f.agent, "status").get(), "session_id").c_str(), str(d.get(), "session_id").c_str());
-}
-
-int main() {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(id_survives_reopen),
-      cmocka_unit_test(id_survives_process_kill),
-      cmocka_unit_test(id_survives_database_loss),
-      cmocka_unit_test(reset_makes_a_new_id_and_drops_history),
-      cmocka_unit_test(aliases_sorted_by_priority_and_upserted),
-      cmocka_unit_test(aliases_without_priority_rank_in_the_order_given),
-      cmocka_unit_test(email_is_hashed_never_stored),
-      cmocka_unit_test(bad_aliases_rejected_and_change_nothing),
-      cmocka_unit_test(session_renews_after_inactivity),
-  };
-  return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -12,6 +12,7 @@
 
 #include "agent.h"
 #include "test_util.h"
+#include "unit_test.h"
 
 namespace {
 
@@ -148,7 +149,7 @@ void expect_message(const std::string &method, const std::string &message, const
 
 // The valid params made from each declaration pass it (so the failures
 // below are each the one thing changed).
-void declarations_accept_their_valid_params(void **) {
+UNIT_TEST(declarations_accept_their_valid_params) {
   for (const std::string &m : methods()) {
     const ParamList &list = params_of(m);
     co::Json params(valid_object(list));
@@ -163,7 +164,7 @@ void declarations_accept_their_valid_params(void **) {
   }
 }
 
-void unknown_fields_are_refused_by_every_method(void **) {
+UNIT_TEST(unknown_fields_are_refused_by_every_method) {
   Fixture f;
   for (const std::string &m : methods()) {
     const ParamList &list = params_of(m);
@@ -185,7 +186,7 @@ void unknown_fields_are_refused_by_every_method(void **) {
 }
 
 // Methods that take no params refuse any, and say so on the socket as -32602.
-void methods_without_params_refuse_any(void **) {
+UNIT_TEST(methods_without_params_refuse_any) {
   Fixture f;
   int without = 0;
   for (const std::string &m : methods()) {
@@ -204,7 +205,7 @@ void methods_without_params_refuse_any(void **) {
   assert_true(without >= 7);  // status, identity.get, identity.reset, config.get, cohorts.get, definitions.get/reload
 }
 
-void wrong_types_name_the_field_and_the_type(void **) {
+UNIT_TEST(wrong_types_name_the_field_and_the_type) {
   Fixture f;
   for (const std::string &m : methods()) {
     const ParamList &list = params_of(m);
@@ -229,7 +230,7 @@ void wrong_types_name_the_field_and_the_type(void **) {
   }
 }
 
-void missing_required_params_are_named(void **) {
+UNIT_TEST(missing_required_params_are_named) {
   Fixture f;
   int required = 0;
   for (const std::string &m : methods()) {
@@ -252,7 +253,7 @@ void missing_required_params_are_named(void **) {
   assert_true(required >= 10);
 }
 
-void values_out_of_limits_name_the_limits(void **) {
+UNIT_TEST(values_out_of_limits_name_the_limits) {
   Fixture f;
   int checked = 0;
   for (const std::string &m : methods()) {
@@ -314,7 +315,7 @@ void values_out_of_limits_name_the_limits(void **) {
 }
 
 // The examples the protocol page gives keep their words.
-void messages_as_documented(void **) {
+UNIT_TEST(messages_as_documented) {
   Fixture f;
   co::Json p(cJSON_Parse(R"({"limit":0})"));
   assert_string_equal(f.refused("history.get", p.get()).c_str(), "limit: must be an integer from 1 to 1000");
@@ -344,7 +345,7 @@ void messages_as_documented(void **) {
 
 // The handlers' view: defaults for what is absent, null where allowed as
 // absent, and an undeclared name or another type is the handler's bug.
-void params_accessor(void **) {
+UNIT_TEST(params_accessor) {
   const ParamList &list = params_of("view.start");
   co::Json given(cJSON_Parse(R"({"duration_s":12.5,"properties":null})"));
   co::Params p(list, given.get());
@@ -387,17 +388,3 @@ void params_accessor(void **) {
 }
 
 }  // namespace
-
-int main() {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(declarations_accept_their_valid_params),
-      cmocka_unit_test(unknown_fields_are_refused_by_every_method),
-      cmocka_unit_test(methods_without_params_refuse_any),
-      cmocka_unit_test(wrong_types_name_the_field_and_the_type),
-      cmocka_unit_test(missing_required_params_are_named),
-      cmocka_unit_test(values_out_of_limits_name_the_limits),
-      cmocka_unit_test(messages_as_documented),
-      cmocka_unit_test(params_accessor),
-  };
-  return cmocka_run_group_tests(tests, nullptr, nullptr);
-}

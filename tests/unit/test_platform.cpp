@@ -19,15 +19,16 @@
 
 #include "platform/clock.h"
 #include "platform/crypto.h"
-#include "platform/sha256.h"
 #include "platform/files.h"
 #include "platform/http.h"
 #include "platform/log.h"
+#include "platform/sha256.h"
 #include "test_util.h"
+#include "unit_test.h"
 
 using namespace co::platform;
 
-static void uuid_100k_unique_and_well_formed(void **) {
+UNIT_TEST(uuid_100k_unique_and_well_formed) {
   auto entropy = make_system_entropy();
   std::set<std::string> seen;
   for (int i = 0; i < 100000; ++i) {
@@ -41,7 +42,7 @@ static void uuid_100k_unique_and_well_formed(void **) {
   }
 }
 
-static void sha256_known_answers(void **) {
+UNIT_TEST(sha256_known_answers) {
   assert_string_equal(sha256_hex("").c_str(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   assert_string_equal(sha256_hex("abc").c_str(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   assert_string_equal(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq").c_str(),
@@ -50,7 +51,7 @@ static void sha256_known_answers(void **) {
   assert_string_equal(sha256_hex(million).c_str(), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
-static void is_uuid_rejects_malformed(void **) {
+UNIT_TEST(is_uuid_rejects_malformed) {
   assert_true(is_uuid("2008c38f-dece-4570-976d-87593ed001c3"));
   assert_true(is_uuid("2008C38F-DECE-4570-976D-87593ED001C3"));
   assert_false(is_uuid("2008c38f-dece-4570-976d-87593ed001c"));
@@ -59,7 +60,7 @@ static void is_uuid_rejects_malformed(void **) {
   assert_false(is_uuid(""));
 }
 
-static void fake_entropy_is_deterministic(void **) {
+UNIT_TEST(fake_entropy_is_deterministic) {
   FakeEntropy a(7), b(7), c(8);
   assert_string_equal(uuid4(a).c_str(), uuid4(b).c_str());
   FakeEntropy d(7);
@@ -78,7 +79,7 @@ static ssize_t pool_not_ready(void *, size_t, unsigned flags) {
   return -1;
 }
 
-static void entropy_never_blocks_on_an_uninitialised_pool(void **) {
+UNIT_TEST(entropy_never_blocks_on_an_uninitialised_pool) {
   unsigned char buf[64] = {0};
   assert_int_equal(co::platform::read_os_entropy(buf, sizeof buf, pool_not_ready), 0);
   assert_true(g_getrandom_calls >= 1);
@@ -88,7 +89,7 @@ static void entropy_never_blocks_on_an_uninitialised_pool(void **) {
   assert_true(nonzero > 32);  // filled, not left as it was
 }
 
-static void fake_clock_advances(void **) {
+UNIT_TEST(fake_clock_advances) {
   FakeClock clock(1000, 5);
   clock.advance_ms(250);
   assert_int_equal(clock.wall_ms(), 1250);
@@ -101,7 +102,7 @@ static void fake_clock_advances(void **) {
   assert_true(sys.wall_ms() > 1600000000000LL);
 }
 
-static void atomic_write_and_read(void **) {
+UNIT_TEST(atomic_write_and_read) {
   test::TempDir dir;
   std::string path = dir.path + "/sub/dir/file";
   assert_true(make_dirs(dir.path + "/sub/dir"));
@@ -123,7 +124,7 @@ static void capture(void *user, LogLevel, const char *line) {
   static_cast<Captured *>(user)->lines += std::string(line) + "\n";
 }
 
-static void log_redacts_secrets_and_emails(void **) {
+UNIT_TEST(log_redacts_secrets_and_emails) {
   Logger log;
   Captured cap;
   log.set_sink(capture, &cap);
@@ -143,7 +144,7 @@ static void log_redacts_secrets_and_emails(void **) {
 
 // api.ca_file that does not exist: a start-up error that names the path,
 // not a TLS failure on every sync later.
-static void missing_ca_file_is_an_error_naming_the_path(void **) {
+UNIT_TEST(missing_ca_file_is_an_error_naming_the_path) {
   co::platform::Logger log;
   co::platform::TransportOptions opts;
   opts.ca_file = "/nonexistent/cohort-test/ca.pem";
@@ -170,7 +171,7 @@ static int listen_on_loopback(int backlog, int &port) {
   return fd;
 }
 
-static void a_peer_reset_does_not_raise_sigpipe(void **) {
+UNIT_TEST(a_peer_reset_does_not_raise_sigpipe) {
   void (*before)(int) = signal(SIGPIPE, SIG_DFL);
   int port = 0;
   int srv = listen_on_loopback(4, port);
@@ -202,7 +203,7 @@ static void a_peer_reset_does_not_raise_sigpipe(void **) {
   signal(SIGPIPE, before);
 }
 
-static void log_level_names(void **) {
+UNIT_TEST(log_level_names) {
   LogLevel l;
   assert_true(parse_log_level("debug", l));
   assert_int_equal(static_cast<int>(l), static_cast<int>(LogLevel::debug));
@@ -211,7 +212,7 @@ static void log_level_names(void **) {
 
 // The watchdog: a transport that ignores its deadline (a blocking resolver)
 // is abandoned at timeout_ms plus a grace, and the next request gets a new one.
-static void watchdog_enforces_the_deadline(void **) {
+UNIT_TEST(watchdog_enforces_the_deadline) {
   std::atomic<int> made{0};
   std::atomic<bool> release{false};
   auto transport = co::platform::make_watchdog_transport([&]() -> std::unique_ptr<co::platform::Transport> {
@@ -422,18 +423,18 @@ static void post_all_sends_together(bool watchdog) {
   assert_int_equal(server.accepted(), 2);
 }
 
-static void curl_post_all_sends_together(void **) {
+UNIT_TEST(curl_post_all_sends_together) {
   post_all_sends_together(false);
 }
 
-static void watchdog_post_all_sends_together(void **) {
+UNIT_TEST(watchdog_post_all_sends_together) {
   post_all_sends_together(true);
 }
 
 // Each request keeps its own deadline: the one that is never answered times
 // out without holding back the one that is (which comes first in the list
 // or not).
-static void curl_post_all_deadlines_are_per_request(void **) {
+UNIT_TEST(curl_post_all_deadlines_are_per_request) {
   TestServer silent, prompt;
   auto transport = curl_transport(false);
   std::vector<HttpRequest> reqs{request_to(silent.url("/hang"), 300), request_to(prompt.url("/fast"), 20000)};
@@ -475,17 +476,17 @@ static void post_all_returns_on_abort(bool watchdog) {
   assert_string_equal(one.error.c_str(), "aborted");
 }
 
-static void curl_post_all_returns_on_abort(void **) {
+UNIT_TEST(curl_post_all_returns_on_abort) {
   post_all_returns_on_abort(false);
 }
 
-static void watchdog_post_all_returns_on_abort(void **) {
+UNIT_TEST(watchdog_post_all_returns_on_abort) {
   post_all_returns_on_abort(true);
 }
 
 // The connection outlives a call: post_all, post and post_all again over the
 // one connection the server accepted.
-static void curl_post_all_keeps_the_connection_alive(void **) {
+UNIT_TEST(curl_post_all_keeps_the_connection_alive) {
   TestServer server;
   auto transport = curl_transport(false);
   std::vector<HttpRequest> reqs{request_to(server.url("/ka"), 5000)};
@@ -526,7 +527,7 @@ class Barrier {
 
 // The default post_all (here FakeTransport's): the handlers run at the same
 // time, and each response answers the request at its index.
-static void default_post_all_runs_handlers_together(void **) {
+UNIT_TEST(default_post_all_runs_handlers_together) {
   FakeTransport fake;
   Barrier barrier(3);
   std::atomic<int> met{0};
@@ -554,7 +555,7 @@ static void default_post_all_runs_handlers_together(void **) {
 // The watchdog gives up on post_all by the longest deadline plus the grace
 // (here the inner transport hangs until released): every response timed out,
 // and the next call gets a new transport.
-static void watchdog_post_all_enforces_the_deadline(void **) {
+UNIT_TEST(watchdog_post_all_enforces_the_deadline) {
   std::atomic<int> made{0};
   std::atomic<bool> release{false};
   auto transport = make_watchdog_transport([&]() -> std::unique_ptr<Transport> {
@@ -583,30 +584,4 @@ static void watchdog_post_all_enforces_the_deadline(void **) {
   assert_int_equal(made.load(), 2);
   release = true;  // the abandoned thread finishes on its own
   usleep(20000);
-}
-
-int main() {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(uuid_100k_unique_and_well_formed),
-      cmocka_unit_test(sha256_known_answers),
-      cmocka_unit_test(is_uuid_rejects_malformed),
-      cmocka_unit_test(fake_entropy_is_deterministic),
-      cmocka_unit_test(entropy_never_blocks_on_an_uninitialised_pool),
-      cmocka_unit_test(fake_clock_advances),
-      cmocka_unit_test(atomic_write_and_read),
-      cmocka_unit_test(log_redacts_secrets_and_emails),
-      cmocka_unit_test(log_level_names),
-      cmocka_unit_test(missing_ca_file_is_an_error_naming_the_path),
-      cmocka_unit_test(a_peer_reset_does_not_raise_sigpipe),
-      cmocka_unit_test(watchdog_enforces_the_deadline),
-      cmocka_unit_test(curl_post_all_sends_together),
-      cmocka_unit_test(watchdog_post_all_sends_together),
-      cmocka_unit_test(curl_post_all_deadlines_are_per_request),
-      cmocka_unit_test(curl_post_all_returns_on_abort),
-      cmocka_unit_test(watchdog_post_all_returns_on_abort),
-      cmocka_unit_test(curl_post_all_keeps_the_connection_alive),
-      cmocka_unit_test(default_post_all_runs_handlers_together),
-      cmocka_unit_test(watchdog_post_all_enforces_the_deadline),
-  };
-  return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

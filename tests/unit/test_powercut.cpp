@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "test_util.h"
+#include "unit_test.h"
 
 using test::call_ok;
 
@@ -400,7 +401,7 @@ const std::set<int> kCuts = {0, 1, 2, 7, 31, 64, 100, 127, 128, 129, 199, 240};
 // Events tracked one at a time (a box's pace: one commit each); the power is
 // cut after a spread of them, including right after the consent that comes
 // first, the first event and the last.
-static void every_acknowledged_event_survives_with_sync_interval_0(void **) {
+UNIT_TEST(every_acknowledged_event_survives_with_sync_interval_0) {
   Shim shim;
   test::AgentFixture f;
   f.open_with("\"storage.sync_interval_ms\":0");
@@ -419,7 +420,7 @@ static void every_acknowledged_event_survives_with_sync_interval_0(void **) {
 // The default (2 s): whatever the moment of the cut, the database opens clean
 // and holds a prefix of the acknowledged events; once the interval has passed
 // after the last of them (the worker syncs the WAL), it holds them all.
-static void default_interval_bounds_what_a_power_cut_loses(void **) {
+UNIT_TEST(default_interval_bounds_what_a_power_cut_loses) {
   Shim shim;
   test::AgentFixture f;
   f.open_with("");
@@ -448,7 +449,7 @@ static void default_interval_bounds_what_a_power_cut_loses(void **) {
 // The WAL cannot be synced (fsync fails: a failing flash): the agent goes
 // on in memory and says so in status, as for any storage fault, keeps every
 // event, and writes all of it back when the disk works again.
-static void a_failed_sync_moves_the_agent_to_memory(void **) {
+UNIT_TEST(a_failed_sync_moves_the_agent_to_memory) {
   Shim shim;
   test::AgentFixture f;
   f.open_with("");
@@ -475,13 +476,4 @@ static void a_failed_sync_moves_the_agent_to_memory(void **) {
   assert_string_equal(test::str(status.get(), "storage").c_str(), "ok");
   track(f.agent, 7);
   assert_int_equal(after_sync_interval(f, 7), 7);
-}
-
-int main() {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(every_acknowledged_event_survives_with_sync_interval_0),
-      cmocka_unit_test(default_interval_bounds_what_a_power_cut_loses),
-      cmocka_unit_test(a_failed_sync_moves_the_agent_to_memory),
-  };
-  return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -27,6 +27,7 @@
 
 #include "agent.h"
 #include "test_util.h"
+#include "unit_test.h"
 
 #ifndef COHORT_PROTOCOL_DOC
 #error "COHORT_PROTOCOL_DOC must be the path of docs/protocol.md"
@@ -195,7 +196,7 @@ bool documented(const std::vector<Line> &sections, const std::string &name) {
   return false;
 }
 
-void every_method_has_a_section(void **) {
+UNIT_TEST(every_method_has_a_section) {
   Doc doc = read_doc();
   std::vector<std::string> problems = doc.problems;
   std::vector<std::string> methods = co::Agent::method_names();
@@ -217,7 +218,7 @@ void every_method_has_a_section(void **) {
   report(problems);
 }
 
-void every_section_is_a_method(void **) {
+UNIT_TEST(every_section_is_a_method) {
   Doc doc = read_doc();
   std::vector<std::string> problems;
   std::vector<std::string> methods = co::Agent::method_names();
@@ -233,7 +234,7 @@ void every_section_is_a_method(void **) {
   report(problems);
 }
 
-void example_requests_run(void **) {
+UNIT_TEST(example_requests_run) {
   Doc doc = read_doc();
   assert_true(doc.requests.size() >= co::Agent::method_names().size());
   test::AgentFixture f;
@@ -269,7 +270,7 @@ void example_requests_run(void **) {
   report(problems);
 }
 
-void error_examples_keep_their_codes(void **) {
+UNIT_TEST(error_examples_keep_their_codes) {
   Doc doc = read_doc();
   assert_true(!doc.bad_requests.empty());
   if (doc.bad_requests.size() != doc.bad_answers.size()) {
@@ -384,7 +385,7 @@ std::vector<Declared> declared(const co::ParamList &list) {
   return out;
 }
 
-void params_tables_match_the_declarations(void **) {
+UNIT_TEST(params_tables_match_the_declarations) {
   Doc doc = read_doc();
   std::vector<std::string> problems;
   for (const std::string &m : co::Agent::method_names()) {
@@ -453,7 +454,7 @@ void params_tables_match_the_declarations(void **) {
 }
 
 // The checker itself: a declaration and a row that differ are caught.
-void params_check_catches_a_difference(void **) {
+UNIT_TEST(params_check_catches_a_difference) {
   const co::Param limit = co::Param::integer("limit").range(1, 1000).def(20);
   assert_string_equal(doc_type(limit).c_str(), "integer");
   assert_string_equal(doc_default(limit).c_str(), "`20`");
@@ -477,7 +478,7 @@ void params_check_catches_a_difference(void **) {
   assert_string_equal(c[3].c_str(), "1–1000");
 }
 
-void every_status_is_in_the_table(void **) {
+UNIT_TEST(every_status_is_in_the_table) {
   Doc doc = read_doc();
   std::vector<std::string> problems;
 #define COHORT_X_ROW(name, value, message)                                          \
@@ -490,16 +491,3 @@ void every_status_is_in_the_table(void **) {
 }
 
 }  // namespace
-
-int main() {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(every_method_has_a_section),
-      cmocka_unit_test(every_section_is_a_method),
-      cmocka_unit_test(params_tables_match_the_declarations),
-      cmocka_unit_test(params_check_catches_a_difference),
-      cmocka_unit_test(example_requests_run),
-      cmocka_unit_test(error_examples_keep_their_codes),
-      cmocka_unit_test(every_status_is_in_the_table),
-  };
-  return cmocka_run_group_tests(tests, nullptr, nullptr);
-}

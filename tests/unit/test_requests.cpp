@@ -3,6 +3,7 @@
 // travels, and what the Contextual API is (never) told.
 #include "requests.h"
 #include "test_util.h"
+#include "unit_test.h"
 
 using test::str;
 
@@ -32,7 +33,7 @@ co::Json ccs_body() {
 
 // The defaults are the hosts the documents use: the CCS reference's
 // `servers` entry and examples (.app), the Contextual API example (.com).
-static void default_endpoints_are_the_documented_ones(void **) {
+UNIT_TEST(default_endpoints_are_the_documented_ones) {
   co::Config cfg = config();
   assert_string_equal(cfg.api_ccs_url.c_str(), "https://api.permutive.app");
   assert_string_equal(cfg.api_contextual_url.c_str(), "https://api.permutive.com");
@@ -45,7 +46,7 @@ static void default_endpoints_are_the_documented_ones(void **) {
 
 // Both endpoints ask for activations; a trailing slash in the base URL does
 // not double; the troubleshooting switch adds synchronous-validation.
-static void ccs_query_parameters(void **) {
+UNIT_TEST(ccs_query_parameters) {
   co::Json body = ccs_body();
   co::Config cfg = config("{\"api\":{\"mode\":\"stateless\",\"ccs_url\":\"https://gw.example/\"}}");
   co::platform::HttpRequest r = co::ccs_request(cfg, body.get());
@@ -59,7 +60,7 @@ static void ccs_query_parameters(void **) {
 
 // The key goes in X-Api-Key by default; with api.key_in "query" it is the
 // `k` parameter (percent-encoded) and nowhere else.
-static void key_in_header_or_query(void **) {
+UNIT_TEST(key_in_header_or_query) {
   co::Json body = ccs_body();
   co::Config cfg = config("{\"api\":{\"key\":\"sk_a/b+c=\"}}");
   co::platform::HttpRequest r = co::ccs_request(cfg, body.get());
@@ -80,7 +81,7 @@ static void key_in_header_or_query(void **) {
 
 // The guide's Contextual request: url, and page_properties with the content
 // sections and a `client` section; nothing user-related, at any depth.
-static void contextual_client_section_and_no_user_data(void **) {
+UNIT_TEST(contextual_client_section_and_no_user_data) {
   co::Config cfg = config("{\"client\":{\"type\":\"ctv\",\"app\":\"com.example.tv\",\"platform\":\"tizen\"}}");
   co::Json pp = co::json_parse(
       "{\"video\":{\"video_id\":\"vid_456\",\"title\":\"Highlights\",\"categories\":[\"sports\"],"
@@ -99,7 +100,7 @@ static void contextual_client_section_and_no_user_data(void **) {
   assert_string_equal(r.body.c_str(), "{\"url\":\"app://v/1\",\"page_properties\":{}}");
 }
 
-static void config_checks_the_new_keys(void **) {
+UNIT_TEST(config_checks_the_new_keys) {
   co::Config cfg;
   std::string err;
   assert_false(co::config_parse("{\"api\":{\"key_in\":\"cookie\"}}", cfg, err));
@@ -122,7 +123,7 @@ static void config_checks_the_new_keys(void **) {
 }
 
 // config.reload: what changes now, what needs a restart.
-static void reloadable_keys(void **) {
+UNIT_TEST(reloadable_keys) {
   co::Config a = config(), b = config("{\"api\":{\"key\":\"k2\",\"mode\":\"stateless\"},\"data_dir\":\"/x\"}");
   std::vector<std::string> changed = co::config_changed_keys(a, b);
   assert_int_equal(changed.size(), 3);
@@ -133,16 +134,4 @@ static void reloadable_keys(void **) {
   assert_string_equal(b.api_key.c_str(), "k2");
   assert_string_equal(b.api_mode.c_str(), "stateful");
   assert_string_equal(b.data_dir.c_str(), a.data_dir.c_str());
-}
-
-int main() {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(default_endpoints_are_the_documented_ones),
-      cmocka_unit_test(ccs_query_parameters),
-      cmocka_unit_test(key_in_header_or_query),
-      cmocka_unit_test(contextual_client_section_and_no_user_data),
-      cmocka_unit_test(config_checks_the_new_keys),
-      cmocka_unit_test(reloadable_keys),
-  };
-  return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "test_util.h"
+#include "unit_test.h"
 
 struct Fixture {
   test::TempDir dir;
@@ -78,7 +79,7 @@ static void assert_has(const std::string &answer, const std::string &part) {
   if (answer.find(part) == std::string::npos) fail_msg("%s\n  has no %s", answer.c_str(), part.c_str());
 }
 
-static void success_echoes_the_id(void **) {
+UNIT_TEST(success_echoes_the_id) {
   Fixture f;
   co::Json j = f.rpc("{\"jsonrpc\":\"2.0\",\"id\":\"abc\",\"method\":\"status\"}");
   assert_string_equal(test::str(j.get(), "id").c_str(), "abc");
@@ -87,7 +88,7 @@ static void success_echoes_the_id(void **) {
   assert_int_equal(test::num(j.get(), "id"), 7);
 }
 
-static void error_codes(void **) {
+UNIT_TEST(error_codes) {
   Fixture f;
   assert_int_equal(f.code("{bad"), -32700);
   assert_int_equal(f.code(""), -32700);
@@ -108,7 +109,7 @@ static void error_codes(void **) {
   assert_int_equal(f.code(view), -32000 - COHORT_ENOTFOUND);
 }
 
-static void notifications_get_no_answer(void **) {
+UNIT_TEST(notifications_get_no_answer) {
   Fixture f;
   assert_null(f.rpc("{\"jsonrpc\":\"2.0\",\"method\":\"track\",\"params\":{\"name\":\"A\"}}").get());
   assert_null(f.rpc("{\"jsonrpc\":\"2.0\",\"method\":\"nope\"}").get());
@@ -116,7 +117,7 @@ static void notifications_get_no_answer(void **) {
   assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(h.get(), "events")), 1);
 }
 
-static void batches(void **) {
+UNIT_TEST(batches) {
   Fixture f;
   co::Json j = f.rpc("[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"},{\"jsonrpc\":\"2.0\",\"method\":\"status\"},"
                      "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"nope\"},5]");
@@ -125,7 +126,7 @@ static void batches(void **) {
   assert_null(f.rpc("[{\"jsonrpc\":\"2.0\",\"method\":\"status\"}]").get());
 }
 
-static void subscribe_reports_topics(void **) {
+UNIT_TEST(subscribe_reports_topics) {
   Fixture f;
   unsigned topics = 99;
   f.rpc("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"}", &topics);
@@ -140,7 +141,7 @@ static void subscribe_reports_topics(void **) {
 // Group commit: several lines, one commit; answers in order, one per line
 // (none for a notification); a method that waits for the network in the middle
 // commits what came before and does not deadlock; everything is stored.
-static void group_commit_answers_every_line(void **) {
+UNIT_TEST(group_commit_answers_every_line) {
   Fixture f;
   std::vector<std::string> lines = {
       R"({"jsonrpc":"2.0","id":1,"method":"track","params":{"name":"A"}})",
@@ -217,7 +218,7 @@ std::string batch(std::initializer_list<std::string> answers) {
 // 4. Request object: jsonrpc exactly "2.0", method a String, params an
 // optional Structured value, id an optional String, Number or Null. Member
 // names are case-sensitive (section 2).
-static void spec_4_request_object(void **) {
+UNIT_TEST(spec_4_request_object) {
   using namespace spec;
   Fixture f;
   f.expect(R"({"jsonrpc": "2.0", "method": "track", "params": {"name": "Subtract"}, "id": 3})", ok("3"));
@@ -251,7 +252,7 @@ static void spec_4_request_object(void **) {
 // 4.1 Notification: a Request object without an "id" member. "The Server
 // MUST NOT reply to a Notification, including those that are within a batch
 // request", nor with an error. It is still run.
-static void spec_4_1_notifications(void **) {
+UNIT_TEST(spec_4_1_notifications) {
   using namespace spec;
   Fixture f;
   // The spec's examples.
@@ -293,7 +294,7 @@ static void spec_4_1_notifications(void **) {
 // 4.2 Parameter structures: "If present, parameters for the rpc call MUST be
 // provided as a Structured value": by-position (Array) or by-name (Object).
 // Ours are by-name only; params "MAY be omitted".
-static void spec_4_2_parameter_structures(void **) {
+UNIT_TEST(spec_4_2_parameter_structures) {
   using namespace spec;
   Fixture f;
   f.expect(R"({"jsonrpc": "2.0", "method": "track", "params": {"name": "Named"}, "id": 1})", ok("1"));
@@ -315,7 +316,7 @@ static void spec_4_2_parameter_structures(void **) {
 // which "MUST be the same as the value of the id member in the Request
 // Object": same type, same value, as written (cJSON alone would print
 // 12345678901234567890 as 1.2345678901234567e+19 and 1.0 as 1).
-static void spec_5_response_object(void **) {
+UNIT_TEST(spec_5_response_object) {
   using namespace spec;
   Fixture f;
   std::string a = f.expect(R"({"jsonrpc":"2.0","method":"status","id":1})", ok("1"));
@@ -371,7 +372,7 @@ static void spec_5_response_object(void **) {
 // ours is {"status": "COHORT_..."}); -32700, -32600, -32601, -32602, and
 // -32000 to -32099 for server errors. When several errors apply: -32700
 // first, then -32600, then -32601, then -32602.
-static void spec_5_1_error_object(void **) {
+UNIT_TEST(spec_5_1_error_object) {
   using namespace spec;
   Fixture f;
   const char view_end[] = R"({"jsonrpc":"2.0","method":"view.end","params":{"view_id":"x"},"id":1})";
@@ -415,7 +416,7 @@ static void spec_5_1_error_object(void **) {
 // single Response object when the batch is not valid JSON or not "an Array
 // with at least one value"; nothing at all when every element is a
 // Notification.
-static void spec_6_batch(void **) {
+UNIT_TEST(spec_6_batch) {
   using namespace spec;
   Fixture f;
   f.expect(R"([{"jsonrpc": "2.0", "method": "status", "id": "1"},{"jsonrpc": "2.0", "method")", parse_error());
@@ -477,7 +478,7 @@ static void spec_6_batch(void **) {
 // A batch whose answers pass 1 MiB: what follows is not run, every element
 // that is not a Notification still gets its answer (a valid request a server
 // error, an invalid one -32600), in order.
-static void batch_answer_bound(void **) {
+UNIT_TEST(batch_answer_bound) {
   using namespace spec;
   Fixture f;
   std::string big(15000, 'x');
@@ -496,7 +497,7 @@ static void batch_answer_bound(void **) {
 }
 
 // 7. Examples: the specification's, in its order.
-static void spec_7_examples(void **) {
+UNIT_TEST(spec_7_examples) {
   using namespace spec;
   Fixture f;
   // rpc call with positional parameters (ours take named ones).
@@ -550,7 +551,7 @@ static void spec_7_examples(void **) {
 }
 
 // Methods without params refuse any; params are checked before anything runs.
-static void params_are_checked_for_every_method(void **) {
+UNIT_TEST(params_are_checked_for_every_method) {
   using namespace spec;
   Fixture f;
   f.expect(R"({"jsonrpc":"2.0","method":"status","params":{"anything":1},"id":1})",
@@ -568,7 +569,7 @@ static void params_are_checked_for_every_method(void **) {
 }
 
 // Each status's name, as the table spells it: what data.status carries.
-static void status_names(void **) {
+UNIT_TEST(status_names) {
 #define COHORT_X_NAME_CHECK(name, value, message) assert_string_equal(cohort_status_name(name), #name);
   COHORT_STATUS_TABLE(COHORT_X_NAME_CHECK)
 #undef COHORT_X_NAME_CHECK
@@ -581,7 +582,7 @@ static void status_names(void **) {
 
 // What a service answers for a line the library could not handle at all
 // (cohortd, while the agent closes): the same error objects as cohort_rpc's.
-static void rpc_error_answers_a_line(void **) {
+UNIT_TEST(rpc_error_answers_a_line) {
   using namespace spec;
   auto answer = [](const std::string &line, cohort_status st, const char *message) {
     char *out = reinterpret_cast<char *>(1);
@@ -625,7 +626,7 @@ static void rpc_error_answers_a_line(void **) {
   assert_null(out);
 }
 
-static void check_config_touches_nothing(void **) {
+UNIT_TEST(check_config_touches_nothing) {
   test::TempDir dir;
   std::string cfg = "{\"data_dir\":\"" + dir.path + "/never\"}";
   assert_int_equal(cohort_check_config(cfg.c_str()), COHORT_OK);
@@ -636,7 +637,7 @@ static void check_config_touches_nothing(void **) {
 
 // What a service runs on a thread of its own: a request, or a batch with a
 // request, to a method that waits on the network; nothing else.
-static void rpc_waits_names_the_waiting_calls(void **) {
+UNIT_TEST(rpc_waits_names_the_waiting_calls) {
   auto waits = [](const char *line) { return cohort_rpc_waits(line, strlen(line)); };
   assert_int_equal(waits("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"sync.now\"}"), 1);
   assert_int_equal(waits("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"activations.get\",\"params\":{}}"), 1);
@@ -647,26 +648,4 @@ static void rpc_waits_names_the_waiting_calls(void **) {
   assert_int_equal(waits("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"}"), 0);
   assert_int_equal(waits("{not json sync.now"), 0);
   assert_int_equal(cohort_rpc_waits(nullptr, 0), 0);
-}
-
-int main() {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(rpc_waits_names_the_waiting_calls),
-      cmocka_unit_test(success_echoes_the_id),  cmocka_unit_test(error_codes),
-      cmocka_unit_test(notifications_get_no_answer), cmocka_unit_test(batches),
-      cmocka_unit_test(subscribe_reports_topics), cmocka_unit_test(check_config_touches_nothing),
-      cmocka_unit_test(group_commit_answers_every_line),
-      cmocka_unit_test(spec_4_request_object),
-      cmocka_unit_test(spec_4_1_notifications),
-      cmocka_unit_test(spec_4_2_parameter_structures),
-      cmocka_unit_test(spec_5_response_object),
-      cmocka_unit_test(spec_5_1_error_object),
-      cmocka_unit_test(spec_6_batch),
-      cmocka_unit_test(batch_answer_bound),
-      cmocka_unit_test(spec_7_examples),
-      cmocka_unit_test(params_are_checked_for_every_method),
-      cmocka_unit_test(status_names),
-      cmocka_unit_test(rpc_error_answers_a_line),
-  };
-  return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -11,19 +11,11 @@
 #include <string>
 #include <vector>
 
-// clang-format off
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-extern "C" {
-#include <cmocka.h>
-}
-// clang-format on
 
 #include <mbedtls/base64.h>
 
 #include "platform/signature.h"
+#include "unit_test.h"
 
 #ifndef COHORT_TEST_DATA
 #error "COHORT_TEST_DATA must be the path of tests/unit/data"
@@ -73,7 +65,7 @@ std::string base64(const std::string &bytes) {
   return std::string(reinterpret_cast<const char *>(out), len);
 }
 
-void good_signature_verifies(void **) {
+UNIT_TEST(good_signature_verifies) {
   SignatureStatus st = verify_signature(fixture("doc.json"), fixture("doc.json.sig"), keys({"pub1.pem"}));
   assert_true(st.ok);
   assert_string_equal(st.reason.c_str(), "");
@@ -81,7 +73,7 @@ void good_signature_verifies(void **) {
 }
 
 // The exact bytes: one byte more, or one changed, and the signature fails.
-void other_bytes_do_not_verify(void **) {
+UNIT_TEST(other_bytes_do_not_verify) {
   std::string doc = fixture("doc.json");
   std::string sig = fixture("doc.json.sig");
   auto pub = keys({"pub1.pem"});
@@ -93,14 +85,14 @@ void other_bytes_do_not_verify(void **) {
                  "signature does not verify against any of 2 keys");
 }
 
-void wrong_key_does_not_verify(void **) {
+UNIT_TEST(wrong_key_does_not_verify) {
   assert_refused(verify_signature(fixture("doc.json"), fixture("doc.json.sig"), keys({"pub2.pem"})),
                  "signature does not verify against the public key");
 }
 
 // Rotation: the device holds both keys; either signature verifies, and the
 // status says which key it was.
-void rotated_keys_each_verify(void **) {
+UNIT_TEST(rotated_keys_each_verify) {
   auto both = keys({"pub1.pem", "pub2.pem"});
   SignatureStatus old_key = verify_signature(fixture("doc.json"), fixture("doc.json.sig"), both);
   assert_true(old_key.ok);
@@ -112,7 +104,7 @@ void rotated_keys_each_verify(void **) {
 
 // `base64` wraps at 76 columns and ends with a newline; `-w0` output may get
 // a newline or spaces added by an editor: all the same signature.
-void whitespace_after_and_line_breaks_are_fine(void **) {
+UNIT_TEST(whitespace_after_and_line_breaks_are_fine) {
   auto pub = keys({"pub1.pem"});
   std::string doc = fixture("doc.json");
   std::string sig = fixture("doc.json.sig");
@@ -122,7 +114,7 @@ void whitespace_after_and_line_breaks_are_fine(void **) {
   assert_true(verify_signature(doc, sig.substr(0, 64) + "\r\n" + sig.substr(64), pub).ok);
 }
 
-void truncated_signature_file_is_refused(void **) {
+UNIT_TEST(truncated_signature_file_is_refused) {
   auto pub = keys({"pub1.pem"});
   std::string doc = fixture("doc.json");
   std::string cut = fixture("doc.json.truncated.sig");
@@ -133,7 +125,7 @@ void truncated_signature_file_is_refused(void **) {
                  "signature: not base64 (39 characters, not a multiple of 4: truncated?)");
 }
 
-void not_base64_is_refused(void **) {
+UNIT_TEST(not_base64_is_refused) {
   auto pub = keys({"pub1.pem"});
   std::string doc = fixture("doc.json");
   std::string sig = fixture("doc.json.sig");
@@ -163,7 +155,7 @@ void not_base64_is_refused(void **) {
 }
 
 // Well-formed base64 of something that is not SEQUENCE { INTEGER, INTEGER }.
-void not_a_der_signature_is_refused(void **) {
+UNIT_TEST(not_a_der_signature_is_refused) {
   auto pub = keys({"pub1.pem"});
   std::string doc = fixture("doc.json");
   std::string der;
@@ -174,7 +166,7 @@ void not_a_der_signature_is_refused(void **) {
   assert_true(verify_signature(doc, base64(der), pub).ok);
 }
 
-void keys_of_the_wrong_kind_are_refused(void **) {
+UNIT_TEST(keys_of_the_wrong_kind_are_refused) {
   std::vector<PublicKey> out;
   PublicKey key;
   assert_refused(co::platform::parse_public_key(fixture("p384-pub.pem"), "k", &key), "k: not a P-256 key (secp384r1)");
@@ -196,7 +188,7 @@ void keys_of_the_wrong_kind_are_refused(void **) {
 
 // Key files: each error names the key by its place and path; on any error
 // the keys already held stay as they were.
-void key_files_are_named_in_errors(void **) {
+UNIT_TEST(key_files_are_named_in_errors) {
   std::vector<PublicKey> out = keys({"pub1.pem"});
   assert_refused(co::platform::load_public_keys({data_path("pub1.pem"), data_path("p384-pub.pem")}, &out),
                  "public key 2 (" + data_path("p384-pub.pem") + "): not a P-256 key (secp384r1)");
@@ -211,7 +203,7 @@ void key_files_are_named_in_errors(void **) {
 
 // scripts/sign-definitions.sh with the demo key of samples/: what it writes
 // is what the agent verifies.
-void sign_script_output_verifies(void **) {
+UNIT_TEST(sign_script_output_verifies) {
   std::vector<PublicKey> demo;
   SignatureStatus st =
       co::platform::load_public_keys({std::string(COHORT_SAMPLES) + "/definitions/keys/demo-pub.pem"}, &demo);
@@ -223,7 +215,7 @@ void sign_script_output_verifies(void **) {
 // The script itself, run now: what it writes verifies; what it refuses
 // (a document without an integer version, a key that is not P-256) leaves no
 // .sig behind.
-void sign_script_signs_and_refuses(void **) {
+UNIT_TEST(sign_script_signs_and_refuses) {
   const char *base = std::getenv("TMPDIR");
   std::string dir = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/cohort-sign-XXXXXX";
   assert_non_null(mkdtemp(&dir[0]));
@@ -262,21 +254,3 @@ void sign_script_signs_and_refuses(void **) {
 }
 
 }  // namespace
-
-int main() {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(good_signature_verifies),
-      cmocka_unit_test(other_bytes_do_not_verify),
-      cmocka_unit_test(wrong_key_does_not_verify),
-      cmocka_unit_test(rotated_keys_each_verify),
-      cmocka_unit_test(whitespace_after_and_line_breaks_are_fine),
-      cmocka_unit_test(truncated_signature_file_is_refused),
-      cmocka_unit_test(not_base64_is_refused),
-      cmocka_unit_test(not_a_der_signature_is_refused),
-      cmocka_unit_test(keys_of_the_wrong_kind_are_refused),
-      cmocka_unit_test(key_files_are_named_in_errors),
-      cmocka_unit_test(sign_script_output_verifies),
-      cmocka_unit_test(sign_script_signs_and_refuses),
-  };
-  return cmocka_run_group_tests(tests, nullptr, nullptr);
-}

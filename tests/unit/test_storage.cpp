@@ -6,6 +6,7 @@
 #include "platform/files.h"
 #include "storage/store.h"
 #include "test_util.h"
+#include "unit_test.h"
 
 using co::storage::Stmt;
 using co::storage::Store;
@@ -22,7 +23,7 @@ static int user_version(const std::string &path) {
   return v;
 }
 
-static void new_store_has_current_schema(void **) {
+UNIT_TEST(new_store_has_current_schema) {
   test::TempDir dir;
   co::platform::Logger log;
   Store s;
@@ -55,7 +56,7 @@ static void new_store_has_current_schema(void **) {
 
 // Builds a database at every earlier version (0 = an empty file) and checks
 // that opening migrates it forward and keeps the rows it had.
-static void migrates_from_every_earlier_version(void **) {
+UNIT_TEST(migrates_from_every_earlier_version) {
   co::platform::Logger log;
   for (int from = 0; from < co::storage::schema_version(); ++from) {
     test::TempDir dir;
@@ -91,7 +92,7 @@ static void migrates_from_every_earlier_version(void **) {
 // Version 4 turns the outbox table into a cursor and drops AUTOINCREMENT: the
 // queued events stay queued, and sequence numbers keep rising past any that
 // AUTOINCREMENT had handed out and that were since deleted.
-static void outbox_becomes_a_cursor(void **) {
+UNIT_TEST(outbox_becomes_a_cursor) {
   co::platform::Logger log;
   test::TempDir dir;
   std::string path = dir.path + "/db";
@@ -136,7 +137,7 @@ static void outbox_becomes_a_cursor(void **) {
 // Transactions nest: an inner step that fails undoes only itself; the outer
 // commit makes the rest one unit, and an outer rollback undoes the inner
 // steps that succeeded.
-static void transactions_nest(void **) {
+UNIT_TEST(transactions_nest) {
   test::TempDir dir;
   co::platform::Logger log;
   Store s;
@@ -171,7 +172,7 @@ static void transactions_nest(void **) {
   assert_false(s.commit());  // nothing open
 }
 
-static void corrupt_file_is_moved_aside(void **) {
+UNIT_TEST(corrupt_file_is_moved_aside) {
   test::TempDir dir;
   std::string path = dir.path + "/db";
   {
@@ -187,7 +188,7 @@ static void corrupt_file_is_moved_aside(void **) {
   assert_true(s.set_meta("k", "v"));
 }
 
-static void corrupt_pages_are_detected(void **) {
+UNIT_TEST(corrupt_pages_are_detected) {
   test::TempDir dir;
   std::string path = dir.path + "/db";
   co::platform::Logger log;
@@ -217,7 +218,7 @@ static void corrupt_pages_are_detected(void **) {
   assert_false(s.get_meta("k1", v));  // never serves data from the broken file
 }
 
-static void newer_schema_is_refused(void **) {
+UNIT_TEST(newer_schema_is_refused) {
   test::TempDir dir;
   std::string path = dir.path + "/db";
   sqlite3 *db = nullptr;
@@ -231,7 +232,7 @@ static void newer_schema_is_refused(void **) {
   assert_non_null(strstr(err.c_str(), "newer"));
 }
 
-static void meta_round_trip(void **) {
+UNIT_TEST(meta_round_trip) {
   test::TempDir dir;
   co::platform::Logger log;
   Store s;
@@ -243,18 +244,4 @@ static void meta_round_trip(void **) {
   assert_true(s.set_meta("a", "2"));
   assert_true(s.get_meta("a", v));
   assert_string_equal(v.c_str(), "2");
-}
-
-int main() {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(new_store_has_current_schema),
-      cmocka_unit_test(migrates_from_every_earlier_version),
-      cmocka_unit_test(outbox_becomes_a_cursor),
-      cmocka_unit_test(transactions_nest),
-      cmocka_unit_test(corrupt_file_is_moved_aside),
-      cmocka_unit_test(corrupt_pages_are_detected),
-      cmocka_unit_test(newer_schema_is_refused),
-      cmocka_unit_test(meta_round_trip),
-  };
-  return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -5,6 +5,7 @@
 #include "storage/events.h"
 #include "storage/transaction.h"
 #include "test_util.h"
+#include "unit_test.h"
 
 using co::storage::EventRow;
 using co::storage::HistoryCounts;
@@ -41,7 +42,7 @@ bool add(Store &s, int64_t seq, const char *name, bool timed = true, int64_t boo
 
 // A rollback puts back every counter the transaction holds, as it was when
 // it began; a commit keeps what changed.
-static void transaction_owns_its_counters(void **) {
+UNIT_TEST(transaction_owns_its_counters) {
   Db db;
   HistoryCounts counts;
   std::string session = "a";
@@ -70,7 +71,7 @@ static void transaction_owns_its_counters(void **) {
 
 // Segment events are queued only when they are sent; eviction never passes
 // the send cursor.
-static void outbox_and_eviction(void **) {
+UNIT_TEST(outbox_and_eviction) {
   Db db;
   assert_true(add(db.s, 1, "A"));
   assert_true(add(db.s, 2, "SegmentEntry"));
@@ -105,7 +106,7 @@ static void outbox_and_eviction(void **) {
 
 // Untimed events of this boot get the exact time; those of an earlier boot
 // never trusted end just before it, spaced as they were.
-static void backfill_places_untimed_events(void **) {
+UNIT_TEST(backfill_places_untimed_events) {
   Db db;
   int64_t old_boot = 0, boot = 0;
   assert_true(co::storage::register_boot(db.s, "old", old_boot));
@@ -130,7 +131,7 @@ static void backfill_places_untimed_events(void **) {
 
 // An answer from an earlier boot reads back with the time it had left when
 // that boot was last seen alive, and moves onto the new boot's clock.
-static void caches_carry_their_time_left(void **) {
+UNIT_TEST(caches_carry_their_time_left) {
   Db db;
   int64_t old_boot = 0, boot = 0;
   assert_true(co::storage::register_boot(db.s, "old", old_boot));
@@ -153,14 +154,4 @@ static void caches_carry_their_time_left(void **) {
   left = -1;
   read();
   assert_int_equal(left, -1);
-}
-
-int main() {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(transaction_owns_its_counters),
-      cmocka_unit_test(outbox_and_eviction),
-      cmocka_unit_test(backfill_places_untimed_events),
-      cmocka_unit_test(caches_carry_their_time_left),
-  };
-  return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

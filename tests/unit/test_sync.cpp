@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "sync_fixture.h"
+#include "unit_test.h"
 
 using test::call_ok;
 using test::num;
@@ -18,7 +19,7 @@ using test::is_ccs;
 using test::kAnswer;
 using Fixture = test::SyncFixture;
 
-static void drains_in_order_in_batches_of_ten(void **) {
+UNIT_TEST(drains_in_order_in_batches_of_ten) {
   Fixture f;
   f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, kAnswer); });
   f.open();
@@ -49,7 +50,7 @@ static void drains_in_order_in_batches_of_ten(void **) {
                       "2008c38f-dece-4570-976d-87593ed001c3");
 }
 
-static void aliases_replace_user_id(void **) {
+UNIT_TEST(aliases_replace_user_id) {
   Fixture f;
   f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, "{}"); });
   f.open();
@@ -62,7 +63,7 @@ static void aliases_replace_user_id(void **) {
   assert_string_equal(str(a, "tag").c_str(), "tifa");
 }
 
-static void server_errors_keep_events_and_back_off(void **) {
+UNIT_TEST(server_errors_keep_events_and_back_off) {
   Fixture f;
   std::atomic<int> calls{0};
   f.transport.set_handler([&](const co::platform::HttpRequest &, co::platform::HttpResponse &r) {
@@ -89,7 +90,7 @@ static void server_errors_keep_events_and_back_off(void **) {
   assert_int_equal(num(r.get(), "sent"), 3);
 }
 
-static void malformed_success_is_retried_not_lost(void **) {
+UNIT_TEST(malformed_success_is_retried_not_lost) {
   Fixture f;
   f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) {
     answer(r, 200, "<html>oops</html>");
@@ -100,7 +101,7 @@ static void malformed_success_is_retried_not_lost(void **) {
   assert_int_equal(num(f.sync().get(), "pending"), 2);
 }
 
-static void client_errors_are_dead_lettered(void **) {
+UNIT_TEST(client_errors_are_dead_lettered) {
   Fixture f;
   f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) {
     answer(r, 400, "{\"error\":{\"message\":\"events[0].time: bad\"}}");
@@ -127,7 +128,7 @@ static void client_errors_are_dead_lettered(void **) {
 
 // A 3xx (a proxy, a captive portal) is not a refusal: the batch is kept and
 // retried; a JSON answer is recognised whatever the case of its media type.
-static void redirects_are_retried_and_media_types_are_case_blind(void **) {
+UNIT_TEST(redirects_are_retried_and_media_types_are_case_blind) {
   Fixture f;
   std::atomic<int> calls{0};
   f.transport.set_handler([&](const co::platform::HttpRequest &, co::platform::HttpResponse &r) {
@@ -152,7 +153,7 @@ static void redirects_are_retried_and_media_types_are_case_blind(void **) {
 }
 
 // Dead letters are kept for inspection, but not without bound.
-static void dead_letters_are_bounded(void **) {
+UNIT_TEST(dead_letters_are_bounded) {
   Fixture f;
   f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 400, "{}"); });
   f.open();
@@ -165,7 +166,7 @@ static void dead_letters_are_bounded(void **) {
   assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(dl.get(), "dead_letters")), 100);
 }
 
-static void retry_after_is_honoured_even_by_sync_now(void **) {
+UNIT_TEST(retry_after_is_honoured_even_by_sync_now) {
   Fixture f;
   std::atomic<int> calls{0};
   f.transport.set_handler([&](const co::platform::HttpRequest &, co::platform::HttpResponse &r) {
@@ -184,7 +185,7 @@ static void retry_after_is_honoured_even_by_sync_now(void **) {
   assert_int_equal(num(f.sync().get(), "pending"), 0);
 }
 
-static void no_consent_no_ccs_but_contextual(void **) {
+UNIT_TEST(no_consent_no_ccs_but_contextual) {
   Fixture f;
   f.transport.set_handler([](const co::platform::HttpRequest &req, co::platform::HttpResponse &r) {
     answer(r, 200, is_ccs(req) ? kAnswer : "{\"activations\":{\"freewheel\":[\"99999\"]}}");
@@ -202,7 +203,7 @@ static void no_consent_no_ccs_but_contextual(void **) {
   assert_null(cJSON_GetObjectItem(ctx.get(), "user_id"));
 }
 
-static void activations_merge_dedupe_and_ttl(void **) {
+UNIT_TEST(activations_merge_dedupe_and_ttl) {
   Fixture f;
   f.transport.set_handler([](const co::platform::HttpRequest &req, co::platform::HttpResponse &r) {
     answer(r, 200, is_ccs(req) ? kAnswer : "{\"activations\":{\"freewheel\":[\"12345\",\"99999\"]}}");
@@ -231,7 +232,7 @@ static void activations_merge_dedupe_and_ttl(void **) {
   assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(c.get(), "remote")), 0);
 }
 
-static void merge_false_keeps_contextual_apart(void **) {
+UNIT_TEST(merge_false_keeps_contextual_apart) {
   Fixture f;
   f.transport.set_handler([](const co::platform::HttpRequest &req, co::platform::HttpResponse &r) {
     answer(r, 200, is_ccs(req) ? kAnswer : "{\"activations\":{\"freewheel\":[\"99999\"]}}");
@@ -248,7 +249,7 @@ static void merge_false_keeps_contextual_apart(void **) {
 
 // A hung API: the caller gets its answer within its budget (stale), and
 // closing the agent is bounded.
-static void hung_api_never_blocks_callers(void **) {
+UNIT_TEST(hung_api_never_blocks_callers) {
   Fixture f;
   f.transport.set_handler([&](const co::platform::HttpRequest &, co::platform::HttpResponse &r) {
     for (int i = 0; i < 3000 && !f.transport.aborted(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -285,7 +286,7 @@ static void hung_api_never_blocks_callers(void **) {
 
 // Fleet reboots: events tracked after start wait the random first-sync delay
 // (here up to 30 s of the fake clock); sync.now and view.start do not.
-static void first_sync_waits_the_fleet_delay(void **) {
+UNIT_TEST(first_sync_waits_the_fleet_delay) {
   for (int explicit_start = 0; explicit_start < 3; ++explicit_start) {
     Fixture f;
     f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, "{}"); });
@@ -317,7 +318,7 @@ static void first_sync_waits_the_fleet_delay(void **) {
 // A box that boots at 1970 with no NTP yet: events are kept with no wall
 // time, not sent; when NTP steps the clock they get their time back
 // (monotonic offset) and leave in order.
-static void untrusted_clock_holds_events_then_backfills(void **) {
+UNIT_TEST(untrusted_clock_holds_events_then_backfills) {
   Fixture f;
   f.clock = co::platform::FakeClock(86400000, 1000);  // 1970-01-02
   f.clock.set_synced(false);
@@ -361,7 +362,7 @@ static void untrusted_clock_holds_events_then_backfills(void **) {
 // A box booted a second ago, its kernel clock plausible but not synchronised:
 // "auto" holds events until it is (or ten minutes pass); "system" (an RTC, a
 // container, CI) trusts it at once. An implausible clock is never trusted.
-static void clock_trust_system_trusts_a_plausible_clock_at_once(void **) {
+UNIT_TEST(clock_trust_system_trusts_a_plausible_clock_at_once) {
   for (int system = 0; system < 2; ++system) {
     for (int plausible = 0; plausible < 2; ++plausible) {
       Fixture f;
@@ -391,7 +392,7 @@ static void clock_trust_system_trusts_a_plausible_clock_at_once(void **) {
 
 // Events left untimed by a boot that never got a trusted clock are placed just
 // before the next trusted boot started, in their order and spacing.
-static void earlier_boot_events_are_placed_before_this_boot(void **) {
+UNIT_TEST(earlier_boot_events_are_placed_before_this_boot) {
   Fixture f;
   f.clock = co::platform::FakeClock(86400000, 1000);
   f.clock.set_synced(false);
@@ -423,7 +424,7 @@ static void earlier_boot_events_are_placed_before_this_boot(void **) {
 // The user sets the wall clock a year forward, then two years back: the
 // session goes on and the cached activations neither expire nor come back;
 // only monotonic time moves them.
-static void wall_clock_jumps_change_nothing(void **) {
+UNIT_TEST(wall_clock_jumps_change_nothing) {
   Fixture f;
   f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, kAnswer); });
   f.open("\"cache\":{\"behavioral_ttl_s\":100},\"session\":{\"inactivity_timeout_s\":60}");
@@ -456,7 +457,7 @@ static void wall_clock_jumps_change_nothing(void **) {
 // (monotonic clock from zero) by what was left when the last boot was seen
 // alive. Before, a wall clock set back a year revived an answer for its whole
 // TTL, and one set forward expired it.
-static void cache_time_left_survives_restarts(void **) {
+UNIT_TEST(cache_time_left_survives_restarts) {
   Fixture f;
   f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, kAnswer); });
   f.open("\"cache\":{\"behavioral_ttl_s\":10000}");
@@ -492,7 +493,7 @@ static void cache_time_left_survives_restarts(void **) {
 
 // A power cut: the boot never closed, so only what it last recorded (the
 // cached answer itself, then hourly) tells the next boot the time left.
-static void cache_time_left_after_power_cut(void **) {
+UNIT_TEST(cache_time_left_after_power_cut) {
   Fixture f;
   f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, kAnswer); });
   f.open("\"cache\":{\"behavioral_ttl_s\":20000}");
@@ -521,7 +522,7 @@ static void cache_time_left_after_power_cut(void **) {
   assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(a.get(), "activations"), "dfp"));
 }
 
-static void stateless_round_trips_state(void **) {
+UNIT_TEST(stateless_round_trips_state) {
   Fixture f;
   std::atomic<int> n{0};
   f.transport.set_handler([&](const co::platform::HttpRequest &, co::platform::HttpResponse &r) {
@@ -555,7 +556,7 @@ static void stateless_round_trips_state(void **) {
 // Consent withdrawn while a batch is out: the batch was built before, with
 // the stateless state of then; nothing of its answer is kept (state, cohorts,
 // user id), and the next batch goes without a state.
-static void withdrawal_while_a_batch_is_out_keeps_nothing_of_its_answer(void **) {
+UNIT_TEST(withdrawal_while_a_batch_is_out_keeps_nothing_of_its_answer) {
   Fixture f;
   std::mutex mu;
   std::condition_variable cv;
@@ -707,7 +708,7 @@ static std::vector<co::Json> rpc_batch(cohort_agent *a, const std::vector<std::s
 // its worker ran there meanwhile: racing the caller to switch to memory, or
 // sending a batch whose cursor that disk could not record.) Every event is
 // kept, sent once, and written back when the disk has room again.
-static void disk_full_group_commit_goes_on_in_memory(void **) {
+UNIT_TEST(disk_full_group_commit_goes_on_in_memory) {
   Fixture f;
   std::atomic<bool> up{false};
   std::mutex delivered_mu;
@@ -793,7 +794,7 @@ static void disk_full_group_commit_goes_on_in_memory(void **) {
 // clears the store's fault; whether the disk was at fault is what the failed
 // commit said then, so the batch still runs again in memory (not answered
 // with storage errors, the new agent left on the full disk).
-static void disk_full_before_a_waiting_call_still_goes_on_in_memory(void **) {
+UNIT_TEST(disk_full_before_a_waiting_call_still_goes_on_in_memory) {
   Fixture f;
   f.transport.set_handler(
       [](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 503, "{}"); });
@@ -821,7 +822,7 @@ static void disk_full_before_a_waiting_call_still_goes_on_in_memory(void **) {
 // the worker backs off, and every event is sent once afterwards. (It used to
 // count a failed read as an empty outbox: the queue showed 0 and waited for
 // the next event to be sent.)
-static void a_failed_outbox_read_keeps_the_queue(void **) {
+UNIT_TEST(a_failed_outbox_read_keeps_the_queue) {
   Fixture f;
   std::atomic<bool> up{false};
   std::mutex mu;
@@ -857,7 +858,7 @@ static void a_failed_outbox_read_keeps_the_queue(void **) {
 // The disk fills while a batch is out: the server has it, but the cursor that
 // says so cannot be written. It is recorded in memory (the agent goes on
 // there), and the batch is not sent again.
-static void a_batch_delivered_as_the_disk_fills_is_not_sent_again(void **) {
+UNIT_TEST(a_batch_delivered_as_the_disk_fills_is_not_sent_again) {
   Fixture f;
   std::mutex mu;
   std::vector<int> delivered(25, 0);
@@ -882,35 +883,4 @@ static void a_batch_delivered_as_the_disk_fills_is_not_sent_again(void **) {
   for (size_t i = 0; i < delivered.size(); ++i) {
     if (delivered[i] != 1) fail_msg("event %zu delivered %d times", i, delivered[i]);
   }
-}
-
-int main() {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(drains_in_order_in_batches_of_ten),
-      cmocka_unit_test(aliases_replace_user_id),
-      cmocka_unit_test(server_errors_keep_events_and_back_off),
-      cmocka_unit_test(malformed_success_is_retried_not_lost),
-      cmocka_unit_test(client_errors_are_dead_lettered),
-      cmocka_unit_test(redirects_are_retried_and_media_types_are_case_blind),
-      cmocka_unit_test(dead_letters_are_bounded),
-      cmocka_unit_test(retry_after_is_honoured_even_by_sync_now),
-      cmocka_unit_test(no_consent_no_ccs_but_contextual),
-      cmocka_unit_test(activations_merge_dedupe_and_ttl),
-      cmocka_unit_test(cache_time_left_survives_restarts),
-      cmocka_unit_test(cache_time_left_after_power_cut),
-      cmocka_unit_test(merge_false_keeps_contextual_apart),
-      cmocka_unit_test(hung_api_never_blocks_callers),
-      cmocka_unit_test(disk_full_group_commit_goes_on_in_memory),
-      cmocka_unit_test(disk_full_before_a_waiting_call_still_goes_on_in_memory),
-      cmocka_unit_test(a_failed_outbox_read_keeps_the_queue),
-      cmocka_unit_test(a_batch_delivered_as_the_disk_fills_is_not_sent_again),
-      cmocka_unit_test(stateless_round_trips_state),
-      cmocka_unit_test(withdrawal_while_a_batch_is_out_keeps_nothing_of_its_answer),
-      cmocka_unit_test(first_sync_waits_the_fleet_delay),
-      cmocka_unit_test(untrusted_clock_holds_events_then_backfills),
-      cmocka_unit_test(clock_trust_system_trusts_a_plausible_clock_at_once),
-      cmocka_unit_test(earlier_boot_events_are_placed_before_this_boot),
-      cmocka_unit_test(wall_clock_jumps_change_nothing),
-  };
-  return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

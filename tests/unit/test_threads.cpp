@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "test_util.h"
+#include "unit_test.h"
 
 using test::call_ok;
 
@@ -93,7 +94,7 @@ void hammer(cohort_agent *a, int t, std::atomic<int> &failures) {
   }
 }
 
-void threads_share_one_agent(void **) {
+UNIT_TEST(threads_share_one_agent) {
   test::TempDir dir;
   cohort_agent *a = nullptr;
   assert_int_equal(cohort_open(dir.config("\"api.timeout_ms\":50").c_str(), &a), COHORT_OK);
@@ -120,7 +121,7 @@ void threads_share_one_agent(void **) {
 
 // Two agents on two data directories, each hammered by its own threads: no
 // state is shared between handles (the per-thread error map is, by design).
-void two_agents_side_by_side(void **) {
+UNIT_TEST(two_agents_side_by_side) {
   test::TempDir d1, d2;
   cohort_agent *a = nullptr, *b = nullptr;
   assert_int_equal(cohort_open(d1.config("\"consent.required\":false").c_str(), &a), COHORT_OK);
@@ -139,7 +140,7 @@ void two_agents_side_by_side(void **) {
 
 // cohort_close while the worker is mid-pass (a request in flight, contextual
 // jobs queued) and callers have just returned: bounded, and nothing races.
-void close_while_the_worker_is_busy(void **) {
+UNIT_TEST(close_while_the_worker_is_busy) {
   for (int i = 0; i < 10; ++i) {
     test::TempDir dir;
     cohort_agent *a = nullptr;
@@ -164,7 +165,7 @@ void close_while_the_worker_is_busy(void **) {
 
 // Subscribing and unsubscribing from one thread while others cause
 // notifications on theirs and the worker delivers its own.
-void subscribe_while_others_call(void **) {
+UNIT_TEST(subscribe_while_others_call) {
   test::TempDir dir;
   cohort_agent *a = nullptr;
   assert_int_equal(cohort_open(dir.config("\"consent.required\":false").c_str(), &a), COHORT_OK);
@@ -226,7 +227,7 @@ struct Hanging {
 // is answered at once with COHORT_ECLOSED, "shutting down" (not after its
 // timeout_ms, ten minutes here), the request in flight is abandoned, and
 // the queued event is still there at the next start.
-void close_answers_waiting_calls_at_once(void **) {
+UNIT_TEST(close_answers_waiting_calls_at_once) {
   const struct {
     const char *method, *params, *path;
   } waits[] = {
@@ -263,7 +264,7 @@ void close_answers_waiting_calls_at_once(void **) {
 
 // cohort_shutdown from another thread (what cohortd does on SIGTERM): the
 // same for the waiting call, and every later call is refused, until close.
-void shutdown_refuses_later_calls(void **) {
+UNIT_TEST(shutdown_refuses_later_calls) {
   Hanging h("/ccs/");
   call_ok(h.f.agent, "track", "{\"name\":\"Kept\"}");
   cohort_status st = COHORT_OK;
@@ -283,15 +284,3 @@ void shutdown_refuses_later_calls(void **) {
 }
 
 }  // namespace
-
-int main() {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(threads_share_one_agent),
-      cmocka_unit_test(two_agents_side_by_side),
-      cmocka_unit_test(close_while_the_worker_is_busy),
-      cmocka_unit_test(subscribe_while_others_call),
-      cmocka_unit_test(close_answers_waiting_calls_at_once),
-      cmocka_unit_test(shutdown_refuses_later_calls),
-  };
-  return cmocka_run_group_tests(tests, nullptr, nullptr);
-}

@@ -8,6 +8,7 @@
 
 #include "agent.h"
 #include "test_util.h"
+#include "unit_test.h"
 
 using test::call_ok;
 using test::str;
@@ -54,7 +55,7 @@ struct Fixture {
 
 }  // namespace
 
-static void time_t_is_64_bit(void **) {
+UNIT_TEST(time_t_is_64_bit) {
   assert_int_equal(sizeof(time_t), 8);
 #if defined(__arm__) || defined(__i386__)
   // A 32-bit target gets it only from the build's _TIME_BITS=64.
@@ -75,7 +76,7 @@ static void time_t_is_64_bit(void **) {
   assert_true(timegm(&tm) == t);
 }
 
-static void iso8601_round_trips_past_2038(void **) {
+UNIT_TEST(iso8601_round_trips_past_2038) {
   struct Case {
     const char *iso;
     int64_t ms;
@@ -109,7 +110,7 @@ static void iso8601_round_trips_past_2038(void **) {
   assert_string_equal(co::format_iso8601(ms).c_str(), "2040-06-01T12:00:00.000Z");
 }
 
-static void history_keeps_a_2040_event_time(void **) {
+UNIT_TEST(history_keeps_a_2040_event_time) {
   Fixture f(2222164800LL * kS + 3600 * kS);  // 2040-06-01T13:00:00Z
   f.track("Videoview", "2040-06-01T12:00:00Z");
   call_ok(f.agent, "track", "{\"name\":\"Pageview\"}");  // the clock's own time
@@ -142,7 +143,7 @@ static const char *kDefs =
     "\"event_type\":\"Videoview\",\"operator\":\"gt\",\"window_days\":3}]}}"
     "]}";
 
-static void window_days_in_2039(void **) {
+UNIT_TEST(window_days_in_2039) {
   Fixture f(k2039);  // 2039-03-15T12:00:00Z
   // Before the definitions: look-back must place them in their hour buckets.
   f.track("Videoview", "2039-02-01T08:00:00Z");  // 42 days ago
@@ -177,14 +178,4 @@ static void window_days_in_2039(void **) {
   const cJSON *ev = cJSON_GetArrayItem(cJSON_GetObjectItem(h.get(), "events"), 0);
   assert_non_null(ev);
   assert_int_equal(strncmp(str(ev, "time").c_str(), "2039-", 5), 0);
-}
-
-int main() {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(time_t_is_64_bit),
-      cmocka_unit_test(iso8601_round_trips_past_2038),
-      cmocka_unit_test(history_keeps_a_2040_event_time),
-      cmocka_unit_test(window_days_in_2039),
-  };
-  return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "test_util.h"
+#include "unit_test.h"
 
 using test::call_ok;
 using test::num;
@@ -31,7 +32,7 @@ struct Fixture : test::AgentFixture {
   }
 };
 
-static void video_play_pause_resume_end(void **) {
+UNIT_TEST(video_play_pause_resume_end) {
   Fixture f;
   f.open();
   std::string id = f.start(
@@ -62,7 +63,7 @@ static void video_play_pause_resume_end(void **) {
 
 // As in the guide's examples: both events carry duration_seconds when the
 // duration is known, and the engagement is whole seconds of playing time.
-static void events_carry_duration_and_whole_seconds(void **) {
+UNIT_TEST(events_carry_duration_and_whole_seconds) {
   Fixture f;
   f.open();
   std::string id = f.start("{\"type\":\"video\",\"duration_s\":600.4,\"properties\":{\"video_id\":\"v\"}}");
@@ -102,7 +103,7 @@ static void events_carry_duration_and_whole_seconds(void **) {
   assert_int_equal(num(call_ok(f.agent, "status").get(), "queue_depth"), before);
 }
 
-static void audio_uses_listened(void **) {
+UNIT_TEST(audio_uses_listened) {
   Fixture f;
   f.open();
   std::string id = f.start("{\"type\":\"audio\",\"duration_s\":1800,\"properties\":{\"podcast_id\":\"pod_789\"}}");
@@ -115,7 +116,7 @@ static void audio_uses_listened(void **) {
   assert_non_null(f.last("AudioPlay").get());
 }
 
-static void live_and_zero_duration_have_no_completion(void **) {
+UNIT_TEST(live_and_zero_duration_have_no_completion) {
   Fixture f;
   f.open();
   for (const char *params : {"{\"type\":\"video\"}", "{\"type\":\"video\",\"duration_s\":0}"}) {
@@ -130,7 +131,7 @@ static void live_and_zero_duration_have_no_completion(void **) {
   }
 }
 
-static void seeks_keep_the_furthest_point_and_cap_at_one(void **) {
+UNIT_TEST(seeks_keep_the_furthest_point_and_cap_at_one) {
   Fixture f;
   f.open();
   std::string id = f.start("{\"duration_s\":100}");
@@ -143,7 +144,7 @@ static void seeks_keep_the_furthest_point_and_cap_at_one(void **) {
   assert_true(std::fabs(num(r.get(), "completion") - 1.0) < 1e-9);
 }
 
-static void out_of_order_calls(void **) {
+UNIT_TEST(out_of_order_calls) {
   Fixture f;
   f.open();
   std::string id = f.start("{\"duration_s\":100}");
@@ -163,7 +164,7 @@ static void out_of_order_calls(void **) {
   assert_int_equal(f.status_of("view.end", other), COHORT_ENOTFOUND);
 }
 
-static void bad_view_params_change_nothing(void **) {
+UNIT_TEST(bad_view_params_change_nothing) {
   Fixture f;
   f.open();
   std::string id = f.start("{}");
@@ -184,7 +185,7 @@ static void bad_view_params_change_nothing(void **) {
   assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(h.get(), "events")), 1);  // only the first play
 }
 
-static void several_views_at_once_and_custom_names(void **) {
+UNIT_TEST(several_views_at_once_and_custom_names) {
   Fixture f;
   f.open();
   std::string tv = f.start("{\"type\":\"video\",\"duration_s\":100}");
@@ -200,7 +201,7 @@ static void several_views_at_once_and_custom_names(void **) {
   assert_non_null(f.last("RadioTuneOut").get());
 }
 
-static void abandoned_view_ends_on_its_own(void **) {
+UNIT_TEST(abandoned_view_ends_on_its_own) {
   Fixture f;
   f.open("\"consent\":{\"required\":false},\"session\":{\"inactivity_timeout_s\":60}");
   std::string id = f.start("{\"duration_s\":100}");
@@ -218,7 +219,7 @@ static void abandoned_view_ends_on_its_own(void **) {
 
 // A real child process starts a view, pauses (persisted), and is killed with
 // SIGKILL; the next start ends the view with the engagement it had.
-static void crashed_view_is_ended_at_next_start(void **) {
+UNIT_TEST(crashed_view_is_ended_at_next_start) {
   test::TempDir dir;
   std::string cfg = dir.config("\"consent\":{\"required\":false}");
   std::string id = test::run_and_kill(cfg, [](cohort_agent *a) {
@@ -245,7 +246,7 @@ static void crashed_view_is_ended_at_next_start(void **) {
   cohort_close(a);
 }
 
-static void c_shortcuts(void **) {
+UNIT_TEST(c_shortcuts) {
   test::TempDir dir;
   cohort_agent *a = nullptr;
   assert_int_equal(cohort_open(dir.config("\"consent\":{\"required\":false}").c_str(), &a), COHORT_OK);
@@ -257,21 +258,4 @@ static void c_shortcuts(void **) {
   assert_int_equal(cohort_view_start(a, "video", "{bad", 10, id), COHORT_EJSON);
   assert_int_equal(cohort_view_end(a, nullptr, 0), COHORT_EINVAL);
   cohort_close(a);
-}
-
-int main() {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(video_play_pause_resume_end),
-      cmocka_unit_test(events_carry_duration_and_whole_seconds),
-      cmocka_unit_test(audio_uses_listened),
-      cmocka_unit_test(live_and_zero_duration_have_no_completion),
-      cmocka_unit_test(seeks_keep_the_furthest_point_and_cap_at_one),
-      cmocka_unit_test(out_of_order_calls),
-      cmocka_unit_test(bad_view_params_change_nothing),
-      cmocka_unit_test(several_views_at_once_and_custom_names),
-      cmocka_unit_test(abandoned_view_ends_on_its_own),
-      cmocka_unit_test(crashed_view_is_ended_at_next_start),
-      cmocka_unit_test(c_shortcuts),
-  };
-  return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

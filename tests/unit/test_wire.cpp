@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "sync_fixture.h"
+#include "unit_test.h"
 
 using test::answer;
 using test::call_ok;
@@ -94,7 +95,7 @@ struct Lines {
 // 401, 403, 404 and 405 say the key or the URL is wrong, not the batch: the
 // events stay queued (none dead-lettered), status names the fault, sync
 // backs off (at most an hour), and a rotated key resumes at once.
-static void config_faults_keep_the_queue_until_the_configuration_changes(void **) {
+UNIT_TEST(config_faults_keep_the_queue_until_the_configuration_changes) {
   const std::pair<int, const char *> faults[] = {
       {401, "unauthorized"}, {403, "forbidden"}, {404, "not_found"}, {405, "method_not_allowed"}};
   for (const auto &fault : faults) {
@@ -155,7 +156,7 @@ static void config_faults_keep_the_queue_until_the_configuration_changes(void **
 // A box whose key is provisioned after its first boot: it starts, keeps
 // everything local, sends nothing, says the key is missing, and takes the key
 // as soon as the file appears (looked for every 30 s) or on config.reload.
-static void a_key_provisioned_later(void **) {
+UNIT_TEST(a_key_provisioned_later) {
   for (int by_reload = 0; by_reload < 2; ++by_reload) {
     Fixture f;
     std::string key_file = f.dir.path + "/api-key";
@@ -188,7 +189,7 @@ static void a_key_provisioned_later(void **) {
 }
 
 // A reload that cannot be applied changes nothing and names the problem.
-static void config_reload_errors_change_nothing(void **) {
+UNIT_TEST(config_reload_errors_change_nothing) {
   Fixture f;
   f.open();
   char *out = nullptr;
@@ -220,7 +221,7 @@ static void config_reload_errors_change_nothing(void **) {
 
 // Only 400, 413 and 422 say the batch itself is bad: dead-lettered, with the
 // API's own error (message, cause, request id) to show why.
-static void refused_batches_keep_the_api_error(void **) {
+UNIT_TEST(refused_batches_keep_the_api_error) {
   for (int code : {400, 413, 422}) {
     Fixture f;
     std::atomic<bool> up{false};  // down while the two events are tracked: one batch
@@ -249,7 +250,7 @@ static void refused_batches_keep_the_api_error(void **) {
 // With api.key_in "query" the key is in the URL it is sent to, and in
 // nothing the agent says: not a log line, status, config.get, a dead letter
 // or an error message, even when the API echoes the URL back.
-static void key_in_query_appears_only_in_the_request_url(void **) {
+UNIT_TEST(key_in_query_appears_only_in_the_request_url) {
   Fixture f;
   Lines log;
   f.logger.set_sink(Lines::sink, &log);
@@ -284,7 +285,7 @@ static void key_in_query_appears_only_in_the_request_url(void **) {
 
 // Stateless mode asks for activations too; an answer without them is named
 // in activations.get instead of the behavioral side silently missing.
-static void stateless_mode_gets_behavioral_activations(void **) {
+UNIT_TEST(stateless_mode_gets_behavioral_activations) {
   Fixture f;
   std::atomic<bool> omit{false};
   f.transport.set_handler([&](const co::platform::HttpRequest &req, co::platform::HttpResponse &r) {
@@ -311,7 +312,7 @@ static void stateless_mode_gets_behavioral_activations(void **) {
 
 // SegmentEntry / SegmentExit are the agent's own: in the history, in the
 // look-back, never in the queue for the CCS API, unless asked for.
-static void segment_events_stay_on_the_device(void **) {
+UNIT_TEST(segment_events_stay_on_the_device) {
   const char *defs = "{\"cohorts\":[{\"id\":\"c1\",\"name\":\"E-ers\",\"rule\":{\"logic\":\"AND\",\"conditions\":"
                      "[{\"type\":\"event\",\"event_type\":\"E\"}]}}]}";
   for (int send = 0; send < 2; ++send) {
@@ -338,7 +339,7 @@ static void segment_events_stay_on_the_device(void **) {
 // The history counts the segment events an identity.reset leaves behind
 // (they sit among the old user's queued events, but are not queued), so it
 // never drifts below the queue as evictions go on.
-static void segment_events_are_counted_across_reset(void **) {
+UNIT_TEST(segment_events_are_counted_across_reset) {
   Fixture f;
   Gate api;
   api.attach(f);
@@ -367,7 +368,7 @@ static void segment_events_are_counted_across_reset(void **) {
 // Within a request, events are in chronological order (the guide); each
 // batch leaves under the identity its events were recorded with, aliases
 // included, across identity.reset.
-static void batches_are_chronological_and_keep_their_identity(void **) {
+UNIT_TEST(batches_are_chronological_and_keep_their_identity) {
   Fixture f;
   Gate api;
   api.attach(f);
@@ -402,7 +403,7 @@ static void batches_are_chronological_and_keep_their_identity(void **) {
 // The guide runs the CCS and Contextual calls for a view in parallel: the
 // contextual answer here waits until the CCS request has arrived, which a
 // worker doing one after the other never lets happen (it would time out).
-static void contextual_and_ccs_go_out_together(void **) {
+UNIT_TEST(contextual_and_ccs_go_out_together) {
   Fixture f;
   std::mutex mu;
   std::condition_variable cv;
@@ -436,7 +437,7 @@ static void contextual_and_ccs_go_out_together(void **) {
 
 // The troubleshooting switch: CCS requests validate synchronously, a warning
 // says it is for testing, and schema errors show in the dead letters.
-static void synchronous_validation_is_for_testing(void **) {
+UNIT_TEST(synchronous_validation_is_for_testing) {
   Fixture f;
   Lines log;
   f.logger.set_sink(Lines::sink, &log);
@@ -453,21 +454,4 @@ static void synchronous_validation_is_for_testing(void **) {
   co::Json dl = call_ok(f.agent, "dead_letters.get");
   const cJSON *d = cJSON_GetArrayItem(cJSON_GetObjectItem(dl.get(), "dead_letters"), 0);
   assert_string_equal(str(d, "cause").c_str(), "events[0].properties.i: expected string, got 0");
-}
-
-int main() {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(config_faults_keep_the_queue_until_the_configuration_changes),
-      cmocka_unit_test(a_key_provisioned_later),
-      cmocka_unit_test(config_reload_errors_change_nothing),
-      cmocka_unit_test(refused_batches_keep_the_api_error),
-      cmocka_unit_test(key_in_query_appears_only_in_the_request_url),
-      cmocka_unit_test(stateless_mode_gets_behavioral_activations),
-      cmocka_unit_test(segment_events_stay_on_the_device),
-      cmocka_unit_test(segment_events_are_counted_across_reset),
-      cmocka_unit_test(batches_are_chronological_and_keep_their_identity),
-      cmocka_unit_test(contextual_and_ccs_go_out_together),
-      cmocka_unit_test(synchronous_validation_is_for_testing),
-  };
-  return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
