@@ -462,6 +462,7 @@ cohort_status Agent::load_state(const Seams &seams, std::string &err) {
     err = "cannot apply history bounds: " + store_.error();
     return COHORT_ESTORAGE;
   }
+  views_.start(store_);
   Outcome views = recover_views();
   if (!views.ok()) {
     err = views.message;

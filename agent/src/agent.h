@@ -22,6 +22,7 @@
 #include "clock_trust.h"
 #include "config.h"
 #include "json.h"
+#include "open_views.h"
 #include "params.h"
 #include "platform/clock.h"
 #include "platform/crypto.h"
@@ -61,28 +62,6 @@ struct Event {
   std::string session_id;
   std::string view_id;
   Json properties;  // an object, nulls removed
-};
-
-// An open content view and its clock. Times are monotonic milliseconds.
-struct View {
-  std::string view_id;
-  std::string play_name;
-  std::string completion_name;
-  std::string percent_key;  // percentage_watched / percentage_listened / ...
-  std::string session_id;
-  std::string url;
-  Json properties;          // the play event's content properties
-  double duration_s = 0;    // 0: unknown (live)
-  bool playing = true;
-  int64_t tick_mono = 0;    // when the playing stretch in progress began
-  int64_t spent_ms = 0;     // playing time before tick_mono
-  double position_s = 0;
-  double furthest_s = 0;
-  int64_t active_mono = 0;  // last call about this view
-  int64_t persisted_mono = 0;
-
-  // Playing time up to now.
-  int64_t spent_at(int64_t now) const { return spent_ms + (playing ? now - tick_mono : 0); }
 };
 
 // Limits shared by a method's declared params and its handler.
@@ -231,7 +210,6 @@ class Agent {
   Outcome find_view(const Params &params, View *&view, double &position, int64_t &now);
   Outcome end_view(View &view, int64_t now_mono, cJSON *result);
   Outcome settle_duration(cJSON *properties, double &duration);
-  bool save_view(const View &view, int64_t now_mono, bool insert);
   Outcome recover_views();
   void expire_views(int64_t now_mono);
 
@@ -358,7 +336,7 @@ class Agent {
   ClockTrust clock_trust_;
   bool waiting_for_clock_ = false; // the next event to send has no wall time yet
 
-  std::map<std::string, View> views_;
+  Views views_;
 
   // Remote sync: a worker thread owns every network call. mu_ guards the
   // state below; the worker never holds it while a request is in flight.

@@ -237,9 +237,9 @@ Outcome Agent::m_track(const Params &params, cJSON *result) {
   // An event inside an engagement carries its view_id (the guide): one of
   // the open views, whose activity it counts as.
   if (!ev.view_id.empty()) {
-    auto view = views_.find(ev.view_id);
-    if (view == views_.end()) return failure(COHORT_ENOTFOUND, "view_id: no open view " + ev.view_id);
-    view->second.active_mono = ev.mono_ms;
+    View *view = views_.find(ev.view_id);
+    if (!view) return failure(COHORT_ENOTFOUND, "view_id: no open view " + ev.view_id);
+    view->active_mono = ev.mono_ms;
   }
   int64_t seq = 0;
   st = store_event(ev, seq);

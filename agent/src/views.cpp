@@ -12,12 +12,10 @@
 #include <tuple>
 
 #include "agent.h"
-#include "storage/views.h"
+#include "open_views.h"
 
 namespace co {
 namespace {
-
-constexpr int64_t kPersistEveryMs = 5000;
 
 struct Kind {
   const char *type;
@@ -33,43 +31,7 @@ const Kind kKinds[] = {
 // unless `event` and `completion_event` name them.
 const Kind kOther = {nullptr, "ContentView", "ContentCompletion", "percentage_completed"};
 
-double round_to(double v, double unit) { return std::round(v / unit) * unit; }
-
-// Fraction of the content reached, or NAN when the duration is unknown.
-double completion_of(const View &v) {
-  if (v.duration_s <= 0) return NAN;
-  double c = v.furthest_s / v.duration_s;
-  return round_to(c > 1 ? 1 : c, 0.0001);
-}
-
-std::string state_json(const View &v, int64_t now) {
-  Json s(cJSON_CreateObject());
-  json_add_bool(s.get(), "playing", v.playing);
-  json_add_number(s.get(), "spent_ms", static_cast<double>(v.spent_at(now)));
-  json_add_number(s.get(), "position_s", v.position_s);
-  json_add_number(s.get(), "furthest_s", v.furthest_s);
-  return json_print_checked(s.get());
-}
-
 }  // namespace
-
-bool Agent::save_view(const View &v, int64_t now, bool insert) {
-  if (!consent_granted()) return true;  // without consent no view is kept either
-  std::string state = state_json(v, now);
-  if (!insert) return storage::set_view_state(store_, v.view_id, state);
-  std::string properties = json_print_checked(v.properties.get());
-  storage::ViewRow row{v.view_id,
-                       v.play_name,
-                       v.completion_name,
-                       v.percent_key,
-                       v.session_id,
-                       properties,
-                       v.url,
-                       static_cast<int64_t>(std::llround(v.duration_s * 1000)),
-                       now,
-                       state};
-  return storage::insert_view(store_, row);
-}
 
 Outcome Agent::m_view_start(const Params &params, cJSON *result) {
   int64_t now = clock_->mono_ms();
@@ -105,7 +67,7 @@ Outcome Agent::m_view_start(const Params &params, cJSON *result) {
   int64_t seq = 0;
   st = store_event(ev, seq, [&] {
     v.session_id = ev.session_id;
-    return save_view(v, now, true);
+    return views_.save(v, now, true, consent_granted());
   });
   if (!st.ok()) return st;
   // The guide: call the CCS API on every content view, and the Contextual
@@ -119,7 +81,7 @@ Outcome Agent::m_view_start(const Params &params, cJSON *result) {
   json_add_string(result, "view_id", v.view_id.c_str());
   json_add_string(result, "session_id", v.session_id.c_str());
   json_add_string(result, "event_id", ev.event_id.c_str());
-  views_.emplace(v.view_id, std::move(v));
+  views_.add(std::move(v));
   return COHORT_OK;
 }
 
@@ -130,17 +92,9 @@ Outcome Agent::find_view(const Params &params, View *&view, double &position, in
   expire_views(now);
   std::string id = params.string("view_id");
   position = params.has("position_s") ? params.number("position_s") : -1;
-  auto it = views_.find(id);
-  if (it == views_.end()) return failure(COHORT_ENOTFOUND, "view_id: no open view " + id);
-  view = &it->second;
+  view = views_.find(id);
+  if (!view) return failure(COHORT_ENOTFOUND, "view_id: no open view " + id);
   return COHORT_OK;
-}
-
-// Applies a reported position: seeks go both ways, the furthest point stays.
-static void move_to(View &v, double position) {
-  if (position < 0) return;
-  v.position_s = position;
-  if (position > v.furthest_s) v.furthest_s = position;
 }
 
 // Pause and resume: close or open a playing stretch. Pausing a paused view
@@ -151,18 +105,10 @@ Outcome Agent::set_playing(const Params &params, cJSON *result, bool playing) {
   double pos = 0;
   Outcome st = find_view(params, found, pos, now);
   if (!st.ok()) return st;
-  View &v = *found;
-  auto before = std::make_tuple(v.playing, v.tick_mono, v.spent_ms, v.position_s, v.furthest_s, v.active_mono,
-                                v.persisted_mono);
-  v.spent_ms = v.spent_at(now);
-  v.tick_mono = v.active_mono = v.persisted_mono = now;
-  v.playing = playing;
-  move_to(v, pos);
-  if (!save_view(v, now, false)) {
-    std::tie(v.playing, v.tick_mono, v.spent_ms, v.position_s, v.furthest_s, v.active_mono, v.persisted_mono) = before;
+  if (!views_.set_playing(*found, playing, pos, now, consent_granted())) {
     return failure(COHORT_ESTORAGE, "view: " + store_.error());
   }
-  json_add_string(result, "view_id", v.view_id.c_str());
+  json_add_string(result, "view_id", found->view_id.c_str());
   return COHORT_OK;
 }
 
@@ -175,13 +121,7 @@ Outcome Agent::m_view_progress(const Params &params, cJSON *result) {
   double pos = 0;
   Outcome st = find_view(params, v, pos, now);
   if (!st.ok()) return st;
-  move_to(*v, pos);
-  v->active_mono = now;
-  // Cheap: the position is persisted at most every few seconds.
-  if (now - v->persisted_mono >= kPersistEveryMs) {
-    if (!save_view(*v, now, false)) return failure(COHORT_ESTORAGE, "view: " + store_.error());
-    v->persisted_mono = now;
-  }
+  if (!views_.progress(*v, pos, now, consent_granted())) return failure(COHORT_ESTORAGE, "view: " + store_.error());
   json_add_string(result, "view_id", v->view_id.c_str());
   return COHORT_OK;
 }
@@ -212,8 +152,8 @@ Outcome Agent::settle_duration(cJSON *properties, double &duration) {
 // Time spent is whole seconds of playing time (the guide's examples: an
 // integer field), the part of a second not yet played not counted.
 Outcome Agent::end_view(View &v, int64_t now, cJSON *result) {
-  double spent = std::floor(static_cast<double>(v.spent_at(now)) / 1000.0);
-  double completion = completion_of(v);
+  Engagement engaged = engagement_of(v, now);
+  double spent = engaged.spent_s, completion = engaged.completion;
   Event ev;
   ev.name = v.completion_name;
   ev.properties.reset(cJSON_Duplicate(v.properties.get(), 1));
@@ -229,7 +169,7 @@ Outcome Agent::end_view(View &v, int64_t now, cJSON *result) {
   ev.event_id = platform::uuid4(*entropy_);
   if (ev.event_id.empty()) return failure(COHORT_EINTERNAL, "no entropy for the event id");
   int64_t seq = 0;
-  Outcome st = store_event(ev, seq, [&] { return storage::delete_view(store_, v.view_id); });
+  Outcome st = store_event(ev, seq, [&] { return views_.delete_row(v.view_id); });
   if (!st.ok()) return st;
   if (result) {
     json_add_string(result, "view_id", v.view_id.c_str());
@@ -247,14 +187,14 @@ Outcome Agent::m_view_end(const Params &params, cJSON *result) {
   Outcome st = find_view(params, v, pos, now);
   if (!st.ok()) return st;
   double old_pos = v->position_s, old_far = v->furthest_s;
-  move_to(*v, pos);
+  v->move_to(pos);
   st = end_view(*v, now, result);
   if (!st.ok()) {
     v->position_s = old_pos;
     v->furthest_s = old_far;
     return st;
   }
-  views_.erase(v->view_id);
+  views_.remove(v->view_id);
   return COHORT_OK;
 }
 
@@ -263,50 +203,23 @@ Outcome Agent::m_view_end(const Params &params, cJSON *result) {
 // its last sign of life.
 void Agent::expire_views(int64_t now) {
   int64_t timeout = cfg_.session_inactivity_timeout_s * 1000;
-  for (auto it = views_.begin(); it != views_.end();) {
-    View &v = it->second;
-    if (now - v.active_mono <= timeout) {
-      ++it;
-      continue;
-    }
+  for (const std::string &id : views_.abandoned(now, timeout)) {
+    View &v = *views_.find(id);
     Outcome ended = end_view(v, v.active_mono, nullptr);
     if (!ended.ok()) {
       CO_LOG(*log_, warn, "cannot end abandoned view %s: %s", v.view_id.c_str(), ended.message.c_str());
-      ++it;
       continue;
     }
     CO_LOG(*log_, info, "view %s ended after %lld s without activity", v.view_id.c_str(),
            static_cast<long long>(timeout / 1000));
-    it = views_.erase(it);
+    views_.remove(id);
   }
 }
 
 // Views left open by a crash or power cut: end them now from their last
 // persisted state.
 Outcome Agent::recover_views() {
-  std::vector<View> open;
-  storage::read_views(store_, [&](const storage::Stmt &q) {
-    View v;
-    v.view_id = q.text(0);
-    v.play_name = q.text(1);
-    v.completion_name = q.text(2);
-    v.percent_key = q.text(3);
-    v.session_id = q.text(4);
-    v.properties = json_parse(q.text(5));
-    v.url = q.text(6);
-    v.duration_s = static_cast<double>(q.int64(7)) / 1000.0;
-    Json state = json_parse(q.text(8));
-    bool ok = true;
-    double spent = 0;
-    json_get_number(state.get(), "spent_ms", spent, ok);
-    json_get_number(state.get(), "position_s", v.position_s, ok);
-    json_get_number(state.get(), "furthest_s", v.furthest_s, ok);
-    if (!v.properties) v.properties.reset(cJSON_CreateObject());
-    v.playing = false;
-    v.spent_ms = static_cast<int64_t>(spent);
-    open.push_back(std::move(v));
-    return true;
-  });
+  std::vector<View> open = views_.read_left_open();
   int64_t now = clock_->mono_ms();
   for (View &v : open) {
     Outcome st = end_view(v, now, nullptr);
