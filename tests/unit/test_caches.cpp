@@ -3,6 +3,7 @@
 // earlier boot).
 #include "caches.h"
 #include "storage/boots.h"
+#include "store_fixture.h"
 #include "test_util.h"
 #include "unit_test.h"
 
@@ -10,16 +11,9 @@ using co::Caches;
 
 namespace {
 
-struct Fixture {
-  test::TempDir dir;
-  co::platform::Logger log;
-  co::storage::Store store;
+struct Fixture : test::StoreFixture {
   int64_t boot = 0;
-  Fixture() {
-    std::string err;
-    assert_true(store.open(dir.path + "/db", 256, log, err));
-    assert_true(co::storage::register_boot(store, "first", boot));
-  }
+  Fixture() { assert_true(co::storage::register_boot(store, "first", boot)); }
 };
 
 co::Json body(const char *text) {

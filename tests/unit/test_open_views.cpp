@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "open_views.h"
-#include "storage/events.h"
+#include "store_fixture.h"
 #include "test_util.h"
 #include "unit_test.h"
 
@@ -12,16 +12,9 @@ using co::Views;
 
 namespace {
 
-struct Fixture {
-  test::TempDir dir;
-  co::platform::Logger log;
-  co::storage::Store store;
+struct Fixture : test::StoreFixture {
   Views views;
-  Fixture() {
-    std::string err;
-    assert_true(store.open(dir.path + "/db", 256, log, err));
-    views.start(store);
-  }
+  Fixture() { views.start(store); }
 };
 
 View a_view(const char *id, double duration_s, int64_t now) {

@@ -4,6 +4,7 @@
 #include "storage/caches.h"
 #include "storage/events.h"
 #include "storage/transaction.h"
+#include "store_fixture.h"
 #include "test_util.h"
 #include "unit_test.h"
 
@@ -13,14 +14,8 @@ using co::storage::Store;
 
 namespace {
 
-struct Db {
-  test::TempDir dir;
-  co::platform::Logger log;
-  Store s;
-  Db() {
-    std::string err;
-    assert_true(s.open(dir.path + "/db", 256, log, err));
-  }
+struct Db : test::StoreFixture {
+  Store &s = store;
 };
 
 bool add(Store &s, int64_t seq, const char *name, bool timed = true, int64_t boot = 1, int64_t mono = 0) {
