@@ -683,7 +683,7 @@ Outcome Agent::m_subscribe(const Params &params, cJSON *result) {
 
 Outcome Agent::m_status(const Params &, cJSON *result) {
   json_add_string(result, "version", COHORT_VERSION_STRING);
-  json_add_string(result, "user_id", user_id_.c_str());
+  json_add_string(result, "user_id", identity_.user_id().c_str());
   json_add_bool(result, "consent", consent_granted());
   json_add_bool(result, "consent_required", cfg_.consent_required);
   json_add_string(result, "session_id", session_.id.c_str());

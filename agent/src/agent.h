@@ -30,9 +30,9 @@
 #include "platform/log.h"
 #include "rules/engine.h"
 #include "storage/events.h"
-#include "storage/identities.h"
 #include "storage/store.h"
 #include "storage/transaction.h"
+#include "user_identity.h"
 
 namespace co {
 
@@ -50,8 +50,6 @@ struct Seams {
   std::string boot_id;
 };
 
-using Alias = storage::Alias;
-
 // A validated event, ready to be stored.
 struct Event {
   std::string event_id;
@@ -65,8 +63,6 @@ struct Event {
 };
 
 // Limits shared by a method's declared params and its handler.
-constexpr int kMaxAliases = 32;  // every CCS request carries the whole alias set: it stays small
-constexpr int64_t kMaxPriority = 1000000;
 constexpr double kMaxDurationS = 1e9;
 
 class Agent {
@@ -180,10 +176,6 @@ class Agent {
   // Identity (identity.cpp).
   Outcome load_identity();
   Outcome new_identity(bool drop_history);
-  bool save_identity_file();
-  void add_identity_json(cJSON *result) const;
-  static void add_aliases_json(cJSON *arr, const std::vector<Alias> &aliases);  // [{tag, id, priority}] into arr
-  Outcome parse_aliases(const Params &params, std::vector<Alias> &out);
   // Session: renews the session after the inactivity timeout. Call once per
   // activity, inside the transaction that stores it.
   bool touch_session(int64_t now_mono);
@@ -262,7 +254,6 @@ class Agent {
   void take_answer(const cJSON *answer);
   void settle_contextual(const ContextJob &job, const platform::HttpResponse &resp);
   void backoff(int64_t retry_after_s, int64_t cap_ms);
-  void identity_of(int64_t epoch, cJSON *body);
   bool queued_for_ccs(const std::string &event_name) const;
   // Text that leaves the agent (status, dead letters) without the API key.
   std::string redact(std::string text) const;
@@ -305,9 +296,7 @@ class Agent {
   std::mutex mu_;
 
   // Identity and session, mirrored from the store.
-  std::string user_id_;
-  int64_t epoch_ = 0;
-  std::vector<Alias> aliases_;
+  Identity identity_;
   bool consent_ = false;
   // The session: its id and last activity (monotonic ms).
   struct Session {

@@ -74,11 +74,12 @@ Outcome Agent::apply_definitions(const std::string &doc, bool fresh_state) {
   for (const std::string &why : report.discarded) CO_LOG(*log_, warn, "%s; rebuilding it from history", why.c_str());
   bool ok = true;
   if (!report.lookback.empty()) {
-    ok = for_each_event(store_, epoch_, 0, [&](const rules::Event &e) { engine_.lookback(e); });
+    ok = for_each_event(store_, identity_.epoch(), 0, [&](const rules::Event &e) { engine_.lookback(e); });
     engine_.end_lookback();
   }
   if (ok && report.replay_after_seq != INT64_MAX) {
-    ok = for_each_event(store_, epoch_, report.replay_after_seq, [&](const rules::Event &e) { engine_.observe(e); });
+    ok = for_each_event(store_, identity_.epoch(), report.replay_after_seq,
+                        [&](const rules::Event &e) { engine_.observe(e); });
   }
   if (!ok) CO_LOG(*log_, error, "cannot read the history for the cohorts: %s", store_.error().c_str());
   if (!fresh_state) restore_reported(saved);
@@ -102,7 +103,7 @@ void Agent::restore_reported(const std::vector<rules::SavedState> &saved) {
     after = std::min(after, it == covered.end() ? 0 : it->second);
   }
   if (after == INT64_MAX) return;
-  storage::read_segment_events(store_, epoch_, after, [&](const storage::Stmt &q) {
+  storage::read_segment_events(store_, identity_.epoch(), after, [&](const storage::Stmt &q) {
     Json props = json_parse(q.text(5));
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(props.get(), "segment_id");
     if (!cJSON_IsString(id)) return true;
@@ -116,7 +117,7 @@ void Agent::restore_reported(const std::vector<rules::SavedState> &saved) {
 
 // Reads the definitions at start: the configured file, else the last set put.
 void Agent::load_definitions() {
-  std::string newest = storage::newest_view_id(store_, epoch_);
+  std::string newest = storage::newest_view_id(store_, identity_.epoch());
   if (!newest.empty()) current_view_id_ = newest;
   std::string doc;
   if (!store_.get_meta("definitions", doc)) doc = kEmptyDefinitions;
@@ -298,7 +299,8 @@ Outcome Agent::m_definitions_preview(const Params &params, cJSON *result) {
   std::unique_ptr<rules::Preview> preview;
   rules::Status st = rules::Preview::compile(engine_, json_print_checked(rule), &preview);
   if (!st.ok()) return failure(COHORT_ERULES, st.message);
-  if (consent_granted() && !for_each_event(store_, epoch_, 0, [&](const rules::Event &e) { preview->observe(e); })) {
+  if (consent_granted() &&
+      !for_each_event(store_, identity_.epoch(), 0, [&](const rules::Event &e) { preview->observe(e); })) {
     return failure(COHORT_ESTORAGE, "history: " + store_.error());
   }
   Json answer = json_parse(preview->explain(rules_now()));

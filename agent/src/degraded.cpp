@@ -48,7 +48,7 @@ void Agent::retry_storage() {
   CO_LOG(*log_, info, "storage works again: %lld events written back to %s", static_cast<long long>(counts_.history),
          store_.path().c_str());
   storage_error_.clear();
-  if (!save_identity_file()) CO_LOG(*log_, warn, "cannot write the identity file in %s", cfg_.data_dir.c_str());
+  if (!identity_.save_file()) CO_LOG(*log_, warn, "cannot write the identity file in %s", cfg_.data_dir.c_str());
 }
 
 int64_t Agent::history_limit() const {

@@ -142,8 +142,8 @@ Outcome Agent::store_event(Event &ev, int64_t &seq, const std::function<bool()> 
   if (ok && consent_granted()) {
     std::string props = json_print_checked(ev.properties.get());
     seq = counts_.next_seq++;
-    storage::EventRow row{seq,        ev.event_id, epoch_,        ev.name,    ev.time_ms, ev.time_known,
-                          ev.mono_ms, boot_n_,     ev.session_id, ev.view_id, props};
+    storage::EventRow row{seq,        ev.event_id, identity_.epoch(), ev.name,    ev.time_ms, ev.time_known,
+                          ev.mono_ms, boot_n_,     ev.session_id,     ev.view_id, props};
     if (!ev.time_known) counts_.untimed += 1;
     ok = storage::insert_event(store_, row);
     counts_.history += 1;
@@ -272,7 +272,7 @@ Outcome Agent::m_history_get(const Params &params, cJSON *result) {
   int64_t before = params.integer("before");
   cJSON *arr = json_add_array(result, "events");
   int64_t rows = 0, last = 0;
-  bool read = storage::read_history(store_, epoch_, name, before, limit, [&](const storage::Stmt &q) {
+  bool read = storage::read_history(store_, identity_.epoch(), name, before, limit, [&](const storage::Stmt &q) {
     cJSON *e = json_append(arr, cJSON_CreateObject());  // owned by arr before it is filled
     last = q.int64(0);
     json_add_number(e, "seq", static_cast<double>(last));

@@ -257,8 +257,8 @@ bool Agent::run_round() {
   size_t n_ctx = std::min(ctx_jobs_.size(), kMaxContextualPerRound);
   std::vector<ContextJob> jobs(ctx_jobs_.begin(), ctx_jobs_.begin() + static_cast<std::ptrdiff_t>(n_ctx));
   std::vector<platform::HttpRequest> reqs;
-  std::vector<std::string> user_values = {user_id_};
-  for (const Alias &a : aliases_) user_values.push_back(a.id);
+  std::vector<std::string> user_values = {identity_.user_id()};
+  for (const Alias &a : identity_.aliases()) user_values.push_back(a.id);
   for (const ContextJob &job : jobs) {
     Json pp = json_parse(job.page_properties);
     reqs.push_back(contextual_request(cfg_, job.url, pp.get(), user_values));
@@ -302,31 +302,6 @@ std::string Agent::redact(std::string text) const {
     }
   }
   return text;
-}
-
-// The identity a batch of one epoch is sent under: the aliases that epoch had
-// when any were set, else its user id. Events queued before identity.reset
-// leave under the identity they were recorded with.
-void Agent::identity_of(int64_t epoch, cJSON *body) {
-  if (epoch == epoch_) {
-    if (aliases_.empty()) {
-      json_add_string(body, "user_id", user_id_.c_str());
-    } else {
-      add_aliases_json(json_add_array(body, "aliases"), aliases_);
-    }
-    return;
-  }
-  std::string user_id, aliases_json;
-  if (!storage::identity_of_epoch(store_, epoch, user_id, aliases_json)) {
-    json_add_string(body, "user_id", user_id_.c_str());  // no record (should not happen)
-    return;
-  }
-  Json aliases = json_parse(aliases_json);
-  if (cJSON_IsArray(aliases.get()) && cJSON_GetArraySize(aliases.get()) > 0) {
-    json_add(body, "aliases", aliases.release());
-  } else {
-    json_add_string(body, "user_id", user_id.c_str());
-  }
 }
 
 // Reads the next batch: the oldest queued events of one identity epoch (the
@@ -373,7 +348,7 @@ bool Agent::build_batch(Batch &batch) {
   // chronological order: within a request it is (stable for equal times).
   std::stable_sort(rows.begin(), rows.end(), [](const Row &a, const Row &b) { return a.time_ms < b.time_ms; });
   Json body(json_must(cJSON_CreateObject()));
-  identity_of(batch.epoch, body.get());
+  identity_.add_batch_identity(batch.epoch, body.get());
   cJSON *events = json_add_array(body.get(), "events");
   for (Row &r : rows) {
     batch.seqs.push_back(r.seq);
@@ -383,7 +358,7 @@ bool Agent::build_batch(Batch &batch) {
   // The stateless user state is the server's memory of this user: it is kept
   // apart from the activation cache and outlives its TTL.
   std::string state;
-  if (cfg_.api_mode == "stateless" && batch.epoch == epoch_ && store_.get_meta("ccs_state", state)) {
+  if (cfg_.api_mode == "stateless" && batch.epoch == identity_.epoch() && store_.get_meta("ccs_state", state)) {
     if (cJSON *st = cJSON_Parse(state.c_str())) json_add(body.get(), "state", st);
   }
   batch.req = ccs_request(cfg_, body.get());
@@ -445,7 +420,7 @@ bool Agent::settle_batch(const Batch &batch, platform::HttpResponse &resp) {
   last_sync_detail_.clear();
   last_sync_status_ = 0;
   sent_total_ += static_cast<int64_t>(batch.seqs.size());
-  if (batch.epoch == epoch_) take_answer(answer.get());
+  if (batch.epoch == identity_.epoch()) take_answer(answer.get());
   return true;
 }
 
@@ -496,13 +471,8 @@ bool Agent::record_settled(const Batch &batch, const platform::HttpResponse &res
 // its user id is adopted, and its stateless state kept.
 void Agent::take_answer(const cJSON *answer) {
   const cJSON *uid = cJSON_GetObjectItemCaseSensitive(answer, "user_id");
-  if (cJSON_IsString(uid) && platform::is_uuid(uid->valuestring) && uid->valuestring != user_id_) {
-    std::string adopted = uid->valuestring;
-    if (storage::adopt_user_id(store_, epoch_, adopted)) {
-      user_id_ = adopted;
-      save_identity_file();
-      CO_LOG(*log_, info, "adopted the user id the CCS API answered with");
-    }
+  if (cJSON_IsString(uid) && platform::is_uuid(uid->valuestring) && uid->valuestring != identity_.user_id()) {
+    identity_.adopt(uid->valuestring);
   }
   Json cached(cJSON_CreateObject());
   const cJSON *st = cJSON_GetObjectItemCaseSensitive(answer, "state");
