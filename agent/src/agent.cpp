@@ -463,6 +463,7 @@ cohort_status Agent::load_state(const Seams &seams, std::string &err) {
     return COHORT_ESTORAGE;
   }
   views_.start(store_);
+  outbox_.start(store_);
   Outcome views = recover_views();
   if (!views.ok()) {
     err = views.message;

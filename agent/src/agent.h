@@ -23,6 +23,7 @@
 #include "config.h"
 #include "json.h"
 #include "open_views.h"
+#include "outbox.h"
 #include "params.h"
 #include "platform/clock.h"
 #include "platform/crypto.h"
@@ -326,6 +327,7 @@ class Agent {
   bool waiting_for_clock_ = false; // the next event to send has no wall time yet
 
   Views views_;
+  Outbox outbox_;
 
   // Remote sync: a worker thread owns every network call. mu_ guards the
   // state below; the worker never holds it while a request is in flight.
@@ -371,10 +373,6 @@ class Agent {
 // Adds each platform's ids to out[platform], skipping ids already there, in
 // order: the first source keeps its place (local, then CCS, then contextual).
 void merge_activations(cJSON *out, const cJSON *activations);
-
-// Adds name, time, session_id, view_id? and properties (the CCS event shape)
-// from the five event columns of a row (storage/events.h), starting at `first`.
-void add_event_fields(cJSON *e, const storage::Stmt &q, int first);
 
 // ISO 8601 date-time -> Unix ms (UTC). Accepts "Z" or "+hh:mm" offsets and
 // fractional seconds. False for anything else.

@@ -255,16 +255,6 @@ Outcome Agent::m_track(const Params &params, cJSON *result) {
   return COHORT_OK;
 }
 
-void add_event_fields(cJSON *e, const storage::Stmt &q, int first) {
-  json_add_string(e, "name", q.text(first).c_str());
-  if (q.is_null(first + 1)) json_add_null(e, "time");  // the wall clock was not trusted yet
-  else json_add_string(e, "time", format_iso8601(q.int64(first + 1)).c_str());
-  json_add_string(e, "session_id", q.uuid(first + 2).c_str());
-  if (!q.is_null(first + 3)) json_add_string(e, "view_id", q.uuid(first + 3).c_str());
-  Json props = json_parse(q.text(first + 4));
-  json_add(e, "properties", props ? props.release() : cJSON_CreateObject());
-}
-
 Outcome Agent::m_history_get(const Params &params, cJSON *result) {
   int64_t limit = params.integer("limit");
   std::string name = params.string("name");

@@ -32,7 +32,6 @@ namespace {
 constexpr int64_t kMaxDeadLetters = 100;
 constexpr size_t kMaxContextualPerRound = 4;
 
-constexpr size_t kBatch = 10;
 constexpr int64_t kIdlePollMs = 60 * 1000;
 constexpr int64_t kKeyPollMs = 30 * 1000;  // how often a missing key file is looked for
 
@@ -310,51 +309,25 @@ std::string Agent::redact(std::string text) const {
 // not yet trusted, the disk failing).
 bool Agent::build_batch(Batch &batch) {
   if (stop_ || !consent_granted() || counts_.outbox == 0 || backoff_.waiting(clock_->mono_ms())) return false;
-  struct Row {
-    int64_t time_ms;
-    int64_t seq;
-    Json event;
-  };
-  std::vector<Row> rows;
-  waiting_for_clock_ = false;
-  bool read = storage::read_outbox(store_, counts_.sent_seq, static_cast<int64_t>(kBatch),
-                                   cfg_.sync_send_segment_events, [&](const storage::Stmt &q) {
-                                     // Not sent before the wall clock is trusted and its time back-filled.
-                                     if (q.is_null(3)) {
-                                       waiting_for_clock_ = rows.empty();
-                                       return false;
-                                     }
-                                     if (batch.epoch >= 0 && q.int64(1) != batch.epoch) return false;
-                                     batch.epoch = q.int64(1);
-                                     Json e(json_must(cJSON_CreateObject()));
-                                     add_event_fields(e.get(), q, 2);
-                                     rows.push_back({q.int64(3), q.int64(0), std::move(e)});
-                                     return true;
-                                   });
-  bool read_failed = !read;
-  if (read_failed) {
+  OutboxBatch next;
+  if (!outbox_.next(counts_.sent_seq, cfg_.sync_send_segment_events, next)) {
     // The events stay queued: the pass goes on in memory if the disk is at
     // fault (degrade_after_fault), and the next send comes after a back-off.
+    waiting_for_clock_ = false;
     CO_LOG(*log_, warn, "cannot read the outbox: %s", store_.error().c_str());
     backoff(-1, Backoff::kCapMs);
     return false;
   }
-  if (rows.empty()) {
+  waiting_for_clock_ = next.waiting_for_clock;
+  if (next.seqs.empty()) {
     if (!waiting_for_clock_) counts_.outbox = 0;  // a count that ran ahead of the rows (should not happen)
     return false;
   }
-  // The outbox holds events in the order they were accepted; a caller's own
-  // `time` may be older than an event before it. The guide asks for
-  // chronological order: within a request it is (stable for equal times).
-  std::stable_sort(rows.begin(), rows.end(), [](const Row &a, const Row &b) { return a.time_ms < b.time_ms; });
+  batch.epoch = next.epoch;
+  batch.seqs = std::move(next.seqs);
   Json body(json_must(cJSON_CreateObject()));
   identity_.add_batch_identity(batch.epoch, body.get());
-  cJSON *events = json_add_array(body.get(), "events");
-  for (Row &r : rows) {
-    batch.seqs.push_back(r.seq);
-    json_append(events, r.event.release());
-  }
-  std::sort(batch.seqs.begin(), batch.seqs.end());
+  json_add(body.get(), "events", next.events.release());
   // The stateless user state is the server's memory of this user: it is kept
   // apart from the activation cache and outlives its TTL.
   std::string state;
