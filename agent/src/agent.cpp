@@ -345,6 +345,7 @@ cohort_status Agent::init(const char *config_json, const Seams &seams, std::stri
   if (!config_parse(config_json, cfg_, err)) return COHORT_ECONFIG;
   take_seams(seams);
   if (!take_key(err)) return COHORT_ECONFIG;
+  if (!feed_.configure(cfg_, err)) return COHORT_ECONFIG;
   cohort_status st = open_storage(in_memory_why, err);
   if (st == COHORT_OK) st = load_state(seams, err);
   if (st == COHORT_OK && start_sync(seams, err) != COHORT_OK) st = COHORT_ECONFIG;
@@ -691,6 +692,7 @@ Outcome Agent::m_status(const Params &, cJSON *result) {
   json_add_number(result, "queue_depth", static_cast<double>(counts_.outbox));
   json_add_number(result, "dead_letters", static_cast<double>(dead_letters_));
   json_add_number(result, "definitions", static_cast<double>(definitions_.size()));
+  feed_.describe(json_add_object(result, "definitions_set"), definitions_.size());
   // "ok", or "degraded" (working from memory) with the reason.
   json_add_string(result, "storage", store_.in_memory() ? "degraded" : "ok");
   if (store_.in_memory()) json_add_string(result, "storage_error", storage_error_.c_str());
@@ -764,6 +766,8 @@ Outcome Agent::m_config_reload(const Params &params, cJSON *result) {
   bool pending = !next.api_key_file.empty() && !platform::file_exists(next.api_key_file);
   if (pending) next.api_key.clear();
   if (!pending && !config_read_key_file(next, err)) return failure(COHORT_ECONFIG, err);
+  DefinitionsFeed feed = feed_;  // applied only with the rest
+  if (!feed.configure(next, err)) return failure(COHORT_ECONFIG, err);
   std::vector<std::string> changed = config_changed_keys(cfg_, next);
   config_keep_restart_keys(next, cfg_);
   cJSON *applied = json_add_array(result, "changed");
@@ -783,6 +787,12 @@ Outcome Agent::m_config_reload(const Params &params, cJSON *result) {
   platform::parse_log_level(cfg_.log_level, level);
   log_->set_level(level);
   if (outbox_changed) reload_from_store();  // the queue is what is sent from now on
+  bool feed_changed = feed.url() != feed_.url();
+  feed_ = std::move(feed);
+  if (feed_changed && feed_.enabled()) {  // a new URL: its set at once
+    wake_ = true;
+    wake_cv_.notify_one();
+  }
   if (api_changed) {
     backoff_.restart();  // the server's Retry-After still stands
     wake_worker(true);

@@ -21,6 +21,7 @@
 #include "caches.h"
 #include "clock_trust.h"
 #include "config.h"
+#include "definitions_feed.h"
 #include "json.h"
 #include "open_views.h"
 #include "outbox.h"
@@ -209,7 +210,8 @@ class Agent {
   // Local cohorts (cohorts.cpp).
   rules::Now rules_now();
   Outcome apply_definitions(const std::string &doc, bool fresh_state);
-  Outcome install_definitions(const std::string &doc);
+  Outcome install_definitions(const std::string &doc,
+                              const std::vector<std::pair<std::string, std::string>> &keep = {});
   void restore_reported(const std::vector<rules::SavedState> &saved);
   bool reload_from_store();
   void load_definitions();
@@ -223,6 +225,10 @@ class Agent {
   Outcome m_definitions_get(const Params &params, cJSON *result);
   Outcome m_definitions_reload(const Params &params, cJSON *result);
   Outcome m_definitions_preview(const Params &params, cJSON *result);
+  // Signed definitions from cohorts.definitions_url (definitions_url.cpp).
+  bool restore_fetched_definitions();
+  void fetch_definitions(std::unique_lock<std::mutex> &lock);
+  Outcome reload_definitions_url(cJSON *result);
   Outcome m_explain(const Params &params, cJSON *result);
 
   // Remote sync (sync.cpp).
@@ -358,6 +364,7 @@ class Agent {
   Caches caches_;
 
   rules::Engine engine_;
+  DefinitionsFeed feed_;                        // the URL's signed definitions
   std::string definitions_doc_;                 // the document in force
   std::vector<rules::CohortInfo> definitions_;
   std::string current_view_id_;                 // of the newest event that had one

@@ -119,9 +119,13 @@ void Agent::restore_reported(const std::vector<rules::SavedState> &saved) {
 void Agent::load_definitions() {
   std::string newest = storage::newest_view_id(store_, identity_.epoch());
   if (!newest.empty()) current_view_id_ = newest;
+  // The URL's last accepted set, verified again, before the file: at once,
+  // without any network.
+  if (restore_fetched_definitions()) return;
   std::string doc;
   if (!store_.get_meta("definitions", doc)) doc = kEmptyDefinitions;
   if (!cfg_.cohorts_definitions.empty()) {
+    feed_.superseded("file");
     std::string file;
     if (!platform::read_file(cfg_.cohorts_definitions, file, 4 << 20)) {
       CO_LOG(*log_, error, "cannot read cohorts.definitions %s: %s; using the last definitions",
@@ -235,7 +239,8 @@ void Agent::add_local_activations(cJSON *out) {
 // SegmentEntry / SegmentExit events of the changes they make and the cohort
 // state are committed together, or none of them (a crash in between leaves the
 // old set in force, with nothing reported for the new one).
-Outcome Agent::install_definitions(const std::string &doc) {
+Outcome Agent::install_definitions(const std::string &doc,
+                                   const std::vector<std::pair<std::string, std::string>> &keep) {
   std::string old_doc = definitions_doc_;
   if (!store_.begin()) return failure(COHORT_ESTORAGE, "definitions: " + store_.error());
   Outcome st = apply_definitions(doc, false);
@@ -243,7 +248,9 @@ Outcome Agent::install_definitions(const std::string &doc) {
     store_.rollback();
     return st;
   }
-  if (!store_.set_meta("definitions", doc) || !store_.commit()) {
+  bool kept = store_.set_meta("definitions", doc);
+  for (const auto &k : keep) kept = kept && store_.set_meta(k.first.c_str(), k.second);  // a fetched set's signature
+  if (!kept || !store_.commit()) {
     std::string why = store_.error();
     store_.rollback();
     reload_from_store();
@@ -257,6 +264,7 @@ Outcome Agent::install_definitions(const std::string &doc) {
 Outcome Agent::m_definitions_put(const Params &params, cJSON *result) {
   Outcome st = install_definitions(json_print_checked(params.json()));
   if (!st.ok()) return st;
+  feed_.superseded("put");
   json_add_number(result, "count", static_cast<double>(definitions_.size()));
   cJSON *sums = json_add_object(result, "checksums");
   for (const rules::CohortInfo &c : definitions_) json_add_string(sums, c.id.c_str(), c.checksum.c_str());
@@ -278,6 +286,7 @@ Outcome Agent::m_definitions_get(const Params &, cJSON *result) {
 }
 
 Outcome Agent::m_definitions_reload(const Params &, cJSON *result) {
+  if (feed_.enabled()) return reload_definitions_url(result);
   if (cfg_.cohorts_definitions.empty()) {
     json_add_number(result, "count", static_cast<double>(definitions_.size()));
     json_add_string(result, "source", "none configured");
@@ -289,6 +298,7 @@ Outcome Agent::m_definitions_reload(const Params &, cJSON *result) {
   }
   Outcome st = install_definitions(doc);
   if (!st.ok()) return st;
+  feed_.superseded("file");
   json_add_number(result, "count", static_cast<double>(definitions_.size()));
   json_add_string(result, "source", cfg_.cohorts_definitions.c_str());
   return COHORT_OK;

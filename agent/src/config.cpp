@@ -14,11 +14,13 @@
 #include "json.h"
 #include "platform/files.h"
 #include "platform/log.h"
+#include "platform/signature.h"
 
 namespace co {
 namespace {
 
-enum class Kind { string, integer, boolean, mode };
+enum class Kind { string, integer, boolean, mode, paths };
+constexpr size_t kMaxPaths = 8;
 
 // The descriptions of the keys are the configuration reference
 // (cohortd.json(5), the table of samples/config/README.md): they are compiled
@@ -39,6 +41,7 @@ struct Key {
   int64_t Config::*num;
   bool Config::*flag;
   int Config::*mode;
+  std::vector<std::string> Config::*list;  // Kind::paths: file paths
   int64_t min;
   int64_t max;
   const char *choices;  // "a|b|c": the only values a string takes (nullptr: any string)
@@ -47,13 +50,17 @@ struct Key {
 };
 
 #define CO_KEY_STR(name, field, type, help) \
-  {name, Kind::string, &Config::field, nullptr, nullptr, nullptr, 0, 0, nullptr, CO_DOC(type), CO_DOC(help)}
+  {name, Kind::string, &Config::field, nullptr, nullptr, nullptr, nullptr, 0, 0, nullptr, CO_DOC(type), CO_DOC(help)}
 #define CO_KEY_ENUM(name, field, choices, help) \
-  {name, Kind::string, &Config::field, nullptr, nullptr, nullptr, 0, 0, choices, nullptr, CO_DOC(help)}
+  {name, Kind::string, &Config::field, nullptr, nullptr, nullptr, nullptr, 0, 0, choices, nullptr, CO_DOC(help)}
 #define CO_KEY_INT(name, field, lo, hi, help) \
-  {name, Kind::integer, nullptr, &Config::field, nullptr, nullptr, lo, hi, nullptr, nullptr, CO_DOC(help)}
+  {name, Kind::integer, nullptr, &Config::field, nullptr, nullptr, nullptr, lo, hi, nullptr, nullptr, CO_DOC(help)}
 #define CO_KEY_BOOL(name, field, help) \
-  {name, Kind::boolean, nullptr, nullptr, &Config::field, nullptr, 0, 0, nullptr, nullptr, CO_DOC(help)}
+  {name, Kind::boolean, nullptr, nullptr, &Config::field, nullptr, nullptr, 0, 0, nullptr, nullptr, CO_DOC(help)}
+// At most kMaxPaths of them.
+#define CO_KEY_PATHS(name, field, help) \
+  {name, Kind::paths, nullptr, nullptr, nullptr, nullptr, &Config::field, 0, 0, nullptr, CO_DOC("array of paths"), \
+   CO_DOC(help)}
 
 const Key kKeys[] = {
     CO_KEY_STR("data_dir", data_dir, "string (path)",
@@ -64,7 +71,7 @@ const Key kKeys[] = {
     CO_KEY_STR("socket.path", socket_path, "string (path)",
                "The Unix socket of the JSON-RPC protocol (cohortd only). `RuntimeDirectory=cohort` makes "
                "`/run/cohort`. `cohortd --socket` overrides it."),
-    {"socket.mode", Kind::mode, nullptr, nullptr, nullptr, &Config::socket_mode, 0, 0777, nullptr,
+    {"socket.mode", Kind::mode, nullptr, nullptr, nullptr, &Config::socket_mode, nullptr, 0, 0777, nullptr,
      CO_DOC("string (octal mode)"),
      CO_DOC("Permissions of the socket file: owner and group may connect. Put the apps that talk to the agent in "
             "the `cohort` group. Written as a string; an integer is taken as the mode's value (so `432`, not "
@@ -121,6 +128,22 @@ const Key kKeys[] = {
                "The local cohort definitions (the rule language of `docs/rules.md`). `SIGHUP` (`systemctl reload "
                "cohortd`) or `definitions.reload` reads it again; a bad file is refused and the previous "
                "definitions stay. `--check-config` checks that it can be read."),
+    CO_KEY_STR("cohorts.definitions_url", cohorts_definitions_url, "string (URL)",
+               "Where the fleet's cohort definitions are published: an `https://` URL of a definitions document "
+               "with a top-level integer `version`, signed (ECDSA P-256, SHA-256) in a detached file at the same "
+               "URL plus `.sig`. Fetched with the API key after start (after the fleet delay) and every "
+               "`cohorts.refresh_s`, with `If-None-Match`; a document that does not verify against "
+               "`cohorts.public_keys`, is not newer than the set in force, or is not valid is refused with the "
+               "reason in `status.definitions`, and the set in force stays. An accepted set is kept with its "
+               "signature and used at the next start before any network. `definitions.reload` fetches at once. "
+               "Takes precedence over `cohorts.definitions`."),
+    CO_KEY_PATHS("cohorts.public_keys", cohorts_public_keys,
+                 "PEM files of the P-256 public keys that may sign the definitions document (several, so a key "
+                 "can be rotated: a document signed by any of them is taken). Required with "
+                 "`cohorts.definitions_url`. `--check-config` checks that each is a P-256 public key."),
+    CO_KEY_INT("cohorts.refresh_s", cohorts_refresh_s, 60, 7LL * 86400,
+               "Seconds between fetches of `cohorts.definitions_url`; a shorter `Cache-Control: max-age` is "
+               "honoured (never under a minute)."),
     CO_KEY_BOOL("consent.required", consent_required,
                 "Until consent is granted (`consent.set`), nothing behavioral is kept or sent. Set `false` only "
                 "where consent is obtained otherwise (and documented)."),
@@ -319,6 +342,21 @@ bool set_key(const Key &k, const cJSON *v, Config &cfg, std::string &err) {
       }
       cfg.*k.num = n;
       return true;
+    case Kind::paths: {
+      std::vector<std::string> paths;
+      for (const cJSON *p = cJSON_IsArray(v) ? v->child : nullptr; p; p = p->next) {
+        if (!cJSON_IsString(p) || !*p->valuestring) break;
+        paths.emplace_back(p->valuestring);
+      }
+      if (!cJSON_IsArray(v) || paths.size() != static_cast<size_t>(cJSON_GetArraySize(v)) ||
+          paths.size() > kMaxPaths) {
+        err = std::string("configuration key \"") + k.name + "\" must be an array of at most " +
+              std::to_string(kMaxPaths) + " file paths (non-empty strings)";
+        return false;
+      }
+      cfg.*k.list = std::move(paths);
+      return true;
+    }
     case Kind::mode:
       if (!parse_mode(v, n)) {
         err = std::string("configuration key \"") + k.name + "\" must be an octal mode string such as \"0660\"";
@@ -398,6 +436,17 @@ bool check(const Config &cfg, std::string &err) {
   if (cfg.data_dir.empty()) {
     err = "configuration key \"data_dir\" must not be empty";
     return false;
+  }
+  if (!cfg.cohorts_definitions_url.empty()) {
+    if (cfg.cohorts_definitions_url.rfind("http://", 0) != 0 && cfg.cohorts_definitions_url.rfind("https://", 0) != 0) {
+      err = "configuration key \"cohorts.definitions_url\" must be an http:// or https:// URL";
+      return false;
+    }
+    if (cfg.cohorts_public_keys.empty()) {
+      err = "configuration key \"cohorts.definitions_url\" needs \"cohorts.public_keys\": the keys that may sign "
+            "the definitions (an unsigned document is never taken)";
+      return false;
+    }
   }
   for (const auto *url : {&cfg.api_ccs_url, &cfg.api_contextual_url}) {
     if (url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0) {
@@ -499,6 +548,7 @@ bool same_value(const Key &k, const Config &a, const Config &b) {
     case Kind::integer: return a.*k.num == b.*k.num;
     case Kind::boolean: return a.*k.flag == b.*k.flag;
     case Kind::mode: return a.*k.mode == b.*k.mode;
+    case Kind::paths: return a.*k.list == b.*k.list;
   }
   return true;
 }
@@ -509,6 +559,7 @@ void copy_value(const Key &k, Config &dst, const Config &src) {
     case Kind::integer: dst.*k.num = src.*k.num; break;
     case Kind::boolean: dst.*k.flag = src.*k.flag; break;
     case Kind::mode: dst.*k.mode = src.*k.mode; break;
+    case Kind::paths: dst.*k.list = src.*k.list; break;
   }
 }
 
@@ -518,7 +569,8 @@ void copy_value(const Key &k, Config &dst, const Config &src) {
 const char *const kReloadable[] = {
     "api.key", "api.key_file", "api.key_in", "api.ccs_url", "api.contextual_url", "api.timeout_ms",
     "api.synchronous_validation", "client.type", "client.app", "client.platform", "log.level",
-    "sync.send_segment_events", "activations.merge", "cohorts.definitions",
+    "sync.send_segment_events", "activations.merge", "cohorts.definitions", "cohorts.definitions_url",
+    "cohorts.public_keys", "cohorts.refresh_s",
 };
 
 }  // namespace
@@ -578,6 +630,11 @@ cJSON *config_to_json(const Config &cfg) {
         json_add_string(parent, name.c_str(), buf);
         break;
       }
+      case Kind::paths: {
+        cJSON *arr = json_add_array(parent, name.c_str());
+        for (const std::string &p : cfg.*k.list) json_append(arr, json_must(cJSON_CreateString(p.c_str())));
+        break;
+      }
     }
   }
   return holder.release();
@@ -602,6 +659,7 @@ std::string default_json(const Key &k) {
       snprintf(buf, sizeof buf, "\"%04o\"", defaults.*k.mode);
       return buf;
     }
+    case Kind::paths: return "[]";
   }
   return "";
 }
@@ -634,7 +692,7 @@ std::vector<ConfigKeyInfo> config_reference() {
   for (const Key &k : kKeys) {
     ConfigKeyInfo i;
     i.name = k.name;
-    static const char *const kinds[] = {"string", "integer", "boolean", "mode"};
+    static const char *const kinds[] = {"string", "integer", "boolean", "mode", "array"};
     i.kind = kinds[static_cast<int>(k.kind)];
     i.type = k.type ? k.type : "";
     i.default_json = default_json(k);
@@ -657,6 +715,14 @@ bool config_check_files(const Config &cfg, std::string &err, std::vector<std::st
     if (r.second->empty() || readable_file(*r.second)) continue;
     err = std::string("configuration key \"") + r.first + "\": cannot read " + *r.second + ": " + strerror(errno);
     return false;
+  }
+  if (!cfg.cohorts_public_keys.empty()) {
+    std::vector<platform::PublicKey> keys;
+    platform::SignatureStatus st = platform::load_public_keys(cfg.cohorts_public_keys, &keys);
+    if (!st.ok) {
+      err = "configuration key \"cohorts.public_keys\": " + st.reason;
+      return false;
+    }
   }
   if (cfg.api_key_file.empty()) return true;
   // A key file that does not exist yet is fine: a box gets its key after its

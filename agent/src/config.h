@@ -35,6 +35,9 @@ struct Config {
   int64_t cache_behavioral_ttl_s = 30 * 86400;
   int64_t cache_contextual_ttl_s = 86400;
   std::string cohorts_definitions;
+  std::string cohorts_definitions_url;           // signed definitions, fetched
+  std::vector<std::string> cohorts_public_keys;  // PEM files: who may sign them
+  int64_t cohorts_refresh_s = 3600;
   bool consent_required = true;
   int64_t queue_max_events = 10000;
   int64_t history_retention_days = 90;

@@ -66,6 +66,27 @@ void authorize(const Config &cfg, platform::HttpRequest &req, bool has_query) {
 
 }  // namespace
 
+std::vector<platform::HttpRequest> definitions_requests(const Config &cfg, const std::string &etag,
+                                                        size_t max_doc_bytes) {
+  constexpr int64_t kDocumentTimeoutMs = 30000;  // 4 MiB over a slow link; the worker waits, no caller does
+  std::vector<platform::HttpRequest> reqs(2);
+  const std::string &url = cfg.cohorts_definitions_url;
+  // The signature sits beside the document: before its query, if it has one.
+  size_t q = url.find('?');
+  std::string sig_url = q == std::string::npos ? url + ".sig" : url.substr(0, q) + ".sig" + url.substr(q);
+  reqs[0].url = url;
+  reqs[0].max_body = max_doc_bytes + 1;
+  if (!etag.empty()) reqs[0].headers.emplace_back("If-None-Match", etag);
+  reqs[1].url = sig_url;
+  reqs[1].max_body = 4096;
+  for (platform::HttpRequest &r : reqs) {
+    r.get = true;
+    r.timeout_ms = kDocumentTimeoutMs;
+    authorize(cfg, r, q != std::string::npos);
+  }
+  return reqs;
+}
+
 std::string url_encoded_key(const std::string &key) {
   static const char kHex[] = "0123456789ABCDEF";
   std::string out;

@@ -25,6 +25,14 @@ platform::HttpRequest ccs_request(const Config &cfg, const cJSON *body);
 platform::HttpRequest contextual_request(const Config &cfg, const std::string &url, const cJSON *page_properties,
                                          const std::vector<std::string> &user_values);
 
+// GET {cohorts.definitions_url} and the same URL plus `.sig`, with the key as
+// for the other APIs; the document's request carries If-None-Match when an
+// ETag is known (`etag` as the server gave it). Each answer is bounded: the
+// document by max_doc_bytes + 1 (so one over the limit is seen as such), the
+// signature by 4 KiB. A document may take longer than an API call.
+std::vector<platform::HttpRequest> definitions_requests(const Config &cfg, const std::string &etag,
+                                                        size_t max_doc_bytes);
+
 // The query-string form of the key: percent-encoded, as it appears in a URL
 // (what a secret scan or a redaction must also look for).
 std::string url_encoded_key(const std::string &key);

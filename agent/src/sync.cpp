@@ -129,6 +129,7 @@ cohort_status Agent::start_sync(const Seams &seams, std::string &err) {
     backoff_.defer_until(clock_->mono_ms() +
                          static_cast<int64_t>(r % static_cast<uint64_t>(cfg_.sync_initial_delay_s * 1000 + 1)));
   }
+  feed_.defer_until(backoff_.retry_at());  // the definitions' first fetch waits for the fleet delay too
   worker_ = std::thread([this] { worker_main(); });
   return COHORT_OK;
 }
@@ -179,6 +180,7 @@ void Agent::worker_main() {
                   : waiting_for_clock_                                             ? now + 1000
                                                                                    : now + kIdlePollMs;
     if (store_.in_memory()) due = std::min(due, storage_retry_mono_ + kStorageRetryMs);
+    if (feed_.enabled()) due = std::min(due, std::max(feed_.next_due(), now));
     if (!wake_ && ctx_jobs_.empty()) {
       // Woken early for the WAL's sync too: that is not a pass.
       int64_t until = std::min(due, store_.sync_due_ms());
@@ -206,6 +208,8 @@ void Agent::worker_main() {
     if (stop_) break;
     try {
       if (failed) throw std::bad_alloc();
+      if (feed_.due(clock_->mono_ms())) fetch_definitions(lock);
+      if (stop_) break;
       degrade_after_fault();  // whatever failed on the disk: go on in memory
       check_storage_file();
       tick_cohorts();

@@ -272,3 +272,42 @@ UNIT_TEST(cohort_check_config_reads_only) {
   assert_null(a);
   assert_non_null(strstr(cohort_last_error(nullptr), "given twice"));
 }
+
+// The signed definitions' keys: a URL needs the keys that may sign; the keys
+// are an array of paths, each a P-256 public key (--check-config reads them).
+UNIT_TEST(definitions_url_needs_its_public_keys) {
+  Config c;
+  std::string err;
+  assert_true(config_parse("{}", c, err));
+  assert_true(c.cohorts_definitions_url.empty());
+  assert_true(c.cohorts_public_keys.empty());
+  assert_int_equal(c.cohorts_refresh_s, 3600);
+  assert_false(config_parse("{\"cohorts\":{\"definitions_url\":\"https://cdn.example.com/d.json\"}}", c, err));
+  assert_non_null(strstr(err.c_str(), "\"cohorts.definitions_url\" needs \"cohorts.public_keys\""));
+  assert_false(config_parse("{\"cohorts.definitions_url\":\"ftp://x/d.json\",\"cohorts.public_keys\":[\"/k.pem\"]}",
+                            c, err));
+  assert_non_null(strstr(err.c_str(), "must be an http:// or https:// URL"));
+  for (const char *bad : {"\"/k.pem\"", "[1]", "[\"\"]", "[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\"]"}) {
+    Config d;
+    assert_false(config_parse((std::string("{\"cohorts.public_keys\":") + bad + "}").c_str(), d, err));
+    assert_non_null(strstr(err.c_str(), "\"cohorts.public_keys\" must be an array of at most 8 file paths"));
+  }
+  assert_false(config_parse("{\"cohorts.refresh_s\":59}", c, err));
+  assert_true(config_parse("{\"cohorts\":{\"definitions_url\":\"https://cdn.example.com/d.json\","
+                           "\"public_keys\":[\"/etc/cohort/a.pem\",\"/etc/cohort/b.pem\"],\"refresh_s\":600}}",
+                           c, err));
+  assert_int_equal(static_cast<int>(c.cohorts_public_keys.size()), 2);
+  assert_string_equal(c.cohorts_public_keys[1].c_str(), "/etc/cohort/b.pem");
+  assert_int_equal(c.cohorts_refresh_s, 600);
+  co::Json eff(co::config_to_json(c));
+  const cJSON *keys = cJSON_GetObjectItem(cJSON_GetObjectItem(eff.get(), "cohorts"), "public_keys");
+  assert_int_equal(cJSON_GetArraySize(keys), 2);
+
+  test::TempDir dir;
+  std::string pub = dir.path + "/pub.pem";
+  std::string rsa = write_file(dir.path + "/rsa.pem", "not a key\n");
+  expect_file_error("{\"cohorts.definitions_url\":\"https://x/d.json\",\"cohorts.public_keys\":[\"" + pub + "\"]}",
+                    {"\"cohorts.public_keys\"", pub});
+  expect_file_error("{\"cohorts.definitions_url\":\"https://x/d.json\",\"cohorts.public_keys\":[\"" + rsa + "\"]}",
+                    {"\"cohorts.public_keys\"", rsa});
+}
