@@ -345,6 +345,9 @@ class WindowedTally : public Accumulator {
 
  public:
   Measure measure(const Condition &c, const Now &now) const final { return of_tally(c, tally(c, now)); }
+  int64_t measure_changes_at(const Condition &c, const Now &now) const final {
+    return series_.changes_at(c.window, now);
+  }
 
   // Time alone only takes cells out of the window, oldest first, so the
   // decision can flip only as one leaves. For a count or a sum (or average)
@@ -434,7 +437,6 @@ class Aggregate final : public WindowedTally {
   }
 };
 
-
 // recency: the hour bucket of the newest selected event. Days since it count the
 // current hour: (now_hour - last_hour + 1) / 24, so "lte N" holds exactly when a
 // selected event is inside the N-day window and "gt N" when none is. An event
@@ -478,6 +480,10 @@ class Recency final : public Accumulator {
       }
     }
     return next_bucket_ms(now.time_ms, hour_ms);
+  }
+  // Days since grow by the hour.
+  int64_t measure_changes_at(const Condition &, const Now &now) const override {
+    return seen_ ? next_bucket_ms(now.time_ms, Window{Scope::days, 1}.bucket_ms()) : kNoChange;
   }
   void encode(ByteWriter *w) const override {
     w->u8(seen_ ? 1 : 0);
@@ -523,6 +529,7 @@ class LastValue final : public Accumulator {
     return m;
   }
   int64_t changes_at(const Condition &c, const Now &now) const override { return series_.changes_at(c.window, now); }
+  int64_t measure_changes_at(const Condition &c, const Now &now) const override { return changes_at(c, now); }
   void encode(ByteWriter *w) const override { series_.encode(w); }
   bool decode(const Condition &c, ByteReader *r) override { return series_.decode(c.window, r); }
 

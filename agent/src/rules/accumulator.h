@@ -48,6 +48,10 @@ class Accumulator {
   // decision may differ from the one at `now` (kNoChange: never). Early is
   // allowed (it only costs a re-reading), late never.
   virtual int64_t changes_at(const Condition &c, const Now &now) const = 0;
+  // The earliest time after `now` at which, with no new event, measure() may
+  // return something else (a model's feature has no decision to wait for).
+  // Early is allowed, late never.
+  virtual int64_t measure_changes_at(const Condition &c, const Now &now) const = 0;
   virtual void encode(ByteWriter *w) const = 0;
   // Reads what encode wrote for the same condition. False on any inconsistency;
   // the accumulator is then unusable.

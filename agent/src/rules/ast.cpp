@@ -11,6 +11,7 @@ const char *const kTypeNames[] = {CO_RULES_TYPES(CO_RULES_ENUM_NAME)};
 const char *const kOpNames[] = {CO_RULES_OPS(CO_RULES_ENUM_NAME)};
 const char *const kMetricNames[] = {CO_RULES_METRICS(CO_RULES_ENUM_NAME)};
 const char *const kStateNames[] = {CO_RULES_STATES(CO_RULES_ENUM_NAME)};
+const char *const kTransformNames[] = {CO_RULES_TRANSFORMS(CO_RULES_ENUM_NAME)};
 #undef CO_RULES_ENUM_NAME
 
 template <class E, size_t N>
@@ -45,6 +46,9 @@ const char *name_of(Metric v) {
 const char *name_of(MemberState v) {
   return kStateNames[static_cast<size_t>(v)];
 }
+const char *name_of(Transform v) {
+  return kTransformNames[static_cast<size_t>(v)];
+}
 
 bool parse_name(std::string_view s, Logic *out) {
   return find_name(kLogicNames, s, out);
@@ -60,6 +64,9 @@ bool parse_name(std::string_view s, Metric *out) {
 }
 bool parse_name(std::string_view s, MemberState *out) {
   return find_name(kStateNames, s, out);
+}
+bool parse_name(std::string_view s, Transform *out) {
+  return find_name(kTransformNames, s, out);
 }
 
 bool is_numeric_op(Op op) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,20 +15,23 @@ namespace co::rules {
 // Each enum and its spelling in the rule language come from one X-macro list,
 // so a name can never drift from its value.
 #define CO_RULES_LOGICS(X) X(all, "AND") X(any, "OR") X(none, "NOT")
-#define CO_RULES_TYPES(X)                                                                             \
-  X(event, "event")                                                                                   \
-  X(aggregate, "aggregate") X(recency, "recency") X(property, "property") X(engagement, "engagement") \
-      X(cohort, "cohort")
-#define CO_RULES_OPS(X)                                                                                               \
-  X(eq, "eq")                                                                                                         \
-  X(ne, "ne") X(gt, "gt") X(gte, "gte") X(lt, "lt") X(lte, "lte") X(in, "in") X(not_in, "not_in")                     \
-      X(contains, "contains") X(not_contains, "not_contains") X(starts_with, "starts_with") X(ends_with, "ends_with") \
-          X(exists, "exists") X(not_exists, "not_exists")
-#define CO_RULES_METRICS(X)                                                                   \
-  X(sum, "sum")                                                                               \
-  X(avg, "avg") X(min, "min") X(max, "max") X(count, "count") X(engaged_time, "engaged_time") \
-      X(completion, "completion") X(views, "views")
+#define CO_RULES_TYPES(X)   \
+  X(event, "event")         \
+  X(aggregate, "aggregate") \
+  X(recency, "recency") X(property, "property") X(engagement, "engagement") X(cohort, "cohort")
+#define CO_RULES_OPS(X)                                                                                           \
+  X(eq, "eq")                                                                                                     \
+  X(ne, "ne")                                                                                                     \
+  X(gt, "gt") X(gte, "gte") X(lt, "lt") X(lte, "lte") X(in, "in") X(not_in, "not_in") X(contains, "contains")     \
+      X(not_contains, "not_contains") X(starts_with, "starts_with") X(ends_with, "ends_with") X(exists, "exists") \
+          X(not_exists, "not_exists")
+#define CO_RULES_METRICS(X)                                                                                 \
+  X(sum, "sum")                                                                                             \
+  X(avg, "avg")                                                                                             \
+  X(min, "min") X(max, "max") X(count, "count") X(engaged_time, "engaged_time") X(completion, "completion") \
+      X(views, "views")
 #define CO_RULES_STATES(X) X(in, "in") X(entered, "entered") X(exited, "exited")
+#define CO_RULES_TRANSFORMS(X) X(identity, "identity") X(log1p, "log1p") X(cap, "cap")
 
 #define CO_RULES_ENUM_VALUE(value, name) value,
 enum class Logic : uint8_t { CO_RULES_LOGICS(CO_RULES_ENUM_VALUE) };
@@ -35,6 +39,7 @@ enum class Type : uint8_t { CO_RULES_TYPES(CO_RULES_ENUM_VALUE) };
 enum class Op : uint8_t { CO_RULES_OPS(CO_RULES_ENUM_VALUE) };
 enum class Metric : uint8_t { CO_RULES_METRICS(CO_RULES_ENUM_VALUE) };
 enum class MemberState : uint8_t { CO_RULES_STATES(CO_RULES_ENUM_VALUE) };
+enum class Transform : uint8_t { CO_RULES_TRANSFORMS(CO_RULES_ENUM_VALUE) };
 #undef CO_RULES_ENUM_VALUE
 
 const char *name_of(Logic v);
@@ -42,12 +47,14 @@ const char *name_of(Type v);
 const char *name_of(Op v);
 const char *name_of(Metric v);
 const char *name_of(MemberState v);
+const char *name_of(Transform v);
 // Look a spelling up; false when it names nothing.
 bool parse_name(std::string_view s, Logic *out);
 bool parse_name(std::string_view s, Type *out);
 bool parse_name(std::string_view s, Op *out);
 bool parse_name(std::string_view s, Metric *out);
 bool parse_name(std::string_view s, MemberState *out);
+bool parse_name(std::string_view s, Transform *out);
 
 // The six operators that compare two numbers (the only ones a measured count,
 // aggregate, engagement or recency takes).
@@ -120,9 +127,31 @@ struct Node {
   uint32_t condition = 0;      // leaf: index into Rule::conditions
 };
 
+// One input of a model: a measure (a condition whose accumulator gathers it,
+// read as a number instead of compared), transformed and weighted.
+struct Feature {
+  std::string name;
+  uint32_t condition = 0;  // its measure: index into Rule::conditions
+  Transform transform = Transform::identity;
+  double cap = 0;  // Transform::cap: the largest value
+  double weight = 0;
+  double missing = 0;  // the value when the measure has none ("default")
+};
+
+// A logistic model: member when sigmoid(bias + sum of weight * value) reaches
+// the threshold, decided as score >= logit(threshold) so that no exp() and no
+// rounding of the probability can move the decision (docs/rules.md).
+struct Model {
+  std::vector<Feature> features;
+  double bias = 0;
+  double threshold = 0.5;
+  double logit = 0;  // logit(threshold), computed once
+};
+
 struct Rule {
-  Node root;
-  std::vector<Condition> conditions;  // depth-first document order
+  Node root;                          // unused when the rule is a model
+  std::vector<Condition> conditions;  // depth-first document order; a model's features in order
+  std::optional<Model> model;         // set: the rule is a model over its conditions
 };
 
 struct CjsonDeleter {

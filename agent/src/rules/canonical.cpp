@@ -1,9 +1,9 @@
-#include "json.h"
 #include "rules/canonical.h"
+#include "json.h"
 
 #include <algorithm>
-#include <new>
 #include <cstring>
+#include <new>
 #include <vector>
 
 #include "platform/sha256.h"
@@ -46,24 +46,31 @@ void fill_filter(cJSON *o, const Filter &f) {
   add_literal(o, f.value);
 }
 
-void fill_condition(cJSON *o, const Condition &c) {
+// What an event-reading condition selects and measures: type, event_type,
+// where, metric, property (shared by conditions and features).
+void fill_measure(cJSON *o, const Condition &c) {
   json_add_string(o, "type", name_of(c.type));
-  if (c.type == Type::cohort) {
-    json_add_string(o, "cohort_id", c.cohort_id.c_str());
-    json_add_string(o, "state", name_of(c.state));
-    if (c.state != MemberState::in) add_window(o, c.window);
-    return;
-  }
   json_add_string(o, "event_type", c.event_type.c_str());
   cJSON *where = json_add_array(o, "where");
   for (const Filter &f : c.where) fill_filter(json_append(where, cJSON_CreateObject()), f);
-  json_add_string(o, "operator", name_of(c.op));
   if (c.type == Type::aggregate || c.type == Type::engagement) {
     json_add_string(o, "metric", name_of(c.metric));
   }
   if (c.type == Type::aggregate || c.type == Type::property) {
     json_add_string(o, "property", c.property.text.c_str());
   }
+}
+
+void fill_condition(cJSON *o, const Condition &c) {
+  if (c.type == Type::cohort) {
+    json_add_string(o, "type", name_of(c.type));
+    json_add_string(o, "cohort_id", c.cohort_id.c_str());
+    json_add_string(o, "state", name_of(c.state));
+    if (c.state != MemberState::in) add_window(o, c.window);
+    return;
+  }
+  fill_measure(o, c);
+  json_add_string(o, "operator", name_of(c.op));
   if (c.type == Type::recency) {
     json_add_number(o, "window_days", static_cast<double>(c.window.count));
     return;
@@ -73,6 +80,33 @@ void fill_condition(cJSON *o, const Condition &c) {
   else
     json_add_number(o, "value", c.number);
   add_window(o, c.window);
+}
+
+// A feature: its measure (a property match with its comparison; recency
+// without a window), then name, transform, cap, weight and default.
+void fill_feature(cJSON *o, const Feature &f, const Condition &c) {
+  fill_measure(o, c);
+  if (c.type == Type::property) {
+    json_add_string(o, "operator", name_of(c.op));
+    add_literal(o, c.value);
+  }
+  if (c.type != Type::recency) add_window(o, c.window);
+  json_add_string(o, "name", f.name.c_str());
+  json_add_string(o, "transform", name_of(f.transform));
+  if (f.transform == Transform::cap) json_add_number(o, "cap", f.cap);
+  json_add_number(o, "weight", f.weight);
+  json_add_number(o, "default", f.missing);
+}
+
+void fill_model(cJSON *o, const Rule &rule) {
+  const Model &m = *rule.model;
+  json_add_string(o, "model", "logistic");
+  json_add_number(o, "bias", m.bias);
+  json_add_number(o, "threshold", m.threshold);
+  cJSON *list = json_add_array(o, "features");
+  for (const Feature &f : m.features) {
+    fill_feature(json_append(list, cJSON_CreateObject()), f, rule.conditions[f.condition]);
+  }
 }
 
 void fill_node(cJSON *o, const Rule &rule, const Node &n) {
@@ -104,7 +138,10 @@ void sort_keys(cJSON *node) {
 
 std::string canonical_json(const Rule &rule) {
   Document doc(json_must(cJSON_CreateObject()));
-  fill_node(doc.get(), rule, rule.root);
+  if (rule.model)
+    fill_model(doc.get(), rule);
+  else
+    fill_node(doc.get(), rule, rule.root);
   sort_keys(doc.get());
   return json_print_checked(doc.get());
 }

@@ -7,6 +7,7 @@
 #include <new>
 #include <string>
 
+#include "rules/model_math.h"
 #include "rules/predicate.h"
 
 namespace co::rules {
@@ -127,6 +128,66 @@ void describe(const Condition &c, const Measure &m, bool match, cJSON *out) {
   json_add_string(out, "text", measured_text(c, m).c_str());
 }
 
+// A feature's raw input: the measure as a number, or none (an empty
+// avg/min/max/completion, recency "never"); a property match is 1 or 0.
+bool feature_input(const Condition &c, const Measure &m, double *x) {
+  if (c.type == Type::property) {
+    *x = m.match ? 1 : 0;
+    return true;
+  }
+  *x = m.number;
+  return m.has_value && !std::isinf(m.number);
+}
+
+// "count 3 in 30 days, log1p 1.38629 × 0.8 = 1.10904"
+std::string feature_text(const Feature &f, const Condition &c, const Measure &m, bool has, double value,
+                         double contribution) {
+  std::string in = c.type == Type::recency ? "" : " in " + window_text(c.window);
+  std::string measured = has ? number_text(m.number) : "no value";
+  std::string text;
+  switch (c.type) {
+    case Type::event:
+      text = "count " + measured + in;
+      break;
+    case Type::aggregate:
+      text = std::string(name_of(c.metric)) + " of " + c.property.text + " " + measured + in;
+      break;
+    case Type::engagement:
+      text = std::string(name_of(c.metric)) + " " + measured + in;
+      break;
+    case Type::recency:
+      text = has ? "last " + measured + " days ago" : "never";
+      break;
+    default:
+      text = (m.has_value ? "last " + c.property.text + " " + std::string(m.text) : c.property.text + " never seen") +
+             in + ", " + needed_text(c) + ": " + (m.match ? "yes" : "no");
+      break;
+  }
+  if (!has && c.type != Type::property) text += ", default " + number_text(f.missing);
+  if (f.transform != Transform::identity) text += ", " + std::string(name_of(f.transform));
+  return text + " " + number_text(value) + " × " + number_text(f.weight) + " = " + number_text(contribution);
+}
+
+void describe_feature(const Feature &f, const Condition &c, const Measure &m, bool has, double value,
+                      double contribution, cJSON *out) {
+  json_add_string(out, "name", f.name.c_str());
+  json_add_string(out, "type", name_of(c.type));
+  describe_selection(c, out);
+  if (c.type == Type::property) {
+    json_add_string(out, "operator", name_of(c.op));
+    if (c.value != nullptr) json_add(out, "compared_with", cJSON_Duplicate(c.value, 1));
+  }
+  if (c.type != Type::recency) json_add_string(out, "window", window_text(c.window).c_str());
+  json_add(out, "measured", measured_json(c, m));
+  json_add_string(out, "transform", name_of(f.transform));
+  if (f.transform == Transform::cap) json_add_number(out, "cap", f.cap);
+  if (c.type != Type::property) json_add_number(out, "default", f.missing);
+  json_add_number(out, "value", value);
+  json_add_number(out, "weight", f.weight);
+  json_add_number(out, "contribution", contribution);
+  json_add_string(out, "text", feature_text(f, c, m, has, value, contribution).c_str());
+}
+
 bool decide(const Condition &c, const Measure &m) {
   switch (c.type) {
     case Type::property:
@@ -161,7 +222,44 @@ bool Evaluator::member(uint32_t index, int64_t *changes_at) {
 }
 
 bool Evaluator::evaluate(const Rule &rule, const CohortState &state, cJSON *explain) {
+  if (rule.model) return model(rule, state, explain);
   return node(rule, state, rule.root, explain);
+}
+
+// score = bias + w1 * v1 + w2 * v2 + ..., summed left to right in doubles;
+// member when score >= logit(threshold). The probability is for people only.
+bool Evaluator::model(const Rule &rule, const CohortState &state, cJSON *explain) {
+  const Model &md = *rule.model;
+  cJSON *list = nullptr;
+  if (explain != nullptr) {
+    json_add_string(explain, "model", "logistic");
+    list = json_add_array(explain, "features");
+  }
+  double score = md.bias;
+  for (const Feature &f : md.features) {
+    const Condition &c = rule.conditions[f.condition];
+    const Accumulator *acc = state.conditions[f.condition].get();
+    Measure m = acc->measure(c, now_);
+    double x = 0;
+    bool has = feature_input(c, m, &x);
+    double value = feature_value(f, has, x);
+    double contribution = f.weight * value;
+    score += contribution;
+    if (changes_at_ != nullptr) *changes_at_ = std::min(*changes_at_, acc->measure_changes_at(c, now_));
+    if (list != nullptr) describe_feature(f, c, m, has, value, contribution, json_append(list, cJSON_CreateObject()));
+  }
+  bool match = score >= md.logit;
+  if (explain == nullptr) return match;
+  double probability = model_sigmoid(score);
+  json_add_bool(explain, "match", match);
+  json_add_number(explain, "bias", md.bias);
+  json_add_number(explain, "threshold", md.threshold);
+  json_add_number(explain, "score", score);
+  json_add_number(explain, "probability", probability);
+  std::string text = "probability " + number_text(probability) + " (score " + number_text(score) + "), needed ≥" +
+                     number_text(md.threshold) + " (score ≥" + number_text(md.logit) + ")";
+  json_add_string(explain, "text", text.c_str());
+  return match;
 }
 
 // Without an explanation to fill, groups stop at the first deciding child.
@@ -231,8 +329,7 @@ bool Evaluator::cohort_condition(const Condition &c, cJSON *explain) {
   if (in_state) {
     json_add_bool(explain, "measured", match);
   } else {
-    json_add(explain, "measured",
-                          t.happened ? cJSON_CreateNumber(static_cast<double>(t.time_ms)) : cJSON_CreateNull());
+    json_add(explain, "measured", t.happened ? cJSON_CreateNumber(static_cast<double>(t.time_ms)) : cJSON_CreateNull());
     json_add_string(explain, "window", window_text(c.window).c_str());
   }
   json_add_bool(explain, "match", match);

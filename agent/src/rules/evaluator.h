@@ -35,10 +35,13 @@ class Evaluator {
 
   // Evaluates `rule` over `state`. When `explain` (an empty JSON object) is
   // given, every condition is measured and described into it:
-  // {"logic","match","conditions":[{"type",…,"measured","operator","value","window","match","text"}]}.
+  // {"logic","match","conditions":[{"type",…,"measured","operator","value","window","match","text"}]};
+  // for a model, {"model","match","bias","threshold","score","probability","features":[{"name","type",…,
+  // "measured","transform","default","value","weight","contribution","text"}],"text"}.
   bool evaluate(const Rule &rule, const CohortState &state, cJSON *explain);
 
  private:
+  bool model(const Rule &rule, const CohortState &state, cJSON *explain);
   bool node(const Rule &rule, const CohortState &state, const Node &n, cJSON *explain);
   bool condition(const Condition &c, const Accumulator *acc, cJSON *explain);
   bool cohort_condition(const Condition &c, cJSON *explain);
@@ -46,7 +49,7 @@ class Evaluator {
 
   const std::vector<CohortRef> &cohorts_;
   const Now &now_;
-  std::vector<int8_t> memo_;  // -1 unknown, else 0 / 1
+  std::vector<int8_t> memo_;       // -1 unknown, else 0 / 1
   int64_t *changes_at_ = nullptr;  // while member(index, changes_at) runs
 };
 

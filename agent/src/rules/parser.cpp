@@ -8,6 +8,7 @@
 #include <string>
 
 #include "rules/canonical.h"
+#include "rules/model_math.h"
 
 namespace co::rules {
 namespace {
@@ -20,6 +21,9 @@ constexpr int kMaxDepth = 16;
 constexpr int64_t kMaxDays = 36'500;
 constexpr int64_t kMaxHours = kMaxDays * 24;
 constexpr int64_t kMaxMinutes = kMaxHours * 60;
+// A model of more features than this is not what a device should score on
+// every event.
+constexpr size_t kMaxFeatures = 64;
 
 using IdMap = std::map<std::string, uint32_t, std::less<>>;
 
@@ -55,6 +59,7 @@ class RuleParser {
   bool parse(const cJSON *json, const std::string &path, Rule *out) {
     rule_ = out;
     if (!cJSON_IsObject(json)) return fail(path, "expected an object");
+    if (field(json, "model") != nullptr) return model(json, path, out);
     out->root.group = true;
     return group(json, path, 0, &out->root);
   }
@@ -372,6 +377,7 @@ class RuleParser {
 
   bool node(const cJSON *j, const std::string &path, int depth, Node *out) {
     if (!cJSON_IsObject(j)) return fail(path, "expected an object");
+    if (field(j, "model") != nullptr) return fail(path, "a model can only be a cohort's whole rule");
     if (field(j, "logic") != nullptr) {
       out->group = true;
       return group(j, path, depth, out);
@@ -402,6 +408,81 @@ class RuleParser {
       if (!node(c, item(cpath, i), depth + 1, &out->children.back())) return false;
     }
     return true;
+  }
+
+  // {"model": "logistic", "bias", "threshold", "features": [...]}
+  bool model(const cJSON *j, const std::string &path, Rule *out) {
+    if (!keys(j, path, {"model", "bias", "threshold", "features"})) return false;
+    std::string kind;
+    if (!string_field(j, path, "model", &kind)) return false;
+    if (kind != "logistic") return fail(at(path, "model"), "unknown model " + quoted(kind));
+    Model m;
+    if (!number_field(j, path, "bias", &m.bias) || !number_field(j, path, "threshold", &m.threshold)) return false;
+    if (!(m.threshold > 0 && m.threshold < 1))
+      return fail(at(path, "threshold"), "expected a number between 0 and 1 (both excluded)");
+    m.logit = model_logit(m.threshold);
+    const cJSON *list = field(j, "features");
+    std::string fpath = at(path, "features");
+    if (list == nullptr) return fail(fpath, "missing");
+    if (!cJSON_IsArray(list)) return fail(fpath, "expected an array");
+    size_t n = static_cast<size_t>(cJSON_GetArraySize(list));
+    if (n == 0) return fail(fpath, "must not be empty");
+    if (n > kMaxFeatures) return fail(fpath, "more than " + std::to_string(kMaxFeatures) + " features");
+    size_t i = 0;
+    for (const cJSON *f = list->child; f != nullptr; f = f->next, ++i) {
+      m.features.emplace_back();
+      Condition c;
+      if (!feature(f, item(fpath, i), fpath, m.features, &c)) return false;
+      m.features.back().condition = static_cast<uint32_t>(out->conditions.size());
+      out->conditions.push_back(std::move(c));
+    }
+    out->model = std::move(m);
+    return true;
+  }
+
+  static std::vector<const char *> feature_keys(Type type) {
+    std::vector<const char *> k = {"name", "type", "transform", "cap", "weight", "default", "event_type", "where"};
+    auto add = [&k](std::initializer_list<const char *> more) { k.insert(k.end(), more); };
+    if (type != Type::recency) add({"window", "window_days", "window_hours", "window_minutes"});
+    if (type == Type::aggregate || type == Type::engagement) add({"metric"});
+    if (type == Type::aggregate || type == Type::property) add({"property"});
+    if (type == Type::property) add({"operator", "value"});
+    return k;
+  }
+
+  // One feature: its name first, so that every later message names it
+  // (rule.features["views"].metric: ...); then the measure, the way a
+  // condition of the same type gives it, without a comparison (a property
+  // match keeps its own: it measures 1 when it holds, else 0).
+  bool feature(const cJSON *j, const std::string &ipath, const std::string &fpath, std::vector<Feature> &features,
+               Condition *c) {
+    if (!cJSON_IsObject(j)) return fail(ipath, "expected an object");
+    Feature &f = features.back();
+    if (!string_field(j, ipath, "name", &f.name)) return false;
+    for (size_t k = 0; k + 1 < features.size(); ++k) {
+      if (features[k].name == f.name) return fail(at(ipath, "name"), "duplicate feature name " + quoted(f.name));
+    }
+    std::string path = fpath + "[" + quoted(f.name) + "]";
+    if (!condition_type(j, path, &c->type)) return false;
+    if (c->type == Type::cohort) return fail(at(path, "type"), "type \"cohort\" cannot be a feature");
+    if (!keys(j, path, feature_keys(c->type)) || !selection(j, path, c)) return false;
+    bool measure = true;
+    if (c->type == Type::aggregate) {
+      measure = metric(j, path, c->type, &c->metric) && path_field(j, path, "property", &c->property);
+    } else if (c->type == Type::engagement) {
+      measure = metric(j, path, c->type, &c->metric);
+    } else if (c->type == Type::property) {
+      measure = path_field(j, path, "property", &c->property) && operator_field(j, path, c->type, &c->op) &&
+                literal(j, path, c->op, &c->value);
+    }
+    if (!measure) return false;
+    if (field(j, "transform") != nullptr && !enum_field(j, path, "transform", "transform", &f.transform)) return false;
+    bool capped = f.transform == Transform::cap;
+    if (capped && !number_field(j, path, "cap", &f.cap)) return false;
+    if (capped && !(f.cap > 0)) return fail(at(path, "cap"), "expected a number above 0");
+    if (!capped && field(j, "cap") != nullptr) return fail(at(path, "cap"), "needs transform \"cap\"");
+    if (field(j, "default") != nullptr && !number_field(j, path, "default", &f.missing)) return false;
+    return number_field(j, path, "weight", &f.weight);
   }
 
   std::string prefix_;

@@ -1,0 +1,30 @@
+// The arithmetic of modeled cohorts, the same bits on every platform.
+//
+// The C library's log1p / exp are not required to round alike on x86-64,
+// aarch64 and armhf, and a compiler may fuse a * b + c into one FMA on one and
+// not on another. A device must not fall in or out of a cohort by its CPU, and
+// the differential test compares the engine with a reference evaluator bit for
+// bit, under qemu too. So these functions use only + - * / (each correctly
+// rounded by IEEE 754) and exact scalings by powers of two, and the rule
+// engine is compiled with -ffp-contract=off.
+#pragma once
+
+#include "rules/ast.h"
+
+namespace co::rules {
+
+// Natural logarithm of a finite x > 0 (within a few ulp).
+double model_log(double x);
+// sign(x) * ln(1 + |x|): log1p made odd, so negative sums have a value too.
+double model_log1p(double x);
+// e^x (within a few ulp); 0 and +inf outside the double range.
+double model_exp(double x);
+// ln(p / (1 - p)) for 0 < p < 1: the score at which the probability is p.
+double model_logit(double p);
+// 1 / (1 + e^-z), computed on the side where e^x does not overflow.
+double model_sigmoid(double z);
+
+// A feature's value: `measured` transformed (`missing` when the measure has none).
+double feature_value(const Feature &f, bool has_value, double measured);
+
+}  // namespace co::rules
