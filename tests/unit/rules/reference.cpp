@@ -5,6 +5,8 @@
 #include <cstring>
 #include <limits>
 
+#include "rules/model_math.h"
+
 namespace rules_ref {
 namespace {
 
@@ -179,6 +181,7 @@ bool Reference::member(size_t cohort, const Now &now) const {
 }
 
 bool Reference::node(const cJSON *n, const Now &now, cJSON *measured) const {
+  if (get(n, "model")) return model(n, now, measured);
   if (!get(n, "logic")) return condition(n, now, measured);
   std::string logic = text(n, "logic");
   bool all = true, any = false;
@@ -205,12 +208,26 @@ bool Reference::condition(const cJSON *c, const Now &now, cJSON *measured) const
     push(measured, t.happened ? cJSON_CreateNumber(static_cast<double>(t.time_ms)) : cJSON_CreateNull());
     return t.happened && inside(span_of(c), t.time_ms, t.session, t.view, now);
   }
-  std::string op = text(c, "operator");
+  Measured m = measure(c, now);
+  push(measured, cJSON_Duplicate(m.shown, 1));
+  if (type == "property") return m.match;
+  return (m.has || type == "recency") &&
+         numbers(text(c, "operator"), m.number, number(c, type == "recency" ? "window_days" : "value"));
+}
+
+Reference::Measured::~Measured() {
+  cJSON_Delete(shown);
+}
+
+// What an event-reading condition or a feature measures, from the whole history.
+Reference::Measured Reference::measure(const cJSON *c, const Now &now) const {
+  Measured out;
+  std::string type = text(c, "type");
   if (type == "event") {
     double n = 0;
     for (const OwnedEvent *e : history_) n += selected(c, *e) && in_window(c, *e, now);
-    push(measured, cJSON_CreateNumber(n));
-    return numbers(op, n, number(c, "value"));
+    out.set(true, n);
+    return out;
   }
   if (type == "aggregate") {
     std::vector<double> values;
@@ -228,8 +245,8 @@ bool Reference::condition(const cJSON *c, const Now &now, cJSON *measured) const
                : metric == "avg" ? sum / static_cast<double>(values.size())
                : metric == "min" ? *std::min_element(values.begin(), values.end())
                                  : *std::max_element(values.begin(), values.end());
-    push(measured, has ? cJSON_CreateNumber(m) : cJSON_CreateNull());
-    return has && numbers(op, m, number(c, "value"));
+    out.set(has, m);
+    return out;
   }
   if (type == "recency") {
     bool seen = false;
@@ -242,8 +259,8 @@ bool Reference::condition(const cJSON *c, const Now &now, cJSON *measured) const
     }
     double days = std::numeric_limits<double>::infinity();
     if (seen) days = static_cast<double>(std::max<int64_t>(0, floor_div(now.time_ms, 3600000) - last) + 1) / 24.0;
-    push(measured, seen ? cJSON_CreateNumber(days) : cJSON_CreateNull());
-    return numbers(op, days, number(c, "window_days"));
+    out.set(seen, days);
+    return out;
   }
   if (type == "property") {
     const cJSON *best = nullptr;
@@ -251,8 +268,11 @@ bool Reference::condition(const cJSON *c, const Now &now, cJSON *measured) const
       const cJSON *v = at_path(e->properties.get(), text(c, "property"));
       if (selected(c, *e) && in_window(c, *e, now) && v && !cJSON_IsNull(v)) best = v;  // history is in seq order
     }
-    push(measured, best ? cJSON_Duplicate(best, 1) : cJSON_CreateNull());
-    return best ? holds(op, best, get(c, "value")) : op == "not_exists";
+    std::string op = text(c, "operator");
+    out.has = best != nullptr;
+    out.shown = best ? cJSON_Duplicate(best, 1) : cJSON_CreateNull();
+    out.match = best ? holds(op, best, get(c, "value")) : op == "not_exists";
+    return out;
   }
   // engagement
   std::string metric = text(c, "metric"), view;
@@ -276,9 +296,34 @@ bool Reference::condition(const cJSON *c, const Now &now, cJSON *measured) const
     }
   }
   bool has = metric != "completion" || has_completion;
-  double m = metric == "views" ? views : metric == "engaged_time" ? time : completion;
-  push(measured, has ? cJSON_CreateNumber(m) : cJSON_CreateNull());
-  return has && numbers(op, m, number(c, "value"));
+  out.set(has, metric == "views" ? views : metric == "engaged_time" ? time : completion);
+  return out;
+}
+
+// bias + w1 * v1 + ..., left to right, against logit(threshold): the formula
+// docs/rules.md gives, with the engine's deterministic log1p / logit / sigmoid
+// (the same bits on every platform). Each feature puts its measured value,
+// its value and its contribution in `measured`; then the score and probability.
+bool Reference::model(const cJSON *m, const Now &now, cJSON *measured) const {
+  double score = number(m, "bias");
+  for (const cJSON *f = get(m, "features")->child; f; f = f->next) {
+    Measured raw = measure(f, now);
+    std::string type = text(f, "type");
+    bool has = raw.has && !std::isinf(raw.number);
+    double x = type == "property" ? (raw.match ? 1 : 0) : has ? raw.number : number(f, "default");
+    std::string transform = text(f, "transform");
+    double value = transform == "log1p" ? co::rules::model_log1p(x)
+                   : transform == "cap" ? std::min(x, number(f, "cap"))
+                                        : x;
+    double contribution = number(f, "weight") * value;
+    score += contribution;
+    push(measured, cJSON_Duplicate(raw.shown, 1));
+    push(measured, cJSON_CreateNumber(value));
+    push(measured, cJSON_CreateNumber(contribution));
+  }
+  push(measured, cJSON_CreateNumber(score));
+  push(measured, cJSON_CreateNumber(co::rules::model_sigmoid(score)));
+  return score >= co::rules::model_logit(number(m, "threshold"));
 }
 
 std::vector<size_t> Reference::dependency_order() const {
@@ -288,6 +333,7 @@ std::vector<size_t> Reference::dependency_order() const {
     while (!stack.empty()) {
       const cJSON *n = stack.back();
       stack.pop_back();
+      if (get(n, "model")) continue;  // features read no cohort
       if (get(n, "logic")) {
         for (const cJSON *c = get(n, "conditions")->child; c; c = c->next) stack.push_back(c);
       } else if (text(n, "type") == "cohort") {
@@ -343,6 +389,14 @@ std::string Reference::measured(const std::string &id, const Now &now) const {
 namespace {
 
 void collect(const cJSON *node, cJSON *out) {
+  if (const cJSON *features = get(node, "features")) {
+    for (const cJSON *f = features->child; f; f = f->next) {
+      for (const char *key : {"measured", "value", "contribution"})
+        cJSON_AddItemToArray(out, cJSON_Duplicate(get(f, key), 1));
+    }
+    for (const char *key : {"score", "probability"}) cJSON_AddItemToArray(out, cJSON_Duplicate(get(node, key), 1));
+    return;
+  }
   const cJSON *children = get(node, "conditions");
   if (children == nullptr) {
     cJSON_AddItemToArray(out, cJSON_Duplicate(get(node, "measured"), 1));

@@ -1,10 +1,13 @@
 // A brute-force reference evaluator for the rule language. It shares nothing
 // with the engine's evaluation: it reads the canonical JSON of each rule and
-// recomputes every condition from the full event list on every question, at the
-// contract's bucket resolution. The differential test holds the engine to it.
+// recomputes every condition (and every feature of a model) from the full event
+// list on every question, at the contract's bucket resolution. Of the engine it
+// uses only the model arithmetic (rules/model_math.h), whose bits are the
+// contract. The differential test holds the engine to it.
 #pragma once
 #include <cjson/cJSON.h>
 
+#include <cmath>
 #include <map>
 #include <string>
 #include <vector>
@@ -48,7 +51,30 @@ class Reference {
     cJSON *rule = nullptr;
   };
 
+  // A measure at a moment: a number (or none), and for a property its last
+  // value and the comparison; `shown` is what explain gives as "measured".
+  struct Measured {
+    bool has = false;
+    double number = 0;
+    bool match = false;
+    cJSON *shown = nullptr;
+    Measured() = default;
+    ~Measured();
+    Measured(Measured &&o) noexcept : has(o.has), number(o.number), match(o.match), shown(o.shown) {
+      o.shown = nullptr;
+    }
+    Measured(const Measured &) = delete;
+    Measured &operator=(const Measured &) = delete;
+    void set(bool has_value, double v) {
+      has = has_value;
+      number = v;
+      shown = has && !std::isinf(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+    }
+  };
+
   bool member(size_t cohort, const co::rules::Now &now) const;
+  Measured measure(const cJSON *c, const co::rules::Now &now) const;
+  bool model(const cJSON *m, const co::rules::Now &now, cJSON *measured) const;
   bool node(const cJSON *n, const co::rules::Now &now, cJSON *measured) const;
   bool condition(const cJSON *c, const co::rules::Now &now, cJSON *measured) const;
   size_t index_of(const std::string &id) const;

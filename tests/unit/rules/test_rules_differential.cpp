@@ -1,7 +1,9 @@
-// Differential test: random definitions, events, clock moves, polls, save /
-// restore (with crash replay), reloads and look-backs; after every step the
-// engine must answer exactly as the brute-force reference: membership,
-// entered / exited, and every condition's measured value.
+// Differential test: random definitions (rules and models), events, clock
+// moves, polls, save / restore (with crash replay), reloads and look-backs;
+// after every step the engine must answer exactly as the brute-force
+// reference: membership, entered / exited, every condition's measured value,
+// and every feature's measured value, value and contribution with the score
+// and the probability of each model, bit for bit.
 #include <algorithm>
 #include <memory>
 #include <random>
@@ -202,6 +204,42 @@ cJSON *random_group(Gen &g, int self, int depth) {
   return o;
 }
 
+// A model's feature: a random measure (drawn from the pool too, so features
+// share accumulators with conditions), its comparison dropped unless it is a
+// property match. Weights, bias and values are multiples of 1/4, so identity
+// and cap scores land exactly on the threshold 0.5 (logit 0) now and then.
+cJSON *random_feature(Gen &g, int index) {
+  cJSON *o = random_condition(g, 0);  // the first cohort's: no cohort condition
+  std::string type = cJSON_GetObjectItem(o, "type")->valuestring;
+  if (type != "property") {
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "operator");
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "value");
+  }
+  if (type == "recency") cJSON_DeleteItemFromObjectCaseSensitive(o, "window_days");
+  cJSON_AddStringToObject(o, "name", ("f" + std::to_string(index)).c_str());
+  const char *transform = g.one_of({"identity", "log1p", "cap", ""});
+  if (*transform != '\0') cJSON_AddStringToObject(o, "transform", transform);
+  if (std::string(transform) == "cap") cJSON_AddNumberToObject(o, "cap", 0.25 + g.quarter(12));
+  if (g.chance(50)) cJSON_AddNumberToObject(o, "default", g.quarter(16) - 1);
+  cJSON_AddNumberToObject(o, "weight", g.quarter(16) - 2);
+  return o;
+}
+
+cJSON *random_model(Gen &g) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "model", "logistic");
+  cJSON_AddNumberToObject(o, "bias", g.quarter(16) - 2);
+  cJSON_AddNumberToObject(o, "threshold", g.one_of({0.5, 0.5, 0.25, 0.75, 0.1, 0.9}));
+  cJSON *list = cJSON_AddArrayToObject(o, "features");
+  for (int i = 1 + g.pick(4); i > 0; --i) cJSON_AddItemToArray(list, random_feature(g, i));
+  return o;
+}
+
+// A cohort's rule: a group of conditions, or one time in four a model.
+cJSON *random_rule(Gen &g, int self) {
+  return g.chance(25) ? random_model(g) : random_group(g, self, 0);
+}
+
 std::string print(cJSON *j) {
   char *p = cJSON_PrintUnformatted(j);
   std::string s = p;
@@ -228,7 +266,7 @@ class Scenario {
       g_pool = &pool_;
     }
     int n = (g_pool != nullptr ? 2 : 1) + g_.pick(3);
-    for (int i = 0; i < n; ++i) rules_.push_back(print(random_group(g_, i, 0)));
+    for (int i = 0; i < n; ++i) rules_.push_back(print(random_rule(g_, i)));
     clock_ = kT0 + g_.pick(2 * 86400) * kSecond;
     engine_ = std::make_unique<Engine>();
     load(*engine_, {});
@@ -375,7 +413,7 @@ class Scenario {
   void reload() {
     if (!snapshot_.empty()) crash_and_restore();
     size_t changed = static_cast<size_t>(g_.pick(static_cast<int>(rules_.size()) + 1));
-    if (changed < rules_.size()) rules_[changed] = print(random_group(g_, static_cast<int>(changed), 0));
+    if (changed < rules_.size()) rules_[changed] = print(random_rule(g_, static_cast<int>(changed)));
     LoadReport report = load(*engine_, {});
     bool same = true;
     for (const std::string &id : report.lookback) same = same && id == "c" + std::to_string(changed);
