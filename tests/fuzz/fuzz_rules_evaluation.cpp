@@ -2,7 +2,9 @@
 // program: each 4 bytes make one step (an event of a few names and property
 // shapes at a moving clock, a poll, an explain, a save / restore, a look-back).
 // Beyond not crashing: an engine rebuilt by look-back must read exactly as the
-// live one, as long as the clock never went back and no transition is read.
+// live one, as long as the clock never went back and no transition is read;
+// a model's probability lies in [0, 1] on the side of the threshold its
+// decision says.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -38,6 +40,23 @@ struct Stored {
 
 void require(bool ok) {
   if (!ok) std::abort();
+}
+
+// A model's probability is in [0, 1] (null only for a NaN score, when two
+// infinite contributions cancel) and agrees with its decision.
+bool probability_ok(const std::string &json) {
+  cJSON *j = cJSON_Parse(json.c_str());
+  const cJSON *explain = cJSON_GetObjectItemCaseSensitive(j, "explain");
+  const cJSON *p = cJSON_GetObjectItemCaseSensitive(explain, "probability");
+  const cJSON *t = cJSON_GetObjectItemCaseSensitive(explain, "threshold");
+  bool match = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "match"));
+  bool ok = p == nullptr || cJSON_IsNull(p)
+                ? !match || p == nullptr
+                : p->valuedouble >= 0 && p->valuedouble <= 1 &&
+                      // the decision is on the score: the probability may round across
+                      (match ? p->valuedouble >= t->valuedouble - 1e-9 : p->valuedouble <= t->valuedouble + 1e-9);
+  cJSON_Delete(j);
+  return ok;
 }
 
 }  // namespace
@@ -94,6 +113,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       case 13: {
         std::string json;
         require(engine->explain("x", now, &json).ok());
+        require(probability_ok(json));
         engine->members(now);
         break;
       }

@@ -1,5 +1,5 @@
-#include "json.h"
 #include "rules/evaluator.h"
+#include "json.h"
 
 #include <algorithm>
 #include <cmath>
@@ -107,8 +107,7 @@ cJSON *measured_json(const Condition &c, const Measure &m) {
 
 void describe_selection(const Condition &c, cJSON *out) {
   json_add_string(out, "event_type", c.event_type.c_str());
-  if (c.type == Type::aggregate || c.type == Type::engagement)
-    json_add_string(out, "metric", name_of(c.metric));
+  if (c.type == Type::aggregate || c.type == Type::engagement) json_add_string(out, "metric", name_of(c.metric));
   if (c.type == Type::aggregate || c.type == Type::property) {
     json_add_string(out, "property", c.property.text.c_str());
   }
@@ -164,7 +163,8 @@ std::string feature_text(const Feature &f, const Condition &c, const Measure &m,
       break;
   }
   if (!has && c.type != Type::property) text += ", default " + number_text(f.missing);
-  if (f.transform != Transform::identity) text += ", " + std::string(name_of(f.transform));
+  text += " →";
+  if (f.transform != Transform::identity) text += " " + std::string(name_of(f.transform));
   return text + " " + number_text(value) + " × " + number_text(f.weight) + " = " + number_text(contribution);
 }
 
@@ -230,11 +230,8 @@ bool Evaluator::evaluate(const Rule &rule, const CohortState &state, cJSON *expl
 // member when score >= logit(threshold). The probability is for people only.
 bool Evaluator::model(const Rule &rule, const CohortState &state, cJSON *explain) {
   const Model &md = *rule.model;
-  cJSON *list = nullptr;
-  if (explain != nullptr) {
-    json_add_string(explain, "model", "logistic");
-    list = json_add_array(explain, "features");
-  }
+  // Built aside and attached last, so the verdict comes first in the answer.
+  Json features(explain != nullptr ? json_must(cJSON_CreateArray()) : nullptr);
   double score = md.bias;
   for (const Feature &f : md.features) {
     const Condition &c = rule.conditions[f.condition];
@@ -246,11 +243,13 @@ bool Evaluator::model(const Rule &rule, const CohortState &state, cJSON *explain
     double contribution = f.weight * value;
     score += contribution;
     if (changes_at_ != nullptr) *changes_at_ = std::min(*changes_at_, acc->measure_changes_at(c, now_));
-    if (list != nullptr) describe_feature(f, c, m, has, value, contribution, json_append(list, cJSON_CreateObject()));
+    if (features)
+      describe_feature(f, c, m, has, value, contribution, json_append(features.get(), cJSON_CreateObject()));
   }
   bool match = score >= md.logit;
   if (explain == nullptr) return match;
   double probability = model_sigmoid(score);
+  json_add_string(explain, "model", "logistic");
   json_add_bool(explain, "match", match);
   json_add_number(explain, "bias", md.bias);
   json_add_number(explain, "threshold", md.threshold);
@@ -259,6 +258,7 @@ bool Evaluator::model(const Rule &rule, const CohortState &state, cJSON *explain
   std::string text = "probability " + number_text(probability) + " (score " + number_text(score) + "), needed ≥" +
                      number_text(md.threshold) + " (score ≥" + number_text(md.logit) + ")";
   json_add_string(explain, "text", text.c_str());
+  json_add(explain, "features", features.release());
   return match;
 }
 

@@ -172,7 +172,7 @@ void explain_shows_every_feature_and_the_probability(void **) {
   near(number(x, "probability"), 1 / (1 + std::exp(-score)));
   assert_true(cJSON_IsTrue(cJSON_GetObjectItem(x, "match")));
   assert_true(cJSON_IsTrue(cJSON_GetObjectItem(j, "match")));
-  assert_non_null(std::strstr(cJSON_GetObjectItem(views, "text")->valuestring, "count 3 in 30 days, log1p"));
+  assert_non_null(std::strstr(cJSON_GetObjectItem(views, "text")->valuestring, "count 3 in 30 days → log1p"));
   cJSON_Delete(j);
 
   // A month later only the recency (capped, then its default once never...) is left.
