@@ -27,6 +27,7 @@ struct Slot {
   bool dirty = true;             // membership may have moved since the last poll
   bool offered = false;          // scratch for dispatch(): saw the current event
   bool changed = false;          // scratch for dispatch(): its state moved
+  ModelCache model;              // a model's features as the last poll read them
 };
 
 // Where an event may land: condition `condition` of cohort `cohort`, whose
@@ -93,6 +94,7 @@ void Engine::Impl::install(Definitions d, std::vector<Slot> s) {
   build_time_and_readers();
   polled = false;  // the first poll reads every cohort
   share_pending = true;
+  for (Slot &slot : slots) slot.model.clear();
 }
 
 // Built aside and swapped in: a throw leaves the index as it was.
@@ -163,6 +165,7 @@ void Engine::Impl::share() {
   }
   // Out of memory from here: every move undone, nothing shared.
   for (Move &m : moves) m.at->swap(m.to);
+  for (Slot &slot : slots) slot.model.clear();  // read the shared accumulators afresh
   try {
     if (!moves.empty()) build_index();
   } catch (...) {
@@ -207,7 +210,10 @@ void Engine::Impl::dispatch(const Event &event, bool rebuilding) {
         result = s.state.conditions[t.condition]->add(c, e, horizon) ? 1 : 0;
         touched.push_back(t.accumulator);
       }
-      if (result > 0) s.changed = true;
+      if (result > 0) {
+        s.changed = true;
+        s.model.changed(t.condition);
+      }
       if (!s.offered) offered.push_back(t.cohort);
       s.offered = true;
     }
@@ -347,6 +353,7 @@ void Engine::end_lookback() {
     if (!impl_->slots[i].rebuilding) continue;
     impl_->slots[i].rebuilding = false;
     impl_->slots[i].dirty = true;
+    impl_->slots[i].model.clear();
     impl_->share_pending = true;
   }
 }
@@ -364,12 +371,13 @@ Changes Engine::poll(const Now &now) {
     bool due = !m.polled || s.dirty || (m.context[i] & moved) != 0 || now.time_ms >= m.due_ms[i] ||
                now.time_ms < m.last_poll_ms;
     if (s.rebuilding) continue;
+    if (now.time_ms < m.last_poll_ms) s.model.clear();  // as the due times, its readings went forward
     if (!due) {
       ev.known(i, s.state.membership.member);
       continue;
     }
     s.dirty = false;
-    bool member = ev.member(i, &m.due_ms[i]);
+    bool member = ev.member(i, &m.due_ms[i], &s.model);
     if (member != s.state.membership.member) m.record(i, member, now, &changes);
   }
   m.polled = true;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <new>
 #include <string>
 
@@ -212,18 +213,54 @@ bool Evaluator::member(uint32_t index) {
   return memo_[index] == 1;
 }
 
-bool Evaluator::member(uint32_t index, int64_t *changes_at) {
+bool Evaluator::member(uint32_t index, int64_t *changes_at, ModelCache *cache) {
   *changes_at = kNoChange;
   changes_at_ = changes_at;
   const CohortRef &c = cohorts_[index];
-  memo_[index] = evaluate(c.def->rule, *c.state, nullptr) ? 1 : 0;
+  bool cached = cache != nullptr && c.def->rule.model;
+  bool member = cached ? cached_model(c.def->rule, *c.state, cache) : evaluate(c.def->rule, *c.state, nullptr);
+  memo_[index] = member ? 1 : 0;
   changes_at_ = nullptr;
-  return memo_[index] == 1;
+  return member;
 }
 
 bool Evaluator::evaluate(const Rule &rule, const CohortState &state, cJSON *explain) {
   if (rule.model) return model(rule, state, explain);
   return node(rule, state, rule.root, explain);
+}
+
+double Evaluator::log1p_memo(double x) {
+  uint64_t bits = 0;
+  std::memcpy(&bits, &x, sizeof bits);
+  LogMemo &m = log_memo_[(bits ^ bits >> 17 ^ bits >> 35) & 15];
+  if (!m.set || m.bits != bits) m = LogMemo{true, bits, model_log1p(x)};
+  return m.value;
+}
+
+const Evaluator::MeasureMemo &Evaluator::measure_memo(const Condition &c, const Accumulator *acc) {
+  if (measure_memo_.empty()) measure_memo_.resize(64);
+  auto p = reinterpret_cast<uintptr_t>(acc);
+  MeasureMemo &m = measure_memo_[(p >> 4 ^ p >> 10 ^ static_cast<uintptr_t>(c.metric)) & 63];
+  if (m.acc != acc || m.metric != c.metric) m = MeasureMemo{acc, c.metric, acc->measure(c, now_), false, kNoChange};
+  if (changes_at_ != nullptr && !m.timed) {
+    m.changes_at = acc->measure_changes_at(c, now_);
+    m.timed = true;
+  }
+  return m;
+}
+
+double Evaluator::feature(const Rule &rule, const CohortState &state, uint32_t k, cJSON *explain, int64_t *due) {
+  const Feature &f = rule.model->features[k];
+  const Condition &c = rule.conditions[f.condition];
+  const MeasureMemo &memo = measure_memo(c, state.conditions[f.condition].get());
+  const Measure &m = memo.m;
+  if (due != nullptr) *due = memo.changes_at;
+  double x = 0;
+  bool has = feature_input(c, m, &x);
+  double value = f.transform == Transform::log1p ? log1p_memo(has ? x : f.missing) : feature_value(f, has, x);
+  double contribution = f.weight * value;
+  if (explain != nullptr) describe_feature(f, c, m, has, value, contribution, explain);
+  return contribution;
 }
 
 // score = bias + w1 * v1 + w2 * v2 + ..., summed left to right in doubles;
@@ -233,18 +270,10 @@ bool Evaluator::model(const Rule &rule, const CohortState &state, cJSON *explain
   // Built aside and attached last, so the verdict comes first in the answer.
   Json features(explain != nullptr ? json_must(cJSON_CreateArray()) : nullptr);
   double score = md.bias;
-  for (const Feature &f : md.features) {
-    const Condition &c = rule.conditions[f.condition];
-    const Accumulator *acc = state.conditions[f.condition].get();
-    Measure m = acc->measure(c, now_);
-    double x = 0;
-    bool has = feature_input(c, m, &x);
-    double value = feature_value(f, has, x);
-    double contribution = f.weight * value;
-    score += contribution;
-    if (changes_at_ != nullptr) *changes_at_ = std::min(*changes_at_, acc->measure_changes_at(c, now_));
-    if (features)
-      describe_feature(f, c, m, has, value, contribution, json_append(features.get(), cJSON_CreateObject()));
+  for (uint32_t k = 0; k < md.features.size(); ++k) {
+    int64_t due = kNoChange;
+    score += feature(rule, state, k, features ? json_append(features.get(), cJSON_CreateObject()) : nullptr, &due);
+    if (changes_at_ != nullptr) *changes_at_ = std::min(*changes_at_, due);
   }
   bool match = score >= md.logit;
   if (explain == nullptr) return match;
@@ -260,6 +289,40 @@ bool Evaluator::model(const Rule &rule, const CohortState &state, cJSON *explain
   json_add_string(explain, "text", text.c_str());
   json_add(explain, "features", features.release());
   return match;
+}
+
+// As model(), reading again only the features whose measure may have moved
+// since the cached reading: its accumulator changed, its due time came, its
+// session or view window's context changed. A reading earlier than the cached
+// one reads everything (due times were taken going forward).
+bool Evaluator::cached_model(const Rule &rule, const CohortState &state, ModelCache *cache) {
+  const Model &md = *rule.model;
+  size_t n = md.features.size();
+  if (!cache->valid_ || now_.time_ms < cache->at_) {
+    cache->features_.assign(n, ModelCache::Entry{});
+    for (size_t k = 0; k < n; ++k) {
+      Scope scope = rule.conditions[md.features[k].condition].window.scope;
+      cache->features_[k].context = scope == Scope::session ? 1 : scope == Scope::view ? 2 : 0;
+    }
+  }
+  uint8_t moved = (cache->session_ != now_.session_id ? 1 : 0) | (cache->view_ != now_.view_id ? 2 : 0);
+  double score = md.bias;
+  int64_t due = kNoChange;
+  for (uint32_t k = 0; k < n; ++k) {
+    ModelCache::Entry &e = cache->features_[k];
+    if (e.stale || (e.context & moved) != 0 || now_.time_ms >= e.due) {
+      e.contribution = feature(rule, state, k, nullptr, &e.due);
+      e.stale = false;
+    }
+    score += e.contribution;
+    due = std::min(due, e.due);
+  }
+  cache->valid_ = true;
+  cache->at_ = now_.time_ms;
+  if (moved & 1) cache->session_.assign(now_.session_id);
+  if (moved & 2) cache->view_.assign(now_.view_id);
+  *changes_at_ = std::min(*changes_at_, due);
+  return score >= md.logit;
 }
 
 // Without an explanation to fill, groups stop at the first deciding child.

@@ -3,6 +3,7 @@
 #include <cjson/cJSON.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "rules/ast.h"
@@ -17,6 +18,35 @@ struct CohortRef {
   const CohortState *state;
 };
 
+// What polls keep of a model between readings (the engine keeps one per
+// cohort): each feature's contribution and when time alone may change it, so
+// a re-reading recomputes only the features whose measure may have moved and
+// adds up the rest as they were. The sum is the same, bit for bit: a
+// contribution is a function of its measure alone.
+class ModelCache {
+ public:
+  // Feature `k`'s accumulator took an event that changed its measure.
+  void changed(uint32_t k) {
+    if (k < features_.size()) features_[k].stale = true;
+  }
+  void clear() { valid_ = false; }
+
+ private:
+  friend class Evaluator;
+  // Side by side, so that a re-reading walks one small array and touches a
+  // feature's condition only to read it again.
+  struct Entry {
+    double contribution = 0;
+    int64_t due = 0;      // when time alone may change it
+    bool stale = true;    // its accumulator changed
+    uint8_t context = 0;  // 1: a session window, 2: a view window
+  };
+  bool valid_ = false;
+  int64_t at_ = 0;              // the reading it holds: a reading before it starts afresh
+  std::string session_, view_;  // that reading's context
+  std::vector<Entry> features_;
+};
+
 // One reading at `now` over a set of cohorts (indexed as in Definitions::cohorts).
 // `cohort` conditions with state "in" read the referenced cohort live, at the
 // same `now`; "entered" / "exited" read its recorded transitions.
@@ -28,7 +58,9 @@ class Evaluator {
   bool member(uint32_t index);
   // Computes it afresh, and sets *changes_at to the earliest time after `now`
   // at which it may change with no new event (a conservative bound).
-  bool member(uint32_t index, int64_t *changes_at);
+  // With `cache` (for a model; ignored for a rule), only what moved since the
+  // cached reading is read again.
+  bool member(uint32_t index, int64_t *changes_at, ModelCache *cache = nullptr);
   // Takes `member` as cohort `index`'s membership without reading it (a poll
   // knows nothing has moved it since it was recorded).
   void known(uint32_t index, bool member) { memo_[index] = member ? 1 : 0; }
@@ -42,6 +74,14 @@ class Evaluator {
 
  private:
   bool model(const Rule &rule, const CohortState &state, cJSON *explain);
+  bool cached_model(const Rule &rule, const CohortState &state, ModelCache *cache);
+  // Feature `k` of a model read now: its contribution; fills `explain` when given.
+  // With `due` (while a poll reads), when time alone may change it.
+  double feature(const Rule &rule, const CohortState &state, uint32_t k, cJSON *explain, int64_t *due);
+  double log1p_memo(double x);
+  struct MeasureMemo;
+  // What `acc` measures for `c` now, and when time alone may change it.
+  const MeasureMemo &measure_memo(const Condition &c, const Accumulator *acc);
   bool node(const Rule &rule, const CohortState &state, const Node &n, cJSON *explain);
   bool condition(const Condition &c, const Accumulator *acc, cJSON *explain);
   bool cohort_condition(const Condition &c, cJSON *explain);
@@ -51,6 +91,26 @@ class Evaluator {
   const Now &now_;
   std::vector<int8_t> memo_;       // -1 unknown, else 0 / 1
   int64_t *changes_at_ = nullptr;  // while member(index, changes_at) runs
+  // Models that share a feature's measure take log1p of the same number: the
+  // last few results, by the number's bits (a miss only costs the computation).
+  struct LogMemo {
+    bool set = false;
+    uint64_t bits = 0;
+    double value = 0;
+  };
+  LogMemo log_memo_[16];
+  // Models built from the same blocks read the same shared accumulator (a
+  // reading can cost a fold of its window): the last readings, by accumulator
+  // and metric, which with the window and the comparison of a property match
+  // (all in the gathering key) decide what it measures.
+  struct MeasureMemo {
+    const Accumulator *acc = nullptr;
+    Metric metric = Metric::count;
+    Measure m;
+    bool timed = false;  // changes_at taken (a poll reads)
+    int64_t changes_at = kNoChange;
+  };
+  std::vector<MeasureMemo> measure_memo_;  // 64 slots, made when a model is first read
 };
 
 }  // namespace co::rules

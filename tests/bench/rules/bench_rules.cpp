@@ -1,6 +1,8 @@
 // Rule engine benchmarks. Prints:
 //  - per-event cost (observe + poll) with 200 realistic cohorts over 10k events
-//    of history: p50 / p99, each call timed on its own;
+//    of history: p50 / p99, each call timed on its own; then the same with 50
+//    modeled cohorts (logistic models of six features) beside them, and what
+//    they add;
 //  - the naive way for comparison: the history in SQLite and one SQL query per
 //    cohort re-run after each event, and the ratio;
 //  - look-back of 100 cohorts over 50k events;
@@ -108,9 +110,10 @@ Cohorts make_cohorts(int n) {
       case 2: {
         // Completion thresholds from 30% to 70%: one accumulator, five decisions.
         std::string pct = std::to_string(3 + i / 8 % 5) + "0";
-        rule = std::string(
-                   R"({"logic":"AND","conditions":[{"type":"aggregate","event_type":"VideoCompletion","property":"percentage_watched","metric":"avg","operator":"gte","value":0.)") +
-               pct + R"(,"window_days":7}]})";
+        rule =
+            std::string(
+                R"({"logic":"AND","conditions":[{"type":"aggregate","event_type":"VideoCompletion","property":"percentage_watched","metric":"avg","operator":"gte","value":0.)") +
+            pct + R"(,"window_days":7}]})";
         sql = "SELECT avg(json_extract(props,'$.percentage_watched')) >= 0." + pct +
               " FROM events WHERE name='VideoCompletion' AND time > :now - 7*86400000";
         break;
@@ -130,8 +133,8 @@ Cohorts make_cohorts(int n) {
         rule =
             std::string(
                 R"({"logic":"AND","conditions":[{"type":"engagement","event_type":"Videoview","metric":"engaged_time","operator":"gte","value":)") +
-            std::to_string(900 * (1 + i / 8 % 4)) + R"(,"where":[{"property":"genre","operator":"eq","value":")" + genre +
-            R"("}],"window_days":7}]})";
+            std::to_string(900 * (1 + i / 8 % 4)) + R"(,"where":[{"property":"genre","operator":"eq","value":")" +
+            genre + R"("}],"window_days":7}]})";
         sql = "SELECT coalesce(sum(json_extract(c.props,'$.time_spent_seconds')),0) >= " +
               std::to_string(900 * (1 + i / 8 % 4)) +
               " FROM events p JOIN events c ON c.view=p.view AND c.name='VideoCompletion' WHERE p.name='Videoview' "
@@ -151,9 +154,10 @@ Cohorts make_cohorts(int n) {
       case 6: {
         // Top completion in this session from 75% to 90%.
         std::string pct = std::to_string(75 + 5 * (i / 8 % 4));
-        rule = std::string(
-                   R"({"logic":"AND","conditions":[{"type":"aggregate","event_type":"VideoCompletion","property":"percentage_watched","metric":"max","operator":"gte","value":0.)") +
-               pct + R"(,"window":"session"}]})";
+        rule =
+            std::string(
+                R"({"logic":"AND","conditions":[{"type":"aggregate","event_type":"VideoCompletion","property":"percentage_watched","metric":"max","operator":"gte","value":0.)") +
+            pct + R"(,"window":"session"}]})";
         sql = "SELECT max(json_extract(props,'$.percentage_watched')) >= 0." + pct +
               " FROM events WHERE name='VideoCompletion' AND session=:session";
         break;
@@ -169,6 +173,41 @@ Cohorts make_cohorts(int n) {
   }
   c.json += "]}";
   return c;
+}
+
+// Modeled cohorts as a lookalike export gives them: six features over the
+// same building blocks the rule cohorts use (so most share their
+// accumulators), one of their own (searches today), weights varying per model.
+std::string make_models(int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) {
+    const char *cat = kCategories[(i * 5) % 16];
+    const char *genre = kGenres[i % 6];
+    auto w = [i](double base) { return std::to_string(base * (1 + (i % 7) / 10.0)); };
+    out +=
+        std::string(R"(,{"id":"m)") + std::to_string(i) + R"(","rule":{"model":"logistic","bias":)" + w(-2.5) +
+        R"(,"threshold":0.)" + std::to_string(5 + i % 4) + R"(,"features":[)" +
+        R"({"name":"views","type":"event","event_type":"Videoview","where":[{"property":"categories","operator":"contains","value":")" +
+        cat + R"("}],"window_days":30,"transform":"log1p","weight":)" + w(0.9) + "}," +
+        R"({"name":"engaged","type":"engagement","event_type":"Videoview","metric":"engaged_time","where":[{"property":"genre","operator":"eq","value":")" +
+        genre + R"("}],"window_days":7,"transform":"cap","cap":3600,"weight":)" + w(0.0004) + "}," +
+        R"({"name":"completion","type":"aggregate","event_type":"VideoCompletion","property":"percentage_watched","metric":"avg","window_days":7,"weight":)" +
+        w(1.2) + "}," +
+        R"({"name":"since","type":"recency","event_type":"Videoview","where":[{"property":"genre","operator":"eq","value":")" +
+        genre + R"("}],"transform":"cap","cap":30,"default":30,"weight":)" + w(-0.04) + "}," +
+        R"({"name":"section","type":"property","event_type":"PageView","property":"section","operator":"eq","value":")" +
+        genre + R"(","weight":)" + w(0.5) + "}," +
+        R"({"name":"searches","type":"event","event_type":"Search","window_hours":24,"transform":"log1p","weight":)" +
+        w(0.3) + "}]}}";
+  }
+  return out;
+}
+
+// The rule cohorts' document with `models` modeled cohorts added.
+std::string with_models(const Cohorts &cohorts, int models) {
+  std::string json = cohorts.json;
+  json.insert(json.size() - 2, make_models(models));  // before the closing "]}"
+  return json;
 }
 
 struct Percentiles {
@@ -189,6 +228,9 @@ double now_ns() {
 struct Figures {
   Percentiles engine{}, naive{};
   Percentiles engine_p99_range{};  // lowest and highest p99 of the runs
+  Percentiles models{};            // with the 50 modeled cohorts beside the 200
+  Percentiles models_p99_range{};
+  double models_added_p99_us = 0;  // median over runs of (p99 with) - (p99 without)
   double lookback_ms = 0;
   double bytes_avg = 0;
   size_t bytes_max = 0;
@@ -202,30 +244,50 @@ Engine *loaded(Engine *e, const std::string &json, int64_t now) {
   return e;
 }
 
-// 10k events of history, then 10k more, each observed and polled and timed.
-// Five runs on fresh engines; the median run's p50 and p99 are reported (one
-// run's tail is at the mercy of whatever else the machine does).
+// One run: 10k events of history, then 10k more, each observed and polled and
+// timed on its own.
+Percentiles per_event_run(const std::string &json, const std::vector<StoredEvent> &history, Engine *engine) {
+  loaded(engine, json, history.front().time_ms);
+  for (int i = 0; i < 10000; ++i) {
+    engine->observe(history[i].event());
+    engine->poll(Now{history[i].time_ms, history[i].session, history[i].view});
+  }
+  std::vector<double> ns;
+  for (size_t i = 10000; i < history.size(); ++i) {
+    const StoredEvent &e = history[i];
+    double start = now_ns();
+    engine->observe(e.event());
+    engine->poll(Now{e.time_ms, e.session, e.view});
+    ns.push_back(now_ns() - start);
+  }
+  return percentiles(ns);
+}
+
+// The median run by p99, and the range of the p99s.
+Percentiles median_run(std::vector<Percentiles> runs, Percentiles *p99_range) {
+  std::sort(runs.begin(), runs.end(), [](const Percentiles &a, const Percentiles &b) { return a.p99_us < b.p99_us; });
+  *p99_range = {runs.front().p99_us, runs.back().p99_us};
+  return runs[runs.size() / 2];
+}
+
+// Five runs on fresh engines of the 200 rule cohorts, each followed by a run
+// with the 50 models beside them (alternating, so a busy moment of the
+// machine falls on both); the median run's p50 and p99 of each are reported,
+// and the median of the five differences at p99 (one run's tail is at the
+// mercy of whatever else the machine does).
 void BM_engine_per_event(benchmark::State &state) {
   Cohorts cohorts = make_cohorts(200);
+  std::string modeled = with_models(cohorts, 50);
   std::vector<StoredEvent> history = make_history(20000, 1);
   for (auto _ : state) {
-    std::vector<Percentiles> runs;
+    std::vector<Percentiles> rules_only, models;
+    std::vector<double> added;
     for (int run = 0; run < 5; ++run) {
       Engine engine;
-      loaded(&engine, cohorts.json, history.front().time_ms);
-      for (int i = 0; i < 10000; ++i) {
-        engine.observe(history[i].event());
-        engine.poll(Now{history[i].time_ms, history[i].session, history[i].view});
-      }
-      std::vector<double> ns;
-      for (size_t i = 10000; i < history.size(); ++i) {
-        const StoredEvent &e = history[i];
-        double start = now_ns();
-        engine.observe(e.event());
-        engine.poll(Now{e.time_ms, e.session, e.view});
-        ns.push_back(now_ns() - start);
-      }
-      runs.push_back(percentiles(ns));
+      rules_only.push_back(per_event_run(cohorts.json, history, &engine));
+      Engine with;
+      models.push_back(per_event_run(modeled, history, &with));
+      added.push_back(models.back().p99_us - rules_only.back().p99_us);
       if (run > 0) continue;
       size_t total = 0;
       std::vector<co::rules::SavedState> saved = engine.save();
@@ -235,12 +297,15 @@ void BM_engine_per_event(benchmark::State &state) {
       }
       g_figures.bytes_avg = static_cast<double>(total) / static_cast<double>(saved.size());
     }
-    std::sort(runs.begin(), runs.end(), [](const Percentiles &a, const Percentiles &b) { return a.p99_us < b.p99_us; });
-    g_figures.engine = runs[runs.size() / 2];
-    g_figures.engine_p99_range = {runs.front().p99_us, runs.back().p99_us};
+    g_figures.engine = median_run(rules_only, &g_figures.engine_p99_range);
+    g_figures.models = median_run(models, &g_figures.models_p99_range);
+    std::sort(added.begin(), added.end());
+    g_figures.models_added_p99_us = added[added.size() / 2];
   }
   state.counters["p50_us"] = g_figures.engine.p50_us;
   state.counters["p99_us"] = g_figures.engine.p99_us;
+  state.counters["models_p50_us"] = g_figures.models.p50_us;
+  state.counters["models_p99_us"] = g_figures.models.p99_us;
   state.counters["state_bytes_per_cohort"] = g_figures.bytes_avg;
   free_history(&history);
 }
@@ -342,6 +407,10 @@ int main(int argc, char **argv) {
       "\nrules: per event (observe + poll), 200 cohorts, 10k events of history: p50 %.2f us, p99 %.2f us (median of 5 "
       "runs; p99 %.2f-%.2f)\n",
       f.engine.p50_us, f.engine.p99_us, f.engine_p99_range.p50_us, f.engine_p99_range.p99_us);
+  std::printf(
+      "rules: the same with 50 modeled cohorts beside them (6 features each): p50 %.2f us, p99 %.2f us (median of 5 "
+      "runs; p99 %.2f-%.2f); the models add %.2f us at p99 (median of the 5 differences)\n",
+      f.models.p50_us, f.models.p99_us, f.models_p99_range.p50_us, f.models_p99_range.p99_us, f.models_added_p99_us);
   if (f.naive.p50_us > 0) {
     std::printf(
         "rules: naive SQLite (one query per cohort after each event): p50 %.0f us, p99 %.0f us -> %.0fx slower at "
