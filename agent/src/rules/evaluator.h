@@ -25,7 +25,8 @@ struct CohortRef {
 // contribution is a function of its measure alone.
 class ModelCache {
  public:
-  // Feature `k`'s accumulator took an event that changed its measure.
+  // Feature `k`'s accumulator took an event that changed its measure (a
+  // model's conditions are its features, in order: `k` is the condition's index).
   void changed(uint32_t k) {
     if (k < features_.size()) features_[k].stale = true;
   }
