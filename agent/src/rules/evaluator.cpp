@@ -300,12 +300,16 @@ bool Evaluator::cached_model(const Rule &rule, const CohortState &state, ModelCa
   size_t n = md.features.size();
   if (!cache->valid_ || now_.time_ms < cache->at_) {
     cache->features_.assign(n, ModelCache::Entry{});
+    cache->contexts_ = 0;
     for (size_t k = 0; k < n; ++k) {
       Scope scope = rule.conditions[md.features[k].condition].window.scope;
       cache->features_[k].context = scope == Scope::session ? 1 : scope == Scope::view ? 2 : 0;
+      cache->contexts_ |= cache->features_[k].context;
     }
   }
-  uint8_t moved = (cache->session_ != now_.session_id ? 1 : 0) | (cache->view_ != now_.view_id ? 2 : 0);
+  uint8_t moved = 0;
+  if ((cache->contexts_ & 1) != 0 && cache->session_ != now_.session_id) moved |= 1;
+  if ((cache->contexts_ & 2) != 0 && cache->view_ != now_.view_id) moved |= 2;
   double score = md.bias;
   int64_t due = kNoChange;
   for (uint32_t k = 0; k < n; ++k) {

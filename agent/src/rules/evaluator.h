@@ -43,6 +43,7 @@ class ModelCache {
     uint8_t context = 0;  // 1: a session window, 2: a view window
   };
   bool valid_ = false;
+  uint8_t contexts_ = 0;        // the entries' contexts together: none, no comparing of ids
   int64_t at_ = 0;              // the reading it holds: a reading before it starts afresh
   std::string session_, view_;  // that reading's context
   std::vector<Entry> features_;
