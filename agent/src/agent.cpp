@@ -375,6 +375,12 @@ void Agent::take_seams(const Seams &seams) {
   platform::parse_log_level(cfg_.log_level, level);
   log_->set_level(level);
   if (cfg_.log_target == "syslog" && own_logger_) log_->use_syslog("cohort");
+  // The parts that keep rows in the store, from the start: an agent whose
+  // open failed still flushes at close.
+  identity_.start(store_, *log_, *entropy_, cfg_.data_dir);
+  views_.start(store_);
+  outbox_.start(store_);
+  cohorts_.start(store_, *log_);
 }
 
 bool Agent::take_key(std::string &err) {
@@ -463,8 +469,6 @@ cohort_status Agent::load_state(const Seams &seams, std::string &err) {
     err = "cannot apply history bounds: " + store_.error();
     return COHORT_ESTORAGE;
   }
-  views_.start(store_);
-  outbox_.start(store_);
   Outcome views = recover_views();
   if (!views.ok()) {
     err = views.message;
@@ -691,8 +695,8 @@ Outcome Agent::m_status(const Params &, cJSON *result) {
   json_add_string(result, "session_id", session_.id.c_str());
   json_add_number(result, "queue_depth", static_cast<double>(counts_.outbox));
   json_add_number(result, "dead_letters", static_cast<double>(dead_letters_));
-  json_add_number(result, "definitions", static_cast<double>(definitions_.size()));
-  feed_.describe(json_add_object(result, "definitions_set"), definitions_.size());
+  json_add_number(result, "definitions", static_cast<double>(cohorts_.definitions().size()));
+  feed_.describe(json_add_object(result, "definitions_set"), cohorts_.definitions().size());
   // "ok", or "degraded" (working from memory) with the reason.
   json_add_string(result, "storage", store_.in_memory() ? "degraded" : "ok");
   if (store_.in_memory()) json_add_string(result, "storage_error", storage_error_.c_str());
@@ -740,7 +744,7 @@ Outcome Agent::m_consent_set(const Params &params, cJSON *result) {
     counts_.history = 0;
     counts_.outbox = 0;
     counts_.sent_seq = counts_.next_seq - 1;
-    (void)apply_definitions(definitions_doc_, true);  // the cohort state went with the history
+    (void)apply_definitions(cohorts_.doc(), true);  // the cohort state went with the history
   }
   CO_LOG(*log_, info, "consent %s", granted ? "granted" : "withdrawn");
   json_add_bool(result, "consent", consent_granted());

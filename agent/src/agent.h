@@ -23,6 +23,7 @@
 #include "config.h"
 #include "definitions_feed.h"
 #include "json.h"
+#include "local_cohorts.h"
 #include "open_views.h"
 #include "outbox.h"
 #include "params.h"
@@ -212,7 +213,6 @@ class Agent {
   Outcome apply_definitions(const std::string &doc, bool fresh_state);
   Outcome install_definitions(const std::string &doc,
                               const std::vector<std::pair<std::string, std::string>> &keep = {});
-  void restore_reported(const std::vector<rules::SavedState> &saved);
   bool reload_from_store();
   void load_definitions();
   void settle_cohorts();
@@ -363,12 +363,8 @@ class Agent {
   int64_t sent_total_ = 0;
   Caches caches_;
 
-  rules::Engine engine_;
-  DefinitionsFeed feed_;                        // the URL's signed definitions
-  std::string definitions_doc_;                 // the document in force
-  std::vector<rules::CohortInfo> definitions_;
-  std::string current_view_id_;                 // of the newest event that had one
-  int64_t state_saved_mono_ = 0;
+  DefinitionsFeed feed_;  // the URL's signed definitions
+  LocalCohorts cohorts_;
 
   // Membership changes waiting to be delivered once the lock is released.
   std::vector<std::string> pending_notifications_;

@@ -1,47 +1,17 @@
-// Local cohorts: the agent's side of the rule engine (agent/src/rules).
-//
-// The engine is pure; this file feeds it the stored history (look-back and
-// crash replay), every accepted event, and the clock; persists its state in
-// SQLite keyed by cohort id -> checksum with the last sequence it covers;
-// and turns membership changes into SegmentEntry / SegmentExit events and
-// cohorts.changed notifications.
-#include <algorithm>
-#include <map>
-#include <string_view>
-#include <unordered_set>
+// Local cohorts, the agent's side (local_cohorts.cpp feeds the engine and
+// keeps its state): membership changes become SegmentEntry / SegmentExit
+// events and cohorts.changed notifications; the definitions.* and explain
+// handlers.
 #include <cerrno>
 #include <cstring>
 
 #include "agent.h"
 #include "platform/files.h"
-#include "storage/cohort_state.h"
 
 namespace co {
 namespace {
 
-constexpr int64_t kSaveEveryMs = 60 * 1000;
 constexpr int kMaxSegmentRounds = 4;  // SegmentEntry events may move other cohorts
-
-const char *const kEmptyDefinitions = "{\"cohorts\":[]}";
-
-// Calls fn for every stored event of the current identity epoch with seq >
-// after, oldest first, as an engine event.
-template <typename F>
-bool for_each_event(storage::Store &store, int64_t epoch, int64_t after, F &&fn) {
-  return storage::read_epoch_events(store, epoch, after, [&](const storage::Stmt &q) {
-    std::string name = q.text(2), session = q.uuid(3), view = q.is_null(4) ? std::string() : q.uuid(4);
-    Json props = json_parse(q.text(5));
-    rules::Event e;
-    e.seq = q.int64(0);
-    e.time_ms = q.int64(1);
-    e.name = name;
-    e.session_id = session;
-    e.view_id = view;
-    e.properties = props.get();
-    fn(e);
-    return true;
-  });
-}
 
 }  // namespace
 
@@ -49,7 +19,7 @@ rules::Now Agent::rules_now() {
   rules::Now now;
   now.time_ms = now_wall();
   now.session_id = session_.id;
-  now.view_id = current_view_id_;
+  now.view_id = cohorts_.current_view();
   return now;
 }
 
@@ -57,73 +27,21 @@ rules::Now Agent::rules_now() {
 // is unchanged, look-back from the history for the rest, replay of what the
 // saved states missed. On error nothing changes.
 Outcome Agent::apply_definitions(const std::string &doc, bool fresh_state) {
-  std::vector<rules::SavedState> saved;
-  if (fresh_state) {
-    // The engine keeps in-memory state for unchanged rules: empty it first.
-    rules::LoadReport none;
-    engine_.load(kEmptyDefinitions, {}, now_wall(), &none);
-  } else {
-    storage::read_cohort_state(store_, [&](const storage::Stmt &q) {
-      saved.push_back({q.text(0), q.text(1), q.int64(2), q.text(3)});
-      return true;
-    });
-  }
-  rules::LoadReport report;
-  rules::Status st = engine_.load(doc, saved, now_wall(), &report);
-  if (!st.ok()) return failure(COHORT_ERULES, st.message);
-  for (const std::string &why : report.discarded) CO_LOG(*log_, warn, "%s; rebuilding it from history", why.c_str());
-  bool ok = true;
-  if (!report.lookback.empty()) {
-    ok = for_each_event(store_, identity_.epoch(), 0, [&](const rules::Event &e) { engine_.lookback(e); });
-    engine_.end_lookback();
-  }
-  if (ok && report.replay_after_seq != INT64_MAX) {
-    ok = for_each_event(store_, identity_.epoch(), report.replay_after_seq,
-                        [&](const rules::Event &e) { engine_.observe(e); });
-  }
-  if (!ok) CO_LOG(*log_, error, "cannot read the history for the cohorts: %s", store_.error().c_str());
-  if (!fresh_state) restore_reported(saved);
-  definitions_ = engine_.cohorts();
-  definitions_doc_ = doc;
+  Outcome st = cohorts_.load(doc, fresh_state, identity_.epoch(), now_wall());
+  if (!st.ok()) return st;
   settle_cohorts();
   save_cohort_state();
   return COHORT_OK;
 }
 
-// The SegmentEntry / SegmentExit events are the durable record of what was
-// reported; the saved state is written only now and then. Each cohort takes
-// the last transition recorded after its saved state (a crash in between
-// would otherwise report it again, or miss the change back).
-void Agent::restore_reported(const std::vector<rules::SavedState> &saved) {
-  std::map<std::string, int64_t> covered;
-  int64_t after = INT64_MAX;
-  for (const rules::SavedState &s : saved) covered[s.cohort_id] = s.seq;
-  for (const rules::CohortInfo &c : engine_.cohorts()) {
-    auto it = covered.find(c.id);
-    after = std::min(after, it == covered.end() ? 0 : it->second);
-  }
-  if (after == INT64_MAX) return;
-  storage::read_segment_events(store_, identity_.epoch(), after, [&](const storage::Stmt &q) {
-    Json props = json_parse(q.text(5));
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(props.get(), "segment_id");
-    if (!cJSON_IsString(id)) return true;
-    auto it = covered.find(id->valuestring);
-    if (it != covered.end() && q.int64(0) <= it->second) return true;
-    std::string session = q.uuid(3), view = q.is_null(4) ? std::string() : q.uuid(4);
-    engine_.reported(id->valuestring, q.text(1) == "SegmentEntry", rules::Now{q.int64(2), session, view});
-    return true;
-  });
-}
-
 // Reads the definitions at start: the configured file, else the last set put.
 void Agent::load_definitions() {
-  std::string newest = storage::newest_view_id(store_, identity_.epoch());
-  if (!newest.empty()) current_view_id_ = newest;
+  cohorts_.find_current_view(identity_.epoch());
   // The URL's last accepted set, verified again, before the file: at once,
   // without any network.
   if (restore_fetched_definitions()) return;
   std::string doc;
-  if (!store_.get_meta("definitions", doc)) doc = kEmptyDefinitions;
+  if (!store_.get_meta("definitions", doc)) doc = LocalCohorts::kEmptyDefinitions;
   if (!cfg_.cohorts_definitions.empty()) {
     feed_.superseded("file");
     std::string file;
@@ -139,7 +57,7 @@ void Agent::load_definitions() {
     CO_LOG(*log_, error, "cohort definitions rejected: %s; using the last good ones", applied.message.c_str());
     std::string last;
     if (!store_.get_meta("definitions", last) || !apply_definitions(last, false).ok()) {
-      (void)apply_definitions(kEmptyDefinitions, false);
+      (void)apply_definitions(LocalCohorts::kEmptyDefinitions, false);
     }
   }
 }
@@ -149,7 +67,7 @@ void Agent::load_definitions() {
 // on them follows (bounded rounds).
 void Agent::settle_cohorts() {
   for (int round = 0; round < kMaxSegmentRounds; ++round) {
-    rules::Changes ch = engine_.poll(rules_now());
+    rules::Changes ch = cohorts_.engine().poll(rules_now());
     if (ch.entered.empty() && ch.exited.empty()) return;
     if (consent_granted()) {
       for (int exited = 0; exited < 2; ++exited) {
@@ -171,7 +89,8 @@ void Agent::settle_cohorts() {
     }
     Json note(cJSON_CreateObject());
     cJSON *members = json_add_array(note.get(), "cohorts");
-    for (const std::string &id : engine_.members(rules_now())) json_append(members, cJSON_CreateString(id.c_str()));
+    for (const std::string &id : cohorts_.engine().members(rules_now()))
+      json_append(members, cJSON_CreateString(id.c_str()));
     cJSON *entered = json_add_array(note.get(), "entered");
     for (const std::string &id : ch.entered) json_append(entered, cJSON_CreateString(id.c_str()));
     cJSON *exited = json_add_array(note.get(), "exited");
@@ -182,7 +101,6 @@ void Agent::settle_cohorts() {
 
 // Feeds one stored event to the engine and settles membership.
 void Agent::observe_event(const Event &ev, int64_t seq) {
-  if (!ev.view_id.empty()) current_view_id_ = ev.view_id;
   rules::Event e;
   e.seq = seq;
   e.time_ms = ev.time_ms;
@@ -190,49 +108,26 @@ void Agent::observe_event(const Event &ev, int64_t seq) {
   e.session_id = ev.session_id;
   e.view_id = ev.view_id;
   e.properties = ev.properties.get();
-  engine_.observe(e);
+  cohorts_.observe(e);
 }
 
 void Agent::save_cohort_state() {
-  std::vector<rules::SavedState> states = engine_.save();
-  bool ok = store_.begin();
-  if (ok) {
-    storage::CohortStateWriter writer(store_);
-    for (const rules::SavedState &s : states) writer.add(s.cohort_id, s.checksum, s.seq, s.blob);
-    ok = writer.ok();
-  }
-  if (!ok || !store_.commit()) {
-    store_.rollback();
-    CO_LOG(*log_, warn, "cannot save the cohort state: %s", store_.error().c_str());
-    return;
-  }
-  state_saved_mono_ = clock_->mono_ms();
+  cohorts_.save_state(clock_->mono_ms());
 }
 
 // From the worker, about once a minute: membership moves with time alone, and
 // the state is saved now and then (a crash replays what it missed).
 void Agent::tick_cohorts() {
   settle_cohorts();
-  if (clock_->mono_ms() - state_saved_mono_ >= kSaveEveryMs) save_cohort_state();
+  if (cohorts_.save_due(clock_->mono_ms())) save_cohort_state();
 }
 
 void Agent::add_local_cohorts(cJSON *arr) {
-  for (const std::string &id : engine_.members(rules_now())) json_append(arr, cJSON_CreateString(id.c_str()));
+  for (const std::string &id : cohorts_.engine().members(rules_now())) json_append(arr, cJSON_CreateString(id.c_str()));
 }
 
 void Agent::add_local_activations(cJSON *out) {
-  Json acts(cJSON_CreateObject());
-  std::vector<std::string> list = engine_.members(rules_now());
-  std::unordered_set<std::string_view> members(list.begin(), list.end());
-  for (const rules::CohortInfo &c : definitions_) {
-    if (!members.count(c.id)) continue;
-    for (const std::string &platform : c.activations) {
-      cJSON *list = cJSON_GetObjectItemCaseSensitive(acts.get(), platform.c_str());
-      if (!list) list = json_add_array(acts.get(), platform.c_str());
-      json_append(list, cJSON_CreateString(c.id.c_str()));
-    }
-  }
-  merge_activations(out, acts.get());
+  cohorts_.add_activations(out, cohorts_.engine().members(rules_now()));
 }
 
 // Puts new definitions in force as one unit: the definitions, the
@@ -241,7 +136,7 @@ void Agent::add_local_activations(cJSON *out) {
 // old set in force, with nothing reported for the new one).
 Outcome Agent::install_definitions(const std::string &doc,
                                    const std::vector<std::pair<std::string, std::string>> &keep) {
-  std::string old_doc = definitions_doc_;
+  std::string old_doc = cohorts_.doc();
   if (!store_.begin()) return failure(COHORT_ESTORAGE, "definitions: " + store_.error());
   Outcome st = apply_definitions(doc, false);
   if (!st.ok()) {
@@ -265,15 +160,15 @@ Outcome Agent::m_definitions_put(const Params &params, cJSON *result) {
   Outcome st = install_definitions(json_print_checked(params.json()));
   if (!st.ok()) return st;
   feed_.superseded("put");
-  json_add_number(result, "count", static_cast<double>(definitions_.size()));
+  json_add_number(result, "count", static_cast<double>(cohorts_.definitions().size()));
   cJSON *sums = json_add_object(result, "checksums");
-  for (const rules::CohortInfo &c : definitions_) json_add_string(sums, c.id.c_str(), c.checksum.c_str());
+  for (const rules::CohortInfo &c : cohorts_.definitions()) json_add_string(sums, c.id.c_str(), c.checksum.c_str());
   return COHORT_OK;
 }
 
 Outcome Agent::m_definitions_get(const Params &, cJSON *result) {
   cJSON *arr = json_add_array(result, "cohorts");
-  for (const rules::CohortInfo &c : definitions_) {
+  for (const rules::CohortInfo &c : cohorts_.definitions()) {
     cJSON *o = json_append(arr, cJSON_CreateObject());  // owned by arr before it is filled
     json_add_string(o, "id", c.id.c_str());
     json_add_string(o, "name", c.name.c_str());
@@ -288,7 +183,7 @@ Outcome Agent::m_definitions_get(const Params &, cJSON *result) {
 Outcome Agent::m_definitions_reload(const Params &, cJSON *result) {
   if (feed_.enabled()) return reload_definitions_url(result);
   if (cfg_.cohorts_definitions.empty()) {
-    json_add_number(result, "count", static_cast<double>(definitions_.size()));
+    json_add_number(result, "count", static_cast<double>(cohorts_.definitions().size()));
     json_add_string(result, "source", "none configured");
     return COHORT_OK;
   }
@@ -299,7 +194,7 @@ Outcome Agent::m_definitions_reload(const Params &, cJSON *result) {
   Outcome st = install_definitions(doc);
   if (!st.ok()) return st;
   feed_.superseded("file");
-  json_add_number(result, "count", static_cast<double>(definitions_.size()));
+  json_add_number(result, "count", static_cast<double>(cohorts_.definitions().size()));
   json_add_string(result, "source", cfg_.cohorts_definitions.c_str());
   return COHORT_OK;
 }
@@ -307,10 +202,10 @@ Outcome Agent::m_definitions_reload(const Params &, cJSON *result) {
 Outcome Agent::m_definitions_preview(const Params &params, cJSON *result) {
   const cJSON *rule = params.get("rule");
   std::unique_ptr<rules::Preview> preview;
-  rules::Status st = rules::Preview::compile(engine_, json_print_checked(rule), &preview);
+  rules::Status st = rules::Preview::compile(cohorts_.engine(), json_print_checked(rule), &preview);
   if (!st.ok()) return failure(COHORT_ERULES, st.message);
   if (consent_granted() &&
-      !for_each_event(store_, identity_.epoch(), 0, [&](const rules::Event &e) { preview->observe(e); })) {
+      !cohorts_.for_each_event(identity_.epoch(), 0, [&](const rules::Event &e) { preview->observe(e); })) {
     return failure(COHORT_ESTORAGE, "history: " + store_.error());
   }
   Json answer = json_parse(preview->explain(rules_now()));
@@ -324,7 +219,7 @@ Outcome Agent::m_definitions_preview(const Params &params, cJSON *result) {
 Outcome Agent::m_explain(const Params &params, cJSON *result) {
   std::string id = params.string("cohort_id");
   std::string json;
-  rules::Status st = engine_.explain(id, rules_now(), &json);
+  rules::Status st = cohorts_.engine().explain(id, rules_now(), &json);
   if (!st.ok()) return failure(COHORT_ENOTFOUND, "cohort_id: " + st.message);
   Json answer = json_parse(json);
   for (const char *key : {"match", "explain"}) {

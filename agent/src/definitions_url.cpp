@@ -63,7 +63,7 @@ void Agent::fetch_definitions(std::unique_lock<std::mutex> &lock) {
                                                           {kFetchedKey, std::to_string(now_wall())}});
     if (installed.ok()) {
       CO_LOG(*log_, info, "definitions version %lld from %s: %zu cohorts", static_cast<long long>(r.check.version),
-             feed_.url().c_str(), definitions_.size());
+             feed_.url().c_str(), cohorts_.definitions().size());
     }
   }
   if (r.verdict == DefinitionsVerdict::refuse) {
@@ -77,7 +77,7 @@ Outcome Agent::reload_definitions_url(cJSON *result) {
   feed_.fetch_now();
   wake_ = true;  // not wake_worker(true): that would also cut the CCS back-off short
   wake_cv_.notify_one();
-  json_add_number(result, "count", static_cast<double>(definitions_.size()));
+  json_add_number(result, "count", static_cast<double>(cohorts_.definitions().size()));
   json_add_string(result, "source", feed_.url().c_str());
   json_add_bool(result, "fetching", true);
   return COHORT_OK;

@@ -8,7 +8,6 @@
 namespace co {
 
 Outcome Agent::load_identity() {
-  identity_.start(store_, *log_, *entropy_, cfg_.data_dir);
   Outcome st = identity_.load();
   if (!st.ok()) return st;
   std::string v;
@@ -100,8 +99,8 @@ Outcome Agent::new_identity(bool drop_history) {
     // Before the new user's cohorts record anything.
     if (!storage::count_all_events(store_, counts_.history)) counts_.history = counts_.outbox;
     caches_.forget("behavioral");
-    current_view_id_.clear();
-    (void)apply_definitions(definitions_doc_, true);  // a new user starts with no cohort state
+    cohorts_.clear_current_view();
+    (void)apply_definitions(cohorts_.doc(), true);  // a new user starts with no cohort state
   }
   if (!identity_.save_file()) CO_LOG(*log_, warn, "cannot write the identity file in %s", cfg_.data_dir.c_str());
   return COHORT_OK;
