@@ -1,6 +1,12 @@
 // The agent: one engine behind the three faces (C API, socket, CLI). Every
 // public method of the socket protocol is a handler here; cohort_call()
 // dispatches to them under the agent's lock.
+//
+// Its parts, each with one owner and its own header: Identity
+// (user_identity.h), ClockTrust, Caches, Views (open_views.h), LocalCohorts,
+// Outbox and Backoff; the SQL is storage/'s. mu_ guards the agent and every
+// part; the sync worker lets go of it only while a request is in flight, and
+// calls that wait on the network (method_waits) take it themselves.
 #pragma once
 #include <atomic>
 #include <cohort/cohort.h>
