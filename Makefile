@@ -7,7 +7,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 
 .PHONY: all deps build demo test test-host test-cross test-aarch64 test-armhf test-asan test-tsan \
-        soak bench cross install package footprint clean
+        soak fleet-sim bench cross install package footprint clean
 
 all: build
 
@@ -53,6 +53,11 @@ test: test-host test-cross
 # COHORT_SOAK=1 makes each use its full load and print its figures.
 soak: build
 	@cd build/host-debug && COHORT_SOAK=1 ctest --output-on-failure -V -L soak
+
+# A million agents' scheduling against the API on a virtual clock: reboots,
+# an outage, a 429 storm (requests per second over time; goal <= 2x steady).
+fleet-sim: build
+	@build/host-debug/tests/fleet/fleet_sim
 
 bench: deps
 	@cmake --preset host-release >/dev/null

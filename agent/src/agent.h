@@ -41,6 +41,7 @@
 #include "storage/events.h"
 #include "storage/store.h"
 #include "storage/transaction.h"
+#include "sync_plan.h"
 #include "user_identity.h"
 
 namespace co {
@@ -262,7 +263,7 @@ class Agent {
   bool build_batch(Batch &batch);
   // True when the batch left the outbox (delivered, or dead-lettered).
   bool settle_batch(const Batch &batch, platform::HttpResponse &resp);
-  void note_sync_failure(const platform::HttpResponse &resp, bool config);
+  void note_sync_failure(const platform::HttpResponse &resp, sync_plan::Verdict verdict);
   bool record_settled(const Batch &batch, const platform::HttpResponse &resp, bool delivered);
   void take_answer(const cJSON *answer);
   void settle_contextual(const ContextJob &job, const platform::HttpResponse &resp);

@@ -11,6 +11,7 @@
 
 #include "json.h"
 #include "storage/store.h"
+#include "sync_plan.h"
 
 namespace co {
 
@@ -27,7 +28,7 @@ struct OutboxBatch {
 
 class Outbox {
  public:
-  static constexpr size_t kBatch = 10;
+  static constexpr size_t kBatch = sync_plan::kBatchEvents;
 
   void start(storage::Store &store) { store_ = &store; }
   // The next batch after `sent_seq` (segment_events: whether the agent's own

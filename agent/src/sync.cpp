@@ -21,6 +21,7 @@
 #include <unordered_set>
 
 #include "agent.h"
+#include "sync_plan.h"
 #include "platform/files.h"
 #include "requests.h"
 #include "storage/boots.h"
@@ -74,23 +75,8 @@ std::string error_text(const platform::HttpResponse &r) {
   return msg;
 }
 
-// What an answer to a CCS batch means for the events in it.
-enum class Verdict {
-  delivered,     // 2xx we could read: the batch leaves the outbox
-  refused,       // the API says the batch itself is bad: dead-lettered
-  config_fault,  // the key or the URL is wrong: kept, until the configuration changes
-  retry,         // anything else (network, 5xx, 408, 429, an unreadable 2xx): kept, tried again
-};
-
-Verdict verdict_of(int status, bool readable) {
-  if (status >= 200 && status < 300) return readable ? Verdict::delivered : Verdict::retry;
-  if (status == 400 || status == 413 || status == 422) return Verdict::refused;
-  // Every other 4xx but 408 and 429 says the request could not be taken as
-  // configured (401/403 key, 404/405 URL, 415 or 406 a proxy in between):
-  // trying the same batch again soon changes nothing, dropping it loses it.
-  if (status >= 400 && status < 500 && status != 408 && status != 429) return Verdict::config_fault;
-  return Verdict::retry;
-}
+using sync_plan::Verdict;
+using sync_plan::verdict_of;
 
 // status.last_sync.error for a configuration fault.
 const char *config_fault_name(int status) {
@@ -126,8 +112,7 @@ cohort_status Agent::start_sync(const Seams &seams, std::string &err) {
   if (cfg_.sync_initial_delay_s > 0) {
     uint64_t r = 0;
     entropy_->fill(&r, sizeof r);
-    backoff_.defer_until(clock_->mono_ms() +
-                         static_cast<int64_t>(r % static_cast<uint64_t>(cfg_.sync_initial_delay_s * 1000 + 1)));
+    backoff_.defer_until(sync_plan::first_attempt_at(clock_->mono_ms(), r, cfg_.sync_initial_delay_s));
   }
   feed_.defer_until(backoff_.retry_at());  // the definitions' first fetch waits for the fleet delay too
   worker_ = std::thread([this] { worker_main(); });
@@ -362,7 +347,7 @@ bool Agent::settle_batch(const Batch &batch, platform::HttpResponse &resp) {
   }
   Verdict verdict = verdict_of(resp.status, readable);
   if (verdict == Verdict::retry || verdict == Verdict::config_fault) {
-    note_sync_failure(resp, verdict == Verdict::config_fault);
+    note_sync_failure(resp, verdict);
     return false;
   }
   bool delivered = verdict == Verdict::delivered;
@@ -382,7 +367,7 @@ bool Agent::settle_batch(const Batch &batch, platform::HttpResponse &resp) {
     return false;
   }
   counts_.outbox -= leaving;
-  backoff_.succeeded();
+  sync_plan::settle(backoff_, verdict, clock_->mono_ms(), 0, resp.retry_after_s);
   if (!delivered) {
     dead_letters_ = std::min<int64_t>(dead_letters_ + 1, kMaxDeadLetters);
     last_sync_ok_ = false;
@@ -403,7 +388,8 @@ bool Agent::settle_batch(const Batch &batch, platform::HttpResponse &resp) {
 
 // The batch is kept (network, 5xx, a configuration fault): why, for status,
 // and when it goes again.
-void Agent::note_sync_failure(const platform::HttpResponse &resp, bool config) {
+void Agent::note_sync_failure(const platform::HttpResponse &resp, Verdict verdict) {
+  bool config = verdict == Verdict::config_fault;
   bool was_config_fault = last_sync_status_ != 0 && last_sync_error_ == config_fault_name(last_sync_status_);
   last_sync_ok_ = false;
   last_sync_status_ = resp.status;
@@ -412,7 +398,9 @@ void Agent::note_sync_failure(const platform::HttpResponse &resp, bool config) {
   if (config) last_sync_detail_ += std::string("; ") + config_fault_hint(resp.status);
   // A wrong key or URL is not fixed by trying again soon: it waits for a
   // new configuration (which resumes at once), and meanwhile asks about hourly.
-  backoff(resp.retry_after_s, config ? Backoff::kConfigFaultCapMs : Backoff::kCapMs);
+  uint32_t r = 0;
+  entropy_->fill(&r, sizeof r);
+  sync_plan::settle(backoff_, verdict, clock_->mono_ms(), r, resp.retry_after_s);
   // A wrong key is worth a warning once, not at every hourly attempt.
   if (config && !was_config_fault) {
     CO_LOG(*log_, warn, "CCS API: %s (%s); %lld events kept", last_sync_error_.c_str(), last_sync_detail_.c_str(),
