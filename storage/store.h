@@ -101,6 +101,30 @@ class Store {
   // caller then gets a fresh one to finalize (owned == true).
   sqlite3_stmt *prepare(const char *sql, bool &owned);
 
+  // What the sender records after an answer (the send cursor, a dead letter,
+  // the cached answers) is committed, while one of these lives, without a
+  // sync of its own when every commit is synced (sync_interval_ms 0): an
+  // acknowledged event then costs exactly one fsync, and the record rides on
+  // the next synced commit. A power cut may lose such a record, never an
+  // event: the batch is then sent again (the API takes events at least once).
+  // Not inside a transaction.
+  class Unsynced {
+   public:
+    explicit Unsynced(Store &store)
+        : store_(store), on_(store.sync_interval_ms_ == 0 && store.db_ && !store.in_memory_ && store.depth_ == 0) {
+      if (on_) on_ = store_.exec("PRAGMA synchronous=NORMAL");
+    }
+    ~Unsynced() {
+      if (on_) store_.exec("PRAGMA synchronous=FULL");
+    }
+    Unsynced(const Unsynced &) = delete;
+    Unsynced &operator=(const Unsynced &) = delete;
+
+   private:
+    Store &store_;
+    bool on_;
+  };
+
   // Key/value pairs of the meta table.
   bool get_meta(const char *key, std::string &value);
   bool set_meta(const char *key, std::string_view value);

@@ -270,6 +270,7 @@ bool Agent::run_round() {
   // Without memory for the answers: the contextual jobs are dropped (best
   // effort: the next view or ad break asks again), the batch stays queued.
   if (resps.size() != reqs.size()) throw std::bad_alloc();
+  storage::Store::Unsynced bookkeeping(store_);  // no fsync of its own for what the answers leave
   for (size_t i = 0; i < jobs.size(); ++i) {
     if (!stop_) settle_contextual(jobs[i], resps[i]);
   }

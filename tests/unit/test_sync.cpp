@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "io_counter.h"
 #include "sync_fixture.h"
 #include "unit_test.h"
 
@@ -883,4 +884,22 @@ UNIT_TEST(a_batch_delivered_as_the_disk_fills_is_not_sent_again) {
   for (size_t i = 0; i < delivered.size(); ++i) {
     if (delivered[i] != 1) fail_msg("event %zu delivered %d times", i, delivered[i]);
   }
+}
+
+// With storage.sync_interval_ms 0 an acknowledged event costs exactly one
+// fsync: what the sender records after an answer (the send cursor, the cached
+// answer) is committed without a sync of its own and rides on the next one.
+UNIT_TEST(one_fsync_per_acknowledged_event) {
+  bench::count_io();  // SQLite's default VFS from here on: before the store opens
+  Fixture f;
+  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, kAnswer); });
+  f.open("\"storage\":{\"sync_interval_ms\":0}");
+  f.sync();
+  uint64_t before = bench::io().syncs;
+  for (int i = 0; i < 20; ++i) {
+    f.track(1);
+    co::Json r = f.sync();  // sent and settled before the next
+    assert_int_equal(test::num(r.get(), "pending"), 0);
+  }
+  assert_int_equal(bench::io().syncs - before, 20);
 }
