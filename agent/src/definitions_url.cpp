@@ -4,6 +4,8 @@
 // worker without the agent's lock (no caller ever waits on one), and an
 // accepted set put in force with look-back, stored with its signature, in one
 // transaction.
+#include <cstdlib>
+
 #include "agent.h"
 #include "requests.h"
 
@@ -29,7 +31,8 @@ bool Agent::restore_fetched_definitions() {
   }
   store_.get_meta(kEtagKey, etag);
   store_.get_meta(kFetchedKey, at);
-  DefinitionsCheck check = feed_.restore(body, sig, etag, at.empty() ? 0 : std::stoll(at));
+  // A damaged time reads as none (strtoll: no exception at start).
+  DefinitionsCheck check = feed_.restore(body, sig, etag, strtoll(at.c_str(), nullptr, 10));
   if (check.verdict != DefinitionsVerdict::accept) {
     CO_LOG(*log_, error, "the stored definitions from %s no longer verify (%s); not used", feed_.url().c_str(),
            check.reason.c_str());
