@@ -39,18 +39,6 @@ constexpr const char *kKey = "bench-device-key";
 // here): the reference for "10x Snowplow live".
 constexpr double kSnowplowLiveUs = 516;
 
-long long write_bytes() {
-  FILE *f = fopen("/proc/self/io", "r");
-  if (!f) return -1;
-  char line[128];
-  long long v = -1;
-  while (fgets(line, sizeof line, f)) {
-    if (sscanf(line, "write_bytes: %lld", &v) == 1) break;
-  }
-  fclose(f);
-  return v;
-}
-
 double us_since(Clock::time_point t0) { return std::chrono::duration<double, std::micro>(Clock::now() - t0).count(); }
 
 struct Options {
@@ -112,7 +100,7 @@ Run run_track(const std::string &dir, const Options &o, int n, bool small, bool 
   for (int i = 0; i < 64; ++i) props.push_back(small ? bench::small_props() : bench::direct_api_props(i));
   Run r;
   r.us.reserve(static_cast<size_t>(n));
-  long long k0 = write_bytes();
+  long long k0 = bench::process_write_bytes();
   bench::Io io0 = bench::io();
   auto t0 = Clock::now();
   for (int i = 0; i < n; ++i) {
@@ -127,7 +115,7 @@ Run run_track(const std::string &dir, const Options &o, int n, bool small, bool 
     }
   }
   cohort_close(a);
-  r.kernel_bytes = write_bytes() - k0;
+  r.kernel_bytes = bench::process_write_bytes() - k0;
   r.io = bench::io() - io0;
   return r;
 }

@@ -9,18 +9,7 @@
 #include <cstdlib>
 #include <string>
 
-// Bytes this process caused to be written to storage (/proc/self/io), or -1.
-static long long write_bytes() {
-  FILE *f = fopen("/proc/self/io", "r");
-  if (!f) return -1;
-  char line[128];
-  long long v = -1;
-  while (fgets(line, sizeof line, f)) {
-    if (sscanf(line, "write_bytes: %lld", &v) == 1) break;
-  }
-  fclose(f);
-  return v;
-}
+#include "io_counter.h"
 
 static long long file_size(const std::string &path) {
   struct stat st {};
@@ -51,7 +40,7 @@ int main(int argc, char **argv) {
   cohort_call(a, "status", nullptr, &out);
   cohort_free(out);
   long long before = file_size(db) + file_size(db + "-wal");
-  long long io_before = write_bytes();
+  long long io_before = bench::process_write_bytes();
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < n; ++i) {
     if (cohort_track(a, "Videoview", props) != COHORT_OK) {
@@ -61,7 +50,7 @@ int main(int argc, char **argv) {
   }
   auto t1 = std::chrono::steady_clock::now();
   double secs = std::chrono::duration<double>(t1 - t0).count();
-  long long io_after = write_bytes();
+  long long io_after = bench::process_write_bytes();
   if (io_before >= 0 && io_after >= 0) {
     printf("storage writes: %.2f MB per 1,000 tracked events (write_bytes, WAL included)\n",
            static_cast<double>(io_after - io_before) / n * 1000 / 1e6);
@@ -104,13 +93,13 @@ int main(int argc, char **argv) {
     return 1;
   }
   int m = n / 10;
-  io_before = write_bytes();
+  io_before = bench::process_write_bytes();
   auto t4 = std::chrono::steady_clock::now();
   for (int i = 0; i < m; ++i) {
     if (cohort_track(a, "Videoview", props) != COHORT_OK) return 1;
   }
   double ssecs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t4).count();
-  io_after = write_bytes();
+  io_after = bench::process_write_bytes();
   printf("track (durable against power cuts: storage.sync_interval_ms 0, an fsync each, C API): %d events in %.3f s"
          " = %.0f events/s (%.1f us/event), %.2f MB written per 1,000\n",
          m, ssecs, m / ssecs, ssecs * 1e6 / m, static_cast<double>(io_after - io_before) / m * 1000 / 1e6);

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 
 namespace bench {
@@ -94,6 +95,18 @@ void count_io() {
   g_vfs.xGetLastError = v_error;
   g_vfs.xCurrentTimeInt64 = v_time64;
   sqlite3_vfs_register(&g_vfs, 1);
+}
+
+long long process_write_bytes() {
+  FILE *f = fopen("/proc/self/io", "r");
+  if (!f) return -1;
+  char line[128];
+  long long v = -1;
+  while (fgets(line, sizeof line, f)) {
+    if (sscanf(line, "write_bytes: %lld", &v) == 1) break;
+  }
+  fclose(f);
+  return v;
 }
 
 Io io() {

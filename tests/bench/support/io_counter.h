@@ -21,5 +21,8 @@ void count_io();
 // What was counted since the process started (zeros before count_io()).
 Io io();
 Io operator-(const Io &a, const Io &b);
+// Bytes this process caused to be written to storage (/proc/self/io
+// write_bytes: what the kernel was given, in pages), or -1.
+long long process_write_bytes();
 
 }  // namespace bench
