@@ -13,6 +13,7 @@
 #include "json.h"
 #include "platform/sha256.h"
 #include "rules/parser.h"
+#include "test_util.h"
 #include "unit_test.h"
 
 #ifndef COHORT_TEST_DATA
@@ -25,13 +26,7 @@ using co::DefinitionsCheck;
 using co::DefinitionsInForce;
 using co::DefinitionsVerdict;
 
-std::string slurp(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  assert_true(in.good());
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using test::slurp;
 std::string doc(const std::string &name) {
   return slurp(std::string(COHORT_TEST_DATA) + "/definitions/" + name);
 }

@@ -9,6 +9,7 @@
 
 
 #include "definitions_feed.h"
+#include "test_util.h"
 #include "unit_test.h"
 
 #ifndef COHORT_TEST_DATA
@@ -23,13 +24,7 @@ using co::platform::HttpResponse;
 
 constexpr int64_t kWall = 1767225600000;  // 2026-01-01
 
-std::string slurp(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  assert_true(in.good());
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using test::slurp;
 std::string doc(const std::string &name) { return slurp(std::string(COHORT_TEST_DATA) + "/definitions/" + name); }
 
 co::Config config() {

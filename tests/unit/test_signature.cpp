@@ -15,6 +15,7 @@
 #include <mbedtls/base64.h>
 
 #include "platform/signature.h"
+#include "test_util.h"
 #include "unit_test.h"
 
 #ifndef COHORT_TEST_DATA
@@ -31,13 +32,7 @@ std::string data_path(const std::string &name) {
   return std::string(COHORT_TEST_DATA) + "/signature/" + name;
 }
 
-std::string slurp(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  assert_true(in.good());
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using test::slurp;
 std::string fixture(const std::string &name) {
   return slurp(data_path(name));
 }

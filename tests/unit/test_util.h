@@ -1,6 +1,9 @@
 // Shared by the unit tests: CMocka, a scratch directory, an agent with fakes.
 #pragma once
 // clang-format off
+// Before cmocka.h: its fail() macro would break <ios>.
+#include <fstream>
+#include <sstream>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -174,5 +177,14 @@ struct AgentFixture {
     open_with(extra, delayed);
   }
 };
+
+// A file's whole content (a fixture); fails the test when it cannot be read.
+inline std::string slurp(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  assert_true(in.good());
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
 
 }  // namespace test
