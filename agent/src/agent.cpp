@@ -694,7 +694,7 @@ Outcome Agent::m_status(const Params &, cJSON *result) {
   json_add_bool(result, "consent_required", cfg_.consent_required);
   json_add_string(result, "session_id", session_.id.c_str());
   json_add_number(result, "queue_depth", static_cast<double>(counts_.outbox));
-  json_add_number(result, "dead_letters", static_cast<double>(dead_letters_));
+  json_add_number(result, "dead_letters", static_cast<double>(sender_.dead_letters()));
   json_add_number(result, "definitions", static_cast<double>(cohorts_.definitions().size()));
   feed_.describe(json_add_object(result, "definitions_set"), cohorts_.definitions().size());
   // "ok", or "degraded" (working from memory) with the reason.
@@ -704,25 +704,10 @@ Outcome Agent::m_status(const Params &, cJSON *result) {
   cJSON *clock = json_add_object(result, "clock");
   json_add_bool(clock, "trusted", check_clock());
   json_add_number(clock, "untimed_events", static_cast<double>(counts_.untimed));
-  cJSON *sync = json_add_object(result, "last_sync");
-  if (synced_once_) {
-    json_add_bool(sync, "ok", last_sync_ok_);
-    json_add_string(sync, "at", format_iso8601(last_sync_at_).c_str());
-  } else {
-    json_add_null(sync, "ok");
-    json_add_null(sync, "at");
-  }
+  sender_.describe(json_add_object(result, "last_sync"));
   // Extension: whether the API key is there ("missing": api.key_file not
   // provisioned yet, or no key configured; nothing is sent without one).
   json_add_string(result, "api_key", cfg_.api_key.empty() ? "missing" : "set");
-  if (last_sync_error_.empty()) json_add_null(sync, "error");
-  else json_add_string(sync, "error", last_sync_error_.c_str());
-  // Extension: the HTTP status of that failure, and what the API said.
-  if (last_sync_status_ == 0) json_add_null(sync, "http_status");
-  else json_add_number(sync, "http_status", last_sync_status_);
-  if (last_sync_detail_.empty()) json_add_null(sync, "detail");
-  else json_add_string(sync, "detail", last_sync_detail_.c_str());
-  json_add_number(sync, "sent", static_cast<double>(sent_total_));
   cJSON *hist = json_add_object(result, "history");
   json_add_number(hist, "events", static_cast<double>(counts_.history));
   json_add_number(hist, "evicted", static_cast<double>(counts_.evicted));
@@ -798,7 +783,7 @@ Outcome Agent::m_config_reload(const Params &params, cJSON *result) {
     wake_cv_.notify_one();
   }
   if (api_changed) {
-    backoff_.restart();  // the server's Retry-After still stands
+    sender_.backoff().restart();  // the server's Retry-After still stands
     wake_worker(true);
   }
   for (const cJSON *k = restart->child; k; k = k->next) {

@@ -4,7 +4,7 @@
 //
 // Its parts, each with one owner and its own header: Identity
 // (user_identity.h), ClockTrust, Caches, Views (open_views.h), LocalCohorts,
-// Outbox and Backoff; the SQL is storage/'s. mu_ guards the agent and every
+// Outbox and Sender (with its Backoff); the SQL is storage/'s. mu_ guards the agent and every
 // part; the sync worker lets go of it only while a request is in flight, and
 // calls that wait on the network (method_waits) take it themselves.
 #pragma once
@@ -28,10 +28,12 @@
 #include "clock_trust.h"
 #include "config.h"
 #include "definitions_feed.h"
+#include "iso8601.h"
 #include "json.h"
 #include "local_cohorts.h"
 #include "open_views.h"
 #include "outbox.h"
+#include "sender.h"
 #include "params.h"
 #include "platform/clock.h"
 #include "platform/crypto.h"
@@ -263,11 +265,11 @@ class Agent {
   bool build_batch(Batch &batch);
   // True when the batch left the outbox (delivered, or dead-lettered).
   bool settle_batch(const Batch &batch, platform::HttpResponse &resp);
-  void note_sync_failure(const platform::HttpResponse &resp, sync_plan::Verdict verdict);
   bool record_settled(const Batch &batch, const platform::HttpResponse &resp, bool delivered);
   void take_answer(const cJSON *answer);
   void settle_contextual(const ContextJob &job, const platform::HttpResponse &resp);
-  void backoff(int64_t retry_after_s, int64_t cap_ms);
+  // Something of ours failed: the next CCS attempt after a back-off.
+  void back_off();
   bool queued_for_ccs(const std::string &event_name) const;
   // Text that leaves the agent (status, dead letters) without the API key.
   std::string redact(std::string text) const;
@@ -354,20 +356,11 @@ class Agent {
   bool wake_ = false;
   bool urgent_ = false;               // skip the back-off once (sync.now, view.start)
   int64_t rounds_ = 0;                // passes completed
-  bool ccs_busy_ = false;             // a CCS request is in flight
   std::deque<ContextJob> ctx_jobs_;
-  Backoff backoff_;  // of the CCS requests
-  bool last_sync_ok_ = false;
-  bool synced_once_ = false;
-  int64_t last_sync_at_ = 0;          // wall ms
-  std::string last_sync_error_;
-  int last_sync_status_ = 0;          // the HTTP status of the last failure, 0: none
+  Sender sender_;  // the CCS requests: back-off, in flight, status.last_sync
   bool key_pending_ = false;          // api.key_file not there yet: nothing is sent
   int64_t key_checked_mono_ = 0;      // when the worker last looked for it
-  std::string last_sync_detail_;      // what the API said, and what to do about it
-  int64_t dead_letters_ = 0;
   uint64_t purges_ = 0;               // consent withdrawals so far
-  int64_t sent_total_ = 0;
   Caches caches_;
 
   DefinitionsFeed feed_;  // the URL's signed definitions
@@ -383,11 +376,5 @@ class Agent {
 // Adds each platform's ids to out[platform], skipping ids already there, in
 // order: the first source keeps its place (local, then CCS, then contextual).
 void merge_activations(cJSON *out, const cJSON *activations);
-
-// ISO 8601 date-time -> Unix ms (UTC). Accepts "Z" or "+hh:mm" offsets and
-// fractional seconds. False for anything else.
-bool parse_iso8601(const std::string &s, int64_t &ms);
-// Unix ms -> "YYYY-MM-DDTHH:MM:SS.mmmZ".
-std::string format_iso8601(int64_t ms);
 
 }  // namespace co

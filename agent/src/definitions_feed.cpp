@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "agent.h"  // format_iso8601
+#include "iso8601.h"
 
 namespace co {
 namespace {

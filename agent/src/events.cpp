@@ -223,7 +223,7 @@ bool Agent::purge_behavioral() {
   if (!storage::purge_behavioral(store_, counts_.next_seq - 1)) return false;
   ++purges_;
   caches_.forget("behavioral");
-  dead_letters_ = 0;
+  sender_.set_dead_letters(0);
   return true;
 }
 

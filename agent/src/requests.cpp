@@ -102,6 +102,16 @@ std::string url_encoded_key(const std::string &key) {
   return out;
 }
 
+std::string redact_key(std::string text, const std::string &key) {
+  if (key.empty()) return text;
+  for (const std::string &secret : {key, url_encoded_key(key)}) {
+    for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
+      text.replace(at, secret.size(), "[redacted]");
+    }
+  }
+  return text;
+}
+
 platform::HttpRequest ccs_request(const Config &cfg, const cJSON *body) {
   platform::HttpRequest req;
   req.url = base_url(cfg.api_ccs_url) +

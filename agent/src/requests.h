@@ -36,5 +36,8 @@ std::vector<platform::HttpRequest> definitions_requests(const Config &cfg, const
 // The query-string form of the key: percent-encoded, as it appears in a URL
 // (what a secret scan or a redaction must also look for).
 std::string url_encoded_key(const std::string &key);
+// `text` with the key, as given and as in a URL, replaced by "[redacted]":
+// for text that leaves the agent (status, dead letters, logs).
+std::string redact_key(std::string text, const std::string &key);
 
 }  // namespace co

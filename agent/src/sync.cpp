@@ -30,18 +30,10 @@
 namespace co {
 namespace {
 
-constexpr int64_t kMaxDeadLetters = 100;
 constexpr size_t kMaxContextualPerRound = 4;
 
 constexpr int64_t kIdlePollMs = 60 * 1000;
 constexpr int64_t kKeyPollMs = 30 * 1000;  // how often a missing key file is looked for
-
-// Media types are case-insensitive (RFC 9110, 8.3.1).
-bool is_json(const platform::HttpResponse &r) {
-  std::string type = r.content_type;
-  for (char &c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return type.find("json") != std::string::npos;
-}
 
 }  // namespace
 
@@ -62,40 +54,6 @@ void merge_activations(cJSON *out, const cJSON *activations) {
   }
 }
 
-namespace {
-
-// The error text of an answer: the HttpErrorResponse message when there is one.
-std::string error_text(const platform::HttpResponse &r) {
-  if (r.status == 0) return r.timed_out ? "timeout: " + r.error : "network: " + r.error;
-  std::string msg = "HTTP " + std::to_string(r.status);
-  Json body = json_parse(r.body);
-  const cJSON *m = cJSON_GetObjectItemCaseSensitive(body.get(), "message");
-  if (!cJSON_IsString(m)) m = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(body.get(), "error"), "message");
-  if (cJSON_IsString(m)) msg += ": " + std::string(m->valuestring).substr(0, 300);
-  return msg;
-}
-
-using sync_plan::Verdict;
-using sync_plan::verdict_of;
-
-// status.last_sync.error for a configuration fault.
-const char *config_fault_name(int status) {
-  switch (status) {
-    case 401: return "unauthorized";
-    case 403: return "forbidden";
-    case 404: return "not_found";
-    case 405: return "method_not_allowed";
-    default: return "rejected";
-  }
-}
-
-const char *config_fault_hint(int status) {
-  return status == 401 || status == 403 ? "check api.key / api.key_file (and api.key_in); events stay queued"
-                                        : "check api.ccs_url; events stay queued";
-}
-
-}  // namespace
-
 cohort_status Agent::start_sync(const Seams &seams, std::string &err) {
   if (seams.transport) {
     transport_ = seams.transport;
@@ -106,15 +64,17 @@ cohort_status Agent::start_sync(const Seams &seams, std::string &err) {
     if (!own_transport_) return COHORT_ECONFIG;
     transport_ = own_transport_.get();
   }
-  storage::count_dead_letters(store_, dead_letters_);
+  int64_t dead_letters = 0;
+  storage::count_dead_letters(store_, dead_letters);
+  sender_.set_dead_letters(dead_letters);
   // Fleet reboots: the first sync waits like a back-off, so new events do not
   // end it early; an explicit sync.now or a view start does (urgent wake).
   if (cfg_.sync_initial_delay_s > 0) {
     uint64_t r = 0;
     entropy_->fill(&r, sizeof r);
-    backoff_.defer_until(sync_plan::first_attempt_at(clock_->mono_ms(), r, cfg_.sync_initial_delay_s));
+    sender_.backoff().defer_until(sync_plan::first_attempt_at(clock_->mono_ms(), r, cfg_.sync_initial_delay_s));
   }
-  feed_.defer_until(backoff_.retry_at());  // the definitions' first fetch waits for the fleet delay too
+  feed_.defer_until(sender_.backoff().retry_at());  // the definitions' first fetch waits for the fleet delay too
   worker_ = std::thread([this] { worker_main(); });
   return COHORT_OK;
 }
@@ -138,7 +98,7 @@ void Agent::stop_sync() {
 
 void Agent::wake_worker(bool urgent) {
   // A new event need not wake a worker that is already due, or backing off.
-  if (!urgent && (wake_ || backoff_.waiting(clock_->mono_ms()))) return;
+  if (!urgent && (wake_ || sender_.backoff().waiting(clock_->mono_ms()))) return;
   wake_ = true;
   urgent_ = urgent_ || urgent;
   wake_cv_.notify_one();
@@ -161,7 +121,7 @@ void Agent::worker_main() {
     // Events waiting for a trusted wall clock: look at the clock every second.
     if (key_pending_ && now - key_checked_mono_ >= kKeyPollMs) check_key_file();
     int64_t due = key_pending_                                                     ? key_checked_mono_ + kKeyPollMs
-                  : counts_.outbox > 0 && consent_granted() && !waiting_for_clock_ ? std::max(backoff_.retry_at(), now)
+                  : counts_.outbox > 0 && consent_granted() && !waiting_for_clock_ ? std::max(sender_.backoff().retry_at(), now)
                   : waiting_for_clock_                                             ? now + 1000
                                                                                    : now + kIdlePollMs;
     if (store_.in_memory()) due = std::min(due, storage_retry_mono_ + kStorageRetryMs);
@@ -175,7 +135,7 @@ void Agent::worker_main() {
     }
     wake_ = false;
     // An explicit request skips our own back-off, never the server's Retry-After.
-    if (urgent_) backoff_.skip_own_delay();
+    if (urgent_) sender_.backoff().skip_own_delay();
     urgent_ = false;
     lock.unlock();
     // Out of memory in a pass ends the pass, not the process: its transaction
@@ -202,8 +162,8 @@ void Agent::worker_main() {
       retry_storage();
     } catch (...) {
       recover_from_throw();
-      ccs_busy_ = false;
-      backoff(-1, Backoff::kCapMs);
+      sender_.set_in_flight(false);
+      back_off();
       CO_LOG(*log_, warn, "sync pass cut short: out of memory");
     }
     rounds_ += 1;
@@ -255,14 +215,14 @@ bool Agent::run_round() {
   bool ccs = build_batch(batch);
   if (reqs.empty() && !ccs) return false;
   if (ccs) reqs.push_back(batch.req);
-  ccs_busy_ = ccs;
+  sender_.set_in_flight(ccs);
   lock.unlock();
 
   std::vector<platform::HttpResponse> resps;
   transport_->post_all(reqs, resps);
 
   lock.lock();
-  ccs_busy_ = false;
+  sender_.set_in_flight(false);
   for (const ContextJob &job : jobs) {
     auto it = std::find_if(ctx_jobs_.begin(), ctx_jobs_.end(), [&](const ContextJob &j) { return j.url == job.url; });
     if (it != ctx_jobs_.end()) ctx_jobs_.erase(it);
@@ -283,29 +243,21 @@ bool Agent::queued_for_ccs(const std::string &event_name) const {
   return cfg_.sync_send_segment_events || (event_name != "SegmentEntry" && event_name != "SegmentExit");
 }
 
-std::string Agent::redact(std::string text) const {
-  if (cfg_.api_key.empty()) return text;
-  for (const std::string &secret : {cfg_.api_key, url_encoded_key(cfg_.api_key)}) {
-    for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
-      text.replace(at, secret.size(), "[redacted]");
-    }
-  }
-  return text;
-}
+std::string Agent::redact(std::string text) const { return redact_key(std::move(text), cfg_.api_key); }
 
 // Reads the next batch: the oldest queued events of one identity epoch (the
 // agent's own segment events kept back), in time order within the request.
 // False when there is nothing to send now (empty, backing off, the clock
 // not yet trusted, the disk failing).
 bool Agent::build_batch(Batch &batch) {
-  if (stop_ || !consent_granted() || counts_.outbox == 0 || backoff_.waiting(clock_->mono_ms())) return false;
+  if (stop_ || !consent_granted() || counts_.outbox == 0 || sender_.backoff().waiting(clock_->mono_ms())) return false;
   OutboxBatch next;
   if (!outbox_.next(counts_.sent_seq, cfg_.sync_send_segment_events, next)) {
     // The events stay queued: the pass goes on in memory if the disk is at
     // fault (degrade_after_fault), and the next send comes after a back-off.
     waiting_for_clock_ = false;
     CO_LOG(*log_, warn, "cannot read the outbox: %s", store_.error().c_str());
-    backoff(-1, Backoff::kCapMs);
+    back_off();
     return false;
   }
   waiting_for_clock_ = next.waiting_for_clock;
@@ -331,85 +283,38 @@ bool Agent::build_batch(Batch &batch) {
 
 bool Agent::settle_batch(const Batch &batch, platform::HttpResponse &resp) {
   if (stop_ && resp.status == 0) return false;  // abandoned at shutdown: retried next start
-  last_sync_at_ = clock_->wall_ms();
-  synced_once_ = true;
+  sender_.attempted(clock_->wall_ms());
   // Consent withdrawn while the request was out: its rows are gone, and
   // nothing of the answer may be kept. (After an identity reset the rows are
   // still there and leave as usual; the answer is not cached: other epoch.)
   if (batch.purges != purges_) return true;
-  bool ok2xx = resp.status >= 200 && resp.status < 300;
-  Json answer = ok2xx ? json_parse(resp.body) : nullptr;
-  bool readable = answer && cJSON_IsObject(answer.get()) && is_json(resp);
-  if (ok2xx && !readable) {
-    // A 2xx we cannot read: the events may or may not have been taken; send
-    // again later rather than lose them.
-    resp.status = 0;
-    resp.error = "malformed answer from the CCS API";
-  }
-  Verdict verdict = verdict_of(resp.status, readable);
-  if (verdict == Verdict::retry || verdict == Verdict::config_fault) {
-    note_sync_failure(resp, verdict);
-    return false;
-  }
-  bool delivered = verdict == Verdict::delivered;
-  // Delivered (2xx) or refused for good (400/413/422): the batch leaves the
-  // outbox. The queue may have given up some of the batch while it was out
-  // (queue full): only what is still queued leaves, and the cursor never
-  // moves back.
+  // The queue may have given up some of the batch while it was out (queue
+  // full): only what is still queued leaves, and the cursor never moves back.
   int64_t prev_sent = counts_.sent_seq;
   int64_t leaving = std::count_if(batch.seqs.begin(), batch.seqs.end(), [&](int64_t s) { return s > prev_sent; });
+  Sender::Attempt at;
+  at.now_mono = clock_->mono_ms();
+  at.random = [this] {
+    uint32_t r = 0;
+    entropy_->fill(&r, sizeof r);
+    return r;
+  };
+  at.api_key = cfg_.api_key;
+  at.queued = counts_.outbox;
   // A disk that refuses the record of a batch the server has: recorded in
   // memory instead, or the batch would go out again from there.
-  if (!record_settled(batch, resp, delivered) && !(degrade_after_fault() && record_settled(batch, resp, delivered))) {
-    last_sync_error_ = "storage: " + store_.error();
-    last_sync_status_ = 0;
-    last_sync_detail_ = last_sync_error_;
-    backoff(-1, Backoff::kCapMs);  // never a hot loop, whatever fails
-    return false;
-  }
+  at.record = [&](sync_plan::Verdict verdict) -> std::string {
+    bool delivered = verdict == sync_plan::Verdict::delivered;
+    if (record_settled(batch, resp, delivered) || (degrade_after_fault() && record_settled(batch, resp, delivered))) {
+      return "";
+    }
+    return store_.error();
+  };
+  Sender::Settled settled = sender_.settle(resp, batch.seqs.size(), at, *log_);
+  if (!settled.leaves) return false;
   counts_.outbox -= leaving;
-  sync_plan::settle(backoff_, verdict, clock_->mono_ms(), 0, resp.retry_after_s);
-  if (!delivered) {
-    dead_letters_ = std::min<int64_t>(dead_letters_ + 1, kMaxDeadLetters);
-    last_sync_ok_ = false;
-    last_sync_status_ = resp.status;
-    last_sync_error_ = last_sync_detail_ = redact(error_text(resp));
-    CO_LOG(*log_, warn, "CCS refused a batch of %zu events (%s); dead-lettered", batch.seqs.size(),
-           last_sync_error_.c_str());
-    return true;
-  }
-  last_sync_ok_ = true;
-  last_sync_error_.clear();
-  last_sync_detail_.clear();
-  last_sync_status_ = 0;
-  sent_total_ += static_cast<int64_t>(batch.seqs.size());
-  if (batch.epoch == identity_.epoch()) take_answer(answer.get());
+  if (settled.answer && batch.epoch == identity_.epoch()) take_answer(settled.answer.get());
   return true;
-}
-
-// The batch is kept (network, 5xx, a configuration fault): why, for status,
-// and when it goes again.
-void Agent::note_sync_failure(const platform::HttpResponse &resp, Verdict verdict) {
-  bool config = verdict == Verdict::config_fault;
-  bool was_config_fault = last_sync_status_ != 0 && last_sync_error_ == config_fault_name(last_sync_status_);
-  last_sync_ok_ = false;
-  last_sync_status_ = resp.status;
-  last_sync_detail_ = redact(error_text(resp));
-  last_sync_error_ = config ? config_fault_name(resp.status) : last_sync_detail_;
-  if (config) last_sync_detail_ += std::string("; ") + config_fault_hint(resp.status);
-  // A wrong key or URL is not fixed by trying again soon: it waits for a
-  // new configuration (which resumes at once), and meanwhile asks about hourly.
-  uint32_t r = 0;
-  entropy_->fill(&r, sizeof r);
-  sync_plan::settle(backoff_, verdict, clock_->mono_ms(), r, resp.retry_after_s);
-  // A wrong key is worth a warning once, not at every hourly attempt.
-  if (config && !was_config_fault) {
-    CO_LOG(*log_, warn, "CCS API: %s (%s); %lld events kept", last_sync_error_.c_str(), last_sync_detail_.c_str(),
-           static_cast<long long>(counts_.outbox));
-  } else {
-    CO_LOG(*log_, info, "CCS sync failed (%s); retry in %lld ms", last_sync_detail_.c_str(),
-           static_cast<long long>(backoff_.retry_at() - clock_->mono_ms()));
-  }
 }
 
 // The batch leaves the outbox in one transaction: the cursor moves past it
@@ -422,7 +327,7 @@ bool Agent::record_settled(const Batch &batch, const platform::HttpResponse &res
     // Kept with the API's own error body: its message and cause say why;
     // for inspection, not forever.
     ok = storage::add_dead_letter(store_, clock_->wall_ms(), resp.status, redact(resp.body).substr(0, 4096),
-                                  batch.req.body, kMaxDeadLetters) &&
+                                  batch.req.body, Sender::kMaxDeadLetters) &&
          ok;
     // A stateless state the server refuses would poison every later batch.
     if (cfg_.api_mode == "stateless") ok = ok && store_.delete_meta("ccs_state");
@@ -458,10 +363,10 @@ void Agent::take_answer(const cJSON *answer) {
   cache_put("behavioral", "behavioral", std::move(cached), cfg_.cache_behavioral_ttl_s);
 }
 
-void Agent::backoff(int64_t retry_after_s, int64_t cap_ms) {
+void Agent::back_off() {
   uint32_t r = 0;
   entropy_->fill(&r, sizeof r);
-  backoff_.failed(clock_->mono_ms(), r, cap_ms, retry_after_s);
+  sender_.back_off(clock_->mono_ms(), r);
 }
 
 void Agent::queue_contextual(const std::string &url, Json page_properties) {
@@ -478,7 +383,7 @@ void Agent::settle_contextual(const ContextJob &job, const platform::HttpRespons
   Json answer = resp.status >= 200 && resp.status < 300 && is_json(resp) ? json_parse(resp.body) : nullptr;
   if (!answer || !cJSON_IsObject(answer.get())) {
     // Contextual answers are best effort: the next view or ad break asks again.
-    CO_LOG(*log_, info, "contextual API failed for a URL (%s)", redact(error_text(resp)).c_str());
+    CO_LOG(*log_, info, "contextual API failed for a URL (%s)", redact(answer_error_text(resp)).c_str());
     return;
   }
   // The documented answer is {activations}; an answer without them is kept
@@ -551,7 +456,7 @@ Outcome Agent::m_activations_get(const Params &params, cJSON *result) {
         url.empty() || caches_.get(ctx_key, clock_->mono_ms()) ||
         std::none_of(ctx_jobs_.begin(), ctx_jobs_.end(), [&](const ContextJob &j) { return j.url == url; });
     bool ccs_ready = !consent_granted() || key_pending_ ||
-                     (!ccs_busy_ && (counts_.outbox == 0 || backoff_.waiting(clock_->mono_ms())));
+                     (!sender_.in_flight() && (counts_.outbox == 0 || sender_.backoff().waiting(clock_->mono_ms())));
     return stop_ || (ctx_ready && ccs_ready);
   };
   bool in_time = done_cv_.wait_for(lock, std::chrono::milliseconds(timeout), fresh);
@@ -568,7 +473,7 @@ Outcome Agent::m_activations_get(const Params &params, cJSON *result) {
     merge_activations(contextual.get(), acts);
     if (cfg_.activations_merge) merge_activations(merged.get(), acts);
   }
-  bool stale = !in_time || (consent_granted() && !last_sync_ok_ && synced_once_) || (!url.empty() && !c);
+  bool stale = !in_time || (consent_granted() && sender_.failing()) || (!url.empty() && !c);
   json_add(result, "activations", merged.release());
   json_add(result, "contextual", contextual.release());
   json_add_bool(result, "stale", stale);
@@ -587,23 +492,23 @@ Outcome Agent::m_activations_get(const Params &params, cJSON *result) {
 Outcome Agent::m_sync_now(const Params &params, cJSON *result) {
   int64_t timeout = params.integer("timeout_ms");
   std::unique_lock<std::mutex> lock(mu_);
-  int64_t sent_before = sent_total_;
+  int64_t sent_before = sender_.sent();
   int64_t round = rounds_;
   wake_worker(true);
   // Done when a whole pass has run after this call and nothing is left to
   // send now (empty outbox, or the pass failed and backs off).
   done_cv_.wait_for(lock, std::chrono::milliseconds(timeout), [&] {
     return stop_ || key_pending_ ||
-           (rounds_ > round && !wake_ && (counts_.outbox == 0 || !consent_granted() || backoff_.retry_at() > 0));
+           (rounds_ > round && !wake_ && (counts_.outbox == 0 || !consent_granted() || sender_.backoff().retry_at() > 0));
   });
   if (stop_) return closing();
-  json_add_number(result, "sent", static_cast<double>(sent_total_ - sent_before));
+  json_add_number(result, "sent", static_cast<double>(sender_.sent() - sent_before));
   json_add_number(result, "pending", static_cast<double>(consent_granted() ? counts_.outbox : 0));
-  json_add_number(result, "dead_letters", static_cast<double>(dead_letters_));
+  json_add_number(result, "dead_letters", static_cast<double>(sender_.dead_letters()));
   if (key_pending_) {
     json_add_string(result, "error", ("no API key: api.key_file " + cfg_.api_key_file + " does not exist yet").c_str());
-  } else if (!last_sync_error_.empty()) {
-    json_add_string(result, "error", last_sync_error_.c_str());
+  } else if (!sender_.error().empty()) {
+    json_add_string(result, "error", sender_.error().c_str());
   }
   return COHORT_OK;
 }
@@ -621,7 +526,7 @@ Outcome Agent::m_dead_letters_get(const Params &params, cJSON *result) {
     platform::HttpResponse answer;
     answer.status = static_cast<int>(q.int64(2));
     answer.body = q.text(3);
-    json_add_string(d, "error", error_text(answer).c_str());
+    json_add_string(d, "error", answer_error_text(answer).c_str());
     Json body = json_parse(answer.body);
     const cJSON *err = cJSON_GetObjectItemCaseSensitive(body.get(), "error");
     for (const char *field : {"message", "cause"}) {
@@ -636,7 +541,7 @@ Outcome Agent::m_dead_letters_get(const Params &params, cJSON *result) {
                     static_cast<double>(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(payload.get(), "events"))));
     return true;
   });
-  json_add_number(result, "total", static_cast<double>(dead_letters_));
+  json_add_number(result, "total", static_cast<double>(sender_.dead_letters()));
   return COHORT_OK;
 }
 
