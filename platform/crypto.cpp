@@ -9,6 +9,8 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "platform/mutex.h"
+
 namespace co::platform {
 namespace {
 
@@ -29,7 +31,7 @@ class SystemEntropy final : public Entropy {
   SystemEntropy &operator=(const SystemEntropy &) = delete;
 
   bool fill(void *buf, size_t len) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (!ok_) return false;
     auto *p = static_cast<unsigned char *>(buf);
     while (len > 0) {
@@ -42,8 +44,8 @@ class SystemEntropy final : public Entropy {
   }
 
  private:
-  std::mutex mu_;
-  mbedtls_ctr_drbg_context drbg_;
+  Mutex mu_;
+  mbedtls_ctr_drbg_context drbg_ CO_GUARDED_BY(mu_);
   bool ok_ = false;
 };
 

@@ -89,13 +89,13 @@ class FakeTransport final : public Transport {
  public:
   using Handler = std::function<void(const HttpRequest &, HttpResponse &)>;
   void set_handler(Handler h) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     handler_ = std::move(h);
   }
   void post(const HttpRequest &req, HttpResponse &resp) override {
     Handler h;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       sent_.push_back(req);
       h = handler_;
     }
@@ -108,16 +108,16 @@ class FakeTransport final : public Transport {
     }
   }
   std::vector<HttpRequest> sent() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     return sent_;
   }
   void abort() override { aborted_ = true; }
   bool aborted() const { return aborted_; }
 
  private:
-  std::mutex mu_;
-  Handler handler_;
-  std::vector<HttpRequest> sent_;
+  Mutex mu_;
+  Handler handler_ CO_GUARDED_BY(mu_);
+  std::vector<HttpRequest> sent_ CO_GUARDED_BY(mu_);
   std::atomic<bool> aborted_{false};
 };
 

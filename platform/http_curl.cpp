@@ -10,6 +10,7 @@
 #include "platform/files.h"
 #include "platform/http.h"
 #include "platform/http_internal.h"
+#include "platform/mutex.h"
 
 namespace co::platform {
 namespace {
@@ -150,7 +151,7 @@ class CurlTransport final : public Transport {
   // The one code path of post() and post_all(). One call at a time: the easy
   // handles and the multi handle are not to be shared between threads.
   void perform_all(const HttpRequest *reqs, HttpResponse *resps, size_t n) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     for (size_t i = 0; i < n; ++i) resps[i] = HttpResponse();
     std::vector<Transfer> transfers;
     try {
@@ -166,7 +167,7 @@ class CurlTransport final : public Transport {
 
   // Sets the transfer up on easy handle `slot` and adds it to the multi
   // handle; a transfer that cannot be started is done, with its error.
-  void start(Transfer &t, size_t slot, const HttpRequest &req, HttpResponse &resp) {
+  void start(Transfer &t, size_t slot, const HttpRequest &req, HttpResponse &resp) CO_REQUIRES(mu_) {
     t.slot = slot;
     t.sink.resp = &resp;
     t.sink.max_body = req.max_body > 0 ? req.max_body : kMaxBody;
@@ -190,7 +191,7 @@ class CurlTransport final : public Transport {
 
   // The pool grows to the most requests sent at once and is kept: making an
   // easy handle costs allocations, and a handle kept is one fewer to fail.
-  CURL *easy_at(size_t slot) {
+  CURL *easy_at(size_t slot) CO_REQUIRES(mu_) {
     if (slot >= pool_.size()) pool_.resize(slot + 1, nullptr);
     if (!pool_[slot]) pool_[slot] = curl_easy_init();
     return pool_[slot];
@@ -315,7 +316,7 @@ class CurlTransport final : public Transport {
 
   // Takes the transfer out of the multi handle (its connection, when whole,
   // stays in the cache for the next call) and settles its answer.
-  void finish(Transfer &t) {
+  void finish(Transfer &t) CO_REQUIRES(mu_) {
     if (t.added && curl_multi_remove_handle(multi_, t.easy) != CURLM_OK) {
       // Still attached: a handle we cannot reuse. Cleaning it up detaches it.
       curl_easy_cleanup(t.easy);
@@ -335,9 +336,10 @@ class CurlTransport final : public Transport {
     }
   }
 
-  std::mutex mu_;
+  Mutex mu_;  // one call at a time
+  // abort() wakes it from another thread: curl_multi_wakeup() is made for that.
   CURLM *multi_ = nullptr;
-  std::vector<CURL *> pool_;  // easy handles, slot i for the i-th request of a call
+  std::vector<CURL *> pool_ CO_GUARDED_BY(mu_);  // easy handles, slot i for the i-th request of a call
   std::string ca_file_;
   std::string ca_path_;
   std::atomic<bool> aborted_{false};

@@ -22,20 +22,20 @@ bool parse_log_level(const std::string &name, LogLevel &out) {
 Logger::Logger() : level_(LogLevel::warn) {}
 
 void Logger::set_sink(Sink sink, void *user) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   sink_ = sink;
   sink_user_ = user;
 }
 
 void Logger::use_syslog(const char *ident) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
   syslog_ = true;
 }
 
 void Logger::add_secret(const std::string &secret) {
   if (secret.empty()) return;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   // Each reload names the key again: keep one copy.
   if (std::find(secrets_.begin(), secrets_.end(), secret) == secrets_.end()) secrets_.push_back(secret);
 }
@@ -83,7 +83,7 @@ void Logger::log(LogLevel level, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   std::string line;
   try {
     line = redact(buf);

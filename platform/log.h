@@ -1,10 +1,12 @@
 // Logging with levels, to stderr or syslog, with secrets redacted: a line
 // never carries the API key or anything shaped like an e-mail address.
 #pragma once
+#include <atomic>
 #include <cstdarg>
-#include <mutex>
 #include <string>
 #include <vector>
+
+#include "platform/mutex.h"
 
 namespace co::platform {
 
@@ -19,8 +21,9 @@ class Logger {
 
   // Default: warn and above to stderr.
   Logger();
-  void set_level(LogLevel level) { level_ = level; }
-  LogLevel level() const { return level_; }
+  // The level is read on every call, from any thread, without the lock.
+  void set_level(LogLevel level) { level_.store(level, std::memory_order_relaxed); }
+  LogLevel level() const { return level_.load(std::memory_order_relaxed); }
   // Replaces the output (stderr by default); nullptr restores stderr.
   void set_sink(Sink sink, void *user);
   void use_syslog(const char *ident);
@@ -30,18 +33,18 @@ class Logger {
   // Never throws: a line that cannot be redacted for lack of memory is
   // replaced by a fixed one, never written unredacted.
   void log(LogLevel level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-  bool enabled(LogLevel level) const { return level <= level_; }
+  bool enabled(LogLevel level) const { return level <= this->level(); }
 
  private:
-  std::string redact(std::string line) const;
-  void emit(LogLevel level, const char *line);  // under mu_
+  std::string redact(std::string line) const CO_REQUIRES(mu_);
+  void emit(LogLevel level, const char *line) CO_REQUIRES(mu_);
 
-  mutable std::mutex mu_;
-  LogLevel level_;
-  Sink sink_ = nullptr;
-  void *sink_user_ = nullptr;
-  bool syslog_ = false;
-  std::vector<std::string> secrets_;
+  mutable Mutex mu_;
+  std::atomic<LogLevel> level_;
+  Sink sink_ CO_GUARDED_BY(mu_) = nullptr;
+  void *sink_user_ CO_GUARDED_BY(mu_) = nullptr;
+  bool syslog_ CO_GUARDED_BY(mu_) = false;
+  std::vector<std::string> secrets_ CO_GUARDED_BY(mu_);
 };
 
 // Replaces e-mail-shaped words (x@y.z) by "[email]"; exposed for tests.

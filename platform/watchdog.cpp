@@ -14,6 +14,7 @@
 
 #include "platform/http.h"
 #include "platform/http_internal.h"
+#include "platform/mutex.h"
 
 namespace co::platform {
 namespace {
@@ -58,7 +59,7 @@ class WatchdogTransport final : public Transport {
     aborted_ = true;
     std::shared_ptr<Call> call;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (inner_) inner_->abort();
       call = current_.lock();
     }
@@ -88,7 +89,7 @@ class WatchdogTransport final : public Transport {
       return;
     }
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (!inner_) inner_ = std::shared_ptr<Transport>(make_());
       call->transport = inner_;
       current_ = call;
@@ -134,16 +135,16 @@ class WatchdogTransport final : public Transport {
   // Leaves the call's transport to its thread; the next call gets a new one.
   void abandon(Call &call) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (inner_ == call.transport) inner_.reset();
     }
     call.transport->abort();
   }
 
   std::function<std::unique_ptr<Transport>()> make_;
-  std::mutex mu_;
-  std::shared_ptr<Transport> inner_;
-  std::weak_ptr<Call> current_;
+  Mutex mu_;
+  std::shared_ptr<Transport> inner_ CO_GUARDED_BY(mu_);  // the transport calls share until one is abandoned
+  std::weak_ptr<Call> current_ CO_GUARDED_BY(mu_);       // the call abort() wakes
   std::atomic<bool> aborted_{false};
 };
 

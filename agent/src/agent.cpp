@@ -654,7 +654,7 @@ cohort_status Agent::call(const char *method, const char *params_json, std::stri
 }
 
 void Agent::subscribe(cohort_changed_fn fn, void *user) {
-  std::lock_guard<std::mutex> lock(subscriber_mu_);
+  platform::MutexLock lock(subscriber_mu_);
   subscriber_ = fn;
   subscriber_user_ = user;
 }
@@ -666,7 +666,7 @@ void Agent::deliver(const std::vector<std::string> &changes) {
   cohort_changed_fn fn = nullptr;
   void *user = nullptr;
   {
-    std::lock_guard<std::mutex> lock(subscriber_mu_);
+    platform::MutexLock lock(subscriber_mu_);
     fn = subscriber_;
     user = subscriber_user_;
   }

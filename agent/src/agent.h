@@ -39,6 +39,7 @@
 #include "platform/crypto.h"
 #include "platform/http.h"
 #include "platform/log.h"
+#include "platform/mutex.h"
 #include "rules/engine.h"
 #include "storage/events.h"
 #include "storage/store.h"
@@ -124,7 +125,7 @@ class Agent {
     std::lock_guard<std::mutex> lock(mu_);
     return store_.in_memory();
   }
-  void subscribe(cohort_changed_fn fn, void *user);
+  void subscribe(cohort_changed_fn fn, void *user) CO_EXCLUDES(subscriber_mu_);
 
   // Begins closing, from any thread: the background sync stops (a request
   // in flight is abandoned, its batch stays queued) and every call waiting on
@@ -183,7 +184,7 @@ class Agent {
   Outcome m_view_end(const Params &params, cJSON *result);
   Outcome m_config_get(const Params &params, cJSON *result);
   Outcome m_subscribe(const Params &params, cJSON *result);
-  void deliver(const std::vector<std::string> &changes);
+  void deliver(const std::vector<std::string> &changes) CO_EXCLUDES(subscriber_mu_);
 
   // Identity (identity.cpp).
   Outcome load_identity();
@@ -368,9 +369,11 @@ class Agent {
 
   // Membership changes waiting to be delivered once the lock is released.
   std::vector<std::string> pending_notifications_;
-  std::mutex subscriber_mu_;
-  cohort_changed_fn subscriber_ = nullptr;
-  void *subscriber_user_ = nullptr;
+  // Apart from mu_: the subscriber is called with no lock held, and may
+  // subscribe again from inside.
+  platform::Mutex subscriber_mu_;
+  cohort_changed_fn subscriber_ CO_GUARDED_BY(subscriber_mu_) = nullptr;
+  void *subscriber_user_ CO_GUARDED_BY(subscriber_mu_) = nullptr;
 };
 
 // Adds each platform's ids to out[platform], skipping ids already there, in

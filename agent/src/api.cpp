@@ -16,6 +16,7 @@
 
 #include "agent.h"
 #include "api_internal.h"
+#include "platform/mutex.h"
 
 struct cohort_agent {
   std::unique_ptr<co::Agent> impl;
@@ -28,10 +29,10 @@ struct cohort_agent {
   // The calls in progress on any thread: cohort_close tells the waiting ones
   // to return, then waits for every call to leave before it frees anything.
   // `impl` is swapped (a reopen) and shut down under calls_mu.
-  std::mutex calls_mu;
-  std::condition_variable calls_cv;
-  int calls = 0;
-  bool closing = false;
+  co::platform::Mutex calls_mu;
+  std::condition_variable_any calls_cv;
+  int calls CO_GUARDED_BY(calls_mu) = 0;
+  bool closing CO_GUARDED_BY(calls_mu) = false;
 };
 
 namespace {
@@ -75,13 +76,13 @@ cohort_status guarded(const cohort_agent *a, F &&f) {
 class Entry {
  public:
   explicit Entry(cohort_agent *a) : a_(a) {
-    std::lock_guard<std::mutex> lock(a->calls_mu);
+    co::platform::MutexLock lock(a->calls_mu);
     in_ = !a->closing;
     if (in_) ++a->calls;
   }
   ~Entry() {
     if (!in_) return;
-    std::lock_guard<std::mutex> lock(a_->calls_mu);
+    co::platform::MutexLock lock(a_->calls_mu);
     if (--a_->calls == 0) a_->calls_cv.notify_all();
   }
   Entry(const Entry &) = delete;
@@ -107,7 +108,7 @@ cohort_status entered(cohort_agent *a, F &&f) {
 
 // Tells the agent's waiting calls to return (see co::Agent::shut_down).
 void shut_down(cohort_agent *agent) {
-  std::lock_guard<std::mutex> lock(agent->calls_mu);
+  co::platform::MutexLock lock(agent->calls_mu);
   agent->closing = true;
   if (agent->impl) agent->impl->shut_down();
 }
@@ -228,8 +229,8 @@ COHORT_API void cohort_close(cohort_agent *agent) {
   shut_down(agent);
   {
     // The waiting calls return at once; the others finish what they do.
-    std::unique_lock<std::mutex> lock(agent->calls_mu);
-    agent->calls_cv.wait(lock, [&] { return agent->calls == 0; });
+    co::platform::MutexLock lock(agent->calls_mu);
+    while (agent->calls != 0) agent->calls_cv.wait(lock);
   }
   t_errors.erase(agent);
   try {
@@ -453,7 +454,7 @@ COHORT_API cohort_status cohort_rpc_batch(cohort_agent *agent, size_t n, const c
       bool again = a.batch_disk_fault() && attempt == 0;
       std::string why = a.batch_error();
       a.abandon();
-      std::unique_lock<std::mutex> swap(agent->calls_mu);  // cohort_close may be shutting it down
+      co::platform::MutexLock swap(agent->calls_mu);  // cohort_close may be shutting it down
       agent->impl.reset();
       std::string err;
       cohort_status st = co::Agent::open(agent->config.c_str(), agent->seams, agent->impl, err,
