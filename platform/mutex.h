@@ -28,6 +28,9 @@
 #define CO_ACQUIRE(...) CO_THREAD_ANNOTATION(acquire_capability(__VA_ARGS__))
 #define CO_RELEASE(...) CO_THREAD_ANNOTATION(release_capability(__VA_ARGS__))
 #define CO_TRY_ACQUIRE(...) CO_THREAD_ANNOTATION(try_acquire_capability(__VA_ARGS__))
+// A predicate a condition variable calls with the lock held: the analysis
+// cannot see that through the standard library, so it is told here, per use.
+#define CO_NO_THREAD_SAFETY_ANALYSIS CO_THREAD_ANNOTATION(no_thread_safety_analysis)
 
 namespace co::platform {
 

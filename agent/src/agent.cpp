@@ -342,6 +342,8 @@ cohort_status Agent::open(const char *config_json, const Seams &seams, std::uniq
 
 cohort_status Agent::init(const char *config_json, const Seams &seams, std::string &err,
                           const std::string &in_memory_why) {
+  // Nothing else runs yet; held so that the worker, once started, waits for the rest.
+  platform::MutexLock lock(mu_);
   if (!config_parse(config_json, cfg_, err)) return COHORT_ECONFIG;
   take_seams(seams);
   if (!take_key(err)) return COHORT_ECONFIG;
@@ -554,7 +556,7 @@ bool Agent::batch_end() {
 }
 
 void Agent::flush() {
-  std::lock_guard<std::mutex> lock(mu_);
+  platform::MutexLock lock(mu_);
   // Still in memory at close: one last try to put it on disk.
   if (store_.in_memory()) {
     storage_retry_mono_ = clock_->mono_ms() - kStorageRetryMs;
@@ -572,6 +574,48 @@ void Agent::flush() {
 void Agent::hide_key() {
   log_->add_secret(cfg_.api_key);
   log_->add_secret(url_encoded_key(cfg_.api_key));
+}
+
+// A handler that does not wait, with the lock held; the membership changes
+// it made are handed back to be delivered once the lock is let go.
+Outcome Agent::run_locked(const Method &m, const Params &args, cJSON *out, std::vector<std::string> &changes) {
+  Outcome st;
+  try {
+    st = (this->*m.handler)(args, out);
+    if (st.status == COHORT_ESTORAGE) degrade_after_fault();  // the next call works from memory
+    // Reading is enough to notice what time alone changed.
+    settle_cohorts();
+  } catch (...) {
+    recover_from_throw();
+    throw;
+  }
+  changes.swap(pending_notifications_);
+  return st;
+}
+
+// In a group commit the lock was taken by batch_begin() on this thread and is
+// held across calls: the analysis cannot follow a lock from one call to the
+// next, so these two are told, and are kept to the hand-over.
+Outcome Agent::run_in_batch(const Method &m, const Params &args, cJSON *out, std::vector<std::string> &changes)
+    CO_NO_THREAD_SAFETY_ANALYSIS {
+  return run_locked(m, args, out, changes);
+}
+
+// A handler that waits on the network takes the lock itself and drops it
+// while it waits. In a batch, what came before is committed first and the
+// lock let go, then taken again with a new transaction.
+Outcome Agent::run_waiting(const Method &m, const Params &args, cJSON *out, bool batched)
+    CO_NO_THREAD_SAFETY_ANALYSIS {
+  if (batched) {
+    batch_commit();
+    mu_.unlock();
+  }
+  Outcome st = (this->*m.handler)(args, out);
+  if (batched) {
+    mu_.lock();
+    batch_tx_ = store_.begin();
+  }
+  return st;
 }
 
 cohort_status Agent::invoke(const char *method, const cJSON *params, Json &result, std::string &err) {
@@ -598,30 +642,12 @@ cohort_status Agent::invoke(const char *method, const cJSON *params, Json &resul
   std::vector<std::string> changes;
   bool batched = batch_owner_ == std::this_thread::get_id();
   if (m->waits) {
-    // Takes the lock itself, and drops it while waiting for the network. In a
-    // batch, what came before is committed first and the lock let go.
-    if (batched) {
-      batch_commit();
-      mu_.unlock();
-    }
-    st = (this->*m->handler)(args, out.get());
-    if (batched) {
-      mu_.lock();
-      batch_tx_ = store_.begin();
-    }
+    st = run_waiting(*m, args, out.get(), batched);
+  } else if (batched) {
+    st = run_in_batch(*m, args, out.get(), changes);
   } else {
-    std::unique_lock<std::mutex> lock(mu_, std::defer_lock);
-    if (!batched) lock.lock();
-    try {
-      st = (this->*m->handler)(args, out.get());
-      if (st.status == COHORT_ESTORAGE) degrade_after_fault();  // the next call works from memory
-      // Reading is enough to notice what time alone changed.
-      settle_cohorts();
-    } catch (...) {
-      recover_from_throw();
-      throw;
-    }
-    changes.swap(pending_notifications_);
+    platform::MutexLock lock(mu_);
+    st = run_locked(*m, args, out.get(), changes);
   }
   // Subscribers run outside the lock, so they may call back into the agent.
   deliver(changes);

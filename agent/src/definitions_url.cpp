@@ -46,14 +46,14 @@ bool Agent::restore_fetched_definitions() {
   return true;
 }
 
-// On the sync worker, with `lock` held on entry and exit; released while the
-// document and its signature are fetched.
-void Agent::fetch_definitions(std::unique_lock<std::mutex> &lock) {
+// On the sync worker, with the lock held on entry and exit; released while
+// the document and its signature are fetched (post_all never throws).
+void Agent::fetch_definitions() {
   std::vector<platform::HttpRequest> reqs = definitions_requests(cfg_, feed_.begin_fetch(), kMaxDefinitionsDocBytes);
   std::vector<platform::HttpResponse> resps;
-  lock.unlock();
+  mu_.unlock();
   transport_->post_all(reqs, resps);
-  lock.lock();
+  mu_.lock();
   if (stop_) return;
   if (resps.size() != 2) resps.resize(2);  // no memory for the answers: judged as failed
   DefinitionsFeed::Result r = feed_.judge(resps[0], resps[1]);

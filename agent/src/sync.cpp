@@ -81,7 +81,7 @@ cohort_status Agent::start_sync(const Seams &seams, std::string &err) {
 
 void Agent::shut_down() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    platform::MutexLock lock(mu_);
     stop_ = true;
   }
   // An in-flight request is abandoned; its batch stays in the outbox.
@@ -114,7 +114,7 @@ void Agent::sync_storage() {
 }
 
 void Agent::worker_main() {
-  std::unique_lock<std::mutex> lock(mu_);
+  platform::MutexLock lock(mu_);
   while (!stop_) {
     if (clock_->mono_ms() >= store_.sync_due_ms()) sync_storage();
     int64_t now = clock_->mono_ms();
@@ -153,7 +153,7 @@ void Agent::worker_main() {
     if (stop_) break;
     try {
       if (failed) throw std::bad_alloc();
-      if (feed_.due(clock_->mono_ms())) fetch_definitions(lock);
+      if (feed_.due(clock_->mono_ms())) fetch_definitions();
       if (stop_) break;
       degrade_after_fault();  // whatever failed on the disk: go on in memory
       check_storage_file();
@@ -193,7 +193,7 @@ void Agent::check_key_file() {
 }
 
 bool Agent::run_round() {
-  std::unique_lock<std::mutex> lock(mu_);
+  platform::MutexLock lock(mu_);
   if (stop_) return false;
   // No key yet: nothing leaves (contextual jobs are best effort: dropped).
   if (key_pending_) {
@@ -303,7 +303,8 @@ bool Agent::settle_batch(const Batch &batch, platform::HttpResponse &resp) {
   at.queued = counts_.outbox;
   // A disk that refuses the record of a batch the server has: recorded in
   // memory instead, or the batch would go out again from there.
-  at.record = [&](sync_plan::Verdict verdict) -> std::string {
+  // Called by settle(), under the lock this function holds.
+  at.record = [&](sync_plan::Verdict verdict) CO_NO_THREAD_SAFETY_ANALYSIS -> std::string {
     bool delivered = verdict == sync_plan::Verdict::delivered;
     if (record_settled(batch, resp, delivered) || (degrade_after_fault() && record_settled(batch, resp, delivered))) {
       return "";
@@ -442,7 +443,7 @@ Outcome Agent::m_activations_get(const Params &params, cJSON *result) {
   int64_t timeout = params.has("timeout_ms") ? params.integer("timeout_ms") : -1;
   std::string url = params.string("url");
   const cJSON *pp = params.get("page_properties");
-  std::unique_lock<std::mutex> lock(mu_);
+  platform::MutexLock lock(mu_);
   if (timeout < 0) timeout = cfg_.api_timeout_ms;
   int64_t start = clock_->mono_ms();
   std::string ctx_key = "ctx:" + url;
@@ -451,7 +452,7 @@ Outcome Agent::m_activations_get(const Params &params, cJSON *result) {
   }
   // Wait for what is in flight: the contextual answer for this URL, and the
   // CCS answer to the events already queued. Never past the caller's budget.
-  auto fresh = [&] {
+  auto fresh = [&]() CO_NO_THREAD_SAFETY_ANALYSIS {
     bool ctx_ready =
         url.empty() || caches_.get(ctx_key, clock_->mono_ms()) ||
         std::none_of(ctx_jobs_.begin(), ctx_jobs_.end(), [&](const ContextJob &j) { return j.url == url; });
@@ -491,13 +492,13 @@ Outcome Agent::m_activations_get(const Params &params, cJSON *result) {
 
 Outcome Agent::m_sync_now(const Params &params, cJSON *result) {
   int64_t timeout = params.integer("timeout_ms");
-  std::unique_lock<std::mutex> lock(mu_);
+  platform::MutexLock lock(mu_);
   int64_t sent_before = sender_.sent();
   int64_t round = rounds_;
   wake_worker(true);
   // Done when a whole pass has run after this call and nothing is left to
   // send now (empty outbox, or the pass failed and backs off).
-  done_cv_.wait_for(lock, std::chrono::milliseconds(timeout), [&] {
+  done_cv_.wait_for(lock, std::chrono::milliseconds(timeout), [&]() CO_NO_THREAD_SAFETY_ANALYSIS {
     return stop_ || key_pending_ ||
            (rounds_ > round && !wake_ && (counts_.outbox == 0 || !consent_granted() || sender_.backoff().retry_at() > 0));
   });

@@ -65,7 +65,8 @@ Outcome Agent::m_view_start(const Params &params, cJSON *result) {
   v.tick_mono = v.active_mono = v.persisted_mono = now;
   ev.view_id = v.view_id;
   int64_t seq = 0;
-  st = store_event(ev, seq, [&] {
+  // The step runs inside store_event's transaction, under the lock held here.
+  st = store_event(ev, seq, [&]() CO_NO_THREAD_SAFETY_ANALYSIS {
     v.session_id = ev.session_id;
     return views_.save(v, now, true, consent_granted());
   });
@@ -169,7 +170,8 @@ Outcome Agent::end_view(View &v, int64_t now, cJSON *result) {
   ev.event_id = platform::uuid4(*entropy_);
   if (ev.event_id.empty()) return failure(COHORT_EINTERNAL, "no entropy for the event id");
   int64_t seq = 0;
-  Outcome st = store_event(ev, seq, [&] { return views_.delete_row(v.view_id); });
+  // The step runs inside store_event's transaction, under the lock held here.
+  Outcome st = store_event(ev, seq, [&]() CO_NO_THREAD_SAFETY_ANALYSIS { return views_.delete_row(v.view_id); });
   if (!st.ok()) return st;
   if (result) {
     json_add_string(result, "view_id", v.view_id.c_str());

@@ -19,7 +19,7 @@ import sys
 CHECKED = ("agent/src/", "agent/daemon/", "agent/cli/", "platform/", "storage/")
 # GCC's own warnings clang does not know, and -Werror for anything but the analysis.
 DROP = ("-Werror", "-Wlogical-op", "-Wduplicated-cond", "-Wduplicated-branches", "-Wuseless-cast")
-EXTRA = ["-fsyntax-only", "-Wthread-safety", "-Werror=thread-safety", "-Wno-unknown-warning-option"]
+EXTRA = ["-fsyntax-only", "-Wthread-safety", "-Werror=thread-safety", "-Wno-unknown-warning-option", "-ferror-limit=0"]
 
 
 def clang_args(clang, entry):
