@@ -3,9 +3,10 @@
 // Agent::invoke checks a call's params against the declaration once, before
 // the handler runs (unknown members, then each param: missing, type,
 // limits), and the handler reads the checked values through Params.
-// docs/protocol.md is checked against the declarations by
-// tests/unit/test_protocol_doc.cpp; tests/unit/test_params.cpp checks that
-// each declaration is enforced.
+// docs/protocol.md's params tables are generated from the declarations
+// (tests/docs/protocol_doc.h, make protocol-doc) and
+// tests/unit/test_protocol_doc.cpp fails when the page is not as generated;
+// tests/unit/test_params.cpp checks that each declaration is enforced.
 #pragma once
 #include <cohort/cohort.h>
 

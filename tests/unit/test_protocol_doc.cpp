@@ -2,13 +2,12 @@
 // - every method of the method table (Agent::kMethods) has its section, a
 //   "### `name`" heading under "## Methods", with an example request of it;
 // - every such section names a method of the table, once;
-// - each section's params table ("| param | type | default | |") is the
-//   method's declared params (Agent::method_params), row for row in their
-//   order: the name (an array's objects' members as `name[i].member`), the
-//   type, the default ("required" for a required param) and, in the last
-//   column, the limits, each as written below (doc_type, doc_default,
-//   doc_limits); a method that declares none has no table and says "No
-//   params"; no section says its other params are ignored (all are refused);
+// - each method's generated block (its params table: name, type, default,
+//   limits; what becomes of other params; whether it waits on the network)
+//   is what tests/docs/protocol_doc.h makes from the table: a difference
+//   names the method, shows the diff and says to run `make protocol-doc`;
+// - a hand-written note on a param ("- `name`: ...") names a declared one,
+//   and no section says its other params are ignored (all are refused);
 // - every example request (the lines of a ```json block right after a
 //   "**Request**" label) runs through cohort_rpc() on a fresh agent, in the
 //   order of the page, without a -32600 / -32601 / -32602 error, and a
@@ -17,6 +16,7 @@
 //   block, line for line) still gets the code shown;
 // - every status of COHORT_STATUS_TABLE is in the status table with its value;
 // - every other JSON line of a ```json block parses.
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -26,6 +26,7 @@
 #include <map>
 
 #include "agent.h"
+#include "protocol_doc.h"
 #include "test_util.h"
 #include "unit_test.h"
 
@@ -43,12 +44,11 @@ struct Line {
 
 struct Doc {
   std::string text;
-  std::vector<Line> sections;      // under "## Methods": the method named by each "### `...`"
-  std::map<std::string, std::vector<Line>> param_rows;  // each method section's params table, header included
-  std::map<std::string, std::string> section_text;      // each method section's lines outside ``` blocks
-  std::vector<Line> requests;      // example requests
-  std::vector<Line> bad_requests;  // error examples...
-  std::vector<Line> bad_answers;   // ...and the answers shown for them, in the same order
+  std::vector<Line> sections;                       // under "## Methods": the method named by each "### `...`"
+  std::map<std::string, std::string> section_text;  // each method section's lines outside ``` blocks
+  std::vector<Line> requests;                       // example requests
+  std::vector<Line> bad_requests;                   // error examples...
+  std::vector<Line> bad_answers;                    // ...and the answers shown for them, in the same order
   std::vector<std::string> problems;
 };
 
@@ -122,13 +122,6 @@ Doc read_doc() {
     pending = Role::none;  // a label applies to the block right after it
     if (!section.empty() && !starts_with(line, "### ")) {
       doc.section_text[section] += line + "\n";
-      bool header = starts_with(line, "| param | type | default |");
-      std::vector<Line> &rows = doc.param_rows[section];
-      if (header || (!rows.empty() && starts_with(line, "| `") && rows.back().no == no - 1)) {
-        rows.push_back({no, section, line});
-      } else if (!rows.empty() && starts_with(line, "| ---") && rows.back().no == no - 1) {
-        rows.push_back({no, section, ""});  // the separator: keeps the rows contiguous
-      }
     }
     if (starts_with(line, "## ")) {
       in_methods = line == "## Methods";
@@ -299,153 +292,63 @@ UNIT_TEST(error_examples_keep_their_codes) {
   report(problems);
 }
 
-// ---- The params tables against the declarations.
+// ---- The generated blocks (tests/docs/protocol_doc.h).
 
-std::string trim(const std::string &s) {
-  size_t b = s.find_first_not_of(' ');
-  size_t e = s.find_last_not_of(' ');
-  return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
-}
-
-// The cells of a table row: "| a | b |" -> {"a", "b"}.
-std::vector<std::string> cells(const std::string &row) {
-  std::vector<std::string> out;
-  size_t at = row.find('|');
-  while (at != std::string::npos) {
-    size_t next = row.find('|', at + 1);
-    if (next == std::string::npos) break;
-    out.push_back(trim(row.substr(at + 1, next - at - 1)));
-    at = next;
+// Each method's block is what the method table makes: its params table,
+// what becomes of other params, whether it waits. On a difference the
+// message names the method, shows the diff and says to run
+// `make protocol-doc`.
+UNIT_TEST(the_page_is_as_generated) {
+  Doc doc = read_doc();
+  protocol_doc::Regenerated r = protocol_doc::regenerate(doc.text);
+  std::string what = protocol_doc::describe(r, COHORT_PROTOCOL_DOC);
+  if (!what.empty()) {
+    print_error("%s", what.c_str());
+    fail_msg("%s is not as generated from the method table", COHORT_PROTOCOL_DOC);
   }
-  return out;
+  assert_string_equal(r.text.c_str(), doc.text.c_str());
 }
 
-// How the page writes a param's type: string, integer, number, boolean,
-// object, UUID, array (of strings / of objects), and "or null" when null
-// stands for absent.
-std::string doc_type(const co::Param &p) {
-  std::string t;
-  switch (p.type) {
-    case co::ParamType::string: t = "string"; break;
-    case co::ParamType::integer: t = "integer"; break;
-    case co::ParamType::number: t = "number"; break;
-    case co::ParamType::boolean: t = "boolean"; break;
-    case co::ParamType::object: t = "object"; break;
-    case co::ParamType::uuid: t = "UUID"; break;
-    case co::ParamType::array:
-      t = p.items == co::ParamType::string ? "array of strings" : p.items == co::ParamType::object ? "array of objects"
-                                                                                                  : "array";
-      break;
-  }
-  return p.nullable ? t + " or null" : t;
-}
-
-// Its default: "required", the described default, the literal one in
-// backticks as JSON (`20`, `"video"`, `false`), or "—" (absent means absent).
-std::string doc_default(const co::Param &p) {
-  if (p.required) return "required";
-  if (p.default_doc) return p.default_doc;
-  switch (p.default_kind) {
-    case co::Param::Default::integer: return "`" + std::to_string(p.default_integer) + "`";
-    case co::Param::Default::number: return "`" + co::limit_text(p.default_number) + "`";
-    case co::Param::Default::boolean: return p.default_boolean ? "`true`" : "`false`";
-    case co::Param::Default::string: return std::string("`\"") + p.default_string + "\"`";
-    case co::Param::Default::none: break;
-  }
-  return "—";
-}
-
-// Its limits, as the last column must say them ("" for none): 1–1000,
-// 0 or more, 1–2048 bytes, at most 32 entries, non-empty, 1–64 of `A-Z a-z 0-9 _`.
-std::string doc_limits(const co::Param &p) {
-  if (p.format == co::ParamFormat::name) return "1–64 of `A-Z a-z 0-9 _`";
-  std::string unit = p.type == co::ParamType::string ? " bytes" : p.type == co::ParamType::array ? " entries" : "";
-  bool counted = !unit.empty();
-  if (p.has_min && p.has_max) return co::limit_text(p.min) + "–" + co::limit_text(p.max) + unit;
-  if (p.has_min && p.type == co::ParamType::array && p.min == 1) return "non-empty";
-  if (p.has_min) return counted ? "at least " + co::limit_text(p.min) + unit : co::limit_text(p.min) + " or more";
-  if (p.has_max) return "at most " + co::limit_text(p.max) + unit;
-  return "";
-}
-
-struct Declared {
-  std::string name;  // as the page writes it: `aliases[i].tag`
-  const co::Param *param;
-};
-
-// A method's params in order, an array's objects' members right after it.
-std::vector<Declared> declared(const co::ParamList &list) {
-  std::vector<Declared> out;
-  for (const co::Param &p : list) {
-    out.push_back({p.name, &p});
-    if (p.fields) {
-      for (const co::Param &m : *p.fields) out.push_back({std::string(p.name) + "[i]." + m.name, &m});
-    }
-  }
-  return out;
-}
-
-UNIT_TEST(params_tables_match_the_declarations) {
+// A note on a param ("- `name`: ...", written by hand after the block)
+// names a param the method declares: a renamed param leaves no stale note.
+UNIT_TEST(notes_name_declared_params) {
   Doc doc = read_doc();
   std::vector<std::string> problems;
-  for (const std::string &m : co::Agent::method_names()) {
-    const co::ParamList *list = co::Agent::method_params(m.c_str());
-    assert_non_null(list);
-    std::vector<Declared> want = declared(*list);
-    std::vector<Line> rows;
-    for (const Line &r : doc.param_rows[m]) {
-      if (starts_with(r.text, "| `")) rows.push_back(r);
+  for (const auto &section : doc.section_text) {
+    const co::ParamList *list = co::Agent::method_params(section.first.c_str());
+    if (!list) continue;  // every_section_is_a_method says so
+    std::vector<std::string> names;
+    for (const co::Param &p : *list) {
+      names.emplace_back(p.name);
+      if (p.fields) {
+        for (const co::Param &m : *p.fields) names.push_back(std::string(p.name) + "[i]." + m.name);
+      }
     }
-    std::string in = "method \"" + m + "\": ";
-    if (want.empty()) {
-      if (!doc.param_rows[m].empty()) problems.push_back(in + "declares no params but its section has a params table");
-      if (doc.section_text[m].find("No params") == std::string::npos) {
-        problems.push_back(in + "declares no params: its section must say \"No params\"");
-      }
-      continue;
-    }
-    if (doc.param_rows[m].empty()) {
-      problems.push_back(in + "has no params table (| param | type | default | |)");
-      continue;
-    }
-    if (doc.section_text[m].find("Other params") == std::string::npos) {
-      problems.push_back(in + "its section must say what becomes of other params (\"Other params: refused.\")");
-    }
-    for (size_t i = 0; i < std::max(want.size(), rows.size()); ++i) {
-      if (i >= rows.size()) {
-        problems.push_back(in + "param `" + want[i].name + "` is declared but has no row in its params table");
-        continue;
-      }
-      std::vector<std::string> c = cells(rows[i].text);
-      std::string at = where(rows[i].no) + in;
-      if (i >= want.size()) {
-        problems.push_back(at + "row " + (c.empty() ? rows[i].text : c[0]) + " is not a declared param");
-        continue;
-      }
-      const Declared &d = want[i];
-      if (c.size() != 4) {
-        problems.push_back(at + "a params row has 4 cells: " + rows[i].text);
-        continue;
-      }
-      if (c[0] != "`" + d.name + "`") {
-        problems.push_back(at + "row " + c[0] + " where the declaration has `" + d.name + "` (same params, same order)");
-        continue;
-      }
-      if (c[1] != doc_type(*d.param)) problems.push_back(at + c[0] + ": type \"" + c[1] + "\", declared \"" + doc_type(*d.param) + "\"");
-      if (c[2] != doc_default(*d.param)) {
-        problems.push_back(at + c[0] + ": default \"" + c[2] + "\", declared \"" + doc_default(*d.param) + "\"");
-      }
-      std::string limits = doc_limits(*d.param);
-      if (!limits.empty() && c[3].find(limits) == std::string::npos) {
-        problems.push_back(at + c[0] + ": the limits \"" + limits + "\" are not in \"" + c[3] + "\"");
+    std::istringstream lines(section.second);
+    std::string line;
+    while (std::getline(lines, line)) {
+      if (!starts_with(line, "- `")) continue;
+      size_t close = line.find("`:", 3);
+      if (close == std::string::npos) continue;
+      std::string name = line.substr(3, close - 3);
+      if (std::find(names.begin(), names.end(), name) == names.end()) {
+        problems.push_back("method \"" + section.first + "\": a note on `" + name + "`, which it does not declare");
       }
     }
   }
-  // No method ignores what it does not declare.
+  report(problems);
+}
+
+// No method ignores what it does not declare.
+UNIT_TEST(no_section_says_params_are_ignored) {
+  Doc doc = read_doc();
+  std::vector<std::string> problems;
   for (const auto &section : doc.section_text) {
-    for (const char *ignored : {"params: ignored", "params:\nignored", "(other params: ignored)", "Other params: ignored"}) {
+    for (const char *ignored :
+         {"params: ignored", "params:\nignored", "(other params: ignored)", "Other params: ignored"}) {
       if (section.second.find(ignored) != std::string::npos) {
-        problems.push_back("method \"" + section.first + "\": says other params are ignored; every method refuses them");
+        problems.push_back("method \"" + section.first +
+                           "\": says other params are ignored; every method refuses them");
         break;
       }
     }
@@ -453,29 +356,112 @@ UNIT_TEST(params_tables_match_the_declarations) {
   report(problems);
 }
 
-// The checker itself: a declaration and a row that differ are caught.
-UNIT_TEST(params_check_catches_a_difference) {
+// How a declaration is written: a different limit writes differently.
+UNIT_TEST(params_are_written_from_the_declaration) {
+  using protocol_doc::default_text;
+  using protocol_doc::limits_text;
+  using protocol_doc::type_text;
   const co::Param limit = co::Param::integer("limit").range(1, 1000).def(20);
-  assert_string_equal(doc_type(limit).c_str(), "integer");
-  assert_string_equal(doc_default(limit).c_str(), "`20`");
-  assert_string_equal(doc_limits(limit).c_str(), "1–1000");
+  assert_string_equal(type_text(limit).c_str(), "integer");
+  assert_string_equal(default_text(limit).c_str(), "`20`");
+  assert_string_equal(limits_text(limit).c_str(), "1–1000");
   const co::Param other = co::Param::integer("limit").range(1, 500).def(20);
-  assert_string_not_equal(doc_limits(other).c_str(), "1–1000");
-  assert_string_equal(doc_default(co::Param::string("type").def("video")).c_str(), "`\"video\"`");
-  assert_string_equal(doc_default(co::Param::boolean("replace").def(false)).c_str(), "`false`");
-  assert_string_equal(doc_default(co::Param::string("x").must()).c_str(), "required");
-  assert_string_equal(doc_default(co::Param::string("x")).c_str(), "—");
-  assert_string_equal(doc_type(co::Param::uuid("view_id").or_null()).c_str(), "UUID or null");
-  assert_string_equal(doc_type(co::Param::array("topics").of_strings()).c_str(), "array of strings");
-  assert_string_equal(doc_limits(co::Param::array("topics").at_least(1)).c_str(), "non-empty");
-  assert_string_equal(doc_limits(co::Param::array("a").at_most(32)).c_str(), "at most 32 entries");
-  assert_string_equal(doc_limits(co::Param::string("url").range(1, 2048)).c_str(), "1–2048 bytes");
-  assert_string_equal(doc_limits(co::Param::number("d").range(0, 1e9)).c_str(), "0–1e9");
-  assert_string_equal(doc_limits(co::Param::number("p").at_least(0)).c_str(), "0 or more");
-  std::vector<std::string> c = cells("| `limit` | integer | `20` | 1–1000 |");
-  assert_int_equal(c.size(), 4);
-  assert_string_equal(c[0].c_str(), "`limit`");
-  assert_string_equal(c[3].c_str(), "1–1000");
+  assert_string_not_equal(limits_text(other).c_str(), "1–1000");
+  assert_string_equal(default_text(co::Param::string("type").def("video")).c_str(), "`\"video\"`");
+  assert_string_equal(default_text(co::Param::boolean("replace").def(false)).c_str(), "`false`");
+  assert_string_equal(default_text(co::Param::string("x").must()).c_str(), "required");
+  assert_string_equal(default_text(co::Param::string("x")).c_str(), "—");
+  assert_string_equal(default_text(co::Param::string("time").def_doc("now")).c_str(), "now");
+  assert_string_equal(type_text(co::Param::uuid("view_id").or_null()).c_str(), "UUID or null");
+  assert_string_equal(type_text(co::Param::array("topics").of_strings()).c_str(), "array of strings");
+  assert_string_equal(limits_text(co::Param::array("topics").at_least(1)).c_str(), "non-empty");
+  assert_string_equal(limits_text(co::Param::array("a").at_most(32)).c_str(), "at most 32 entries");
+  assert_string_equal(limits_text(co::Param::string("url").range(1, 2048)).c_str(), "1–2048 bytes");
+  assert_string_equal(limits_text(co::Param::number("d").range(0, 1e9)).c_str(), "0–1e9");
+  assert_string_equal(limits_text(co::Param::number("p").at_least(0)).c_str(), "0 or more");
+  assert_string_equal(limits_text(co::Param::string("x")).c_str(), "");
+}
+
+// The page as generated, with one block's text replaced.
+std::string with_replaced(const std::string &page, const std::string &method, const std::string &from,
+                          const std::string &to) {
+  size_t at = page.find(protocol_doc::begin_marker(method));
+  assert_true(at != std::string::npos);
+  size_t end = page.find(protocol_doc::kEndMarker, at);
+  size_t hit = page.find(from, at);
+  if (hit == std::string::npos || hit > end) fail_msg("\"%s\" is not in the block of %s", from.c_str(), method.c_str());
+  return page.substr(0, hit) + to + page.substr(hit + from.size());
+}
+
+// A page whose block differs from the table (a default changed in the
+// table, the page not regenerated) is caught, named, and regenerated back.
+UNIT_TEST(a_stale_block_is_caught_and_regenerated) {
+  std::string page = protocol_doc::regenerate(read_doc().text).text;
+  assert_true(protocol_doc::regenerate(page).changes.empty());
+  std::string stale =
+      with_replaced(page, "history.get", "| `limit` | integer | `20` |", "| `limit` | integer | `25` |");
+  protocol_doc::Regenerated r = protocol_doc::regenerate(stale);
+  assert_true(r.problems.empty());
+  assert_int_equal(r.changes.size(), 1);
+  assert_string_equal(r.changes[0].method.c_str(), "history.get");
+  std::string what = protocol_doc::describe(r, "protocol.md");
+  for (const char *expected : {"method \"history.get\"", "\n-| `limit` | integer | `25` | 1–1000 |\n",
+                               "\n+| `limit` | integer | `20` | 1–1000 |\n", "run `make protocol-doc`"}) {
+    if (what.find(expected) == std::string::npos) fail_msg("\"%s\" is not in:\n%s", expected, what.c_str());
+  }
+  assert_string_equal(r.text.c_str(), page.c_str());
+}
+
+// A method without a block gets one: after its heading, or in a new
+// section at the end of "## Methods".
+UNIT_TEST(a_method_without_a_block_gets_one) {
+  std::string page = protocol_doc::regenerate(read_doc().text).text;
+  std::string begin = protocol_doc::begin_marker("explain");
+  size_t at = page.find(begin);
+  size_t end = page.find(protocol_doc::kEndMarker, at) + strlen(protocol_doc::kEndMarker) + 1;
+  std::string without_block = page.substr(0, at) + page.substr(end);
+  protocol_doc::Regenerated r = protocol_doc::regenerate(without_block);
+  assert_int_equal(r.changes.size(), 1);
+  assert_true(r.changes[0].old_lines.empty());
+  size_t heading = r.text.find("### `explain`\n");
+  assert_true(heading != std::string::npos);
+  assert_int_equal(r.text.find(begin), heading + strlen("### `explain`\n\n"));
+  assert_true(protocol_doc::regenerate(r.text).changes.empty());
+
+  size_t section = page.find("### `explain`\n");
+  size_t next = page.find("\n### ", section) + 1;
+  std::string without_section = page.substr(0, section) + page.substr(next);
+  r = protocol_doc::regenerate(without_section);
+  assert_int_equal(r.changes.size(), 1);
+  size_t added = r.text.find("### `explain`\n\n" + begin);
+  assert_true(added != std::string::npos);
+  assert_true(added < r.text.find("\n## Notifications"));
+  assert_true(added > r.text.find("### `dead_letters.get`"));
+  assert_true(protocol_doc::regenerate(r.text).changes.empty());
+}
+
+// What regenerating cannot fix is a problem, and the page is not to be written.
+UNIT_TEST(bad_markers_are_problems) {
+  std::string page = protocol_doc::regenerate(read_doc().text).text;
+  std::string end = std::string(protocol_doc::kEndMarker) + "\n";
+  std::vector<std::pair<std::string, std::string>> cases = {
+      {with_replaced(page, "explain", protocol_doc::begin_marker("explain"), protocol_doc::begin_marker("explane")),
+       "\"explane\", which is not a method"},
+      {with_replaced(page, "explain", end, ""), "has no end marker"},
+      {with_replaced(page, "explain", protocol_doc::begin_marker("explain"), protocol_doc::begin_marker("sync.now")),
+       "is not in its section"},
+      {page + "\n" + protocol_doc::begin_marker("status") + "\n" + end, "a second block of \"status\""},
+      {page + "\n" + end, "an end marker without a begin marker"},
+      {with_replaced(page, "explain", protocol_doc::begin_marker("explain"), "<!-- generated:params -->"),
+       "a begin marker is"},
+  };
+  for (const auto &c : cases) {
+    protocol_doc::Regenerated r = protocol_doc::regenerate(c.first);
+    std::string what = protocol_doc::describe(r, "protocol.md");
+    if (r.problems.empty() || what.find(c.second) == std::string::npos) {
+      fail_msg("expected a problem \"%s\", got:\n%s", c.second.c_str(), what.c_str());
+    }
+  }
 }
 
 UNIT_TEST(every_status_is_in_the_table) {
