@@ -4,6 +4,7 @@
 #include <cstring>
 #include <map>
 #include <set>
+#include <utility>
 
 #include "agent.h"
 
@@ -59,32 +60,17 @@ std::vector<std::string> split(const std::string &text) {
 const char *const kEndMarker = "<!-- end generated -->";
 
 std::string type_text(const co::Param &p) {
-  std::string t;
-  switch (p.type) {
-    case co::ParamType::string:
-      t = "string";
-      break;
-    case co::ParamType::integer:
-      t = "integer";
-      break;
-    case co::ParamType::number:
-      t = "number";
-      break;
-    case co::ParamType::boolean:
-      t = "boolean";
-      break;
-    case co::ParamType::object:
-      t = "object";
-      break;
-    case co::ParamType::uuid:
-      t = "UUID";
-      break;
-    case co::ParamType::array:
-      t = p.items == co::ParamType::string   ? "array of strings"
-          : p.items == co::ParamType::object ? "array of objects"
-                                             : "array";
-      break;
+  // How the page names each type (an array by what it holds, below).
+  static const std::pair<co::ParamType, const char *> kNames[] = {
+      {co::ParamType::string, "string"},   {co::ParamType::integer, "integer"}, {co::ParamType::number, "number"},
+      {co::ParamType::boolean, "boolean"}, {co::ParamType::object, "object"},   {co::ParamType::uuid, "UUID"},
+  };
+  std::string t = "array";
+  for (const auto &n : kNames) {
+    if (n.first == p.type) t = n.second;
   }
+  if (p.type == co::ParamType::array && p.items == co::ParamType::string) t = "array of strings";
+  if (p.type == co::ParamType::array && p.items == co::ParamType::object) t = "array of objects";
   return p.nullable ? t + " or null" : t;
 }
 
