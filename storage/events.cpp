@@ -1,5 +1,6 @@
 #include "storage/events.h"
 
+#include <unordered_map>
 #include <vector>
 
 namespace co::storage {
@@ -24,9 +25,34 @@ bool read_after(Store &store, const char *sql, int64_t epoch, int64_t after, con
   return each_row(q, fn);
 }
 
+// Dictionaries no event refers to any more go: an event's text does not
+// outlive the history's bounds in a dictionary (a scan of the history; run
+// with the retention by age, every few minutes, not per event).
+bool sweep_dicts(Store &store) {
+  if (!store.exec("DELETE FROM props_dicts WHERE id NOT IN"
+                  " (SELECT props_dict(properties) FROM events WHERE typeof(properties)='blob')")) {
+    return false;
+  }
+  std::unordered_map<int64_t, bool> kept;
+  bool read = read_all(store, "SELECT id FROM props_dicts", [&](const Stmt &q) {
+    kept[q.int64(0)] = true;
+    return true;
+  });
+  if (read) store.props().forget_current_except(kept);
+  return read;
+}
+
 }  // namespace
 
 bool insert_event(Store &store, const EventRow &row) {
+  PropsDicts::Encoded props;
+  store.props().encode(row.name, row.properties, props);
+  if (props.dict_id != 0) {
+    // Written with the first event that needs it; after that a lookup, no write.
+    Stmt dict(store, "INSERT OR IGNORE INTO props_dicts(id,name,dict) VALUES(?,?,?)");
+    dict.bind(1, props.dict_id).bind(2, props.name).bind_blob(3, props.dict);
+    if (!run(dict)) return false;
+  }
   Stmt ins(store,
            "INSERT INTO events(event_id,epoch,name,time_ms,mono_ms,boot,session_id,view_id,properties,seq)"
            " VALUES(?,?,?,?,?,?,?,?,?,?)");
@@ -35,7 +61,11 @@ bool insert_event(Store &store, const EventRow &row) {
     ins.bind(4, row.time_ms);
   else
     ins.bind_null(4);
-  ins.bind(6, row.boot).bind_uuid(7, row.session_id).bind(9, row.properties).bind(10, row.seq);
+  ins.bind(6, row.boot).bind_uuid(7, row.session_id).bind(10, row.seq);
+  if (props.blob.empty())
+    ins.bind(9, row.properties);
+  else
+    ins.bind_blob(9, props.blob);
   if (row.view_id.empty())
     ins.bind_null(8);
   else
@@ -79,13 +109,13 @@ bool evict_oldest(Store &store, int64_t n, int64_t sent_seq, int64_t &deleted) {
 
 bool evict_older_than(Store &store, int64_t cutoff_ms, int64_t sent_seq, int64_t &deleted) {
   Stmt del(store, "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE time_ms < ?1 AND seq<=?2)");
-  return evict(del, cutoff_ms, sent_seq, store, deleted);
+  return evict(del, cutoff_ms, sent_seq, store, deleted) && sweep_dicts(store);
 }
 
 bool delete_sent(Store &store, int64_t sent_seq) {
   Stmt del(store, "DELETE FROM events WHERE seq<=?");
   del.bind(1, sent_seq);
-  return run(del);
+  return run(del) && sweep_dicts(store);
 }
 
 bool set_sent_seq(Store &store, int64_t seq) {
@@ -106,11 +136,12 @@ int64_t counter(Store &store, const char *key) {
 bool purge_behavioral(Store &store, int64_t last_seq) {
   return set_sent_seq(store, last_seq) && set_seq_floor(store, last_seq) && store.exec("DELETE FROM events") &&
          store.exec("DELETE FROM cohort_state") && store.exec("DELETE FROM cache WHERE kind='behavioral'") &&
-         store.exec("DELETE FROM dead_letters") && store.exec("DELETE FROM meta WHERE key='ccs_state'");
+         store.exec("DELETE FROM dead_letters") && store.exec("DELETE FROM meta WHERE key='ccs_state'") &&
+         sweep_dicts(store);
 }
 
 bool read_outbox(Store &store, int64_t sent_seq, int64_t limit, bool segment_events, const Rows &fn) {
-  std::string sql = queued("SELECT seq,epoch,name,time_ms,session_id,view_id,properties FROM events WHERE seq>?",
+  std::string sql = queued("SELECT seq,epoch,name,time_ms,session_id,view_id,props(properties) FROM events WHERE seq>?",
                            segment_events, " ORDER BY seq LIMIT ?");
   Stmt q(store, sql.c_str());
   q.bind(1, sent_seq).bind(2, limit);
@@ -119,7 +150,7 @@ bool read_outbox(Store &store, int64_t sent_seq, int64_t limit, bool segment_eve
 
 bool read_history(Store &store, int64_t epoch, std::string_view name, int64_t before, int64_t limit, const Rows &fn) {
   Stmt q(store,
-         "SELECT seq,event_id,name,time_ms,session_id,view_id,properties FROM events"
+         "SELECT seq,event_id,name,time_ms,session_id,view_id,props(properties) FROM events"
          " WHERE epoch = ?3 AND (?1 = '' OR name = ?1) AND (?4 = 0 OR seq < ?4) ORDER BY seq DESC LIMIT ?2");
   q.bind(1, name).bind(2, limit).bind(3, epoch).bind(4, before);
   return each_row(q, fn);
@@ -127,14 +158,14 @@ bool read_history(Store &store, int64_t epoch, std::string_view name, int64_t be
 
 bool read_epoch_events(Store &store, int64_t epoch, int64_t after, const Rows &fn) {
   return read_after(store,
-                    "SELECT seq,time_ms,name,session_id,view_id,properties FROM events"
+                    "SELECT seq,time_ms,name,session_id,view_id,props(properties) FROM events"
                     " WHERE epoch=? AND seq>? ORDER BY seq",
                     epoch, after, fn);
 }
 
 bool read_segment_events(Store &store, int64_t epoch, int64_t after, const Rows &fn) {
   return read_after(store,
-                    "SELECT seq,name,time_ms,session_id,view_id,properties FROM events"
+                    "SELECT seq,name,time_ms,session_id,view_id,props(properties) FROM events"
                     " WHERE epoch=? AND seq>? AND name IN ('SegmentEntry','SegmentExit') ORDER BY seq",
                     epoch, after, fn);
 }

@@ -1,6 +1,6 @@
 // The database schema: what each table and column holds, and the invariants
 // the agent keeps. This comment is the specification of the current schema
-// (version 6); the migrations below are how a database of any earlier version
+// (version 7); the migrations below are how a database of any earlier version
 // gets there, and never change once released. SQL lives only in storage/: the
 // agent calls the named operations of events.h, boots.h, caches.h,
 // identities.h, cohort_state.h, views.h and dead_letters.h.
@@ -37,7 +37,10 @@
 //     mono_ms     the boot's monotonic clock when the event was stored.
 //     boot        boots.n of the boot that stored it.
 //     session_id  a UUID blob; view_id: a UUID blob or NULL.
-//     properties  a JSON object (text), at most 16 KiB.
+//     properties  a JSON object, at most 16 KiB: as text, or (denser) as a
+//                 blob: a varint props_dicts.id, then the JSON encoded against
+//                 that dictionary (storage/props_codec.h). Read it through
+//                 the SQL function props(properties): the JSON text either way.
 //   The outbox is not a table: it is the events with seq > meta.sent_seq
 //   (less the segment events, unless sent). Invariants: events with
 //   seq <= sent_seq may be evicted (by count or age); events above it never
@@ -84,6 +87,14 @@
 //   (percentage_watched, ...); duration_s: in ms despite its name (rounded);
 //   state: JSON {playing, spent_ms, position_s, furthest_s}, updated as the
 //   view goes on. A row leaves in the transaction that stores its completion.
+//
+// props_dicts(id INTEGER PRIMARY KEY, name TEXT, dict BLOB)
+//   The dictionaries event properties are encoded against: the start (at
+//   most 2 KiB) of an earlier event's properties named `name`; the newest of
+//   a name is the one new events use. A dictionary is written in the
+//   transaction of the first event encoded against it, and lives while an
+//   event in the history refers to it (swept with the retention by age; all
+//   go with a consent withdrawal). At most 64.
 //
 // dead_letters(id INTEGER PRIMARY KEY, at_ms, http_status, error, payload)
 //   Batches the CCS API refused for good (400, 413, 422): the answer's body
@@ -161,6 +172,10 @@ const char *const kMigrations[] = {
     "ALTER TABLE aliases ADD COLUMN ord INTEGER NOT NULL DEFAULT 0;"
     "UPDATE aliases SET ord = (SELECT count(*) FROM aliases a2 WHERE a2.priority < aliases.priority"
     "  OR (a2.priority = aliases.priority AND a2.tag < aliases.tag));",
+    // 7: flash wear. Event properties may be stored as a blob encoded against
+    // a dictionary of this table (storage/props.h); rows written before stay
+    // text, and are read as they were.
+    "CREATE TABLE props_dicts(id INTEGER PRIMARY KEY, name TEXT NOT NULL, dict BLOB NOT NULL);",
 };
 constexpr int kVersion = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);
 

@@ -143,6 +143,7 @@ bool Store::configure(std::string &err) {
                         "PRAGMA journal_size_limit=1048576;PRAGMA cache_size=-" +
                         std::to_string(cache_kib_) + ";";
   if (!exec(pragmas.c_str(), &err)) return false;
+  props_.register_functions(db_);
   // Replaces SQLite's own hook, whose checkpoint it keeps.
   if (!in_memory_) sqlite3_wal_hook(db_, on_wal_commit, this);
   return true;
@@ -239,10 +240,11 @@ bool Store::switch_to_memory(std::string &err) {
   in_memory_ = true;
   fault_ = false;
   sqlite3_extended_result_codes(db_, 1);
-  if (copied) return true;
+  props_.register_functions(db_);
   // Nothing readable to start from: a new database, in memory (with the
   // file's page size, so it can be copied back).
-  return exec("PRAGMA page_size=512", &err) && migrate(err);
+  if (!copied && !(exec("PRAGMA page_size=512", &err) && migrate(err))) return false;
+  return props_.load(*this) || (err = error(), false);
 }
 
 bool Store::write_back(std::string &err) {
@@ -280,11 +282,8 @@ bool Store::write_back(std::string &err) {
   in_memory_ = false;
   fault_ = false;
   depth_ = 0;
-  if (!configure(err)) {
-    // Written, but not usable as configured: stay on memory's copy next time.
-    return false;
-  }
-  return true;
+  // Not usable as configured: stay on memory's copy next time.
+  return configure(err) && (props_.load(*this) || (err = error(), false));
 }
 
 bool Store::open_and_migrate(std::string &err) {
@@ -316,7 +315,10 @@ bool Store::open_and_migrate(std::string &err) {
       return false;
     }
   }  // finished before migrations: a pending read would block a schema change
-  return migrate(err);
+  if (!migrate(err)) return false;
+  if (props_.load(*this)) return true;
+  err = error();
+  return false;
 }
 
 bool Store::open(const std::string &path, int cache_kib, platform::Logger &log, std::string &err) {
@@ -457,6 +459,11 @@ std::string Stmt::uuid(int col) const {
     out += kHex[b[k] & 15];
   }
   return out;
+}
+
+Stmt &Stmt::bind_blob(int i, std::string_view v) {
+  if (stmt_) sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  return *this;
 }
 
 Stmt &Stmt::bind_null(int i) {

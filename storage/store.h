@@ -12,6 +12,7 @@
 
 #include "platform/clock.h"
 #include "platform/log.h"
+#include "storage/props.h"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -125,6 +126,9 @@ class Store {
     bool on_;
   };
 
+  // The dictionaries event properties are stored against (props.h).
+  PropsDicts &props() { return props_; }
+
   // Key/value pairs of the meta table.
   bool get_meta(const char *key, std::string &value);
   bool set_meta(const char *key, std::string_view value);
@@ -153,6 +157,7 @@ class Store {
   std::function<void()> on_unsynced_;
   int64_t unsynced_since_ms_ = 0;  // monotonic time of the first commit not synced; 0: none
   std::unordered_map<std::string, sqlite3_stmt *> stmts_;
+  PropsDicts props_;
 };
 
 // A prepared statement, finalized on destruction. Binds are 1-based.
@@ -167,6 +172,7 @@ class Stmt {
   Stmt &bind(int i, int64_t v);
   Stmt &bind(int i, std::string_view v);
   Stmt &bind_null(int i);
+  Stmt &bind_blob(int i, std::string_view v);
   // A UUID in canonical text (lowercase, dashed) as a 16-byte blob; any other
   // text as text. uuid() reads either back as text.
   Stmt &bind_uuid(int i, std::string_view v);
