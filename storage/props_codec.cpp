@@ -12,7 +12,7 @@ constexpr size_t kMinMatch = 4;
 constexpr size_t kMaxMatch = 0x7f + kMinMatch;
 constexpr size_t kMaxLiterals = 0x80;
 constexpr int kHashBits = 12;
-constexpr int kChainTries = 32;  // candidates looked at per position: enough for a few KiB
+constexpr int kChainTries = 8;  // candidates looked at per position: the dictionary is ~500 bytes
 
 uint32_t hash4(const char *p) {
   uint32_t v;
@@ -55,7 +55,10 @@ void compress(std::string_view dict, std::string_view in, std::string &out) {
   buf.reserve(dict.size() + in.size());
   buf.append(dict).append(in);
   const size_t n = buf.size();
-  std::vector<int32_t> head(size_t{1} << kHashBits, -1), prev(n, -1);
+  // Kept between calls (one event after another): no allocation per event.
+  thread_local std::vector<int32_t> head, prev;
+  head.assign(size_t{1} << kHashBits, -1);
+  prev.assign(n, -1);
   auto insert = [&](size_t i) {
     if (i + kMinMatch > n) return;
     uint32_t h = hash4(&buf[i]);
@@ -114,7 +117,11 @@ bool decompress(std::string_view dict, std::string_view in, std::string &out, si
       return false;
     }
     size_t from = buf.size() - static_cast<size_t>(distance);
-    for (size_t k = 0; k < len; ++k) buf += buf[from + k];  // byte by byte: a match may overlap itself
+    if (distance >= len) {
+      buf.append(buf, from, len);
+    } else {
+      for (size_t k = 0; k < len; ++k) buf += buf[from + k];  // byte by byte: it overlaps what it writes
+    }
   }
   out.assign(buf, dict.size(), std::string::npos);
   return true;
