@@ -297,6 +297,8 @@ class Agent {
   // (an object, or NULL for none), at `time` (ISO 8601; NULL: stamped now).
   Outcome new_event(const std::string &name, const cJSON *properties, const char *time, Event &ev) CO_REQUIRES(mu_);
   Outcome store_event(Event &ev, int64_t &seq, const std::function<bool()> &also = nullptr) CO_REQUIRES(mu_);
+  Outcome store_events(Event *evs, int64_t *seqs, size_t n, const std::function<bool()> &also = nullptr)
+      CO_REQUIRES(mu_);
   bool enforce_bounds() CO_REQUIRES(mu_);
   bool count_evicted(int64_t n) CO_REQUIRES(mu_);
   bool advance_sent(int64_t seq) CO_REQUIRES(mu_);

@@ -67,30 +67,31 @@ void Agent::load_definitions() {
 // on them follows (bounded rounds).
 void Agent::settle_cohorts() {
   for (int round = 0; round < kMaxSegmentRounds; ++round) {
-    rules::Changes ch = cohorts_.engine().poll(rules_now());
+    rules::Changes ch = cohorts_.poll(rules_now());
     if (ch.entered.empty() && ch.exited.empty()) return;
     if (consent_granted()) {
-      for (int exited = 0; exited < 2; ++exited) {
-        for (const std::string &id : exited ? ch.exited : ch.entered) {
-          Event ev;
-          ev.name = exited ? "SegmentExit" : "SegmentEntry";
-          ev.properties.reset(cJSON_CreateObject());
-          json_add_string(ev.properties.get(), "segment_id", id.c_str());
-          stamp(ev);
-          ev.event_id = platform::uuid4(*entropy_);
-          int64_t seq = 0;
-          Outcome stored = store_event(ev, seq);
-          if (!stored.ok()) {
-            CO_LOG(*log_, warn, "cannot record %s for cohort %s: %s", ev.name.c_str(), id.c_str(),
-                   stored.message.c_str());
-          }
-        }
+      // One transaction for the round's events: a commit each would cost the
+      // caller more than all the rest of the settling.
+      std::vector<Event> evs(ch.entered.size() + ch.exited.size());
+      for (size_t i = 0; i < evs.size(); ++i) {
+        bool exited = i >= ch.entered.size();
+        const std::string &id = exited ? ch.exited[i - ch.entered.size()] : ch.entered[i];
+        evs[i].name = exited ? "SegmentExit" : "SegmentEntry";
+        evs[i].properties.reset(cJSON_CreateObject());
+        json_add_string(evs[i].properties.get(), "segment_id", id.c_str());
+        stamp(evs[i]);
+        evs[i].event_id = platform::uuid4(*entropy_);
+      }
+      std::vector<int64_t> seqs(evs.size());
+      Outcome stored = store_events(evs.data(), seqs.data(), evs.size());
+      for (size_t i = 0; i < evs.size() && !stored.ok(); ++i) {
+        const std::string &id = i < ch.entered.size() ? ch.entered[i] : ch.exited[i - ch.entered.size()];
+        CO_LOG(*log_, warn, "cannot record %s for cohort %s: %s", evs[i].name.c_str(), id.c_str(),
+               stored.message.c_str());
       }
     }
     Json note(cJSON_CreateObject());
-    cJSON *members = json_add_array(note.get(), "cohorts");
-    for (const std::string &id : cohorts_.engine().members(rules_now()))
-      json_append(members, cJSON_CreateString(id.c_str()));
+    json_add(note.get(), "cohorts", cJSON_CreateRaw(cohorts_.settled_members_json().c_str()));
     cJSON *entered = json_add_array(note.get(), "entered");
     for (const std::string &id : ch.entered) json_append(entered, cJSON_CreateString(id.c_str()));
     cJSON *exited = json_add_array(note.get(), "exited");

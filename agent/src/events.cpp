@@ -1,4 +1,5 @@
 // Events: validation, the history and the outbox.
+#include <algorithm>
 #include <cstring>
 
 #include "agent.h"
@@ -134,32 +135,45 @@ Outcome Agent::new_event(const std::string &name, const cJSON *properties, const
 // rows, e.g. a view's). Without consent nothing behavioral is kept: seq is 0.
 // An event that already has a session (a view's completion) keeps it.
 Outcome Agent::store_event(Event &ev, int64_t &seq, const std::function<bool()> &also) {
-  seq = 0;
+  return store_events(&ev, &seq, 1, also);
+}
+
+// Stores `n` events as store_event() does one, all in one transaction (one
+// commit: what a batch of SegmentEntry / SegmentExit events costs is a row
+// each, not a commit each). Each is observed once the commit has made it
+// durable.
+Outcome Agent::store_events(Event *evs, int64_t *seqs, size_t n, const std::function<bool()> &also) {
+  std::fill(seqs, seqs + n, 0);
   storage::Transaction<storage::HistoryCounts, Session> tx(store_, counts_, session_);
   bool ok = tx.begun();
-  ok = ok && touch_session(ev.mono_ms);
-  if (ev.session_id.empty()) ev.session_id = session_.id;
-  if (ok && consent_granted()) {
-    std::string props = json_print_checked(ev.properties.get());
-    seq = counts_.next_seq++;
-    storage::EventRow row{seq,        ev.event_id, identity_.epoch(), ev.name,    ev.time_ms, ev.time_known,
-                          ev.mono_ms, boot_n_,     ev.session_id,     ev.view_id, props};
-    if (!ev.time_known) counts_.untimed += 1;
-    ok = storage::insert_event(store_, row);
-    counts_.history += 1;
-    if (queued_for_ccs(ev.name)) counts_.outbox += 1;
-    ok = ok && enforce_bounds();
+  for (size_t i = 0; ok && i < n; ++i) {
+    Event &ev = evs[i];
+    ok = touch_session(ev.mono_ms);
+    if (ev.session_id.empty()) ev.session_id = session_.id;
+    if (ok && consent_granted()) {
+      std::string props = json_print_checked(ev.properties.get());
+      seqs[i] = counts_.next_seq++;
+      storage::EventRow row{seqs[i],    ev.event_id, identity_.epoch(), ev.name,    ev.time_ms, ev.time_known,
+                            ev.mono_ms, boot_n_,     ev.session_id,     ev.view_id, props};
+      if (!ev.time_known) counts_.untimed += 1;
+      ok = storage::insert_event(store_, row);
+      counts_.history += 1;
+      if (queued_for_ccs(ev.name)) counts_.outbox += 1;
+      ok = ok && enforce_bounds();
+    }
   }
   ok = ok && (!also || also());
   if (!ok || !tx.commit()) {
     std::string why = store_.error();
     tx.rollback();
-    seq = 0;
+    std::fill(seqs, seqs + n, 0);
     // The disk failed us: carry on in memory and store it there.
-    if (degrade_after_fault()) return store_event(ev, seq, also);
+    if (degrade_after_fault()) return store_events(evs, seqs, n, also);
     return failure(COHORT_ESTORAGE, "event not stored: " + why);
   }
-  if (seq != 0) observe_event(ev, seq);
+  for (size_t i = 0; i < n; ++i) {
+    if (seqs[i] != 0) observe_event(evs[i], seqs[i]);
+  }
   return COHORT_OK;
 }
 
@@ -250,7 +264,14 @@ Outcome Agent::m_track(const Params &params, cJSON *result) {
   if (ev.view_id.empty()) json_add_null(result, "view_id");
   else json_add_string(result, "view_id", ev.view_id.c_str());
   settle_cohorts();
-  add_local_cohorts(json_add_array(result, "cohorts"));
+  // The membership the settling just recorded, as kept text: reading every
+  // cohort again and building the list node by node costs more than the
+  // event did.
+  if (cohorts_.settled()) {
+    json_add(result, "cohorts", cJSON_CreateRaw(cohorts_.settled_members_json().c_str()));
+  } else {
+    add_local_cohorts(json_add_array(result, "cohorts"));
+  }
   json_add_bool(result, "stored", seq != 0);
   return COHORT_OK;
 }

@@ -29,6 +29,9 @@ bool LocalCohorts::for_each_event(int64_t epoch, int64_t after, const std::funct
 }
 
 Outcome LocalCohorts::load(const std::string &doc, bool fresh_state, int64_t epoch, int64_t now_ms) {
+  // Whatever happens below may change the engine's recorded membership: the
+  // next poll learns it again.
+  members_known_ = false;
   std::vector<rules::SavedState> saved;
   if (fresh_state) {
     // The engine keeps in-memory state for unchanged rules: empty it first.
@@ -55,6 +58,8 @@ Outcome LocalCohorts::load(const std::string &doc, bool fresh_state, int64_t epo
   if (!ok) CO_LOG(*log_, error, "cannot read the history for the cohorts: %s", store_->error().c_str());
   if (!fresh_state) restore_reported(epoch, saved);
   definitions_ = engine_.cohorts();
+  index_.clear();
+  for (size_t i = 0; i < definitions_.size(); ++i) index_[definitions_[i].id] = i;
   doc_ = doc;
   return COHORT_OK;
 }
@@ -86,7 +91,50 @@ void LocalCohorts::restore_reported(int64_t epoch, const std::vector<rules::Save
 
 void LocalCohorts::observe(const rules::Event &e) {
   if (!e.view_id.empty()) current_view_ = std::string(e.view_id);
+  observed_since_poll_ = true;
   engine_.observe(e);
+}
+
+// Right after a poll the recorded membership is what a full reading would
+// say (the poll read every cohort that could have moved), and only the
+// changes it reports move it: one reading after a load, then the changes.
+rules::Changes LocalCohorts::poll(const rules::Now &now) {
+  // Nothing observed or loaded, the same millisecond, session and view: the
+  // engine would read the same state at the same moment and find what it
+  // recorded (the second settling of a track, a tick right after one).
+  if (settled() && now.time_ms == polled_ms_ && now.session_id == polled_session_ && now.view_id == polled_view_) {
+    return {};
+  }
+  rules::Changes ch = engine_.poll(now);
+  ++polls_;
+  polled_ms_ = now.time_ms;
+  polled_session_.assign(now.session_id);
+  polled_view_.assign(now.view_id);
+  observed_since_poll_ = false;
+  if (!members_known_) {
+    member_.assign(definitions_.size(), false);
+    for (const std::string &id : engine_.members(now)) member_[index_.at(id)] = true;
+    ++readings_;
+  } else if (ch.entered.empty() && ch.exited.empty()) {
+    return ch;
+  }
+  members_known_ = false;  // until the lists below are whole (they allocate)
+  for (const std::string &id : ch.entered) member_[index_.at(id)] = true;
+  for (const std::string &id : ch.exited) member_[index_.at(id)] = false;
+  keep_members();
+  members_known_ = true;
+  return ch;
+}
+
+void LocalCohorts::keep_members() {
+  members_.clear();
+  Json arr(json_must(cJSON_CreateArray()));
+  for (size_t i = 0; i < definitions_.size(); ++i) {
+    if (!member_[i]) continue;
+    members_.push_back(definitions_[i].id);
+    json_append(arr.get(), cJSON_CreateString(definitions_[i].id.c_str()));
+  }
+  members_json_ = json_print_checked(arr.get());
 }
 
 void LocalCohorts::find_current_view(int64_t epoch) {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "json.h"
@@ -36,6 +37,22 @@ class LocalCohorts {
   Outcome load(const std::string &doc, bool fresh_state, int64_t epoch, int64_t now_ms);
   // Feeds one stored event (its seq) to the engine.
   void observe(const rules::Event &e);
+  // Engine::poll, keeping the membership it records: an answer given right
+  // after (a track's) reads it from here instead of evaluating every cohort
+  // again, which costs more than the event itself did.
+  rules::Changes poll(const rules::Now &now);
+  // True when the membership kept by poll() is current: nothing was loaded
+  // or observed since that poll.
+  bool settled() const { return members_known_ && !observed_since_poll_; }
+  // The membership as of the last poll(), in definitions order: the ids, and
+  // the same as a JSON array (made once per change, not once per answer).
+  const std::vector<std::string> &settled_members() const { return members_; }
+  const std::string &settled_members_json() const { return members_json_; }
+  // How many times poll() evaluated every cohort to learn the membership: once
+  // after each load, never again (the changes it reports keep it).
+  int64_t membership_readings() const { return readings_; }
+  // How many times poll() asked the engine.
+  int64_t engine_polls() const { return polls_; }
   // Calls fn for every stored event of `epoch` after seq `after`, oldest
   // first, as an engine event; false when the history could not be read.
   bool for_each_event(int64_t epoch, int64_t after, const std::function<void(const rules::Event &)> &fn);
@@ -55,6 +72,7 @@ class LocalCohorts {
 
  private:
   void restore_reported(int64_t epoch, const std::vector<rules::SavedState> &saved);
+  void keep_members();
 
   storage::Store *store_ = nullptr;
   platform::Logger *log_ = nullptr;
@@ -63,6 +81,17 @@ class LocalCohorts {
   std::vector<rules::CohortInfo> definitions_;
   std::string current_view_;
   int64_t saved_mono_ = 0;
+  // The membership as the engine last recorded it, by definitions index.
+  std::unordered_map<std::string, size_t> index_;  // cohort id -> definitions index
+  std::vector<bool> member_;
+  std::vector<std::string> members_;
+  std::string members_json_ = "[]";
+  bool members_known_ = false;  // false from a load until the next poll
+  bool observed_since_poll_ = false;
+  int64_t readings_ = 0;
+  int64_t polls_ = 0;
+  int64_t polled_ms_ = 0;  // the last poll's moment
+  std::string polled_session_, polled_view_;
 };
 
 }  // namespace co

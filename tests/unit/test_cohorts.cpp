@@ -1,4 +1,6 @@
+#include <cstdint>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -47,6 +49,26 @@ struct Fixture : test::AgentFixture {
     return cJSON_GetArraySize(cJSON_GetObjectItem(h.get(), "events"));
   }
 };
+
+// Commits in a WAL file as it stands: the frames of the current generation
+// (the header's salts) whose "database size after commit" is set.
+int wal_commits(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string w((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto be32 = [&](size_t at) {
+    uint32_t v = 0;
+    for (size_t i = 0; i < 4; ++i) v = v << 8 | static_cast<uint8_t>(w[at + i]);
+    return v;
+  };
+  if (w.size() < 32) return 0;
+  int n = 0;
+  uint32_t page = be32(8);
+  for (size_t at = 32; at + 24 + page <= w.size(); at += 24 + page) {
+    if (be32(at + 8) != be32(16) || be32(at + 12) != be32(20)) break;
+    if (be32(at + 4) != 0) ++n;
+  }
+  return n;
+}
 
 bool has(const std::vector<std::string> &v, const char *id) {
   for (const auto &x : v) {
@@ -194,4 +216,44 @@ UNIT_TEST(definitions_file_and_reload) {
   char *res = nullptr;
   assert_int_equal(cohort_call(f.agent, "definitions.reload", nullptr, &res), COHORT_ERULES);
   assert_int_equal(test::num(call_ok(f.agent, "status").get(), "definitions"), 0);
+}
+
+UNIT_TEST(track_answers_the_membership_its_changes_recorded) {
+  Fixture f;
+  f.open();
+  call_ok(f.agent, "definitions.put", kDefs);
+  std::vector<std::string> before;
+  for (const char *cats : {"[\"news\"]", "[\"football\"]", "[\"football\"]", "[\"news\"]"}) {
+    std::string p = std::string("{\"name\":\"Videoview\",\"properties\":{\"categories\":") + cats + "}}";
+    co::Json r = call_ok(f.agent, "track", p.c_str());
+    std::vector<std::string> answered;
+    for (const cJSON *id = cJSON_GetObjectItem(r.get(), "cohorts")->child; id; id = id->next)
+      answered.push_back(id->valuestring);
+    assert_true(answered == f.local());  // what a full reading says
+    before = answered;
+  }
+  assert_true(before == std::vector<std::string>{"1001"});
+  // The notification lists the membership after its changes.
+  assert_non_null(strstr(f.notes.back().c_str(), "\"cohorts\":[\"1001\"]"));
+}
+
+UNIT_TEST(the_segment_events_of_one_change_are_one_commit) {
+  // Three cohorts entered by the same event: three SegmentEntry events.
+  const char *defs =
+      "{\"cohorts\":[{\"id\":\"a\",\"rule\":{\"logic\":\"AND\",\"conditions\":[{\"type\":\"event\",\"event_type\":"
+      "\"Videoview\"}]}},{\"id\":\"b\",\"rule\":{\"logic\":\"AND\",\"conditions\":[{\"type\":\"event\",\"event_type\":"
+      "\"Videoview\",\"window_days\":7}]}},{\"id\":\"c\",\"rule\":{\"logic\":\"AND\",\"conditions\":[{\"type\":"
+      "\"cohort\","
+      "\"cohort_id\":\"a\"}]}}]}";
+  test::AgentFixture f;
+  f.open_with("\"consent\":{\"required\":false}", true);  // the worker's first sync held back: its commits too
+  call_ok(f.agent, "definitions.put", defs);
+  std::string wal = f.dir.path + "/data/cohort.db-wal";
+  int commits = wal_commits(wal);
+  co::Json r = call_ok(f.agent, "track", "{\"name\":\"Videoview\"}");
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r.get(), "cohorts")), 3);
+  // The event's own commit, then one for its three SegmentEntry events.
+  assert_int_equal(wal_commits(wal) - commits, 2);
+  co::Json h = call_ok(f.agent, "history.get", "{\"limit\":10,\"name\":\"SegmentEntry\"}");
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(h.get(), "events")), 3);
 }

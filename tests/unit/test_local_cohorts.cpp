@@ -1,6 +1,7 @@
 // LocalCohorts: definitions loaded with look-back over the stored history,
 // events observed, the state saved and taken up again at the next load, the
-// activations of the members, and the current view.
+// activations of the members, the current view, and the membership kept
+// between polls.
 #include "local_cohorts.h"
 #include "storage/events.h"
 #include "store_fixture.h"
@@ -109,4 +110,68 @@ UNIT_TEST(the_current_view_is_the_newest_events) {
   assert_string_equal(f.cohorts.current_view().c_str(), "00000000-0000-4000-8000-00000000000b");
   f.cohorts.clear_current_view();
   assert_string_equal(f.cohorts.current_view().c_str(), "");
+}
+
+UNIT_TEST(a_poll_keeps_the_membership_without_reading_every_cohort_again) {
+  Fixture f;
+  assert_true(f.cohorts.load(kDefs, false, 1, kNow).ok());
+  assert_false(f.cohorts.settled());
+  co::rules::Now now;
+  now.time_ms = kNow;
+  f.cohorts.poll(now);
+  assert_true(f.cohorts.settled());
+  assert_int_equal(f.cohorts.membership_readings(), 1);
+  assert_int_equal(f.cohorts.settled_members().size(), 0);
+  assert_string_equal(f.cohorts.settled_members_json().c_str(), "[]");
+  co::rules::Event e;
+  e.time_ms = kNow;
+  e.name = "Videoview";
+  for (int seq = 1; seq <= 3; ++seq) {
+    e.seq = seq;
+    f.cohorts.observe(e);
+    assert_false(f.cohorts.settled());  // until the next poll
+    now.time_ms = kNow + seq;
+    co::rules::Changes ch = f.cohorts.poll(now);
+    assert_true(f.cohorts.settled());
+    assert_int_equal(ch.entered.size(), seq == 2 ? 1 : 0);
+    // What a full reading says, without one: the changes moved it.
+    assert_true(f.cohorts.settled_members() == f.cohorts.engine().members(now));
+  }
+  assert_string_equal(f.cohorts.settled_members_json().c_str(), "[\"1001\"]");
+  assert_int_equal(f.cohorts.membership_readings(), 1);
+  // A load may move the recorded membership: the next poll reads it again.
+  assert_true(f.cohorts.load(kDefs, false, 1, kNow).ok());
+  assert_false(f.cohorts.settled());
+  f.cohorts.poll(now);
+  assert_int_equal(f.cohorts.membership_readings(), 2);
+  assert_string_equal(f.cohorts.settled_members_json().c_str(), "[\"1001\"]");
+}
+
+UNIT_TEST(a_poll_at_the_same_moment_with_nothing_new_is_not_repeated) {
+  Fixture f;
+  assert_true(f.cohorts.load(kDefs, false, 1, kNow).ok());
+  co::rules::Now now;
+  now.time_ms = kNow;
+  now.session_id = "s1";
+  f.cohorts.poll(now);
+  f.cohorts.poll(now);
+  assert_int_equal(f.cohorts.engine_polls(), 1);
+  now.session_id = "s2";  // another session: `session` windows move
+  f.cohorts.poll(now);
+  assert_int_equal(f.cohorts.engine_polls(), 2);
+  now.view_id = "v";
+  f.cohorts.poll(now);
+  assert_int_equal(f.cohorts.engine_polls(), 3);
+  co::rules::Event e;
+  e.seq = 1;
+  e.time_ms = kNow;
+  e.name = "Videoview";
+  f.cohorts.observe(e);
+  f.cohorts.poll(now);
+  assert_int_equal(f.cohorts.engine_polls(), 4);
+  now.time_ms += 1;  // time alone moves windows
+  f.cohorts.poll(now);
+  assert_int_equal(f.cohorts.engine_polls(), 5);
+  f.cohorts.poll(now);
+  assert_int_equal(f.cohorts.engine_polls(), 5);
 }
