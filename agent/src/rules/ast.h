@@ -100,6 +100,7 @@ struct Filter {
   // Equal filters of a definitions document share an id (set by the engine),
   // so an event is tested against each distinct filter once.
   uint32_t id = UINT32_MAX;
+  uint32_t path_id = UINT32_MAX;  // the same for filters of equal paths (set with `id`)
 };
 
 struct Condition {

@@ -1,17 +1,18 @@
-#include "json.h"
 #include "rules/engine.h"
+#include "json.h"
 
 #include <algorithm>
-#include <new>
 #include <functional>
 #include <map>
+#include <new>
 
 #include "rules/ast.h"
 #include "rules/canonical.h"
 #include "rules/cohort_state.h"
 #include "rules/evaluator.h"
-#include "rules/predicate.h"
+#include "rules/model_table.h"
 #include "rules/parser.h"
+#include "rules/predicate.h"
 
 namespace co::rules {
 namespace {
@@ -27,7 +28,7 @@ struct Slot {
   bool dirty = true;             // membership may have moved since the last poll
   bool offered = false;          // scratch for dispatch(): saw the current event
   bool changed = false;          // scratch for dispatch(): its state moved
-  ModelCache model;              // a model's features as the last poll read them
+  bool model = false;            // a modeled cohort: the model table says when it moved
 };
 
 // Where an event may land: condition `condition` of cohort `cohort`, whose
@@ -69,7 +70,10 @@ struct Engine::Impl {
   std::vector<uint32_t> touched;               // scratch for observe(): the accumulators it added to
   bool share_pending = false;                  // share() before the next poll
   size_t filter_count = 0;                     // distinct `where` filters (Filter::id)
+  size_t path_count = 0;                       // distinct paths of those (Filter::path_id)
   FilterMemo filter_memo;                      // scratch for observe()
+  ModelTable models;                           // the models' feature values between polls
+  std::vector<uint32_t> rescore;               // scratch for poll(): models whose values moved
   int64_t observed_seq = kNever;
   int64_t clock_ms = kNever;  // newest time the agent told us: pruning never goes past it
   bool polled = false;
@@ -89,19 +93,22 @@ void Engine::Impl::install(Definitions d, std::vector<Slot> s) {
   defs = std::move(d);
   slots = std::move(s);
   refs.clear();
-  for (size_t i = 0; i < slots.size(); ++i) refs.push_back({&defs.cohorts[i], &slots[i].state});
+  for (size_t i = 0; i < slots.size(); ++i) {
+    refs.push_back({&defs.cohorts[i], &slots[i].state});
+    slots[i].model = defs.cohorts[i].rule.model.has_value();
+  }
   build_index();
   build_time_and_readers();
   polled = false;  // the first poll reads every cohort
   share_pending = true;
-  for (Slot &slot : slots) slot.model.clear();
+  models.clear();
 }
 
 // Built aside and swapped in: a throw leaves the index as it was.
 void Engine::Impl::build_index() {
   std::map<std::string, std::vector<Target>, std::less<>> named;
   std::vector<Target> any, viewed;
-  std::map<std::string, uint32_t> filter_ids;
+  std::map<std::string, uint32_t> filter_ids, path_ids;
   std::map<const Accumulator *, uint32_t> accumulators;
   for (uint32_t i = 0; i < defs.cohorts.size(); ++i) {
     std::vector<Condition> &conds = defs.cohorts[i].rule.conditions;
@@ -113,6 +120,7 @@ void Engine::Impl::build_index() {
       for (Filter &f : c.where) {  // the same ids every time for the same definitions
         std::string key = f.path.text + '\0' + name_of(f.op) + '\0' + literal_text(f.value);
         f.id = filter_ids.emplace(key, static_cast<uint32_t>(filter_ids.size())).first->second;
+        f.path_id = path_ids.emplace(f.path.text, static_cast<uint32_t>(path_ids.size())).first->second;
       }
       if (c.type == Type::engagement)
         viewed.push_back(target);
@@ -128,6 +136,7 @@ void Engine::Impl::build_index() {
   views.swap(viewed);
   added.swap(results);
   filter_count = filter_ids.size();
+  path_count = path_ids.size();
 }
 
 // Live cohorts whose conditions gather the same events (gathering_key) and
@@ -165,7 +174,7 @@ void Engine::Impl::share() {
   }
   // Out of memory from here: every move undone, nothing shared.
   for (Move &m : moves) m.at->swap(m.to);
-  for (Slot &slot : slots) slot.model.clear();  // read the shared accumulators afresh
+  models.clear();  // read the shared accumulators afresh
   try {
     if (!moves.empty()) build_index();
   } catch (...) {
@@ -186,8 +195,10 @@ void Engine::Impl::build_time_and_readers() {
   context.assign(n, 0);
   readers.assign(n, {});
   for (uint32_t i = 0; i < n; ++i) {
+    // A model's values follow the session and view in the model table.
+    bool model = defs.cohorts[i].rule.model.has_value();
     for (const Condition &c : defs.cohorts[i].rule.conditions) {
-      context[i] |= c.window.scope == Scope::session ? kSession : c.window.scope == Scope::view ? kView : 0;
+      if (!model) context[i] |= c.window.scope == Scope::session ? kSession : c.window.scope == Scope::view ? kView : 0;
       if (c.type == Type::cohort) readers[c.cohort_index].push_back(i);
     }
   }
@@ -195,7 +206,7 @@ void Engine::Impl::build_time_and_readers() {
 
 void Engine::Impl::dispatch(const Event &event, bool rebuilding) {
   Event e = event;
-  filter_memo.begin(filter_count);
+  filter_memo.begin(filter_count, path_count);
   e.filters = &filter_memo;
   // Buckets older than the window at the event's time, or at the agent's clock
   // when the event claims to be from the future, can never be read again.
@@ -210,10 +221,10 @@ void Engine::Impl::dispatch(const Event &event, bool rebuilding) {
         result = s.state.conditions[t.condition]->add(c, e, horizon) ? 1 : 0;
         touched.push_back(t.accumulator);
       }
-      if (result > 0) {
+      if (result > 0 && s.model)
+        models.changed(t.cohort, t.condition);
+      else if (result > 0)
         s.changed = true;
-        s.model.changed(t.condition);
-      }
       if (!s.offered) offered.push_back(t.cohort);
       s.offered = true;
     }
@@ -353,7 +364,7 @@ void Engine::end_lookback() {
     if (!impl_->slots[i].rebuilding) continue;
     impl_->slots[i].rebuilding = false;
     impl_->slots[i].dirty = true;
-    impl_->slots[i].model.clear();
+    impl_->models.clear();
     impl_->share_pending = true;
   }
 }
@@ -363,6 +374,17 @@ Changes Engine::poll(const Now &now) {
   if (m.share_pending) m.share();
   m.clock_ms = std::max(m.clock_ms, now.time_ms);
   uint8_t moved = (now.session_id != m.last_session ? kSession : 0) | (now.view_id != m.last_view ? kView : 0);
+  // A clock set back reads every value again: due times were taken going forward.
+  if (m.polled && now.time_ms < m.last_poll_ms) m.models.clear();
+  if (!m.models.built()) {
+    std::vector<const CohortState *> states;
+    states.reserve(m.slots.size());
+    for (const Slot &slot : m.slots) states.push_back(&slot.state);
+    m.models.build(m.defs.cohorts, states);
+  }
+  m.models.refresh(now, (moved & kSession) != 0, (moved & kView) != 0, &m.rescore);
+  for (uint32_t i : m.rescore) m.slots[i].dirty = true;
+  m.rescore.clear();
   Evaluator ev(m.refs, now);
   Changes changes;
   for (uint32_t i : m.defs.order) {
@@ -371,13 +393,17 @@ Changes Engine::poll(const Now &now) {
     bool due = !m.polled || s.dirty || (m.context[i] & moved) != 0 || now.time_ms >= m.due_ms[i] ||
                now.time_ms < m.last_poll_ms;
     if (s.rebuilding) continue;
-    if (now.time_ms < m.last_poll_ms) s.model.clear();  // as the due times, its readings went forward
     if (!due) {
       ev.known(i, s.state.membership.member);
       continue;
     }
     s.dirty = false;
-    bool member = ev.member(i, &m.due_ms[i], &s.model);
+    // A model's values move with time in the table: its own due time is never.
+    bool member = s.model ? m.models.member(i) : ev.member(i, &m.due_ms[i]);
+    if (s.model) {
+      m.due_ms[i] = kNoChange;
+      ev.known(i, member);
+    }
     if (member != s.state.membership.member) m.record(i, member, now, &changes);
   }
   m.polled = true;

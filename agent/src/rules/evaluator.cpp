@@ -128,17 +128,6 @@ void describe(const Condition &c, const Measure &m, bool match, cJSON *out) {
   json_add_string(out, "text", measured_text(c, m).c_str());
 }
 
-// A feature's raw input: the measure as a number, or none (an empty
-// avg/min/max/completion, recency "never"); a property match is 1 or 0.
-bool feature_input(const Condition &c, const Measure &m, double *x) {
-  if (c.type == Type::property) {
-    *x = m.match ? 1 : 0;
-    return true;
-  }
-  *x = m.number;
-  return m.has_value && !std::isinf(m.number);
-}
-
 // "count 3 in 30 days, log1p 1.38629 × 0.8 = 1.10904"
 std::string feature_text(const Feature &f, const Condition &c, const Measure &m, bool has, double value,
                          double contribution) {
@@ -213,12 +202,11 @@ bool Evaluator::member(uint32_t index) {
   return memo_[index] == 1;
 }
 
-bool Evaluator::member(uint32_t index, int64_t *changes_at, ModelCache *cache) {
+bool Evaluator::member(uint32_t index, int64_t *changes_at) {
   *changes_at = kNoChange;
   changes_at_ = changes_at;
   const CohortRef &c = cohorts_[index];
-  bool cached = cache != nullptr && c.def->rule.model;
-  bool member = cached ? cached_model(c.def->rule, *c.state, cache) : evaluate(c.def->rule, *c.state, nullptr);
+  bool member = evaluate(c.def->rule, *c.state, nullptr);
   memo_[index] = member ? 1 : 0;
   changes_at_ = nullptr;
   return member;
@@ -289,44 +277,6 @@ bool Evaluator::model(const Rule &rule, const CohortState &state, cJSON *explain
   json_add_string(explain, "text", text.c_str());
   json_add(explain, "features", features.release());
   return match;
-}
-
-// As model(), reading again only the features whose measure may have moved
-// since the cached reading: its accumulator changed, its due time came, its
-// session or view window's context changed. A reading earlier than the cached
-// one reads everything (due times were taken going forward).
-bool Evaluator::cached_model(const Rule &rule, const CohortState &state, ModelCache *cache) {
-  const Model &md = *rule.model;
-  size_t n = md.features.size();
-  if (!cache->valid_ || now_.time_ms < cache->at_) {
-    cache->features_.assign(n, ModelCache::Entry{});
-    cache->contexts_ = 0;
-    for (size_t k = 0; k < n; ++k) {
-      Scope scope = rule.conditions[md.features[k].condition].window.scope;
-      cache->features_[k].context = scope == Scope::session ? 1 : scope == Scope::view ? 2 : 0;
-      cache->contexts_ |= cache->features_[k].context;
-    }
-  }
-  uint8_t moved = 0;
-  if ((cache->contexts_ & 1) != 0 && cache->session_ != now_.session_id) moved |= 1;
-  if ((cache->contexts_ & 2) != 0 && cache->view_ != now_.view_id) moved |= 2;
-  double score = md.bias;
-  int64_t due = kNoChange;
-  for (uint32_t k = 0; k < n; ++k) {
-    ModelCache::Entry &e = cache->features_[k];
-    if (e.stale || (e.context & moved) != 0 || now_.time_ms >= e.due) {
-      e.contribution = feature(rule, state, k, nullptr, &e.due);
-      e.stale = false;
-    }
-    score += e.contribution;
-    due = std::min(due, e.due);
-  }
-  cache->valid_ = true;
-  cache->at_ = now_.time_ms;
-  if (moved & 1) cache->session_.assign(now_.session_id);
-  if (moved & 2) cache->view_.assign(now_.view_id);
-  *changes_at_ = std::min(*changes_at_, due);
-  return score >= md.logit;
 }
 
 // Without an explanation to fill, groups stop at the first deciding child.

@@ -18,37 +18,6 @@ struct CohortRef {
   const CohortState *state;
 };
 
-// What polls keep of a model between readings (the engine keeps one per
-// cohort): each feature's contribution and when time alone may change it, so
-// a re-reading recomputes only the features whose measure may have moved and
-// adds up the rest as they were. The sum is the same, bit for bit: a
-// contribution is a function of its measure alone.
-class ModelCache {
- public:
-  // Feature `k`'s accumulator took an event that changed its measure (a
-  // model's conditions are its features, in order: `k` is the condition's index).
-  void changed(uint32_t k) {
-    if (k < features_.size()) features_[k].stale = true;
-  }
-  void clear() { valid_ = false; }
-
- private:
-  friend class Evaluator;
-  // Side by side, so that a re-reading walks one small array and touches a
-  // feature's condition only to read it again.
-  struct Entry {
-    double contribution = 0;
-    int64_t due = 0;      // when time alone may change it
-    bool stale = true;    // its accumulator changed
-    uint8_t context = 0;  // 1: a session window, 2: a view window
-  };
-  bool valid_ = false;
-  uint8_t contexts_ = 0;        // the entries' contexts together: none, no comparing of ids
-  int64_t at_ = 0;              // the reading it holds: a reading before it starts afresh
-  std::string session_, view_;  // that reading's context
-  std::vector<Entry> features_;
-};
-
 // One reading at `now` over a set of cohorts (indexed as in Definitions::cohorts).
 // `cohort` conditions with state "in" read the referenced cohort live, at the
 // same `now`; "entered" / "exited" read its recorded transitions.
@@ -60,9 +29,7 @@ class Evaluator {
   bool member(uint32_t index);
   // Computes it afresh, and sets *changes_at to the earliest time after `now`
   // at which it may change with no new event (a conservative bound).
-  // With `cache` (for a model; ignored for a rule), only what moved since the
-  // cached reading is read again.
-  bool member(uint32_t index, int64_t *changes_at, ModelCache *cache = nullptr);
+  bool member(uint32_t index, int64_t *changes_at);
   // Takes `member` as cohort `index`'s membership without reading it (a poll
   // knows nothing has moved it since it was recorded).
   void known(uint32_t index, bool member) { memo_[index] = member ? 1 : 0; }
@@ -76,7 +43,6 @@ class Evaluator {
 
  private:
   bool model(const Rule &rule, const CohortState &state, cJSON *explain);
-  bool cached_model(const Rule &rule, const CohortState &state, ModelCache *cache);
   // Feature `k` of a model read now: its contribution; fills `explain` when given.
   // With `due` (while a poll reads), when time alone may change it.
   double feature(const Rule &rule, const CohortState &state, uint32_t k, cJSON *explain, int64_t *due);

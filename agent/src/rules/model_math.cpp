@@ -65,6 +65,15 @@ double model_sigmoid(double z) {
   return e / (1 + e);
 }
 
+bool feature_input(const Condition &c, const Measure &m, double *x) {
+  if (c.type == Type::property) {
+    *x = m.match ? 1 : 0;
+    return true;
+  }
+  *x = m.number;
+  return m.has_value && !std::isinf(m.number);
+}
+
 double feature_value(const Feature &f, bool has_value, double measured) {
   double x = has_value ? measured : f.missing;
   switch (f.transform) {

@@ -9,6 +9,7 @@
 // engine is compiled with -ffp-contract=off.
 #pragma once
 
+#include "rules/accumulator.h"
 #include "rules/ast.h"
 
 namespace co::rules {
@@ -23,6 +24,10 @@ double model_exp(double x);
 double model_logit(double p);
 // 1 / (1 + e^-z), computed on the side where e^x does not overflow.
 double model_sigmoid(double z);
+
+// A feature's raw input: the measure as a number, or none (an empty
+// avg/min/max/completion, recency "never"); a property match is 1 or 0.
+bool feature_input(const Condition &c, const Measure &m, double *x);
 
 // A feature's value: `measured` transformed (`missing` when the measure has none).
 double feature_value(const Feature &f, bool has_value, double measured);

@@ -7,38 +7,53 @@
 namespace co::rules {
 namespace {
 
+// The type tests of cJSON_Is*(), inlined: an event is tested against every
+// distinct filter that reads its name, and a call into the library per test
+// was most of the cost of a filter.
+int kind_of(const cJSON *v) {
+  return v != nullptr ? (v->type & 0xFF) : cJSON_Invalid;
+}
+bool is_number(const cJSON *v) {
+  return kind_of(v) == cJSON_Number;
+}
+bool is_string(const cJSON *v) {
+  return kind_of(v) == cJSON_String;
+}
+bool is_bool(const cJSON *v) {
+  return kind_of(v) == cJSON_True || kind_of(v) == cJSON_False;
+}
+
 bool present(const cJSON *v) {
-  return v != nullptr && !cJSON_IsNull(v);
+  return v != nullptr && kind_of(v) != cJSON_NULL;
 }
 
 bool is_true(const cJSON *v) {
-  return cJSON_IsTrue(v) != 0;
+  return kind_of(v) == cJSON_True;
 }
 
 // Both numbers, both strings or both booleans.
 bool same_kind(const cJSON *a, const cJSON *b) {
-  return (cJSON_IsNumber(a) && cJSON_IsNumber(b)) || (cJSON_IsString(a) && cJSON_IsString(b)) ||
-         (cJSON_IsBool(a) && cJSON_IsBool(b));
+  return (is_number(a) && is_number(b)) || (is_string(a) && is_string(b)) || (is_bool(a) && is_bool(b));
 }
 
 // Equality of two scalars of the same JSON type; different types are unequal.
 bool same_scalar(const cJSON *a, const cJSON *b) {
   if (!same_kind(a, b)) return false;
-  if (cJSON_IsNumber(a)) return a->valuedouble == b->valuedouble;
-  if (cJSON_IsString(a)) return std::strcmp(a->valuestring, b->valuestring) == 0;
+  if (is_number(a)) return a->valuedouble == b->valuedouble;
+  if (is_string(a)) return std::strcmp(a->valuestring, b->valuestring) == 0;
   return is_true(a) == is_true(b);
 }
 
 // Ordering for gt/gte/lt/lte: numbers numerically, strings bytewise (so ISO 8601
 // dates order correctly). Returns false when the two are not comparable.
 bool order(const cJSON *a, const cJSON *b, int *cmp) {
-  if (cJSON_IsNumber(a) && cJSON_IsNumber(b)) {
+  if (is_number(a) && is_number(b)) {
     double x = a->valuedouble, y = b->valuedouble;
     if (x != x || y != y) return false;  // NaN orders with nothing
     *cmp = (x > y) - (x < y);
     return true;
   }
-  if (cJSON_IsString(a) && cJSON_IsString(b)) {
+  if (is_string(a) && is_string(b)) {
     *cmp = std::strcmp(a->valuestring, b->valuestring);
     return true;
   }
@@ -65,16 +80,16 @@ bool has_substring(const cJSON *actual, const cJSON *literal) {
 // contains: an array holds an equal element; a string holds the literal string.
 // *applicable says whether the test made sense at all (for not_contains).
 bool contains(const cJSON *actual, const cJSON *literal, bool *applicable) {
-  if (cJSON_IsArray(actual)) {
+  if (kind_of(actual) == cJSON_Array) {
     *applicable = true;
     return in_list(literal, actual);
   }
-  *applicable = cJSON_IsString(actual) && cJSON_IsString(literal);
+  *applicable = is_string(actual) && is_string(literal);
   return *applicable && has_substring(actual, literal);
 }
 
 bool affix(const cJSON *actual, const cJSON *literal, bool at_end) {
-  if (!cJSON_IsString(actual) || !cJSON_IsString(literal)) return false;
+  if (!is_string(actual) || !is_string(literal)) return false;
   size_t n = std::strlen(actual->valuestring), k = std::strlen(literal->valuestring);
   if (k > n) return false;
   const char *from = actual->valuestring + (at_end ? n - k : 0);
@@ -101,7 +116,7 @@ bool ordered(Op op, const cJSON *actual, const cJSON *literal) {
 const cJSON *lookup(const cJSON *properties, const Path &path) {
   const cJSON *node = properties;
   for (const std::string &key : path.keys) {
-    if (!cJSON_IsObject(node)) return nullptr;
+    if (kind_of(node) != cJSON_Object) return nullptr;
     node = cJSON_GetObjectItemCaseSensitive(node, key.c_str());
   }
   return node;
@@ -139,26 +154,44 @@ bool compare(Op op, const cJSON *actual, const cJSON *literal) {
   }
 }
 
-void FilterMemo::begin(size_t filters) {
-  if (stamp_.size() != filters || value_.size() != filters) {
-    std::vector<uint32_t> stamp(filters, 0);  // both or neither (a throw leaves them as they were)
+void FilterMemo::begin(size_t filters, size_t paths) {
+  if (stamp_.size() != filters || value_.size() != filters || path_stamp_.size() != paths) {
+    std::vector<uint32_t> stamp(filters, 0);  // all or none (a throw leaves them as they were)
     std::vector<uint8_t> value(filters, 0);
+    std::vector<uint32_t> path_stamp(paths, 0);
+    std::vector<const cJSON *> node(paths, nullptr);
     stamp_.swap(stamp);
     value_.swap(value);
+    path_stamp_.swap(path_stamp);
+    node_.swap(node);
     event_ = 0;
   }
   if (++event_ == 0) {  // wrapped: forget every stamp
     std::fill(stamp_.begin(), stamp_.end(), 0);
+    std::fill(path_stamp_.begin(), path_stamp_.end(), 0);
     event_ = 1;
   }
+}
+
+const cJSON *FilterMemo::lookup(const Filter &f, const cJSON *properties) {
+  if (f.path_id >= path_stamp_.size()) return co::rules::lookup(properties, f.path);
+  if (path_stamp_[f.path_id] != event_) {
+    node_[f.path_id] = co::rules::lookup(properties, f.path);
+    path_stamp_[f.path_id] = event_;
+  }
+  return node_[f.path_id];
 }
 
 bool matches(const std::vector<Filter> &where, const cJSON *properties, FilterMemo *memo) {
   for (const Filter &f : where) {
     int known = memo != nullptr ? memo->get(f.id) : -1;
-    bool holds = known >= 0 ? known == 1 : compare(f.op, lookup(properties, f.path), f.value);
-    if (known < 0 && memo != nullptr) memo->set(f.id, holds);
-    if (!holds) return false;
+    if (known < 0) {
+      bool holds = compare(f.op, memo != nullptr ? memo->lookup(f, properties) : lookup(properties, f.path), f.value);
+      if (memo != nullptr) memo->set(f.id, holds);
+      if (!holds) return false;
+      continue;
+    }
+    if (known == 0) return false;
   }
   return true;
 }

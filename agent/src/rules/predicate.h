@@ -21,7 +21,8 @@ bool compare(Op op, const cJSON *actual, const cJSON *literal);
 // cohorts that share a filter test it once. begin() before each event.
 class FilterMemo {
  public:
-  void begin(size_t filters);
+  // `paths`: distinct filter paths (Filter::path_id).
+  void begin(size_t filters, size_t paths = 0);
   // -1: not tested yet for this event; else 0 / 1.
   int get(uint32_t id) const { return id < stamp_.size() && stamp_[id] == event_ ? value_[id] : -1; }
   void set(uint32_t id, bool v) {
@@ -29,10 +30,15 @@ class FilterMemo {
     stamp_[id] = event_;
     value_[id] = v ? 1 : 0;
   }
+  // lookup(properties, f.path), once per event for the filters that share
+  // the path (many filters read one property: "categories contains X").
+  const cJSON *lookup(const Filter &f, const cJSON *properties);
 
  private:
   std::vector<uint32_t> stamp_;
   std::vector<uint8_t> value_;
+  std::vector<uint32_t> path_stamp_;
+  std::vector<const cJSON *> node_;
   uint32_t event_ = 0;
 };
 

@@ -1,0 +1,99 @@
+#include "rules/model_table.h"
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <tuple>
+
+#include "rules/model_math.h"
+
+namespace co::rules {
+namespace {
+
+uint64_t bits_of(double x) {
+  uint64_t b = 0;
+  std::memcpy(&b, &x, sizeof b);
+  return b;
+}
+
+}  // namespace
+
+void ModelTable::clear() {
+  built_ = false;
+  values_.clear();
+  current_.clear();
+  rows_.clear();
+  terms_.clear();
+  first_.clear();
+  slots_.clear();
+}
+
+void ModelTable::build(const std::vector<CohortDef> &defs, const std::vector<const CohortState *> &states) {
+  using Key = std::tuple<const Accumulator *, Metric, Transform, uint64_t, uint64_t>;
+  clear();
+  std::map<Key, uint32_t> seen;
+  rows_.resize(defs.size());
+  uint32_t last_model = 0;
+  for (uint32_t i = 0; i < defs.size(); ++i) {
+    const Rule &rule = defs[i].rule;
+    if (!rule.model) continue;
+    last_model = i + 1;
+    first_.resize(i + 1, 0);
+    first_[i] = static_cast<uint32_t>(slots_.size());
+    slots_.resize(slots_.size() + rule.conditions.size(), 0);
+    Row &row = rows_[i];
+    row = Row{static_cast<uint32_t>(terms_.size()), 0, rule.model->bias, rule.model->logit};
+    for (const Feature &f : rule.model->features) {
+      const Condition &c = rule.conditions[f.condition];
+      const Accumulator *acc = states[i]->conditions[f.condition].get();
+      // The accumulator and the metric make the measure (the window and a
+      // property's comparison are in the key that shares accumulators).
+      Key key{acc, c.metric, f.transform, bits_of(f.cap), bits_of(f.missing)};
+      auto it = seen.emplace(key, static_cast<uint32_t>(values_.size())).first;
+      if (it->second == values_.size()) {
+        Value v;
+        v.condition = &c;
+        v.accumulator = acc;
+        v.feature = &f;
+        v.context = c.window.scope == Scope::session ? 1 : c.window.scope == Scope::view ? 2 : 0;
+        values_.push_back(std::move(v));
+      }
+      Value &v = values_[it->second];
+      if (v.cohorts.empty() || v.cohorts.back() != i) v.cohorts.push_back(i);
+      slots_[first_[i] + f.condition] = it->second;
+      terms_.push_back({it->second, f.weight});
+    }
+    row.end = static_cast<uint32_t>(terms_.size());
+  }
+  first_.resize(last_model);
+  current_.assign(values_.size(), 0);
+  built_ = true;
+}
+
+void ModelTable::refresh(const Now &now, bool session, bool view, std::vector<uint32_t> *moved) {
+  for (size_t k = 0; k < values_.size(); ++k) {
+    Value &v = values_[k];
+    bool context = (v.context == 1 && session) || (v.context == 2 && view);
+    if (!v.stale && now.time_ms < v.due && !context) continue;
+    const Condition &c = *v.condition;
+    double x = 0;
+    bool has = feature_input(c, v.accumulator->measure(c, now), &x);
+    double value = feature_value(*v.feature, has, x);
+    v.due = v.accumulator->measure_changes_at(c, now);
+    v.stale = false;
+    if (v.read && bits_of(value) == bits_of(current_[k])) continue;
+    v.read = true;
+    current_[k] = value;
+    moved->insert(moved->end(), v.cohorts.begin(), v.cohorts.end());
+  }
+}
+
+// As Evaluator::model: score = bias + w1 * v1 + w2 * v2 + ..., left to right.
+bool ModelTable::member(uint32_t cohort) const {
+  const Row &row = rows_[cohort];
+  double score = row.bias;
+  for (uint32_t t = row.begin; t < row.end; ++t) score += terms_[t].weight * current_[terms_[t].value];
+  return score >= row.logit;
+}
+
+}  // namespace co::rules

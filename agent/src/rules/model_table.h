@@ -1,0 +1,79 @@
+// What polls keep of the modeled cohorts between readings: each distinct
+// feature value once for all the models that use it.
+//
+// Models exported from one lookalike family use the same few measures with
+// their own weights, so a feature value (a measure, transformed) is shared by
+// many models. The table holds each distinct value with when it must be read
+// again (its accumulator took an event that changed it, time alone may change
+// it, its session or view moved). A poll first reads again what may have
+// moved, each value once however many models use it, and only the models one
+// of whose values came out different are scored again: bias plus weight times
+// value, summed left to right, the same bits as a full reading
+// (Evaluator::model).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "rules/ast.h"
+#include "rules/cohort_state.h"
+#include "rules/event.h"
+
+namespace co::rules {
+
+class ModelTable {
+ public:
+  // Forgets every value: the next build() reads them all afresh. Until then
+  // changed() does nothing (the indexes no longer match the cohorts).
+  void clear();
+  bool built() const { return built_; }
+  // One value per distinct (accumulator, metric, transform, cap, default) of
+  // the models among `defs`, read over `states` (parallel to defs).
+  void build(const std::vector<CohortDef> &defs, const std::vector<const CohortState *> &states);
+  bool empty() const { return values_.empty(); }
+
+  // Condition `condition` of model cohort `cohort` took an event that changed
+  // its measure.
+  void changed(uint32_t cohort, uint32_t condition) {
+    if (cohort < first_.size()) values_[slots_[first_[cohort] + condition]].stale = true;
+  }
+
+  // Reads again every value that may have moved at `now` (`session` / `view`:
+  // the poll's context differs from the previous poll's) and appends to
+  // `moved` the model cohorts one of whose values changed: only those can
+  // score differently.
+  void refresh(const Now &now, bool session, bool view, std::vector<uint32_t> *moved);
+
+  // Whether model cohort `cohort` holds, on the values as last refreshed.
+  bool member(uint32_t cohort) const;
+
+ private:
+  struct Value {
+    const Condition *condition = nullptr;
+    const Accumulator *accumulator = nullptr;
+    const Feature *feature = nullptr;  // its transform, cap and default
+    int64_t due = 0;                   // when time alone may change it
+    uint8_t context = 0;               // 1: a session window, 2: a view window
+    bool stale = true;
+    bool read = false;              // read at least once
+    std::vector<uint32_t> cohorts;  // the models that use it
+  };
+  // A model's score in one run: terms_[begin, end) after its bias.
+  struct Row {
+    uint32_t begin = 0, end = 0;
+    double bias = 0, logit = 0;
+  };
+  struct Term {
+    uint32_t value;
+    double weight;
+  };
+
+  bool built_ = false;
+  std::vector<Value> values_;
+  std::vector<double> current_;  // parallel to values_: as last read
+  std::vector<Row> rows_;        // by cohort (rules: empty rows)
+  std::vector<Term> terms_;
+  std::vector<uint32_t> first_;  // by cohort: where its conditions start in slots_ (models only)
+  std::vector<uint32_t> slots_;  // by cohort and condition: its value
+};
+
+}  // namespace co::rules
