@@ -50,8 +50,14 @@ static void field(const char *json, const char *key, char *buf, size_t size) {
   if (!p) return;
   p += strlen(pattern);
   size_t n = 0;
-  int depth = 0;
+  int depth = 0, quoted = 0; /* inside a string, brackets and commas are text */
   for (; p[n] && n + 1 < size; ++n) {
+    if (p[n] == '\\' && quoted && p[n + 1] && n + 2 < size) {
+      ++n;
+      continue;
+    }
+    if (p[n] == '"') quoted = !quoted;
+    if (quoted) continue;
     if (p[n] == '[' || p[n] == '{') ++depth;
     if ((p[n] == ']' || p[n] == '}') && depth-- == 0) break;
     if (p[n] == ',' && depth == 0) break;
@@ -161,6 +167,18 @@ int main(int argc, char **argv) {
     field(out, "match", match, sizeof match);
     field(out, "text", why, sizeof why);
     printf("  explain 1002       %s: %s\n", strcmp(match, "true") == 0 ? "in" : "not in", why);
+    cohort_free(out);
+    /* The modeled cohort: its probability, then each feature's contribution. */
+    call(agent, "explain", "{\"cohort_id\":\"1005\"}", &out);
+    field(out, "match", match, sizeof match);
+    field(out, "text", why, sizeof why);
+    printf("  explain 1005       %s: %s\n", strcmp(match, "true") == 0 ? "in" : "not in", why);
+    for (const char *f = strstr(out, "\"features\":"); f && (f = strstr(f, "\"name\":")); ++f) {
+      char name[64];
+      field(f, "name", name, sizeof name);
+      field(f, "text", why, sizeof why);
+      printf("    %-16s %s\n", name, why);
+    }
     cohort_free(out);
   }
   cohort_close(agent);

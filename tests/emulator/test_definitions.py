@@ -81,7 +81,7 @@ class DefinitionsServerTest(unittest.TestCase):
         self.assertEqual(headers["Cache-Control"], "max-age=3600")
         self.assertEqual(headers["ETag"], definitions.etag(document))
         self.assertEqual(json.loads(document)["version"], 1)
-        self.assertEqual(len(json.loads(document)["cohorts"]), 4)  # samples/definitions/cohorts.json
+        self.assertEqual(len(json.loads(document)["cohorts"]), 5)  # samples/definitions/cohorts.json
         status, headers, signature = get(self.emu, SIG)
         self.assertEqual(status, 200)
         self.assertTrue(headers["Content-Type"].startswith("text/plain"))

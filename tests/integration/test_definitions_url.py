@@ -80,8 +80,8 @@ class DefinitionsUrl(SyncCase):
         d = self.start()
         self.wait_version(d, 1)
         s = self.set_of(d)
-        self.assertEqual((s["count"], s["source"], s["error"], s["url"]), (4, "url", None, self.emu.definitions_url))
-        self.assertEqual(d.call("status")["definitions"], 4)
+        self.assertEqual((s["count"], s["source"], s["error"], s["url"]), (5, "url", None, self.emu.definitions_url))
+        self.assertEqual(d.call("status")["definitions"], 5)
         got = self.emu.requests(path_prefix=DEFS)
         self.assertEqual(sorted(r["path"] for r in got[:2]), [DEFS + "v1/cohorts.json", DEFS + "v1/cohorts.json.sig"])
         self.seen = self.fetches(d)
@@ -90,9 +90,9 @@ class DefinitionsUrl(SyncCase):
         self.emu.set_fault("status", code=503, path="defs", count=1000)
         d.start()
         s = self.set_of(d)
-        self.assertEqual((s["count"], s["version"], s["source"]), (4, 1, "url"), s)
+        self.assertEqual((s["count"], s["version"], s["source"]), (5, 1, "url"), s)
         ids = sorted(c["id"] for c in d.call("definitions.get")["cohorts"])
-        self.assertEqual(ids, ["1001", "1002", "1003", "1004"])
+        self.assertEqual(ids, ["1001", "1002", "1003", "1004", "1005"])
 
     def test_the_same_document_costs_a_304(self):
         d = self.start()
@@ -120,7 +120,7 @@ class DefinitionsUrl(SyncCase):
         # Look-back: the history already puts this device in the new cohort.
         self.assertIn("2001", d.call("cohorts.get")["local"])
 
-    def refused(self, d, words, version=1, count=4):
+    def refused(self, d, words, version=1, count=5):
         self.reload(d)
         s = self.set_of(d)
         self.assertIsNotNone(s["error"], s)
@@ -183,7 +183,7 @@ class DefinitionsUrl(SyncCase):
         # The stalled fetch ends in an error; the set stays.
         wait_until(lambda: self.fetches(d) > self.seen, scaled(60), message="the stalled fetch to end")
         s = self.set_of(d)
-        self.assertEqual((s["version"], s["count"]), (1, 4), s)
+        self.assertEqual((s["version"], s["count"]), (1, 5), s)
         self.assertIsNotNone(s["error"], s)
 
 if __name__ == "__main__":

@@ -22,13 +22,22 @@ class Demo(unittest.TestCase):
         out = run.stdout
         self.assertEqual(run.returncode, 0, run.stderr + out)
         # The sample local cohorts, loaded by both agents.
-        for name in ("Football fans", "Binge watchers", "Podcast completers", "Engaged sport viewers"):
+        for name in ("Football fans", "Binge watchers", "Podcast completers", "Engaged sport viewers",
+                     "Football lookalike"):
             self.assertIn(name, out)
-        self.assertIn("4 local cohort definitions", out)
-        self.assertRegex(out, r"definitions:\s+4")
+        self.assertIn("5 local cohort definitions", out)
+        self.assertRegex(out, r"definitions:\s+5")
         # Cohorts entering live: in the linked app, and to a socket subscriber.
         self.assertIn('-> entered ["1001","1004"]', out)
         self.assertIn('-> entered ["1002"]', out)
+        # The modeled cohort: entered at the third football match, its
+        # probability and each feature's contribution shown.
+        self.assertRegex(out, r'match 3 of 3, football.*\n\s+-> entered \["1005"\]')
+        self.assertRegex(out, r"explain 1005\s+in: probability 0\.\d+ \(score 0\.\d+\), needed ≥0\.5")
+        self.assertRegex(out, r"football_views\s+count 3 in 30 days → log1p 1\.38629 × 1\.2 = 1\.66355")
+        self.assertRegex(out, r"sport_seconds\s+engaged_time [\d.]+ in 7 days → cap")
+        self.assertRegex(out, r"completion\s+avg of percentage_watched 0\.95 in 7 days → 0\.95 × 1 = 0\.95")
+        self.assertRegex(out, r'"dfp":\["1001","1004","1005"')
         self.assertRegex(out, r"subscriber: \S+\s+entered: 1003")
         self.assertRegex(out, r"explain 1002\s+in: count 3 of needed")
         self.assertIn("in the cohort: yes", out)

@@ -333,14 +333,14 @@ PY
   cp "$src/samples/definitions/cohorts.json" "$sr/etc/cohort/cohorts.json"
   expect_rc 0 reload
   for _ in $(seq 100); do
-    [ "$(field_of "$(status_json)" definitions)" = 4 ] && break
+    [ "$(field_of "$(status_json)" definitions)" = 5 ] && break
     sleep 0.1
   done
-  [ "$(field_of "$(status_json)" definitions)" = 4 ] || fail "reload did not load the new definitions"
+  [ "$(field_of "$(status_json)" definitions)" = 5 ] || fail "reload did not load the new definitions"
   [ "$(cat "$sr/run/cohortd.pid")" = "$initpid" ] || fail "reload restarted the daemon"
   expect_rc 0 restart
   [ "$(cat "$sr/run/cohortd.pid")" != "$initpid" ] || fail "restart kept the same process"
-  [ "$(field_of "$(status_json)" definitions)" = 4 ] || fail "after restart the definitions are not loaded"
+  [ "$(field_of "$(status_json)" definitions)" = 5 ] || fail "after restart the definitions are not loaded"
   initpid=$(cat "$sr/run/cohortd.pid")
   expect_rc 0 stop
   initd_stop=""

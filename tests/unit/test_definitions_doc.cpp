@@ -152,7 +152,7 @@ UNIT_TEST(emulator_documents_meet_their_refusals) {
   assert_int_equal(static_cast<int>(first.verdict), static_cast<int>(DefinitionsVerdict::accept));
   co::rules::Definitions parsed;
   assert_true(co::rules::parse_definitions(first.definitions, &parsed).ok());
-  assert_int_equal(parsed.cohorts.size(), 4);  // samples/definitions/cohorts.json
+  assert_int_equal(parsed.cohorts.size(), 5);  // samples/definitions/cohorts.json
   DefinitionsInForce now{first.version, first.sha256};
   assert_int_equal(static_cast<int>(judge("published", now).verdict), static_cast<int>(DefinitionsVerdict::unchanged));
   assert_refused(judge("bad_signature", now), "signature does not verify against the public key");

@@ -1,1 +1,1 @@
-MEUCIGFjvVPMjrro1ifajpJ7k5kuiFd96oZ8En6arTfx34LXAiEAm9DETHAevl5Ii1LbmmsSi/gaX9HjcfYE5/7RrZc+rlg=
+MEUCIQCAsOu4+aUkJK/ha7r+P56HXCryltjKVmtr6xcj+FCivgIgPrj16Kkc99i+ptzUx9KAOQol6XB2LlRNL7FbFu13XoM=

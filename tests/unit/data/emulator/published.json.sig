@@ -1,1 +1,1 @@
-MEQCIDEyNueewF5Q/K/bCeDStDUfrvwnk4DeAdJ26RXRTEuhAiAiiYB/l5hmmdslQVGNq0o6s2obx3J9l/Svy9WyKR1DPA==
+MEUCIQDg/8TIhsideulF/Chwgv5I1Q3dfEByuwx7AcnF6p8GIwIgfbmbVkhNA0WRaiSEFOvfm81cq/rrXMPzPtztWQOkPPo=
