@@ -40,6 +40,18 @@ struct Target {
   uint32_t accumulator = 0;
 };
 
+// The cohorts an event of one name (or of any name, or any event of a view)
+// may land in. Every target, for an event some cohort may cover already (a
+// replay, a look-back); for a newer event, the rule cohorts' targets and, for
+// the modeled cohorts, one target per distinct accumulator: the model table
+// learns which accumulators changed and nothing is done per model.
+struct Route {
+  std::vector<Target> all;
+  std::vector<Target> rules;
+  std::vector<Target> feeds;
+  int64_t fed = std::numeric_limits<int64_t>::min();  // the newest seq fed since settle_fed()
+};
+
 std::string quoted(std::string_view s) {
   return "\"" + std::string(s) + "\"";
 }
@@ -59,21 +71,24 @@ struct Engine::Impl {
   Definitions defs;
   std::vector<Slot> slots;      // parallel to defs.cohorts
   std::vector<CohortRef> refs;  // the same, as the evaluator reads them
-  std::map<std::string, std::vector<Target>, std::less<>> by_name;
-  std::vector<Target> any_name;                // event_type "*"
-  std::vector<Target> views;                   // engagement: every event that carries a view_id
-  std::vector<std::vector<uint32_t>> readers;  // cohorts whose rule reads each cohort
-  std::vector<int64_t> due_ms;                 // when time alone may next change a cohort's membership
-  std::vector<uint8_t> context;                // kSession | kView: the windows a cohort reads
-  std::vector<uint32_t> offered;               // scratch for observe()
-  std::vector<int8_t> added;                   // scratch for observe(), by accumulator: -1 not yet, else add()'s answer
-  std::vector<uint32_t> touched;               // scratch for observe(): the accumulators it added to
-  bool share_pending = false;                  // share() before the next poll
-  size_t filter_count = 0;                     // distinct `where` filters (Filter::id)
-  size_t path_count = 0;                       // distinct paths of those (Filter::path_id)
-  FilterMemo filter_memo;                      // scratch for observe()
-  ModelTable models;                           // the models' feature values between polls
-  std::vector<uint32_t> rescore;               // scratch for poll(): models whose values moved
+  std::map<std::string, Route, std::less<>> by_name;
+  Route any_name;                                  // event_type "*"
+  Route views;                                     // engagement: every event that carries a view_id
+  std::vector<std::vector<const Route *>> routes;  // by cohort: the routes of a model's features
+  int64_t covered_max = kNever;                    // no cohort covers an event above this
+  bool fed = false;                                // an event was fed since settle_fed()
+  std::vector<std::vector<uint32_t>> readers;      // cohorts whose rule reads each cohort
+  std::vector<int64_t> due_ms;                     // when time alone may next change a cohort's membership
+  std::vector<uint8_t> context;                    // kSession | kView: the windows a cohort reads
+  std::vector<uint32_t> offered;                   // scratch for observe()
+  std::vector<int8_t> added;      // scratch for observe(), by accumulator: -1 not yet, else add()'s answer
+  std::vector<uint32_t> touched;  // scratch for observe(): the accumulators it added to
+  bool share_pending = false;     // share() before the next poll
+  size_t filter_count = 0;        // distinct `where` filters (Filter::id)
+  size_t path_count = 0;          // distinct paths of those (Filter::path_id)
+  FilterMemo filter_memo;         // scratch for observe()
+  ModelTable models;              // the models' feature values between polls
+  std::vector<uint32_t> rescore;  // scratch for poll(): models whose values moved
   int64_t observed_seq = kNever;
   int64_t clock_ms = kNever;  // newest time the agent told us: pruning never goes past it
   bool polled = false;
@@ -85,6 +100,9 @@ struct Engine::Impl {
   void build_time_and_readers();
   void share();
   void dispatch(const Event &e, bool rebuilding);
+  void offer(const std::vector<Target> &targets, const Event &e, bool rebuilding, int64_t horizon);
+  void feed(const std::vector<Target> &feeds, const Event &e, int64_t horizon);
+  void settle_fed();
   void record(uint32_t cohort, bool member, const Now &now, Changes *changes);
   int find(std::string_view id) const;
 };
@@ -99,6 +117,8 @@ void Engine::Impl::install(Definitions d, std::vector<Slot> s) {
   }
   build_index();
   build_time_and_readers();
+  covered_max = observed_seq;
+  for (const Slot &slot : slots) covered_max = std::max(covered_max, slot.covered_seq);
   polled = false;  // the first poll reads every cohort
   share_pending = true;
   models.clear();
@@ -106,8 +126,9 @@ void Engine::Impl::install(Definitions d, std::vector<Slot> s) {
 
 // Built aside and swapped in: a throw leaves the index as it was.
 void Engine::Impl::build_index() {
-  std::map<std::string, std::vector<Target>, std::less<>> named;
-  std::vector<Target> any, viewed;
+  std::map<std::string, Route, std::less<>> named;
+  Route any, viewed;
+  std::vector<std::vector<const Route *>> model_routes(defs.cohorts.size());
   std::map<std::string, uint32_t> filter_ids, path_ids;
   std::map<const Accumulator *, uint32_t> accumulators;
   for (uint32_t i = 0; i < defs.cohorts.size(); ++i) {
@@ -122,18 +143,29 @@ void Engine::Impl::build_index() {
         f.id = filter_ids.emplace(key, static_cast<uint32_t>(filter_ids.size())).first->second;
         f.path_id = path_ids.emplace(f.path.text, static_cast<uint32_t>(path_ids.size())).first->second;
       }
-      if (c.type == Type::engagement)
-        viewed.push_back(target);
-      else if (c.event_type == "*")
-        any.push_back(target);
-      else
-        named[c.event_type].push_back(target);
+      Route &route = c.type == Type::engagement ? viewed : c.event_type == "*" ? any : named[c.event_type];
+      route.all.push_back(target);
+      if (!slots[i].model) {
+        route.rules.push_back(target);
+        continue;
+      }
+      auto known = std::find_if(route.feeds.begin(), route.feeds.end(),
+                                [&](const Target &t) { return t.accumulator == target.accumulator; });
+      if (known == route.feeds.end()) route.feeds.push_back(target);
+      if (std::find(model_routes[i].begin(), model_routes[i].end(), &route) == model_routes[i].end())
+        model_routes[i].push_back(&route);
     }
   }
   std::vector<int8_t> results(accumulators.size(), -1);
-  by_name.swap(named);
-  any_name.swap(any);
-  views.swap(viewed);
+  by_name.swap(named);  // std::map and Route swaps keep the addresses model_routes holds
+  std::swap(any_name, any);
+  std::swap(views, viewed);
+  // `any` and `viewed` now hold the old routes: model_routes must point at the members.
+  for (auto &list : model_routes) {
+    for (const Route *&r : list) r = r == &any ? &any_name : r == &viewed ? &views : r;
+  }
+  routes.swap(model_routes);
+  fed = false;  // new routes, nothing fed through them (settle_fed() ran before)
   added.swap(results);
   filter_count = filter_ids.size();
   path_count = path_ids.size();
@@ -147,6 +179,7 @@ void Engine::Impl::build_index() {
 // events: the shared state stays what each would have had. Look-back cohorts
 // are left alone; they share at the poll after end_lookback().
 void Engine::Impl::share() {
+  settle_fed();  // covered sequences are read below, and the routes may be made again
   struct Move {
     std::shared_ptr<Accumulator> *at;
     std::shared_ptr<Accumulator> to;
@@ -204,6 +237,54 @@ void Engine::Impl::build_time_and_readers() {
   }
 }
 
+void Engine::Impl::offer(const std::vector<Target> &targets, const Event &e, bool rebuilding, int64_t horizon) {
+  for (const Target &t : targets) {
+    Slot &s = slots[t.cohort];
+    if (s.rebuilding != rebuilding || e.seq <= s.covered_seq) continue;
+    int8_t &result = added[t.accumulator];
+    if (result < 0) {
+      const Condition &c = defs.cohorts[t.cohort].rule.conditions[t.condition];
+      result = s.state.conditions[t.condition]->add(c, e, horizon) ? 1 : 0;
+      touched.push_back(t.accumulator);
+    }
+    if (result > 0 && s.model)
+      models.changed(t.cohort, t.condition);
+    else if (result > 0)
+      s.changed = true;
+    if (!s.offered) offered.push_back(t.cohort);
+    s.offered = true;
+  }
+}
+
+// A live event newer than anything covered: each distinct accumulator of the
+// live models takes it once.
+void Engine::Impl::feed(const std::vector<Target> &feeds, const Event &e, int64_t horizon) {
+  for (const Target &t : feeds) {
+    Slot &s = slots[t.cohort];
+    if (s.rebuilding) continue;
+    int8_t &result = added[t.accumulator];
+    if (result < 0) {
+      const Condition &c = defs.cohorts[t.cohort].rule.conditions[t.condition];
+      result = s.state.conditions[t.condition]->add(c, e, horizon) ? 1 : 0;
+      touched.push_back(t.accumulator);
+    }
+    if (result > 0) models.changed(s.state.conditions[t.condition].get());
+  }
+}
+
+// A model fed through its routes was offered their events: its covered
+// sequence catches up before anything reads it (a replay, a reload, a save).
+void Engine::Impl::settle_fed() {
+  if (!fed) return;
+  for (uint32_t i = 0; i < routes.size() && i < slots.size(); ++i) {
+    if (slots[i].rebuilding) continue;  // not fed: a look-back feeds it
+    for (const Route *r : routes[i]) slots[i].covered_seq = std::max(slots[i].covered_seq, r->fed);
+  }
+  for (auto &named : by_name) named.second.fed = kNever;
+  any_name.fed = views.fed = kNever;
+  fed = false;
+}
+
 void Engine::Impl::dispatch(const Event &event, bool rebuilding) {
   Event e = event;
   filter_memo.begin(filter_count, path_count);
@@ -211,28 +292,20 @@ void Engine::Impl::dispatch(const Event &event, bool rebuilding) {
   // Buckets older than the window at the event's time, or at the agent's clock
   // when the event claims to be from the future, can never be read again.
   int64_t horizon = std::min(e.time_ms, clock_ms);
-  auto offer = [&](const std::vector<Target> &targets) {
-    for (const Target &t : targets) {
-      Slot &s = slots[t.cohort];
-      if (s.rebuilding != rebuilding || e.seq <= s.covered_seq) continue;
-      int8_t &result = added[t.accumulator];
-      if (result < 0) {
-        const Condition &c = defs.cohorts[t.cohort].rule.conditions[t.condition];
-        result = s.state.conditions[t.condition]->add(c, e, horizon) ? 1 : 0;
-        touched.push_back(t.accumulator);
-      }
-      if (result > 0 && s.model)
-        models.changed(t.cohort, t.condition);
-      else if (result > 0)
-        s.changed = true;
-      if (!s.offered) offered.push_back(t.cohort);
-      s.offered = true;
-    }
+  bool newer = !rebuilding && e.seq > covered_max;
+  if (!newer) settle_fed();
+  auto route = [&](Route &r) {
+    if (!newer) return offer(r.all, e, rebuilding, horizon);
+    offer(r.rules, e, rebuilding, horizon);
+    feed(r.feeds, e, horizon);
+    if (!r.feeds.empty()) r.fed = e.seq;
+    fed = fed || !r.feeds.empty();
   };
   auto named = by_name.find(e.name);
-  if (named != by_name.end()) offer(named->second);
-  offer(any_name);
-  if (!e.view_id.empty()) offer(views);
+  if (named != by_name.end()) route(named->second);
+  route(any_name);
+  if (!e.view_id.empty()) route(views);
+  covered_max = std::max(covered_max, e.seq);
   // Only after every condition of a cohort has seen the event: it is covered.
   for (uint32_t i : offered) {
     Slot &s = slots[i];
@@ -339,6 +412,7 @@ Status Engine::load(std::string_view definitions_json, const std::vector<SavedSt
   Definitions defs;
   Status s = parse_definitions(definitions_json, &defs);
   if (!s.ok()) return s;
+  impl_->settle_fed();  // the slots move on with their covered sequences
   LoadReport r;
   StateSource source(&impl_->slots, impl_->defs, saved);
   std::vector<Slot> slots;
@@ -360,6 +434,7 @@ void Engine::lookback(const Event &e) {
 }
 
 void Engine::end_lookback() {
+  impl_->settle_fed();  // before the rebuilt cohorts are fed too
   for (uint32_t i = 0; i < impl_->slots.size(); ++i) {
     if (!impl_->slots[i].rebuilding) continue;
     impl_->slots[i].rebuilding = false;

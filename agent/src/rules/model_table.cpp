@@ -26,6 +26,7 @@ void ModelTable::clear() {
   terms_.clear();
   first_.clear();
   slots_.clear();
+  by_accumulator_.clear();
 }
 
 void ModelTable::build(const std::vector<CohortDef> &defs, const std::vector<const CohortState *> &states) {
@@ -57,6 +58,7 @@ void ModelTable::build(const std::vector<CohortDef> &defs, const std::vector<con
         v.feature = &f;
         v.context = c.window.scope == Scope::session ? 1 : c.window.scope == Scope::view ? 2 : 0;
         values_.push_back(std::move(v));
+        by_accumulator_[acc].push_back(it->second);
       }
       Value &v = values_[it->second];
       if (v.cohorts.empty() || v.cohorts.back() != i) v.cohorts.push_back(i);

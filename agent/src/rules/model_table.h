@@ -12,6 +12,7 @@
 // (Evaluator::model).
 #pragma once
 #include <cstdint>
+#include <unordered_map>
 #include <vector>
 
 #include "rules/ast.h"
@@ -33,6 +34,12 @@ class ModelTable {
 
   // Condition `condition` of model cohort `cohort` took an event that changed
   // its measure.
+  // An accumulator took an event that changed its measures.
+  void changed(const Accumulator *accumulator) {
+    auto it = by_accumulator_.find(accumulator);
+    if (it == by_accumulator_.end()) return;
+    for (uint32_t v : it->second) values_[v].stale = true;
+  }
   void changed(uint32_t cohort, uint32_t condition) {
     if (cohort < first_.size()) values_[slots_[first_[cohort] + condition]].stale = true;
   }
@@ -74,6 +81,7 @@ class ModelTable {
   std::vector<Term> terms_;
   std::vector<uint32_t> first_;  // by cohort: where its conditions start in slots_ (models only)
   std::vector<uint32_t> slots_;  // by cohort and condition: its value
+  std::unordered_map<const Accumulator *, std::vector<uint32_t>> by_accumulator_;
 };
 
 }  // namespace co::rules
