@@ -25,10 +25,6 @@ bool find_name(const char *const (&names)[N], std::string_view s, E *out) {
   return false;
 }
 
-constexpr int64_t kHourMs = 3'600'000;
-constexpr int64_t kMinuteMs = 60'000;
-constexpr int64_t kSecondMs = 1'000;
-
 }  // namespace
 
 const char *name_of(Logic v) {
@@ -71,44 +67,6 @@ bool parse_name(std::string_view s, Transform *out) {
 
 bool is_numeric_op(Op op) {
   return op <= Op::lte;
-}
-
-int64_t Window::bucket_ms() const {
-  switch (scope) {
-    case Scope::days:
-      return kHourMs;
-    case Scope::hours:
-      return kMinuteMs;
-    case Scope::minutes:
-      return kSecondMs;
-    default:
-      return 0;
-  }
-}
-
-int64_t Window::buckets() const {
-  switch (scope) {
-    case Scope::days:
-      return count * 24;
-    case Scope::hours:
-    case Scope::minutes:
-      return count * 60;
-    default:
-      return 0;
-  }
-}
-
-int64_t bucket_of(int64_t time_ms, int64_t bucket_ms) {
-  int64_t q = time_ms / bucket_ms;
-  return (time_ms % bucket_ms < 0) ? q - 1 : q;
-}
-
-int64_t bucket_start(int64_t bucket, int64_t bucket_ms) {
-  int64_t t = 0;
-  if (__builtin_mul_overflow(bucket, bucket_ms, &t)) {
-    return bucket < 0 ? std::numeric_limits<int64_t>::min() : std::numeric_limits<int64_t>::max();
-  }
-  return t;
 }
 
 }  // namespace co::rules

@@ -4,6 +4,7 @@
 #include <cjson/cJSON.h>
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -69,14 +70,28 @@ struct Window {
   int64_t count = 0;  // days, hours or minutes; 0 for the untimed scopes
 
   bool timed() const { return scope >= Scope::days; }
-  int64_t bucket_ms() const;  // 0 when untimed
-  int64_t buckets() const;    // the window's width in buckets; 0 when untimed
+  // 0 when untimed. Inline, as the bucket arithmetic below: every event and
+  // every reading of a window goes through them.
+  int64_t bucket_ms() const {
+    return scope == Scope::days ? 3'600'000 : scope == Scope::hours ? 60'000 : scope == Scope::minutes ? 1'000 : 0;
+  }
+  // The window's width in buckets; 0 when untimed.
+  int64_t buckets() const { return scope == Scope::days ? count * 24 : timed() ? count * 60 : 0; }
 };
 
 // floor(time_ms / bucket_ms), also for times before the epoch.
-int64_t bucket_of(int64_t time_ms, int64_t bucket_ms);
+inline int64_t bucket_of(int64_t time_ms, int64_t bucket_ms) {
+  int64_t q = time_ms / bucket_ms;
+  return (time_ms % bucket_ms < 0) ? q - 1 : q;
+}
 // The time a bucket starts at, saturated to the int64 range.
-int64_t bucket_start(int64_t bucket, int64_t bucket_ms);
+inline int64_t bucket_start(int64_t bucket, int64_t bucket_ms) {
+  int64_t t = 0;
+  if (__builtin_mul_overflow(bucket, bucket_ms, &t)) {
+    return bucket < 0 ? std::numeric_limits<int64_t>::min() : std::numeric_limits<int64_t>::max();
+  }
+  return t;
+}
 // The next moment after `now_ms` when the bucket changes: the start of the next one.
 inline int64_t next_bucket_ms(int64_t now_ms, int64_t bucket_ms) {
   return bucket_start(bucket_of(now_ms, bucket_ms) + 1, bucket_ms);
