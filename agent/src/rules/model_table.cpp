@@ -81,12 +81,15 @@ void ModelTable::refresh(const Now &now, bool session, bool view, std::vector<ui
     double x = 0;
     bool has = feature_input(c, v.accumulator->measure(c, now), &x);
     double value = feature_value(*v.feature, has, x);
-    v.due = v.accumulator->measure_changes_at(c, now);
+    int64_t due = v.accumulator->measure_changes_at(c, now);
+    // Its models are listed before the value is kept: out of memory, the
+    // value stays as it was and is read again at the next poll.
+    if (!v.read || bits_of(value) != bits_of(current_[k]))
+      moved->insert(moved->end(), v.cohorts.begin(), v.cohorts.end());
+    v.due = due;
     v.stale = false;
-    if (v.read && bits_of(value) == bits_of(current_[k])) continue;
     v.read = true;
     current_[k] = value;
-    moved->insert(moved->end(), v.cohorts.begin(), v.cohorts.end());
   }
 }
 
