@@ -14,12 +14,22 @@ void Caches::start(storage::Store &store, platform::Logger &log, int64_t boot) {
 }
 
 void Caches::put(const std::string &key, const char *kind, Json body, int64_t ttl_s, int64_t now_mono) {
-  if (!storage::put_cache(*store_, key, kind, boot_, now_mono + ttl_s * 1000, json_print_checked(body.get()))) {
-    CO_LOG(*log_, warn, "cannot store the %s cache: %s", kind, store_->error().c_str());
-  }
   CacheEntry &e = entries_[key];
+  int64_t expires = now_mono + ttl_s * 1000;
+  std::string text = json_print_checked(body.get());
+  bool same = !e.stored_text.empty() && text == e.stored_text &&
+              expires - e.stored_expires_mono < std::min(kRestoreAfterMs, ttl_s * 1000 / 2);
+  if (!same) {
+    if (storage::put_cache(*store_, key, kind, boot_, expires, text)) {
+      e.stored_text = std::move(text);
+      e.stored_expires_mono = expires;
+    } else {
+      e.stored_text.clear();  // not known to be stored: the next answer is written
+      CO_LOG(*log_, warn, "cannot store the %s cache: %s", kind, store_->error().c_str());
+    }
+  }
   e.body = std::move(body);
-  e.expires_mono = now_mono + ttl_s * 1000;
+  e.expires_mono = expires;
 }
 
 const CacheEntry *Caches::get(const std::string &key, int64_t now_mono) const {
@@ -62,7 +72,8 @@ void Caches::load(int64_t now_mono, int64_t behavioral_ttl_s, int64_t contextual
     }
     CacheEntry &e = entries_[q.text(0)];
     e.body = json_parse(q.text(5));
-    e.expires_mono = now_mono + left;
+    e.expires_mono = e.stored_expires_mono = now_mono + left;
+    e.stored_text = q.text(5);
     return true;
   });
   for (const std::string &key : gone) storage::delete_cache(*store_, key);

@@ -18,18 +18,29 @@ namespace co {
 struct CacheEntry {
   Json body;
   int64_t expires_mono = 0;
+  // What the store holds: the body's text and its deadline (the same answer
+  // again moves only the deadline in memory, see Caches::put).
+  std::string stored_text;
+  int64_t stored_expires_mono = 0;
   bool valid(int64_t now_mono) const { return body && now_mono < expires_mono; }
 };
 
 class Caches {
  public:
   static constexpr size_t kMaxContextual = 256;
+  // The same answer again is written to the store only once its stored
+  // deadline is this far behind (or half the TTL, when shorter): a server
+  // that confirms the same cohorts with every batch costs the flash a page
+  // per batch otherwise. After a restart such an answer expires at most this
+  // much earlier than it would have, never later.
+  static constexpr int64_t kRestoreAfterMs = 3600 * 1000;
 
   // Before any other call: the store they are kept in, and this boot's
   // number there (boots.h).
   void start(storage::Store &store, platform::Logger &log, int64_t boot);
   // Keeps `body` under `key` until ttl_s from now (a store that fails is
-  // logged: the answer is still kept in memory).
+  // logged: the answer is still kept in memory). The same body as the one
+  // stored is written again only as kRestoreAfterMs says.
   void put(const std::string &key, const char *kind, Json body, int64_t ttl_s, int64_t now_mono);
   // The entry under key while valid, else NULL.
   const CacheEntry *get(const std::string &key, int64_t now_mono) const;

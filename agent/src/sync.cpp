@@ -398,7 +398,7 @@ void Agent::settle_contextual(const ContextJob &job, const platform::HttpRespons
 void Agent::cache_put(const std::string &key, const char *kind, Json body, int64_t ttl_s) {
   int64_t now_mono = clock_->mono_ms();
   caches_.put(key, kind, std::move(body), ttl_s, now_mono);
-  note_alive(now_mono, true);
+  note_alive(now_mono, false);
 }
 
 void Agent::prune_caches(int64_t now_mono) {
@@ -406,9 +406,11 @@ void Agent::prune_caches(int64_t now_mono) {
   note_alive(now_mono, false);
 }
 
-// How long this boot has run, written at most hourly (and with every cached
-// answer, and at close): a later boot takes a cached answer's time left from
-// it, so a power cut makes an answer outlive its TTL by an hour at most.
+// How long this boot has run, written at most hourly (and at close): a later
+// boot takes a cached answer's time left from it, never more than its TTL.
+// An answer stored after the last write counts its TTL from the next boot's
+// start, so a power cut makes an answer outlive its TTL by an hour at most.
+// (Written with every cached answer as well, it cost a page per batch.)
 void Agent::note_alive(int64_t now_mono, bool now) {
   if (!now && alive_saved_mono_ && now_mono - *alive_saved_mono_ < kAliveSaveMs) return;
   if (storage::note_boot_alive(store_, boot_n_, now_mono)) alive_saved_mono_ = now_mono;

@@ -3,6 +3,7 @@
 // earlier boot).
 #include "caches.h"
 #include "storage/boots.h"
+#include "storage/caches.h"
 #include "store_fixture.h"
 #include "test_util.h"
 #include "unit_test.h"
@@ -79,4 +80,51 @@ UNIT_TEST(a_later_boot_gets_the_time_left) {
   shorter.start(f.store, f.log, next);
   shorter.load(50, 10, 10);
   assert_null(shorter.get("behavioral", 50 + 10000));
+}
+
+namespace {
+
+// The deadline the store holds for `key` (-1: no row).
+int64_t stored_deadline(co::storage::Store &store, const std::string &key) {
+  int64_t at = -1;
+  co::storage::read_caches(store, [&](const co::storage::Stmt &q) {
+    if (q.text(0) == key) at = q.int64(4);
+    return true;
+  });
+  return at;
+}
+
+}  // namespace
+
+// A server that confirms the same cohorts with every batch: the answer's
+// deadline moves in memory, and the store is written again only once its
+// deadline is an hour behind (half the TTL when that is shorter). A changed
+// answer is written at once.
+UNIT_TEST(the_same_answer_again_is_not_written_each_time) {
+  Fixture f;
+  Caches c;
+  c.start(f.store, f.log, f.boot);
+  const int64_t ttl_s = 30 * 86400;
+  c.put("behavioral", "behavioral", body("{\"cohorts\":[\"1\"]}"), ttl_s, 1000);
+  assert_int_equal(stored_deadline(f.store, "behavioral"), 1000 + ttl_s * 1000);
+  c.put("behavioral", "behavioral", body("{\"cohorts\":[\"1\"]}"), ttl_s, 61000);
+  assert_int_equal(stored_deadline(f.store, "behavioral"), 1000 + ttl_s * 1000);  // not written
+  assert_non_null(c.get("behavioral", 61000 + ttl_s * 1000 - 1));                // memory moved on
+  c.put("behavioral", "behavioral", body("{\"cohorts\":[\"1\"]}"), ttl_s, 1000 + Caches::kRestoreAfterMs);
+  assert_int_equal(stored_deadline(f.store, "behavioral"), 1000 + Caches::kRestoreAfterMs + ttl_s * 1000);
+  c.put("behavioral", "behavioral", body("{\"cohorts\":[\"2\"]}"), ttl_s, 2000 + Caches::kRestoreAfterMs);
+  assert_int_equal(stored_deadline(f.store, "behavioral"), 2000 + Caches::kRestoreAfterMs + ttl_s * 1000);
+  // A short TTL: half of it.
+  c.put("ctx:a", "contextual", body("{}"), 60, 0);
+  c.put("ctx:a", "contextual", body("{}"), 60, 29000);
+  assert_int_equal(stored_deadline(f.store, "ctx:a"), 60000);
+  c.put("ctx:a", "contextual", body("{}"), 60, 30000);
+  assert_int_equal(stored_deadline(f.store, "ctx:a"), 90000);
+  // What a restart reads is what was stored: never a later deadline.
+  Caches again;
+  again.start(f.store, f.log, f.boot);
+  again.load(40000, ttl_s, 60);
+  assert_null(again.get("ctx:a", 90000));
+  again.put("ctx:a", "contextual", body("{}"), 60, 40000);  // as stored, 50 s ago: not written
+  assert_int_equal(stored_deadline(f.store, "ctx:a"), 90000);
 }

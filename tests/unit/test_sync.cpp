@@ -903,3 +903,27 @@ UNIT_TEST(one_fsync_per_acknowledged_event) {
   }
   assert_int_equal(bench::io().syncs - before, 20);
 }
+
+// What the sender writes after a delivered batch whose answer repeats the one
+// cached: the send cursor's page and nothing more. The same answer is not
+// stored again, and the boot's alive time waits for its hourly write; each
+// was a page (a WAL frame) per batch.
+UNIT_TEST(a_repeated_answer_costs_the_cursor_page_only) {
+  bench::count_io();
+  Fixture f;
+  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, kAnswer); });
+  f.open();
+  f.track(1);
+  f.sync();  // the answer cached
+  const uint64_t frame = 512 + 24;  // a page and its WAL frame header
+  for (int i = 0; i < 5; ++i) {
+    f.track(10);  // one batch
+    bench::Io before = bench::io();
+    co::Json r = f.sync();  // what the worker had not sent already, in batches of 10
+    int64_t sent = static_cast<int64_t>(test::num(r.get(), "sent"));
+    assert_true(sent > 0);
+    assert_int_equal(test::num(r.get(), "pending"), 0);
+    uint64_t wal = (bench::io() - before).wal_bytes;
+    assert_true(wal <= frame * static_cast<uint64_t>((sent + 9) / 10));
+  }
+}
