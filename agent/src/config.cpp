@@ -174,6 +174,12 @@ const Key kKeys[] = {
                "Extension: the first background sync after start waits a random 0 to this many seconds, so a "
                "firmware push that reboots a fleet does not reach the API all at once. `sync.now` and a view "
                "start skip it."),
+    CO_KEY_INT("sync.retry_base_ms", sync_retry_base_ms, 100, 600000,
+               "Extension: a failed CCS request (network, 5xx, 408, 429) is retried after a random 0 to twice "
+               "this many milliseconds, the bound doubling with each failure up to five minutes, never before "
+               "the server's `Retry-After`. Lower retries a blip sooner, but a fleet whose API fails at once "
+               "then sends several quick retries per device in the first minute (see the README's fleet "
+               "section)."),
     CO_KEY_BOOL("sync.send_segment_events", sync_send_segment_events,
                 "Extension: `SegmentEntry` / `SegmentExit` are the agent's own events (local cohorts entered and "
                 "left); the workspace does not define them, so they stay on the device (history, look-back, "

@@ -52,7 +52,10 @@ struct Config {
   int64_t storage_sync_interval_ms = 2000;
   // The first background sync after start waits a random 0..this many seconds
   // (a firmware push reboots a fleet at once); sync.now and view.start skip it.
-  int64_t sync_initial_delay_s = 30;
+  int64_t sync_initial_delay_s = 120;
+  // The first retry of a failed CCS request comes within twice this, then
+  // the bound doubles up to five minutes (full jitter); see Backoff.
+  int64_t sync_retry_base_ms = 15000;
   // When the wall clock is believed: "auto" once it is plausible and the
   // kernel says it is synchronised, was stepped forward while we ran, or the
   // box has been up ten minutes (a box without NTP); "system" as soon as it is

@@ -79,7 +79,7 @@ Sender::Settled Sender::settle(platform::HttpResponse &resp, size_t events, cons
     return out;
   }
   out.leaves = true;
-  sync_plan::settle(backoff_, verdict, at.now_mono, 0, resp.retry_after_s);
+  sync_plan::settle(backoff_, verdict, at.now_mono, 0, resp.retry_after_s, events);
   if (verdict == Verdict::refused) {
     dead_letters_ = std::min<int64_t>(dead_letters_ + 1, kMaxDeadLetters);
     ok_ = false;
@@ -109,7 +109,7 @@ void Sender::kept(const platform::HttpResponse &resp, Verdict verdict, const Att
   if (config) detail_ += std::string("; ") + config_fault_hint(resp.status);
   // A wrong key or URL is not fixed by trying again soon: it waits for a
   // new configuration (which resumes at once), and meanwhile asks about hourly.
-  sync_plan::settle(backoff_, verdict, at.now_mono, at.random(), resp.retry_after_s);
+  sync_plan::settle(backoff_, verdict, at.now_mono, at.random(), resp.retry_after_s, 0);
   // A wrong key is worth a warning once, not at every hourly attempt.
   if (config && !was_config_fault) {
     CO_LOG(log, warn, "CCS API: %s (%s); %lld events kept", error_.c_str(), detail_.c_str(),

@@ -67,6 +67,7 @@ cohort_status Agent::start_sync(const Seams &seams, std::string &err) {
   int64_t dead_letters = 0;
   storage::count_dead_letters(store_, dead_letters);
   sender_.set_dead_letters(dead_letters);
+  sender_.backoff().set_base_ms(cfg_.sync_retry_base_ms);
   // Fleet reboots: the first sync waits like a back-off, so new events do not
   // end it early; an explicit sync.now or a view start does (urgent wake).
   if (cfg_.sync_initial_delay_s > 0) {

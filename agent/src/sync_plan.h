@@ -43,12 +43,15 @@ inline Verdict verdict_of(int status, bool readable) {
   return Verdict::retry;
 }
 
-// The next attempt after an answer (retry_after_s < 0: none given).
-inline void settle(Backoff &backoff, Verdict verdict, int64_t now_ms, uint32_t random, int64_t retry_after_s) {
+// The next attempt after an answer (retry_after_s < 0: none given) to a
+// batch of `batch_events` (a full one: more may be waiting, paced after a
+// long failure).
+inline void settle(Backoff &backoff, Verdict verdict, int64_t now_ms, uint32_t random, int64_t retry_after_s,
+                   size_t batch_events) {
   switch (verdict) {
     case Verdict::delivered:
     case Verdict::refused:
-      backoff.succeeded();
+      backoff.succeeded(now_ms, batch_events >= kBatchEvents);
       break;
     case Verdict::config_fault:
       backoff.failed(now_ms, random, Backoff::kConfigFaultCapMs, retry_after_s);

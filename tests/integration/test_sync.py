@@ -363,7 +363,9 @@ class RetryAfter(SyncCase):
 
 class Backoff(SyncCase):
     def test_no_hot_loop_and_waits_within_doubling_caps_while_down(self):
-        d = self.start_daemon()
+        # A 1 s base (the default is 15 s, for fleets): the doubling is the same,
+        # and a few attempts fit in seconds.
+        d = self.start_daemon({"sync": {"retry_base_ms": 1000}})
         self.emu.set_fault("status", code=503, path="ccs")
         ns = self.track(d, 1)
         first = self.wait_for_request(lambda r: True, message="the first attempt")

@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "backoff.h"
 #include "io_counter.h"
 #include "sync_fixture.h"
 #include "unit_test.h"
@@ -926,4 +927,41 @@ UNIT_TEST(a_repeated_answer_costs_the_cursor_page_only) {
     uint64_t wal = (bench::io() - before).wal_bytes;
     assert_true(wal <= frame * static_cast<uint64_t>((sent + 9) / 10));
   }
+}
+
+// After an outage long enough to be a fleet's (the whole fleet holds a
+// backlog at once), the backlog drains one batch per jittered pause; an
+// explicit request (sync.now, a view) still drains it at once.
+UNIT_TEST(after_a_long_outage_the_backlog_drains_paced_unless_asked) {
+  Fixture f;
+  std::atomic<bool> down{true};
+  std::atomic<int> delivered{0};
+  f.transport.set_handler([&](const co::platform::HttpRequest &req, co::platform::HttpResponse &r) {
+    if (!is_ccs(req) || down) return answer(r, 503, "{}");
+    ++delivered;
+    answer(r, 200, kAnswer);
+  });
+  f.open();
+  f.track(25);
+  f.sync();  // 503: the outage begins
+  f.clock.advance_ms(10 * 60 * 1000);
+  f.sync();  // still down, ten minutes on
+  down = false;
+  f.clock.advance_ms(co::Backoff::kCapMs);  // past the last back-off
+  // A new event wakes the sender (not an explicit request): one full batch
+  // goes, then the sender waits; activations.get returns once it is idle.
+  f.track(1);
+  call_ok(f.agent, "activations.get", "{\"timeout_ms\":5000}");
+  assert_int_equal(delivered.load(), 1);
+  assert_int_equal(num(call_ok(f.agent, "status").get(), "queue_depth"), 16);
+  // After a whole pause the next batch goes, and the sender waits again.
+  f.clock.advance_ms(co::Backoff::kRampPaceMs);
+  f.track(1);
+  call_ok(f.agent, "activations.get", "{\"timeout_ms\":5000}");
+  assert_int_equal(delivered.load(), 2);
+  // sync.now drains the rest at once.
+  co::Json r = f.sync();
+  assert_int_equal(num(r.get(), "pending"), 0);
+  assert_int_equal(num(r.get(), "sent"), 7);
+  assert_int_equal(delivered.load(), 3);
 }
