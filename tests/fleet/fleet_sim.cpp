@@ -42,6 +42,10 @@ constexpr int64_t kMinute = 60 * kSecond;
 // A device's events: a TV in use makes one every minute on average (plays,
 // completions, ad impressions), as a Poisson stream.
 constexpr double kMeanEventGapMs = 60.0 * kSecond;
+// One event in ten starts a view (a play): an explicit request, which skips
+// the agent's own delays (the fleet delay, the back-off, the recovery ramp)
+// but never the server's Retry-After.
+constexpr uint64_t kViewStartEvery = 10;
 constexpr int kWindowS = 10;  // the peak is the busiest window of this many seconds
 
 // splitmix64: a seeded, per-device source (the agent draws from its entropy seam).
@@ -112,6 +116,7 @@ void simulate_device(const Scenario &s, const co::Config &cfg, uint64_t seed, To
         --pending;
         ++out.lost;
       }
+      if (rng.next() % kViewStartEvery == 0) backoff.skip_own_delay();
       next_event = t + rng.gap_ms();
       continue;
     }
