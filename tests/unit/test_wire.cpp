@@ -224,15 +224,17 @@ UNIT_TEST(config_reload_errors_change_nothing) {
 UNIT_TEST(refused_batches_keep_the_api_error) {
   for (int code : {400, 413, 422}) {
     Fixture f;
-    std::atomic<bool> up{false};  // down while the two events are tracked: one batch
-    f.transport.set_handler([&](const co::platform::HttpRequest &, co::platform::HttpResponse &r) {
-      if (!up) return answer(r, 503, "{}");
+    // Down until both events are in one request: a first attempt made while
+    // the second is tracked (the worker wakes on the first) is answered 503,
+    // whenever it reaches the server.
+    f.transport.set_handler([&](const co::platform::HttpRequest &req, co::platform::HttpResponse &r) {
+      co::Json body = co::json_parse(req.body);
+      if (cJSON_GetArraySize(cJSON_GetObjectItem(body.get(), "events")) < 2) return answer(r, 503, "{}");
       answer(r, code, api_error(code, "event schema validation failed",
                                 "events[0].properties.time_spent_seconds: expected integer, got 12.5"));
     });
     f.open();
     f.track(2);
-    up = true;
     co::Json r = f.sync();
     assert_int_equal(num(r.get(), "pending"), 0);
     assert_int_equal(num(r.get(), "dead_letters"), 1);
