@@ -917,16 +917,23 @@ UNIT_TEST(a_repeated_answer_costs_the_cursor_page_only) {
   f.track(1);
   f.sync();  // the answer cached
   const uint64_t frame = 512 + 24;  // a page and its WAL frame header
-  for (int i = 0; i < 5; ++i) {
-    f.track(10);  // one batch
+  uint64_t wal = 0;
+  int64_t batches = 0;
+  for (int i = 0; i < 10; ++i) {
+    f.track(10);
     bench::Io before = bench::io();
     co::Json r = f.sync();  // what the worker had not sent already, in batches of 10
     int64_t sent = static_cast<int64_t>(test::num(r.get(), "sent"));
     assert_true(sent > 0);
     assert_int_equal(test::num(r.get(), "pending"), 0);
-    uint64_t wal = (bench::io() - before).wal_bytes;
-    assert_true(wal <= frame * static_cast<uint64_t>((sent + 9) / 10));
+    wal += (bench::io() - before).wal_bytes;
+    batches += (sent + 9) / 10;
   }
+  // A page per batch, and room for what a slow machine's passes may add
+  // once (the session's row, a new WAL's header after a checkpoint); three
+  // pages a batch, as before, is far past it.
+  printf("%llu bytes to the WAL for %lld batches\n", static_cast<unsigned long long>(wal), static_cast<long long>(batches));
+  assert_true(wal <= frame * static_cast<uint64_t>(batches) + 2 * frame);
 }
 
 // After an outage long enough to be a fleet's (the whole fleet holds a
