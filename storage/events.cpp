@@ -1,6 +1,6 @@
 #include "storage/events.h"
 
-#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace co::storage {
@@ -33,9 +33,9 @@ bool sweep_dicts(Store &store) {
                   " (SELECT props_dict(properties) FROM events WHERE typeof(properties)='blob')")) {
     return false;
   }
-  std::unordered_map<int64_t, bool> kept;
+  std::unordered_set<int64_t> kept;
   bool read = read_all(store, "SELECT id FROM props_dicts", [&](const Stmt &q) {
-    kept[q.int64(0)] = true;
+    kept.insert(q.int64(0));
     return true;
   });
   if (read) store.props().forget_current_except(kept);

@@ -104,7 +104,7 @@ int64_t PropsDicts::dict_of(std::string_view blob) {
   return codec::get_varint(blob, pos, id) ? static_cast<int64_t>(id) : 0;
 }
 
-void PropsDicts::forget_current_except(const std::unordered_map<int64_t, bool> &kept) {
+void PropsDicts::forget_current_except(const std::unordered_set<int64_t> &kept) {
   for (auto it = current_.begin(); it != current_.end();) {
     it = kept.count(it->second.id) ? std::next(it) : current_.erase(it);
   }

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 
 struct sqlite3;
 
@@ -43,7 +44,7 @@ class PropsDicts {
   static int64_t dict_of(std::string_view blob);
   // The rows of props_dicts were deleted but for `kept` (a sweep or a purge):
   // no name goes on using one that is gone (its text would outlive it).
-  void forget_current_except(const std::unordered_map<int64_t, bool> &kept);
+  void forget_current_except(const std::unordered_set<int64_t> &kept);
 
   // props(properties) and props_dict(properties) on this connection.
   void register_functions(sqlite3 *db) const;

@@ -277,6 +277,8 @@ class Agent {
   void settle_contextual(const ContextJob &job, const platform::HttpResponse &resp) CO_REQUIRES(mu_);
   // Something of ours failed: the next CCS attempt after a back-off.
   void back_off() CO_REQUIRES(mu_);
+  // A random draw for the back-off's jitter.
+  uint32_t draw();
   bool queued_for_ccs(const std::string &event_name) const CO_REQUIRES(mu_);
   // Text that leaves the agent (status, dead letters) without the API key.
   std::string redact(std::string text) const CO_REQUIRES(mu_);

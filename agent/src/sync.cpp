@@ -295,11 +295,7 @@ bool Agent::settle_batch(const Batch &batch, platform::HttpResponse &resp) {
   int64_t leaving = std::count_if(batch.seqs.begin(), batch.seqs.end(), [&](int64_t s) { return s > prev_sent; });
   Sender::Attempt at;
   at.now_mono = clock_->mono_ms();
-  at.random = [this] {
-    uint32_t r = 0;
-    entropy_->fill(&r, sizeof r);
-    return r;
-  };
+  at.random = [this] { return draw(); };
   at.api_key = cfg_.api_key;
   at.queued = counts_.outbox;
   // A disk that refuses the record of a batch the server has: recorded in
@@ -365,11 +361,13 @@ void Agent::take_answer(const cJSON *answer) {
   cache_put("behavioral", "behavioral", std::move(cached), cfg_.cache_behavioral_ttl_s);
 }
 
-void Agent::back_off() {
+uint32_t Agent::draw() {
   uint32_t r = 0;
   entropy_->fill(&r, sizeof r);
-  sender_.back_off(clock_->mono_ms(), r);
+  return r;
 }
+
+void Agent::back_off() { sender_.back_off(clock_->mono_ms(), draw()); }
 
 void Agent::queue_contextual(const std::string &url, Json page_properties) {
   for (const ContextJob &j : ctx_jobs_) {
