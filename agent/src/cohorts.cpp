@@ -62,16 +62,37 @@ void Agent::load_definitions() {
   }
 }
 
-// Polls the engine and records each change: a SegmentEntry / SegmentExit
-// event and a notification. Those events are observed too, so a cohort built
-// on them follows (bounded rounds).
+// Polls the engine and records what time alone (or a load) moved, in a
+// transaction of its own; an event's changes are recorded in its own
+// transaction by store_events().
 void Agent::settle_cohorts() {
+  if (cohorts_ahead_ && !store_.in_transaction()) rebuild_cohorts();
+  rules::Changes ch = cohorts_.poll(rules_now());
+  if (ch.entered.empty() && ch.exited.empty()) return;
+  std::vector<std::string> notes;
+  storage::Transaction<storage::HistoryCounts, Session> tx(store_, counts_, session_);
+  if (!tx.begun() || !record_changes(std::move(ch), notes) || !tx.commit()) {
+    CO_LOG(*log_, warn, "cannot record the cohorts' changes: %s; they are recorded at the next settling",
+           store_.error().c_str());
+    tx.rollback();
+    // The engine took them as reported: from the disk again, it finds them
+    // again (in memory, if the disk was at fault).
+    degrade_after_fault();
+    rebuild_cohorts();
+    return;
+  }
+  committed(notes);
+}
+
+// Records the changes of a poll inside the open transaction: a SegmentEntry /
+// SegmentExit event each (with consent), observed too, so that a cohort
+// built on them follows (bounded rounds); and a notification per round, held
+// in `notes` until the commit.
+bool Agent::record_changes(rules::Changes ch, std::vector<std::string> &notes) {
   for (int round = 0; round < kMaxSegmentRounds; ++round) {
-    rules::Changes ch = cohorts_.poll(rules_now());
-    if (ch.entered.empty() && ch.exited.empty()) return;
+    if (round > 0) ch = cohorts_.poll(rules_now());
+    if (ch.entered.empty() && ch.exited.empty()) return true;
     if (consent_granted()) {
-      // One transaction for the round's events: a commit each would cost the
-      // caller more than all the rest of the settling.
       std::vector<Event> evs(ch.entered.size() + ch.exited.size());
       for (size_t i = 0; i < evs.size(); ++i) {
         bool exited = i >= ch.entered.size();
@@ -83,12 +104,8 @@ void Agent::settle_cohorts() {
         evs[i].event_id = platform::uuid4(*entropy_);
       }
       std::vector<int64_t> seqs(evs.size());
-      Outcome stored = store_events(evs.data(), seqs.data(), evs.size());
-      for (size_t i = 0; i < evs.size() && !stored.ok(); ++i) {
-        const std::string &id = i < ch.entered.size() ? ch.entered[i] : ch.exited[i - ch.entered.size()];
-        CO_LOG(*log_, warn, "cannot record %s for cohort %s: %s", evs[i].name.c_str(), id.c_str(),
-               stored.message.c_str());
-      }
+      if (!write_events(evs.data(), seqs.data(), evs.size())) return false;
+      for (size_t i = 0; i < evs.size(); ++i) observe_event(evs[i], seqs[i]);
     }
     Json note(cJSON_CreateObject());
     json_add(note.get(), "cohorts", cJSON_CreateRaw(cohorts_.settled_members_json().c_str()));
@@ -96,11 +113,34 @@ void Agent::settle_cohorts() {
     for (const std::string &id : ch.entered) json_append(entered, cJSON_CreateString(id.c_str()));
     cJSON *exited = json_add_array(note.get(), "exited");
     for (const std::string &id : ch.exited) json_append(exited, cJSON_CreateString(id.c_str()));
-    pending_notifications_.push_back(json_print_checked(note.get()));
+    notes.push_back(json_print_checked(note.get()));
   }
+  return true;
 }
 
-// Feeds one stored event to the engine and settles membership.
+// A transaction that holds what the engine observed has committed: its
+// notifications go out once the lock is let go. A nested level leaves the
+// engine ahead of the disk until the outermost commits (batch_commit).
+void Agent::committed(std::vector<std::string> &notes) {
+  if (!store_.in_transaction()) cohorts_ahead_ = false;
+  for (std::string &n : notes) pending_notifications_.push_back(std::move(n));
+}
+
+// The engine saw what the disk did not keep (a commit that failed, a throw
+// before it): it starts again from what the disk holds, the saved states and
+// the history after them, as after a restart. Until that succeeds (it may
+// run out of memory too) the flag stays and the next call tries again.
+void Agent::rebuild_cohorts() {
+  cohorts_ahead_ = true;
+  Outcome st = cohorts_.rebuild(identity_.epoch(), now_wall());
+  if (!st.ok()) {
+    CO_LOG(*log_, error, "cannot rebuild the cohorts from storage: %s", st.message.c_str());
+    return;
+  }
+  cohorts_ahead_ = false;
+}
+
+// Feeds one stored event to the engine.
 void Agent::observe_event(const Event &ev, int64_t seq) {
   rules::Event e;
   e.seq = seq;
@@ -109,6 +149,7 @@ void Agent::observe_event(const Event &ev, int64_t seq) {
   e.session_id = ev.session_id;
   e.view_id = ev.view_id;
   e.properties = ev.properties.get();
+  cohorts_ahead_ = true;  // until the transaction that stored it commits
   cohorts_.observe(e);
 }
 
@@ -153,6 +194,8 @@ Outcome Agent::install_definitions(const std::string &doc,
     (void)apply_definitions(old_doc, false);
     return failure(COHORT_ESTORAGE, "definitions: not stored: " + why);
   }
+  std::vector<std::string> none;  // its notifications are pending already
+  committed(none);
   return COHORT_OK;
 }
 

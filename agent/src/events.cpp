@@ -138,31 +138,26 @@ Outcome Agent::store_event(Event &ev, int64_t &seq, const std::function<bool()> 
   return store_events(&ev, &seq, 1, also);
 }
 
-// Stores `n` events as store_event() does one, all in one transaction (one
-// commit: what a batch of SegmentEntry / SegmentExit events costs is a row
-// each, not a commit each). Each is observed once the commit has made it
-// durable.
+// Stores `n` events as store_event() does one, all in one transaction. The
+// engine observes them and settles inside it, so the SegmentEntry /
+// SegmentExit events of what they changed commit with them: one commit for
+// the call, not one more for the membership (the pages are written once,
+// which is most of what a change costs the caller). When the commit fails,
+// the engine, which saw what the disk did not keep, is rebuilt from the disk
+// before anything else is stored or settled (the retry in memory too).
 Outcome Agent::store_events(Event *evs, int64_t *seqs, size_t n, const std::function<bool()> &also) {
+  // A failed commit left the engine ahead of the disk: from the disk again.
+  if (cohorts_ahead_ && !store_.in_transaction()) rebuild_cohorts();
   std::fill(seqs, seqs + n, 0);
   storage::Transaction<storage::HistoryCounts, Session> tx(store_, counts_, session_);
-  bool ok = tx.begun();
-  for (size_t i = 0; ok && i < n; ++i) {
-    Event &ev = evs[i];
-    ok = touch_session(ev.mono_ms);
-    if (ev.session_id.empty()) ev.session_id = session_.id;
-    if (ok && consent_granted()) {
-      std::string props = json_print_checked(ev.properties.get());
-      seqs[i] = counts_.next_seq++;
-      storage::EventRow row{seqs[i],    ev.event_id, identity_.epoch(), ev.name,    ev.time_ms, ev.time_known,
-                            ev.mono_ms, boot_n_,     ev.session_id,     ev.view_id, props};
-      if (!ev.time_known) counts_.untimed += 1;
-      ok = storage::insert_event(store_, row);
-      counts_.history += 1;
-      if (queued_for_ccs(ev.name)) counts_.outbox += 1;
-      ok = ok && enforce_bounds();
+  std::vector<std::string> notes;
+  bool ok = tx.begun() && write_events(evs, seqs, n) && (!also || also());
+  if (ok) {
+    for (size_t i = 0; i < n; ++i) {
+      if (seqs[i] != 0) observe_event(evs[i], seqs[i]);
     }
+    ok = record_changes(cohorts_.poll(rules_now()), notes);
   }
-  ok = ok && (!also || also());
   if (!ok || !tx.commit()) {
     std::string why = store_.error();
     tx.rollback();
@@ -171,10 +166,30 @@ Outcome Agent::store_events(Event *evs, int64_t *seqs, size_t n, const std::func
     if (degrade_after_fault()) return store_events(evs, seqs, n, also);
     return failure(COHORT_ESTORAGE, "event not stored: " + why);
   }
-  for (size_t i = 0; i < n; ++i) {
-    if (seqs[i] != 0) observe_event(evs[i], seqs[i]);
-  }
+  committed(notes);
+  settled_by_store_ = true;
   return COHORT_OK;
+}
+
+// The rows of `n` events, in the open transaction (their seqs; 0 without
+// consent: nothing behavioral is kept).
+bool Agent::write_events(Event *evs, int64_t *seqs, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    Event &ev = evs[i];
+    if (!touch_session(ev.mono_ms)) return false;
+    if (ev.session_id.empty()) ev.session_id = session_.id;
+    if (!consent_granted()) continue;
+    std::string props = json_print_checked(ev.properties.get());
+    seqs[i] = counts_.next_seq++;
+    storage::EventRow row{seqs[i],    ev.event_id, identity_.epoch(), ev.name,    ev.time_ms, ev.time_known,
+                          ev.mono_ms, boot_n_,     ev.session_id,     ev.view_id, props};
+    if (!ev.time_known) counts_.untimed += 1;
+    bool inserted = storage::insert_event(store_, row);
+    counts_.history += 1;
+    if (queued_for_ccs(ev.name)) counts_.outbox += 1;
+    if (!inserted || !enforce_bounds()) return false;
+  }
+  return true;
 }
 
 // Keeps the history and the outbox within their bounds: oldest first, and
@@ -261,9 +276,10 @@ Outcome Agent::m_track(const Params &params, cJSON *result) {
   if (seq != 0) wake_worker(false);
   json_add_string(result, "event_id", ev.event_id.c_str());
   json_add_string(result, "session_id", ev.session_id.c_str());
-  if (ev.view_id.empty()) json_add_null(result, "view_id");
-  else json_add_string(result, "view_id", ev.view_id.c_str());
-  settle_cohorts();
+  if (ev.view_id.empty())
+    json_add_null(result, "view_id");
+  else
+    json_add_string(result, "view_id", ev.view_id.c_str());
   // The membership the settling just recorded, as kept text: reading every
   // cohort again and building the list node by node costs more than the
   // event did.

@@ -57,11 +57,32 @@ Outcome LocalCohorts::load(const std::string &doc, bool fresh_state, int64_t epo
   }
   if (!ok) CO_LOG(*log_, error, "cannot read the history for the cohorts: %s", store_->error().c_str());
   if (!fresh_state) restore_reported(epoch, saved);
-  definitions_ = engine_.cohorts();
-  index_.clear();
-  for (size_t i = 0; i < definitions_.size(); ++i) index_[definitions_[i].id] = i;
+  // Made aside and swapped in whole: running out of memory half way must not
+  // leave the lists of different lengths.
+  std::vector<rules::CohortInfo> definitions = engine_.cohorts();
+  std::unordered_map<std::string, size_t> index;
+  std::vector<std::string> quoted;
+  for (size_t i = 0; i < definitions.size(); ++i) {
+    index[definitions[i].id] = i;
+    Json id(json_must(cJSON_CreateString(definitions[i].id.c_str())));
+    quoted.push_back(json_print_checked(id.get()));
+  }
+  definitions_.swap(definitions);
+  index_.swap(index);
+  quoted_ids_.swap(quoted);
   doc_ = doc;
   return COHORT_OK;
+}
+
+Outcome LocalCohorts::rebuild(int64_t epoch, int64_t now_ms) {
+  // Emptied first: a load keeps the in-memory state of an unchanged rule.
+  members_known_ = false;
+  rules::LoadReport none;
+  engine_.load(kEmptyDefinitions, {}, now_ms, &none);
+  std::string doc = doc_;
+  Outcome st = load(doc, false, epoch, now_ms);
+  find_current_view(epoch);
+  return st;
 }
 
 // The SegmentEntry / SegmentExit events are the durable record of what was
@@ -126,15 +147,19 @@ rules::Changes LocalCohorts::poll(const rules::Now &now) {
   return ch;
 }
 
+// Joined from each id's JSON text, made once per load: building the array
+// node by node cost a membership change more than the engine's poll did.
 void LocalCohorts::keep_members() {
   members_.clear();
-  Json arr(json_must(cJSON_CreateArray()));
+  std::string json = "[";
   for (size_t i = 0; i < definitions_.size(); ++i) {
     if (!member_[i]) continue;
     members_.push_back(definitions_[i].id);
-    json_append(arr.get(), cJSON_CreateString(definitions_[i].id.c_str()));
+    if (json.size() > 1) json += ',';
+    json += quoted_ids_[i];
   }
-  members_json_ = json_print_checked(arr.get());
+  json += ']';
+  members_json_.swap(json);
 }
 
 void LocalCohorts::find_current_view(int64_t epoch) {

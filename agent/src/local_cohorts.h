@@ -35,6 +35,10 @@ class LocalCohorts {
   // states missed, the last reported memberships restored. On error nothing
   // changes.
   Outcome load(const std::string &doc, bool fresh_state, int64_t epoch, int64_t now_ms);
+  // The engine again from what the store holds (the saved states, then the
+  // history after them), as after a restart: for when it observed events a
+  // failed commit did not keep.
+  Outcome rebuild(int64_t epoch, int64_t now_ms);
   // Feeds one stored event (its seq) to the engine.
   void observe(const rules::Event &e);
   // Engine::poll, keeping the membership it records: an answer given right
@@ -83,6 +87,7 @@ class LocalCohorts {
   int64_t saved_mono_ = 0;
   // The membership as the engine last recorded it, by definitions index.
   std::unordered_map<std::string, size_t> index_;  // cohort id -> definitions index
+  std::vector<std::string> quoted_ids_;            // each id as JSON text, by definitions index
   std::vector<bool> member_;
   std::vector<std::string> members_;
   std::string members_json_ = "[]";

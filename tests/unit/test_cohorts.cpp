@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "full_disk.h"
 #include "test_util.h"
 #include "unit_test.h"
 
@@ -27,7 +28,8 @@ struct Fixture : test::AgentFixture {
   }
   void open(const std::string &extra_config = "\"consent\":{\"required\":false}") {
     open_with(extra_config);
-    cohort_subscribe(agent, [](void *u, const char *json) { static_cast<Fixture *>(u)->notes.push_back(json); }, this);
+    cohort_subscribe(
+        agent, [](void *u, const char *json) { static_cast<Fixture *>(u)->notes.push_back(json); }, this);
   }
   void reopen() {
     cohort_close(agent);
@@ -40,7 +42,8 @@ struct Fixture : test::AgentFixture {
   std::vector<std::string> local() {
     co::Json c = call_ok(agent, "cohorts.get");
     std::vector<std::string> out;
-    for (const cJSON *id = cJSON_GetObjectItem(c.get(), "local")->child; id; id = id->next) out.push_back(id->valuestring);
+    for (const cJSON *id = cJSON_GetObjectItem(c.get(), "local")->child; id; id = id->next)
+      out.push_back(id->valuestring);
     return out;
   }
   int count(const char *name) {
@@ -167,10 +170,12 @@ UNIT_TEST(explain_and_preview) {
   assert_int_equal(test::num(cond, "measured"), 1);
   char *out = nullptr;
   assert_int_equal(cohort_call(f.agent, "explain", "{\"cohort_id\":\"nope\"}", &out), COHORT_ENOTFOUND);
-  co::Json p = call_ok(f.agent, "definitions.preview",
-                       "{\"rule\":{\"logic\":\"AND\",\"conditions\":[{\"type\":\"event\",\"event_type\":\"Videoview\"}]}}");
+  co::Json p =
+      call_ok(f.agent, "definitions.preview",
+              "{\"rule\":{\"logic\":\"AND\",\"conditions\":[{\"type\":\"event\",\"event_type\":\"Videoview\"}]}}");
   assert_true(cJSON_IsTrue(cJSON_GetObjectItem(p.get(), "match")));
-  assert_int_equal(cohort_call(f.agent, "definitions.preview", "{\"rule\":{\"logic\":\"AND\",\"conditions\":[{\"type\":\"nope\"}]}}", &out),
+  assert_int_equal(cohort_call(f.agent, "definitions.preview",
+                               "{\"rule\":{\"logic\":\"AND\",\"conditions\":[{\"type\":\"nope\"}]}}", &out),
                    COHORT_ERULES);
 }
 
@@ -237,7 +242,7 @@ UNIT_TEST(track_answers_the_membership_its_changes_recorded) {
   assert_non_null(strstr(f.notes.back().c_str(), "\"cohorts\":[\"1001\"]"));
 }
 
-UNIT_TEST(the_segment_events_of_one_change_are_one_commit) {
+UNIT_TEST(an_event_and_the_segment_events_of_its_change_are_one_commit) {
   // Three cohorts entered by the same event: three SegmentEntry events.
   const char *defs =
       "{\"cohorts\":[{\"id\":\"a\",\"rule\":{\"logic\":\"AND\",\"conditions\":[{\"type\":\"event\",\"event_type\":"
@@ -252,8 +257,33 @@ UNIT_TEST(the_segment_events_of_one_change_are_one_commit) {
   int commits = wal_commits(wal);
   co::Json r = call_ok(f.agent, "track", "{\"name\":\"Videoview\"}");
   assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r.get(), "cohorts")), 3);
-  // The event's own commit, then one for its three SegmentEntry events.
-  assert_int_equal(wal_commits(wal) - commits, 2);
+  // The event and its three SegmentEntry events: one commit.
+  assert_int_equal(wal_commits(wal) - commits, 1);
   co::Json h = call_ok(f.agent, "history.get", "{\"limit\":10,\"name\":\"SegmentEntry\"}");
   assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(h.get(), "events")), 3);
+}
+
+// The engine observes an event (and settles) before its transaction commits.
+// When the disk refuses that commit, the engine is rebuilt from what the disk
+// holds before the event is stored again in memory: counted once, not twice,
+// and its SegmentEntry recorded once.
+UNIT_TEST(a_refused_commit_leaves_the_engine_as_the_disk_has_it) {
+  const char *defs =
+      "{\"cohorts\":[{\"id\":\"two\",\"rule\":{\"logic\":\"AND\",\"conditions\":[{\"type\":\"event\","
+      "\"event_type\":\"Videoview\",\"operator\":\"gte\",\"value\":2}]}},{\"id\":\"three\",\"rule\":{\"logic\":"
+      "\"AND\",\"conditions\":[{\"type\":\"event\",\"event_type\":\"Videoview\",\"operator\":\"gte\",\"value\":3}]}}]}";
+  Fixture f;
+  FullDisk disk(f.dir.path + "/data/");
+  f.open();
+  call_ok(f.agent, "definitions.put", defs);
+  f.watch("[]");
+  FullDisk::full = true;
+  co::Json r = call_ok(f.agent, "track", "{\"name\":\"Videoview\"}");
+  assert_true(cJSON_IsTrue(cJSON_GetObjectItem(r.get(), "stored")));
+  assert_string_equal(str(call_ok(f.agent, "status").get(), "storage").c_str(), "degraded");
+  assert_true(f.local() == std::vector<std::string>{"two"});
+  assert_int_equal(f.count("Videoview"), 2);
+  assert_int_equal(f.count("SegmentEntry"), 1);
+  assert_int_equal(f.notes.size(), 1);
+  assert_non_null(strstr(f.notes.back().c_str(), "\"entered\":[\"two\"]"));
 }
