@@ -81,7 +81,7 @@ const Agent::Method Agent::kMethods[] = {
     {"identity.set_aliases", &Agent::m_identity_set_aliases, kSetAliases},
     {"identity.reset", &Agent::m_identity_reset, {}},
     {"consent.set", &Agent::m_consent_set, kConsentSet},
-    {"track", &Agent::m_track, kTrack},
+    {"track", &Agent::m_track, kTrack, false, true},
     {"view.start", &Agent::m_view_start, kViewStart},
     {"view.pause", &Agent::m_view_pause, kViewPosition},
     {"view.resume", &Agent::m_view_resume, kViewPosition},
@@ -588,6 +588,7 @@ void Agent::hide_key() {
 Outcome Agent::run_locked(const Method &m, const Params &args, cJSON *out, std::vector<std::string> &changes) {
   Outcome st;
   try {
+    if (!m.records_later) record_pending();  // what it reads includes them
     st = (this->*m.handler)(args, out);
     if (st.status == COHORT_ESTORAGE) degrade_after_fault();  // the next call works from memory
     // Reading is enough to notice what time alone changed (a call that

@@ -83,6 +83,10 @@ constexpr double kMaxDurationS = 1e9;
 
 class Agent {
  public:
+  // How long after a track its membership changes are recorded (their
+  // SegmentEntry / SegmentExit events) by the worker, unless a call comes
+  // first: a burst of tracks is recorded once.
+  static constexpr int64_t kRecordDelayMs = 50;
   // Opens with the given configuration document and seams (NULL members are
   // replaced by the real ones). On failure returns the status and sets err.
   // With `in_memory_why`, the database is copied into memory as soon as it is
@@ -156,6 +160,9 @@ class Agent {
     ParamList params;
     // Waits on the network: runs without the agent lock and takes it itself.
     bool waits = false;
+    // Stores events and leaves the membership changes they make to be
+    // recorded after the call (track); any other method records them first.
+    bool records_later = false;
   };
   static const Method kMethods[];
   static const Method *find_method(const char *name);
@@ -232,8 +239,20 @@ class Agent {
   bool reload_from_store() CO_REQUIRES(mu_);
   void load_definitions() CO_REQUIRES(mu_);
   void settle_cohorts() CO_REQUIRES(mu_);
-  bool record_changes(rules::Changes ch, std::vector<std::string> &notes) CO_REQUIRES(mu_);
-  void committed(std::vector<std::string> &notes) CO_REQUIRES(mu_);
+  // Membership changes a poll found, waiting to be recorded: the moment and
+  // session they were found at.
+  struct FoundChanges {
+    rules::Changes changes;
+    int64_t time_ms = 0;
+    bool time_known = true;
+    int64_t mono_ms = 0;
+    std::string session_id;
+  };
+  static constexpr size_t kMaxUnrecorded = 64;
+  void note_changes(rules::Changes ch) CO_REQUIRES(mu_);
+  void record_pending() CO_REQUIRES(mu_);
+  bool record_found(const FoundChanges &found) CO_REQUIRES(mu_);
+  void committed() CO_REQUIRES(mu_);
   void rebuild_cohorts() CO_REQUIRES(mu_);
   void observe_event(const Event &ev, int64_t seq) CO_REQUIRES(mu_);
   void save_cohort_state() CO_REQUIRES(mu_);
@@ -265,6 +284,7 @@ class Agent {
   cohort_status start_sync(const Seams &seams, std::string &err) CO_REQUIRES(mu_);
   void stop_sync() CO_EXCLUDES(mu_);
   void worker_main() CO_EXCLUDES(mu_);
+  void deliver_pending() CO_EXCLUDES(mu_);
   void sync_storage() CO_REQUIRES(mu_);
   // The key file provisioned at last: taken, and the queue leaves.
   void check_key_file() CO_REQUIRES(mu_);
@@ -304,7 +324,7 @@ class Agent {
   Outcome store_event(Event &ev, int64_t &seq, const std::function<bool()> &also = nullptr) CO_REQUIRES(mu_);
   Outcome store_events(Event *evs, int64_t *seqs, size_t n, const std::function<bool()> &also = nullptr)
       CO_REQUIRES(mu_);
-  bool write_events(Event *evs, int64_t *seqs, size_t n) CO_REQUIRES(mu_);
+  bool write_events(Event *evs, int64_t *seqs, size_t n, bool activity) CO_REQUIRES(mu_);
   bool enforce_bounds() CO_REQUIRES(mu_);
   bool count_evicted(int64_t n) CO_REQUIRES(mu_);
   bool advance_sent(int64_t seq) CO_REQUIRES(mu_);
@@ -383,7 +403,9 @@ class Agent {
   // The engine observed events that are not committed yet (or that a failed
   // commit did not keep, until it is rebuilt from the disk).
   bool cohorts_ahead_ CO_GUARDED_BY(mu_) = false;
-  bool settled_by_store_ CO_GUARDED_BY(mu_) = false;  // this call stored events and settled with them
+  bool settled_by_store_ CO_GUARDED_BY(mu_) = false;         // this call stored events and settled with them
+  std::vector<FoundChanges> unrecorded_ CO_GUARDED_BY(mu_);  // oldest first
+  int64_t unrecorded_since_mono_ CO_GUARDED_BY(mu_) = 0;     // when the oldest was found
 
   // Membership changes waiting to be delivered once the lock is released.
   std::vector<std::string> pending_notifications_ CO_GUARDED_BY(mu_);

@@ -62,68 +62,101 @@ void Agent::load_definitions() {
   }
 }
 
-// Polls the engine and records what time alone (or a load) moved, in a
-// transaction of its own; an event's changes are recorded in its own
-// transaction by store_events().
+// Polls the engine and records what moved at once: what time alone (or a
+// load) moved, and before a call reads.
 void Agent::settle_cohorts() {
   if (cohorts_ahead_ && !store_.in_transaction()) rebuild_cohorts();
-  rules::Changes ch = cohorts_.poll(rules_now());
+  note_changes(cohorts_.poll(rules_now()));
+  record_pending();
+}
+
+// Keeps a poll's changes for record_pending(), stamped now, and notifies
+// them at once (from the call that made them): the engine counts them as
+// reported from here on.
+void Agent::note_changes(rules::Changes ch) {
   if (ch.entered.empty() && ch.exited.empty()) return;
-  std::vector<std::string> notes;
+  pending_notifications_.push_back(cohorts_.change_note(ch));
+  FoundChanges found;
+  Event stamped;
+  stamp(stamped);
+  found.time_ms = stamped.time_ms;
+  found.time_known = stamped.time_known;
+  found.mono_ms = stamped.mono_ms;
+  found.session_id = session_.id;
+  found.changes = std::move(ch);
+  if (unrecorded_.empty()) {
+    unrecorded_since_mono_ = found.mono_ms;
+    wake_cv_.notify_one();  // the worker's wait now ends kRecordDelayMs from here
+  }
+  unrecorded_.push_back(std::move(found));
+}
+
+// Writes what the polls found since the last time, in one transaction: a
+// SegmentEntry / SegmentExit event per change (with consent; observed too, so
+// that a cohort built on them follows, in bounded rounds). A track does not
+// wait for it: the worker records shortly after
+// (kRecordDelayMs), and so does any other call before it runs, a save of the
+// state, and a track that finds kMaxUnrecorded waiting. A crash before that
+// loses nothing: the engine starts again from the rows, and its first poll
+// finds the changes again.
+void Agent::record_pending() {
+  if (cohorts_ahead_ && !store_.in_transaction()) rebuild_cohorts();
+  if (unrecorded_.empty()) return;
+  size_t notified = pending_notifications_.size();
   storage::Transaction<storage::HistoryCounts, Session> tx(store_, counts_, session_);
-  if (!tx.begun() || !record_changes(std::move(ch), notes) || !tx.commit()) {
+  bool ok = tx.begun();
+  for (size_t i = 0; ok && i < unrecorded_.size(); ++i) ok = record_found(unrecorded_[i]);
+  unrecorded_.clear();
+  for (int round = 1; ok && round < kMaxSegmentRounds; ++round) {
+    note_changes(cohorts_.poll(rules_now()));
+    if (unrecorded_.empty()) break;
+    ok = record_found(unrecorded_.back());
+    unrecorded_.clear();
+  }
+  if (!ok || !tx.commit()) {
     CO_LOG(*log_, warn, "cannot record the cohorts' changes: %s; they are recorded at the next settling",
            store_.error().c_str());
     tx.rollback();
+    pending_notifications_.resize(notified);  // a later round's: notified when found again
     // The engine took them as reported: from the disk again, it finds them
     // again (in memory, if the disk was at fault).
     degrade_after_fault();
     rebuild_cohorts();
     return;
   }
-  committed(notes);
+  committed();
 }
 
-// Records the changes of a poll inside the open transaction: a SegmentEntry /
-// SegmentExit event each (with consent), observed too, so that a cohort
-// built on them follows (bounded rounds); and a notification per round, held
-// in `notes` until the commit.
-bool Agent::record_changes(rules::Changes ch, std::vector<std::string> &notes) {
-  for (int round = 0; round < kMaxSegmentRounds; ++round) {
-    if (round > 0) ch = cohorts_.poll(rules_now());
-    if (ch.entered.empty() && ch.exited.empty()) return true;
-    if (consent_granted()) {
-      std::vector<Event> evs(ch.entered.size() + ch.exited.size());
-      for (size_t i = 0; i < evs.size(); ++i) {
-        bool exited = i >= ch.entered.size();
-        const std::string &id = exited ? ch.exited[i - ch.entered.size()] : ch.entered[i];
-        evs[i].name = exited ? "SegmentExit" : "SegmentEntry";
-        evs[i].properties.reset(cJSON_CreateObject());
-        json_add_string(evs[i].properties.get(), "segment_id", id.c_str());
-        stamp(evs[i]);
-        evs[i].event_id = platform::uuid4(*entropy_);
-      }
-      std::vector<int64_t> seqs(evs.size());
-      if (!write_events(evs.data(), seqs.data(), evs.size())) return false;
-      for (size_t i = 0; i < evs.size(); ++i) observe_event(evs[i], seqs[i]);
+// One poll's changes inside the open transaction: their events (with
+// consent), observed.
+bool Agent::record_found(const FoundChanges &found) {
+  const rules::Changes &ch = found.changes;
+  if (consent_granted()) {
+    std::vector<Event> evs(ch.entered.size() + ch.exited.size());
+    for (size_t i = 0; i < evs.size(); ++i) {
+      bool exited = i >= ch.entered.size();
+      const std::string &id = exited ? ch.exited[i - ch.entered.size()] : ch.entered[i];
+      evs[i].name = exited ? "SegmentExit" : "SegmentEntry";
+      evs[i].properties.reset(cJSON_CreateObject());
+      json_add_string(evs[i].properties.get(), "segment_id", id.c_str());
+      evs[i].time_ms = found.time_ms;
+      evs[i].time_known = found.time_known;
+      evs[i].mono_ms = found.mono_ms;
+      evs[i].session_id = found.session_id;
+      evs[i].event_id = platform::uuid4(*entropy_);
     }
-    Json note(cJSON_CreateObject());
-    json_add(note.get(), "cohorts", cJSON_CreateRaw(cohorts_.settled_members_json().c_str()));
-    cJSON *entered = json_add_array(note.get(), "entered");
-    for (const std::string &id : ch.entered) json_append(entered, cJSON_CreateString(id.c_str()));
-    cJSON *exited = json_add_array(note.get(), "exited");
-    for (const std::string &id : ch.exited) json_append(exited, cJSON_CreateString(id.c_str()));
-    notes.push_back(json_print_checked(note.get()));
+    std::vector<int64_t> seqs(evs.size());
+    if (!write_events(evs.data(), seqs.data(), evs.size(), false)) return false;
+    for (size_t i = 0; i < evs.size(); ++i) observe_event(evs[i], seqs[i]);
   }
   return true;
 }
 
-// A transaction that holds what the engine observed has committed: its
-// notifications go out once the lock is let go. A nested level leaves the
-// engine ahead of the disk until the outermost commits (batch_commit).
-void Agent::committed(std::vector<std::string> &notes) {
+// A transaction that holds what the engine observed has committed. A nested
+// level leaves the engine ahead of the disk until the outermost commits
+// (batch_commit).
+void Agent::committed() {
   if (!store_.in_transaction()) cohorts_ahead_ = false;
-  for (std::string &n : notes) pending_notifications_.push_back(std::move(n));
 }
 
 // The engine saw what the disk did not keep (a commit that failed, a throw
@@ -132,6 +165,7 @@ void Agent::committed(std::vector<std::string> &notes) {
 // run out of memory too) the flag stays and the next call tries again.
 void Agent::rebuild_cohorts() {
   cohorts_ahead_ = true;
+  unrecorded_.clear();  // found again by the rebuilt engine's first poll
   Outcome st = cohorts_.rebuild(identity_.epoch(), now_wall());
   if (!st.ok()) {
     CO_LOG(*log_, error, "cannot rebuild the cohorts from storage: %s", st.message.c_str());
@@ -153,7 +187,9 @@ void Agent::observe_event(const Event &ev, int64_t seq) {
   cohorts_.observe(e);
 }
 
+// The saved state must not count as reported what no row records yet.
 void Agent::save_cohort_state() {
+  record_pending();
   cohorts_.save_state(clock_->mono_ms());
 }
 
@@ -194,8 +230,7 @@ Outcome Agent::install_definitions(const std::string &doc,
     (void)apply_definitions(old_doc, false);
     return failure(COHORT_ESTORAGE, "definitions: not stored: " + why);
   }
-  std::vector<std::string> none;  // its notifications are pending already
-  committed(none);
+  committed();
   return COHORT_OK;
 }
 

@@ -139,26 +139,28 @@ Outcome Agent::store_event(Event &ev, int64_t &seq, const std::function<bool()> 
 }
 
 // Stores `n` events as store_event() does one, all in one transaction. The
-// engine observes them and settles inside it, so the SegmentEntry /
-// SegmentExit events of what they changed commit with them: one commit for
-// the call, not one more for the membership (the pages are written once,
-// which is most of what a change costs the caller). When the commit fails,
-// the engine, which saw what the disk did not keep, is rebuilt from the disk
-// before anything else is stored or settled (the retry in memory too).
+// engine observes them and polls inside it; the changes it finds are kept for
+// record_pending(), which writes their SegmentEntry / SegmentExit events
+// after the call (a change of seven cohorts cost the caller more than four
+// plain events). When the commit fails, the engine, which saw what the disk
+// did not keep, is rebuilt from the disk before anything else is stored or
+// settled (the retry in memory too).
 Outcome Agent::store_events(Event *evs, int64_t *seqs, size_t n, const std::function<bool()> &also) {
   // A failed commit left the engine ahead of the disk: from the disk again.
   if (cohorts_ahead_ && !store_.in_transaction()) rebuild_cohorts();
   std::fill(seqs, seqs + n, 0);
   storage::Transaction<storage::HistoryCounts, Session> tx(store_, counts_, session_);
-  std::vector<std::string> notes;
-  bool ok = tx.begun() && write_events(evs, seqs, n) && (!also || also());
+  size_t unrecorded = unrecorded_.size(), notified = pending_notifications_.size();
+  bool ok = tx.begun() && write_events(evs, seqs, n, true) && (!also || also());
   if (ok) {
     for (size_t i = 0; i < n; ++i) {
       if (seqs[i] != 0) observe_event(evs[i], seqs[i]);
     }
-    ok = record_changes(cohorts_.poll(rules_now()), notes);
+    note_changes(cohorts_.poll(rules_now()));
   }
   if (!ok || !tx.commit()) {
+    unrecorded_.resize(unrecorded);  // the rebuilt engine finds them again
+    pending_notifications_.resize(notified);
     std::string why = store_.error();
     tx.rollback();
     std::fill(seqs, seqs + n, 0);
@@ -166,17 +168,20 @@ Outcome Agent::store_events(Event *evs, int64_t *seqs, size_t n, const std::func
     if (degrade_after_fault()) return store_events(evs, seqs, n, also);
     return failure(COHORT_ESTORAGE, "event not stored: " + why);
   }
-  committed(notes);
+  committed();
   settled_by_store_ = true;
+  if (unrecorded_.size() >= kMaxUnrecorded) record_pending();
   return COHORT_OK;
 }
 
 // The rows of `n` events, in the open transaction (their seqs; 0 without
-// consent: nothing behavioral is kept).
-bool Agent::write_events(Event *evs, int64_t *seqs, size_t n) {
+// consent: nothing behavioral is kept). The caller's events are activity
+// (they keep the session alive); the agent's own SegmentEntry / SegmentExit,
+// written later than they were found, are not.
+bool Agent::write_events(Event *evs, int64_t *seqs, size_t n, bool activity) {
   for (size_t i = 0; i < n; ++i) {
     Event &ev = evs[i];
-    if (!touch_session(ev.mono_ms)) return false;
+    if (activity && !touch_session(ev.mono_ms)) return false;
     if (ev.session_id.empty()) ev.session_id = session_.id;
     if (!consent_granted()) continue;
     std::string props = json_print_checked(ev.properties.get());

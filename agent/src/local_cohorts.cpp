@@ -162,6 +162,21 @@ void LocalCohorts::keep_members() {
   members_json_.swap(json);
 }
 
+std::string LocalCohorts::change_note(const rules::Changes &ch) const {
+  std::string note = "{\"cohorts\":" + members_json_;
+  const char *key = ",\"entered\":[";
+  for (const std::vector<std::string> *ids : {&ch.entered, &ch.exited}) {
+    note += key;
+    for (size_t i = 0; i < ids->size(); ++i) {
+      if (i > 0) note += ',';
+      note += quoted_ids_[index_.at((*ids)[i])];
+    }
+    note += ']';
+    key = ",\"exited\":[";
+  }
+  return note + "}";
+}
+
 void LocalCohorts::find_current_view(int64_t epoch) {
   std::string newest = storage::newest_view_id(*store_, epoch);
   if (!newest.empty()) current_view_ = newest;

@@ -52,6 +52,9 @@ class LocalCohorts {
   // the same as a JSON array (made once per change, not once per answer).
   const std::vector<std::string> &settled_members() const { return members_; }
   const std::string &settled_members_json() const { return members_json_; }
+  // The cohorts.changed notification of a poll's changes (right after it):
+  // {"cohorts": the membership after them, "entered": [...], "exited": [...]}.
+  std::string change_note(const rules::Changes &ch) const;
   // How many times poll() evaluated every cohort to learn the membership: once
   // after each load, never again (the changes it reports keep it).
   int64_t membership_readings() const { return readings_; }

@@ -14,18 +14,18 @@
 // (activations.get, sync.now), and then never past it: they get the
 // freshest valid cache, marked stale.
 #include <algorithm>
-#include <new>
 #include <cmath>
 #include <cstring>
+#include <new>
 #include <string_view>
 #include <unordered_set>
 
 #include "agent.h"
-#include "sync_plan.h"
 #include "platform/files.h"
 #include "requests.h"
 #include "storage/boots.h"
 #include "storage/dead_letters.h"
+#include "sync_plan.h"
 
 namespace co {
 namespace {
@@ -118,18 +118,31 @@ void Agent::worker_main() {
   platform::MutexLock lock(mu_);
   while (!stop_) {
     if (clock_->mono_ms() >= store_.sync_due_ms()) sync_storage();
+    if (!unrecorded_.empty() && clock_->mono_ms() >= unrecorded_since_mono_ + kRecordDelayMs) {
+      try {
+        record_pending();
+      } catch (...) {
+        recover_from_throw();
+      }
+      lock.unlock();
+      deliver_pending();
+      lock.lock();
+      continue;
+    }
     int64_t now = clock_->mono_ms();
     // Events waiting for a trusted wall clock: look at the clock every second.
     if (key_pending_ && now - key_checked_mono_ >= kKeyPollMs) check_key_file();
-    int64_t due = key_pending_                                                     ? key_checked_mono_ + kKeyPollMs
-                  : counts_.outbox > 0 && consent_granted() && !waiting_for_clock_ ? std::max(sender_.backoff().retry_at(), now)
-                  : waiting_for_clock_                                             ? now + 1000
-                                                                                   : now + kIdlePollMs;
+    int64_t due = key_pending_ ? key_checked_mono_ + kKeyPollMs
+                  : counts_.outbox > 0 && consent_granted() && !waiting_for_clock_
+                      ? std::max(sender_.backoff().retry_at(), now)
+                  : waiting_for_clock_ ? now + 1000
+                                       : now + kIdlePollMs;
     if (store_.in_memory()) due = std::min(due, storage_retry_mono_ + kStorageRetryMs);
     if (feed_.enabled()) due = std::min(due, std::max(feed_.next_due(), now));
     if (!wake_ && ctx_jobs_.empty()) {
       // Woken early for the WAL's sync too: that is not a pass.
       int64_t until = std::min(due, store_.sync_due_ms());
+      if (!unrecorded_.empty()) until = std::min(until, unrecorded_since_mono_ + kRecordDelayMs);
       wake_cv_.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(until - now, 1)));
       if (stop_) break;
       if (!wake_ && clock_->mono_ms() < due) continue;
@@ -169,14 +182,20 @@ void Agent::worker_main() {
     }
     rounds_ += 1;
     done_cv_.notify_all();
-    std::vector<std::string> changes;
-    changes.swap(pending_notifications_);
-    if (!changes.empty()) {
-      lock.unlock();
-      deliver(changes);
-      lock.lock();
-    }
+    lock.unlock();
+    deliver_pending();
+    lock.lock();
   }
+}
+
+// The worker's notifications, delivered with the lock let go.
+void Agent::deliver_pending() {
+  std::vector<std::string> changes;
+  {
+    platform::MutexLock lock(mu_);
+    changes.swap(pending_notifications_);
+  }
+  deliver(changes);
 }
 
 void Agent::check_key_file() {
@@ -212,6 +231,7 @@ bool Agent::run_round() {
     Json pp = json_parse(job.page_properties);
     reqs.push_back(contextual_request(cfg_, job.url, pp.get(), user_values));
   }
+  record_pending();  // the tracks' SegmentEntry / SegmentExit leave with them
   Batch batch;
   bool ccs = build_batch(batch);
   if (reqs.empty() && !ccs) return false;
@@ -244,7 +264,9 @@ bool Agent::queued_for_ccs(const std::string &event_name) const {
   return cfg_.sync_send_segment_events || (event_name != "SegmentEntry" && event_name != "SegmentExit");
 }
 
-std::string Agent::redact(std::string text) const { return redact_key(std::move(text), cfg_.api_key); }
+std::string Agent::redact(std::string text) const {
+  return redact_key(std::move(text), cfg_.api_key);
+}
 
 // Reads the next batch: the oldest queued events of one identity epoch (the
 // agent's own segment events kept back), in time order within the request.
@@ -367,7 +389,9 @@ uint32_t Agent::draw() {
   return r;
 }
 
-void Agent::back_off() { sender_.back_off(clock_->mono_ms(), draw()); }
+void Agent::back_off() {
+  sender_.back_off(clock_->mono_ms(), draw());
+}
 
 void Agent::queue_contextual(const std::string &url, Json page_properties) {
   for (const ContextJob &j : ctx_jobs_) {
@@ -437,7 +461,9 @@ Outcome Agent::m_cohorts_get(const Params &, cJSON *result) {
 
 // A call that waited for the network while the agent began to close: it is
 // answered at once, and says why (its caller, not the network, is what ends).
-Outcome Agent::closing() { return failure(COHORT_ECLOSED, "shutting down"); }
+Outcome Agent::closing() {
+  return failure(COHORT_ECLOSED, "shutting down");
+}
 
 Outcome Agent::m_activations_get(const Params &params, cJSON *result) {
   // api.timeout_ms when not given, read under the lock (config.reload may change it).
@@ -501,7 +527,8 @@ Outcome Agent::m_sync_now(const Params &params, cJSON *result) {
   // send now (empty outbox, or the pass failed and backs off).
   done_cv_.wait_for(lock, std::chrono::milliseconds(timeout), [&]() CO_NO_THREAD_SAFETY_ANALYSIS {
     return stop_ || key_pending_ ||
-           (rounds_ > round && !wake_ && (counts_.outbox == 0 || !consent_granted() || sender_.backoff().retry_at() > 0));
+           (rounds_ > round && !wake_ &&
+            (counts_.outbox == 0 || !consent_granted() || sender_.backoff().retry_at() > 0));
   });
   if (stop_) return closing();
   json_add_number(result, "sent", static_cast<double>(sender_.sent() - sent_before));

@@ -1,3 +1,6 @@
+#include <unistd.h>
+
+#include <atomic>
 #include <cstdint>
 #include <fstream>
 #include <iterator>
@@ -242,7 +245,7 @@ UNIT_TEST(track_answers_the_membership_its_changes_recorded) {
   assert_non_null(strstr(f.notes.back().c_str(), "\"cohorts\":[\"1001\"]"));
 }
 
-UNIT_TEST(an_event_and_the_segment_events_of_its_change_are_one_commit) {
+UNIT_TEST(a_track_leaves_the_segment_events_of_its_change_to_after_the_call) {
   // Three cohorts entered by the same event: three SegmentEntry events.
   const char *defs =
       "{\"cohorts\":[{\"id\":\"a\",\"rule\":{\"logic\":\"AND\",\"conditions\":[{\"type\":\"event\",\"event_type\":"
@@ -256,14 +259,43 @@ UNIT_TEST(an_event_and_the_segment_events_of_its_change_are_one_commit) {
   std::string wal = f.dir.path + "/data/cohort.db-wal";
   int commits = wal_commits(wal);
   co::Json r = call_ok(f.agent, "track", "{\"name\":\"Videoview\"}");
+  // The answer has the membership the event made...
   assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r.get(), "cohorts")), 3);
-  // The event and its three SegmentEntry events: one commit.
+  // ...and the call committed the event alone.
   assert_int_equal(wal_commits(wal) - commits, 1);
+  // Any other call records them first (here a read of them): one commit.
   co::Json h = call_ok(f.agent, "history.get", "{\"limit\":10,\"name\":\"SegmentEntry\"}");
   assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(h.get(), "events")), 3);
+  assert_int_equal(wal_commits(wal) - commits, 2);
 }
 
-// The engine observes an event (and settles) before its transaction commits.
+// With no call after the track, the worker records its changes once
+// kRecordDelayMs have passed, and the subscriber hears of them.
+UNIT_TEST(the_worker_records_a_tracks_changes_shortly_after) {
+  const char *defs =
+      "{\"cohorts\":[{\"id\":\"a\",\"rule\":{\"logic\":\"AND\",\"conditions\":[{\"type\":\"event\",\"event_type\":"
+      "\"Videoview\"}]}}]}";
+  test::AgentFixture f;
+  f.open_with("\"consent\":{\"required\":false}", true);
+  std::atomic<int> notes{0};
+  cohort_subscribe(
+      f.agent, [](void *u, const char *) { static_cast<std::atomic<int> *>(u)->fetch_add(1); }, &notes);
+  call_ok(f.agent, "definitions.put", defs);
+  std::string wal = f.dir.path + "/data/cohort.db-wal";
+  int commits = wal_commits(wal);
+  call_ok(f.agent, "track", "{\"name\":\"Videoview\"}");
+  assert_int_equal(wal_commits(wal) - commits, 1);
+  f.clock.advance_ms(co::Agent::kRecordDelayMs);
+  for (int i = 0; i < 500 && (wal_commits(wal) - commits < 2 || notes.load() < 1); ++i) usleep(10000);
+  assert_int_equal(wal_commits(wal) - commits, 2);
+  assert_int_equal(notes.load(), 1);
+  co::Json h = call_ok(f.agent, "history.get", "{\"limit\":10,\"name\":\"SegmentEntry\"}");
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(h.get(), "events")), 1);
+  assert_int_equal(wal_commits(wal) - commits, 2);  // nothing left for the read to record
+  cohort_subscribe(f.agent, nullptr, nullptr);
+}
+
+// The engine observes an event (and polls) before its transaction commits.
 // When the disk refuses that commit, the engine is rebuilt from what the disk
 // holds before the event is stored again in memory: counted once, not twice,
 // and its SegmentEntry recorded once.
