@@ -244,7 +244,9 @@ Tally fold(const Series<Tally> &s, const Condition &c, const Now &now) {
   return t;
 }
 
-bool whole(double x) { return std::trunc(x) == x && std::fabs(x) < 9007199254740992.0; }  // 2^53
+bool whole(double x) {
+  return std::trunc(x) == x && std::fabs(x) < 9007199254740992.0;
+}  // 2^53
 
 // The fold of every cell of a series, kept up to date as cells change: an
 // event's delta is merged in, a pruned cell taken out again. Taking out is
@@ -512,9 +514,7 @@ class LastValue final : public Accumulator {
     if (cell == nullptr || cell->seq > e.seq) return false;
     cell->seq = e.seq;
     cell->match = compare(c.op, v, c.value);
-    char *text = cJSON_PrintUnformatted(v);
-    cell->value = text != nullptr ? text : "null";
-    cJSON_free(text);
+    print(v, &cell->value);
     series_.prune(c.window, horizon_ms);
     return true;
   }
@@ -534,6 +534,21 @@ class LastValue final : public Accumulator {
   bool decode(const Condition &c, ByteReader *r) override { return series_.decode(c.window, r); }
 
  private:
+  // `v` as JSON text into `out`. A property value is short: printed on the
+  // stack and copied into the cell's string (whose room is kept), not
+  // allocated and freed for every event that carries it.
+  static void print(const cJSON *v, std::string *out) {
+    char buf[128];
+    // cJSON asks for 5 bytes to spare; it does not change the item.
+    if (cJSON_PrintPreallocated(const_cast<cJSON *>(v), buf, sizeof buf - 5, false)) {
+      out->assign(buf);
+      return;
+    }
+    char *text = cJSON_PrintUnformatted(v);
+    *out = text != nullptr ? text : "null";
+    cJSON_free(text);
+  }
+
   Series<Latest> series_;
 };
 

@@ -1,6 +1,7 @@
 // The rule language, clause by clause: operators, windows and their bucket
 // boundaries, session / view resets, recency with time passing, aggregates with
 // no value, engagement, property, cohort states, and the explain shape.
+#include <cstring>
 #include <string>
 
 #include "rules_test.h"
@@ -235,6 +236,25 @@ void cohort_states(void **) {
   assert_true(measured(e, now_at(kT0 + kHour), "exited") == static_cast<double>(kT0 + kHour));
 }
 
+// The last value is kept as JSON text for explain: a short one, then one too
+// long to print on the stack (the cell's text is replaced, not appended to).
+void property_text_of_any_length(void **) {
+  Fixture f(R"({"type":"property","event_type":"Profile","property":"tier","operator":"exists"})");
+  std::string json;
+  f.add(kT0, "Profile", R"({"tier":{"name":"gold","rank":[1,2.5,null,true]}})");
+  assert_true(f.engine.explain("c1", now_at(kT0), &json).ok());
+  assert_non_null(strstr(json.c_str(), R"("measured":{"name":"gold","rank":[1,2.5,null,true]})"));
+  std::string text(300, 'x');
+  std::string props = R"({"tier":")" + text + R"("})";
+  f.add(kT0 + 1, "Profile", props.c_str());
+  assert_true(f.engine.explain("c1", now_at(kT0), &json).ok());
+  std::string expected = R"("text":"last tier \")" + text + R"(\", needed exists in lifetime")";
+  assert_non_null(strstr(json.c_str(), expected.c_str()));
+  f.add(kT0 + 2, "Profile", R"({"tier":7})");
+  assert_true(f.engine.explain("c1", now_at(kT0), &json).ok());
+  assert_non_null(strstr(json.c_str(), R"("text":"last tier 7, needed exists in lifetime")"));
+}
+
 void explain_shape(void **) {
   Fixture f(
       R"({"type":"event","event_type":"Videoview","where":[{"property":"categories","operator":"contains","value":"football"}],"operator":"gte","value":3,"window_days":30})");
@@ -282,6 +302,7 @@ int main() {
       cmocka_unit_test(property_keeps_the_last_value),
       cmocka_unit_test(engagement_joins_play_and_completion),
       cmocka_unit_test(cohort_states),
+      cmocka_unit_test(property_text_of_any_length),
       cmocka_unit_test(explain_shape),
       cmocka_unit_test(preview_over_given_history),
   };
