@@ -89,6 +89,7 @@ struct Engine::Impl {
   FilterMemo filter_memo;         // scratch for observe()
   ModelTable models;              // the models' feature values between polls
   std::vector<uint32_t> rescore;  // scratch for poll(): models whose values moved
+  std::vector<uint32_t> flipped;  // scratch for poll(): the transitions recorded, in order
   int64_t observed_seq = kNever;
   int64_t clock_ms = kNever;  // newest time the agent told us: pruning never goes past it
   bool polled = false;
@@ -103,7 +104,7 @@ struct Engine::Impl {
   void offer(const std::vector<Target> &targets, const Event &e, bool rebuilding, int64_t horizon);
   void feed(const std::vector<Target> &feeds, const Event &e, int64_t horizon);
   void settle_fed();
-  void record(uint32_t cohort, bool member, const Now &now, Changes *changes);
+  void record(uint32_t cohort, bool member, const Now &now, bool report);
   int find(std::string_view id) const;
 };
 
@@ -318,7 +319,7 @@ void Engine::Impl::dispatch(const Event &event, bool rebuilding) {
   touched.clear();
 }
 
-void Engine::Impl::record(uint32_t cohort, bool member, const Now &now, Changes *changes) {
+void Engine::Impl::record(uint32_t cohort, bool member, const Now &now, bool report) {
   Membership &m = slots[cohort].state.membership;
   m.member = member;
   Transition &t = member ? m.entered : m.exited;
@@ -326,8 +327,8 @@ void Engine::Impl::record(uint32_t cohort, bool member, const Now &now, Changes 
   t.time_ms = now.time_ms;
   t.session_id.assign(now.session_id);
   t.view_id.assign(now.view_id);
-  if (changes == nullptr) return;
-  (member ? changes->entered : changes->exited).push_back(defs.cohorts[cohort].id);
+  if (!report) return;
+  flipped.push_back(cohort);  // room for every cohort: made at install()
   // Readers come later in the order: this poll re-reads them.
   for (uint32_t r : readers[cohort]) slots[r].dirty = true;
 }
@@ -412,6 +413,8 @@ Status Engine::load(std::string_view definitions_json, const std::vector<SavedSt
   Definitions defs;
   Status s = parse_definitions(definitions_json, &defs);
   if (!s.ok()) return s;
+  // A poll records each cohort at most once: room made before anything moves.
+  impl_->flipped.reserve(defs.cohorts.size());
   impl_->settle_fed();  // the slots move on with their covered sequences
   LoadReport r;
   StateSource source(&impl_->slots, impl_->defs, saved);
@@ -461,7 +464,7 @@ Changes Engine::poll(const Now &now) {
   for (uint32_t i : m.rescore) m.slots[i].dirty = true;
   m.rescore.clear();
   Evaluator ev(m.refs, now);
-  Changes changes;
+  m.flipped.clear();
   for (uint32_t i : m.defs.order) {
     Slot &s = m.slots[i];
     // A clock set back re-reads everything: due times were taken going forward.
@@ -479,8 +482,18 @@ Changes Engine::poll(const Now &now) {
       m.due_ms[i] = kNoChange;
       ev.known(i, member);
     }
-    if (member != s.state.membership.member) m.record(i, member, now, &changes);
+    if (member != s.state.membership.member) m.record(i, member, now, true);
   }
+  // The lists made once at their size: grown one transition at a time, a poll
+  // that moves many cohorts (a new session after hours) reallocated them
+  // again and again.
+  Changes changes;
+  size_t entered = 0;
+  for (uint32_t i : m.flipped) entered += m.slots[i].state.membership.member ? 1 : 0;
+  changes.entered.reserve(entered);
+  changes.exited.reserve(m.flipped.size() - entered);
+  for (uint32_t i : m.flipped)
+    (m.slots[i].state.membership.member ? changes.entered : changes.exited).push_back(m.defs.cohorts[i].id);
   m.polled = true;
   m.last_poll_ms = now.time_ms;
   m.last_session.assign(now.session_id);
@@ -490,7 +503,7 @@ Changes Engine::poll(const Now &now) {
 
 void Engine::reported(std::string_view cohort_id, bool member, const Now &at) {
   int i = impl_->find(cohort_id);
-  if (i >= 0) impl_->record(static_cast<uint32_t>(i), member, at, nullptr);
+  if (i >= 0) impl_->record(static_cast<uint32_t>(i), member, at, false);
 }
 
 std::vector<std::string> Engine::members(const Now &now) const {
