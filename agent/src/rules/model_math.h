@@ -8,6 +8,9 @@
 // rounded by IEEE 754) and exact scalings by powers of two, and the rule
 // engine is compiled with -ffp-contract=off.
 #pragma once
+#include <array>
+#include <bitset>
+#include <cstddef>
 
 #include "rules/accumulator.h"
 #include "rules/ast.h"
@@ -31,5 +34,26 @@ bool feature_input(const Condition &c, const Measure &m, double *x);
 
 // A feature's value: `measured` transformed (`missing` when the measure has none).
 double feature_value(const Feature &f, bool has_value, double measured);
+
+// model_log1p, each whole number from 0 to 1023 (the counts most log1p
+// features read) computed once: its series costs more than the rest of a
+// feature's reading. The same bits as model_log1p.
+class Log1pTable {
+ public:
+  double operator()(double x) {
+    if (!(x >= 0 && x < kSize) || static_cast<double>(static_cast<int>(x)) != x) return model_log1p(x);
+    auto i = static_cast<size_t>(x);
+    if (!known_[i]) {
+      values_[i] = model_log1p(x);
+      known_[i] = true;
+    }
+    return values_[i];
+  }
+
+ private:
+  static constexpr int kSize = 1024;
+  std::bitset<kSize> known_;
+  std::array<double, kSize> values_{};
+};
 
 }  // namespace co::rules

@@ -69,6 +69,8 @@ void ModelTable::build(const std::vector<CohortDef> &defs, const std::vector<con
   }
   first_.resize(last_model);
   current_.assign(values_.size(), 0);
+  // A model without features is decided here: no value lists it for scoring.
+  for (Row &row : rows_) row.member = row.bias >= row.logit;
   built_ = true;
 }
 
@@ -80,25 +82,35 @@ void ModelTable::refresh(const Now &now, bool session, bool view, std::vector<ui
     const Condition &c = *v.condition;
     double x = 0;
     bool has = feature_input(c, v.accumulator->measure(c, now), &x);
-    double value = feature_value(*v.feature, has, x);
+    const Feature &f = *v.feature;
+    double value = f.transform == Transform::log1p ? log1p_(has ? x : f.missing) : feature_value(f, has, x);
     int64_t due = v.accumulator->measure_changes_at(c, now);
     // Its models are listed before the value is kept: out of memory, the
-    // value stays as it was and is read again at the next poll.
-    if (!v.read || bits_of(value) != bits_of(current_[k]))
-      moved->insert(moved->end(), v.cohorts.begin(), v.cohorts.end());
+    // value stays as it was and is read again at the next poll (the models
+    // listed so far stay in `moved`, and are scored then).
+    if (!v.read || bits_of(value) != bits_of(current_[k])) {
+      for (uint32_t i : v.cohorts) {
+        if (rows_[i].listed) continue;
+        moved->push_back(i);
+        rows_[i].listed = true;
+      }
+    }
     v.due = due;
     v.stale = false;
     v.read = true;
     current_[k] = value;
   }
-}
-
-// As Evaluator::model: score = bias + w1 * v1 + w2 * v2 + ..., left to right.
-bool ModelTable::member(uint32_t cohort) const {
-  const Row &row = rows_[cohort];
-  double score = row.bias;
-  for (uint32_t t = row.begin; t < row.end; ++t) score += terms_[t].weight * current_[terms_[t].value];
-  return score >= row.logit;
+  // In one pass of its own, with nothing between the rows: the scores of
+  // several models are summed side by side.
+  for (uint32_t i : *moved) {
+    Row &row = rows_[i];
+    if (!row.listed) continue;
+    row.listed = false;
+    // As Evaluator::model: score = bias + w1 * v1 + w2 * v2 + ..., left to right.
+    double score = row.bias;
+    for (uint32_t t = row.begin; t < row.end; ++t) score += terms_[t].weight * current_[terms_[t].value];
+    row.member = score >= row.logit;
+  }
 }
 
 }  // namespace co::rules

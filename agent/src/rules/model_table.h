@@ -18,6 +18,7 @@
 #include "rules/ast.h"
 #include "rules/cohort_state.h"
 #include "rules/event.h"
+#include "rules/model_math.h"
 
 namespace co::rules {
 
@@ -45,13 +46,13 @@ class ModelTable {
   }
 
   // Reads again every value that may have moved at `now` (`session` / `view`:
-  // the poll's context differs from the previous poll's) and appends to
-  // `moved` the model cohorts one of whose values changed: only those can
-  // score differently.
+  // the poll's context differs from the previous poll's), appends to `moved`
+  // the model cohorts one of whose values changed (once each: only those can
+  // score differently) and scores every model listed in `moved`.
   void refresh(const Now &now, bool session, bool view, std::vector<uint32_t> *moved);
 
   // Whether model cohort `cohort` holds, on the values as last refreshed.
-  bool member(uint32_t cohort) const;
+  bool member(uint32_t cohort) const { return rows_[cohort].member; }
 
  private:
   struct Value {
@@ -68,6 +69,8 @@ class ModelTable {
   struct Row {
     uint32_t begin = 0, end = 0;
     double bias = 0, logit = 0;
+    bool listed = false;  // in `moved`, to be scored
+    bool member = false;  // the decision on the values as last scored
   };
   struct Term {
     uint32_t value;
@@ -82,6 +85,7 @@ class ModelTable {
   std::vector<uint32_t> first_;  // by cohort: where its conditions start in slots_ (models only)
   std::vector<uint32_t> slots_;  // by cohort and condition: its value
   std::unordered_map<const Accumulator *, std::vector<uint32_t>> by_accumulator_;
+  Log1pTable log1p_;
 };
 
 }  // namespace co::rules
