@@ -23,14 +23,15 @@ namespace co::rules {
 #define CO_RULES_OPS(X)                                                                                           \
   X(eq, "eq")                                                                                                     \
   X(ne, "ne")                                                                                                     \
-  X(gt, "gt") X(gte, "gte") X(lt, "lt") X(lte, "lte") X(in, "in") X(not_in, "not_in") X(contains, "contains")     \
+  X(gt, "gt")                                                                                                     \
+  X(gte, "gte") X(lt, "lt") X(lte, "lte") X(in, "in") X(not_in, "not_in") X(contains, "contains")                 \
       X(not_contains, "not_contains") X(starts_with, "starts_with") X(ends_with, "ends_with") X(exists, "exists") \
           X(not_exists, "not_exists")
-#define CO_RULES_METRICS(X)                                                                                 \
-  X(sum, "sum")                                                                                             \
-  X(avg, "avg")                                                                                             \
-  X(min, "min") X(max, "max") X(count, "count") X(engaged_time, "engaged_time") X(completion, "completion") \
-      X(views, "views")
+#define CO_RULES_METRICS(X) \
+  X(sum, "sum")             \
+  X(avg, "avg")             \
+  X(min, "min")             \
+  X(max, "max") X(count, "count") X(engaged_time, "engaged_time") X(completion, "completion") X(views, "views")
 #define CO_RULES_STATES(X) X(in, "in") X(entered, "entered") X(exited, "exited")
 #define CO_RULES_TRANSFORMS(X) X(identity, "identity") X(log1p, "log1p") X(cap, "cap")
 
@@ -133,7 +134,12 @@ struct Condition {
   MemberState state = MemberState::in;
 
   bool accumulates() const { return type != Type::cohort; }
-  bool matches_name(std::string_view name) const { return event_type == "*" || event_type == name; }
+  // As string_views: every accumulator of an event asks, and comparing a
+  // std::string with "*" measures the literal and calls compare() each time.
+  bool matches_name(std::string_view name) const {
+    std::string_view type = event_type;
+    return type == "*" || type == name;
+  }
 };
 
 struct Node {
