@@ -109,13 +109,15 @@ bool evict_oldest(Store &store, int64_t n, int64_t sent_seq, int64_t &deleted) {
 
 bool evict_older_than(Store &store, int64_t cutoff_ms, int64_t sent_seq, int64_t &deleted) {
   Stmt del(store, "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE time_ms < ?1 AND seq<=?2)");
-  return evict(del, cutoff_ms, sent_seq, store, deleted) && sweep_dicts(store);
+  // The sweep reads every event: only when some went can a dictionary have
+  // lost its last one (the age check runs inside a track every ten minutes).
+  return evict(del, cutoff_ms, sent_seq, store, deleted) && (deleted == 0 || sweep_dicts(store));
 }
 
 bool delete_sent(Store &store, int64_t sent_seq) {
   Stmt del(store, "DELETE FROM events WHERE seq<=?");
   del.bind(1, sent_seq);
-  return run(del) && sweep_dicts(store);
+  return run(del) && (store.changes() == 0 || sweep_dicts(store));
 }
 
 bool set_sent_seq(Store &store, int64_t seq) {

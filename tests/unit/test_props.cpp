@@ -208,3 +208,19 @@ UNIT_TEST(dictionaries_do_not_outlive_the_history) {
   std::vector<std::string> want{content_props(7)};
   assert_true(history(f.store) == want);
 }
+
+// The sweep reads every event: an eviction that deleted nothing leaves the
+// dictionaries alone (here an unreferenced one stays until an event goes).
+UNIT_TEST(an_eviction_that_deletes_nothing_does_not_sweep) {
+  test::StoreFixture f;
+  for (int i = 0; i < 3; ++i) assert_true(add(f.store, i + 1, "Videoview", content_props(i), 1000 + i));
+  assert_true(f.store.exec("INSERT INTO props_dicts(id,name,dict) VALUES(999,'Gone','{}')"));
+  int64_t deleted = 0;
+  assert_true(co::storage::evict_older_than(f.store, 500, 3, deleted));
+  assert_int_equal(deleted, 0);
+  assert_true(co::storage::delete_sent(f.store, 0));
+  assert_int_equal(scalar(f.store, "SELECT count(*) FROM props_dicts"), 2);
+  assert_true(co::storage::evict_older_than(f.store, 1001, 3, deleted));
+  assert_int_equal(deleted, 1);
+  assert_int_equal(scalar(f.store, "SELECT count(*) FROM props_dicts"), 1);
+}
