@@ -13,6 +13,9 @@ namespace {
 constexpr size_t kMaxProps = 64 * 1024;
 // Below this, a dictionary id and a stream save nothing worth a dictionary.
 constexpr size_t kMinEncoded = 32;
+// A blob of the current stream format starts with this byte, then the
+// dictionary's id; one of the first format starts with the id (never 0).
+constexpr char kCurrentFormat = 0;
 
 void props_fn(sqlite3_context *ctx, int, sqlite3_value **argv) {
   if (sqlite3_value_type(argv[0]) != SQLITE_BLOB) {
@@ -74,7 +77,7 @@ void PropsDicts::encode(std::string_view name, std::string_view props, Encoded &
     it = current_.find(std::string(name));
   }
   auto attempt = [&] {
-    out.blob.clear();
+    out.blob.assign(1, kCurrentFormat);
     codec::put_varint(out.blob, static_cast<uint64_t>(it->second.id));
     codec::compress(dicts_[it->second.id], props, out.blob);
   };
@@ -91,15 +94,18 @@ void PropsDicts::encode(std::string_view name, std::string_view props, Encoded &
 }
 
 bool PropsDicts::decode(std::string_view blob, std::string &json) const {
-  size_t pos = 0;
+  bool v1 = !blob.empty() && blob[0] != kCurrentFormat;
+  size_t pos = v1 ? 0 : 1;
   uint64_t id = 0;
   if (!codec::get_varint(blob, pos, id)) return false;
   auto it = dicts_.find(static_cast<int64_t>(id));
-  return it != dicts_.end() && codec::decompress(it->second, blob.substr(pos), json, kMaxProps);
+  if (it == dicts_.end()) return false;
+  return v1 ? codec::decompress_v1(it->second, blob.substr(pos), json, kMaxProps)
+            : codec::decompress(it->second, blob.substr(pos), json, kMaxProps);
 }
 
 int64_t PropsDicts::dict_of(std::string_view blob) {
-  size_t pos = 0;
+  size_t pos = !blob.empty() && blob[0] == kCurrentFormat ? 1 : 0;
   uint64_t id = 0;
   return codec::get_varint(blob, pos, id) ? static_cast<int64_t>(id) : 0;
 }

@@ -1,8 +1,10 @@
 // Event properties as stored (events.properties): the JSON text itself, or a
-// blob, denser: varint dictionary id, then the props_codec stream of the JSON
-// against that dictionary (props_dicts: an earlier event's properties of the
-// same name). A ~500-byte object then takes ~60 bytes, and a row fits three
-// to a page: what a track costs the flash falls by half (README, storage).
+// blob, denser: a 0 byte, the varint dictionary id, then the props_codec
+// stream of the JSON against that dictionary (props_dicts: an earlier event's
+// properties of the same name). A ~500-byte object then takes ~50 bytes, and
+// a row fits about four to a page: what a track costs the flash falls by more
+// than half (README, storage). Blobs written before the current stream format
+// start with the id (never 0) and are read with the first format's decoder.
 // Reads go through the SQL function props(properties), which gives the JSON
 // text either way, so no reader outside storage/ sees the encoding.
 #pragma once

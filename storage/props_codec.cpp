@@ -9,7 +9,10 @@ namespace co::storage::codec {
 namespace {
 
 constexpr size_t kMinMatch = 4;
-constexpr size_t kMaxMatch = 0x7f + kMinMatch;
+constexpr size_t kMaxMatch = 0x3f + kMinMatch;
+constexpr size_t kMaxMatchV1 = 0x7f + kMinMatch;
+constexpr unsigned char kRepeat = 0x80;       // a match at the previous distance
+constexpr unsigned char kNewDistance = 0xc0;  // a match, its distance's change follows
 constexpr size_t kMaxLiterals = 0x80;
 constexpr int kHashBits = 12;
 constexpr int kChainTries = 8;  // candidates looked at per position: the dictionary is ~500 bytes
@@ -18,6 +21,15 @@ uint32_t hash4(const char *p) {
   uint32_t v;
   memcpy(&v, p, 4);
   return (v * 2654435761u) >> (32 - kHashBits);
+}
+
+// A match's distance, as a change from the previous one: zigzag, so that a
+// small step back costs a byte as a small step forward does.
+uint64_t zigzag(int64_t v) {
+  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
+}
+int64_t unzigzag(uint64_t z) {
+  return static_cast<int64_t>(z >> 1) ^ -static_cast<int64_t>(z & 1);
 }
 
 void flush_literals(const std::string &buf, size_t from, size_t to, std::string &out) {
@@ -65,21 +77,24 @@ void compress(std::string_view dict, std::string_view in, std::string &out) {
     prev[i] = head[h];
     head[h] = static_cast<int32_t>(i);
   };
+  auto match_at = [&](size_t cand, size_t i) {
+    size_t len = 0;
+    while (len < kMaxMatch && i + len < n && buf[cand + len] == buf[i + len]) ++len;
+    return len;
+  };
   for (size_t i = 0; i < dict.size(); ++i) insert(i);
-  size_t i = dict.size(), literals = i;
+  size_t i = dict.size(), literals = i, last = dict.size();
   while (i < n) {
     size_t best_len = 0, best_pos = 0;
     if (i + kMinMatch <= n) {
+      // The previous distance first: an event against its dictionary mostly
+      // goes on where the last match left off, and then costs no distance.
+      if (last <= i) best_len = match_at(i - last, i), best_pos = i - last;
       int tries = kChainTries;
-      for (int32_t c = head[hash4(&buf[i])]; c >= 0 && tries-- > 0; c = prev[static_cast<size_t>(c)]) {
-        auto cand = static_cast<size_t>(c);
-        size_t len = 0;
-        while (len < kMaxMatch && i + len < n && buf[cand + len] == buf[i + len]) ++len;
-        if (len > best_len) {
-          best_len = len;
-          best_pos = cand;
-          if (len == kMaxMatch) break;
-        }
+      for (int32_t c = head[hash4(&buf[i])]; c >= 0 && tries-- > 0 && best_len < kMaxMatch;
+           c = prev[static_cast<size_t>(c)]) {
+        size_t len = match_at(static_cast<size_t>(c), i);
+        if (len > best_len) best_len = len, best_pos = static_cast<size_t>(c);
       }
     }
     if (best_len < kMinMatch) {
@@ -87,8 +102,14 @@ void compress(std::string_view dict, std::string_view in, std::string &out) {
       continue;
     }
     flush_literals(buf, literals, i, out);
-    out += static_cast<char>(0x80 | (best_len - kMinMatch));
-    put_varint(out, i - best_pos);
+    size_t distance = i - best_pos;
+    if (distance == last) {
+      out += static_cast<char>(kRepeat | (best_len - kMinMatch));
+    } else {
+      out += static_cast<char>(kNewDistance | (best_len - kMinMatch));
+      put_varint(out, zigzag(static_cast<int64_t>(distance) - static_cast<int64_t>(last)));
+      last = distance;
+    }
     for (size_t k = 0; k < best_len; ++k) insert(i + k);
     i += best_len;
     literals = i;
@@ -96,12 +117,16 @@ void compress(std::string_view dict, std::string_view in, std::string &out) {
   flush_literals(buf, literals, n, out);
 }
 
-bool decompress(std::string_view dict, std::string_view in, std::string &out, size_t max_out) {
+namespace {
+
+// Both formats: v1 (every match with its distance) and the current one.
+bool decode(std::string_view dict, std::string_view in, std::string &out, size_t max_out, bool v1) {
   std::string buf;
-  buf.reserve(dict.size() + std::min(max_out, in.size() * kMaxMatch));
+  buf.reserve(dict.size() + std::min(max_out, in.size() * kMaxMatchV1));
   buf.append(dict);
   const size_t limit = dict.size() + max_out;
   size_t pos = 0;
+  uint64_t last = dict.size();
   while (pos < in.size()) {
     auto c = static_cast<unsigned char>(in[pos++]);
     if (c < 0x80) {
@@ -111,11 +136,21 @@ bool decompress(std::string_view dict, std::string_view in, std::string &out, si
       pos += len;
       continue;
     }
-    size_t len = (c & 0x7f) + kMinMatch;
-    uint64_t distance = 0;
-    if (!get_varint(in, pos, distance) || distance == 0 || distance > buf.size() || buf.size() + len > limit) {
-      return false;
+    size_t len = 0;
+    uint64_t distance = last;
+    if (v1) {
+      len = (c & 0x7f) + kMinMatch;
+      if (!get_varint(in, pos, distance)) return false;
+    } else {
+      len = (c & 0x3f) + kMinMatch;
+      uint64_t z = 0;
+      if ((c & kNewDistance) == kNewDistance) {
+        if (!get_varint(in, pos, z)) return false;
+        distance = last + static_cast<uint64_t>(unzigzag(z));
+      }
     }
+    if (distance == 0 || distance > buf.size() || buf.size() + len > limit) return false;
+    last = distance;
     size_t from = buf.size() - static_cast<size_t>(distance);
     if (distance >= len) {
       buf.append(buf, from, len);
@@ -125,6 +160,16 @@ bool decompress(std::string_view dict, std::string_view in, std::string &out, si
   }
   out.assign(buf, dict.size(), std::string::npos);
   return true;
+}
+
+}  // namespace
+
+bool decompress(std::string_view dict, std::string_view in, std::string &out, size_t max_out) {
+  return decode(dict, in, out, max_out, false);
+}
+
+bool decompress_v1(std::string_view dict, std::string_view in, std::string &out, size_t max_out) {
+  return decode(dict, in, out, max_out, true);
 }
 
 }  // namespace co::storage::codec

@@ -100,13 +100,24 @@ UNIT_TEST(codec_refuses_a_damaged_stream) {
       "ab",
       3);
   assert_false(codec::decompress("", literal_past_end, dec, 100));
-  std::string distance_zero("\x80\x00", 2);
+  // The first match's previous distance is the dictionary's size: the
+  // dictionary's start, or nothing for an empty one.
+  assert_true(codec::decompress("abcd", std::string("\x80", 1), dec, 100));
+  assert_string_equal(dec.c_str(), "abcd");
+  assert_false(codec::decompress("", std::string("\x80", 1), dec, 100));
+  std::string distance_zero("\xc0\x07", 2);  // 4 - 4
   assert_false(codec::decompress("abcd", distance_zero, dec, 100));
-  std::string distance_too_far("\x80\x05", 2);
+  std::string distance_too_far("\xc0\x02", 2);  // 4 + 1
   assert_false(codec::decompress("abcd", distance_too_far, dec, 100));
-  std::string truncated_distance("\x80\x85", 2);
+  std::string truncated_distance("\xc0\x85", 2);
   assert_false(codec::decompress("abcd", truncated_distance, dec, 100));
-  assert_true(codec::decompress("abcd", std::string("\x80\x04", 2), dec, 100));
+  assert_true(codec::decompress("abcd", std::string("\xc0\x01", 2) + "\x80", dec, 100));  // 4 - 1, then again
+  assert_string_equal(dec.c_str(), "bcdbcdbc");  // overlapping: each copies what it writes
+  // The first format: every match with its distance.
+  assert_false(codec::decompress_v1("abcd", std::string("\x80\x00", 2), dec, 100));
+  assert_false(codec::decompress_v1("abcd", std::string("\x80\x05", 2), dec, 100));
+  assert_false(codec::decompress_v1("abcd", std::string("\x80\x85", 2), dec, 100));
+  assert_true(codec::decompress_v1("abcd", std::string("\x80\x04", 2), dec, 100));
   assert_string_equal(dec.c_str(), "abcd");
 }
 
@@ -145,15 +156,44 @@ UNIT_TEST(events_read_back_as_given) {
   assert_true(history(f.store) == given);
 }
 
-// Flash: a ~500-byte event's row fits three to a 512-byte page, instead of
-// one page and an overflow page each.
-UNIT_TEST(content_events_take_a_third_of_a_page) {
+// Flash: ~500-byte events' rows fit about four to a 512-byte page (three
+// with every match's distance written out), instead of one page and an
+// overflow page each.
+UNIT_TEST(content_events_take_about_a_quarter_of_a_page) {
   test::StoreFixture f;
   assert_true(add(f.store, 1, "Videoview", content_props(0)));
   int64_t before = scalar(f.store, "PRAGMA page_count");
-  for (int i = 1; i <= 60; ++i) assert_true(add(f.store, i + 1, "Videoview", content_props(i)));
+  for (int i = 1; i <= 120; ++i) assert_true(add(f.store, i + 1, "Videoview", content_props(i)));
   int64_t pages = scalar(f.store, "PRAGMA page_count") - before;
-  assert_true(pages * 3 <= 60 + 3);
+  assert_true(pages * 35 <= 120 * 10);  // 3.5 rows a page or more
+}
+
+// Rows written with the first stream format (no leading 0: the dictionary's
+// id, then every match with its distance) read as they were.
+UNIT_TEST(blobs_of_the_first_format_read_as_they_were) {
+  test::StoreFixture f;
+  std::string text = content_props(0);
+  assert_true(add(f.store, 1, "Videoview", text));  // its dictionary is its own text: id 1
+  assert_int_equal(scalar(f.store, "SELECT count(*) FROM events WHERE hex(substr(properties,1,1))='00'"), 1);
+  std::string v1 = "\x01";  // the id, then the whole text as matches at the dictionary's size
+  for (size_t done = 0; done < text.size();) {
+    size_t len = std::min<size_t>(text.size() - done, 131);
+    if (len < 4) {
+      v1 += static_cast<char>(len - 1);
+      v1.append(text, done, len);
+    } else {
+      v1 += static_cast<char>(0x80 | (len - 4));
+      co::storage::codec::put_varint(v1, text.size());
+    }
+    done += len;
+  }
+  Stmt ins(f.store,
+           "INSERT INTO events(seq,event_id,epoch,name,time_ms,mono_ms,boot,session_id,properties)"
+           " VALUES(2,x'00',1,'Videoview',1,1,1,x'01',?)");
+  ins.bind_blob(1, v1);
+  assert_true(co::storage::run(ins));
+  std::vector<std::string> want{text, text};
+  assert_true(history(f.store) == want);
 }
 
 // A database of the previous version keeps its text rows, read as they
