@@ -94,11 +94,11 @@ void Agent::note_changes(rules::Changes ch) {
 // Writes what the polls found since the last time, in one transaction: a
 // SegmentEntry / SegmentExit event per change (with consent; observed too, so
 // that a cohort built on them follows, in bounded rounds). A track does not
-// wait for it: the worker records shortly after
-// (kRecordDelayMs), and so does any other call before it runs, a save of the
-// state, and a track that finds kMaxUnrecorded waiting. A crash before that
-// loses nothing: the engine starts again from the rows, and its first poll
-// finds the changes again.
+// wait for it: the worker records shortly after (kRecordDelayMs), and so do
+// any other call before it runs, a save of the state, a sync pass and a track
+// that finds kMaxUnrecorded waiting. A crash before that loses nothing: the
+// engine starts again from the rows, and its first poll finds the changes
+// again (and notifies them again).
 void Agent::record_pending() {
   if (cohorts_ahead_ && !store_.in_transaction()) rebuild_cohorts();
   if (unrecorded_.empty()) return;

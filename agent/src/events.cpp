@@ -285,9 +285,9 @@ Outcome Agent::m_track(const Params &params, cJSON *result) {
     json_add_null(result, "view_id");
   else
     json_add_string(result, "view_id", ev.view_id.c_str());
-  // The membership the settling just recorded, as kept text: reading every
-  // cohort again and building the list node by node costs more than the
-  // event did.
+  // The membership the poll inside store_event() just kept, as text: reading
+  // every cohort again and building the list node by node costs more than
+  // the event did.
   if (cohorts_.settled()) {
     json_add(result, "cohorts", cJSON_CreateRaw(cohorts_.settled_members_json().c_str()));
   } else {
