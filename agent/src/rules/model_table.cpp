@@ -1,7 +1,9 @@
 #include "rules/model_table.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <tuple>
 
@@ -10,10 +12,24 @@
 namespace co::rules {
 namespace {
 
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
 uint64_t bits_of(double x) {
   uint64_t b = 0;
   std::memcpy(&b, &x, sizeof b);
   return b;
+}
+
+// How far the exact score may move from `score` (a left-to-right sum whose
+// terms add up to `size` in magnitude) before a score summed the same way can
+// land on the other side of `logit`. The rounding of a sum of at most 65 terms
+// is below 65 * 2^-53 of `size` (about 1e-14), and so is the new sum's; the
+// difference to the threshold is rounded too: 1e-9 of `size` and `logit` is
+// far above all three. The drift a poll adds up is itself rounded (about 2^-53
+// per addition): a millionth off the distance covers a billion additions.
+// Not finite (an infinite or NaN term): -inf or NaN, every change scores again.
+double slack(double score, double size, double logit) {
+  return (std::fabs(score - logit) - 1e-9 * (size + std::fabs(logit))) * (1 - 1e-6);
 }
 
 }  // namespace
@@ -61,7 +77,10 @@ void ModelTable::build(const std::vector<CohortDef> &defs, const std::vector<con
         by_accumulator_[acc].push_back(it->second);
       }
       Value &v = values_[it->second];
-      if (v.cohorts.empty() || v.cohorts.back() != i) v.cohorts.push_back(i);
+      if (v.uses.empty() || v.uses.back().cohort != i)
+        v.uses.push_back({i, std::fabs(f.weight)});
+      else
+        v.uses.back().weight += std::fabs(f.weight);
       slots_[first_[i] + f.condition] = it->second;
       terms_.push_back({it->second, f.weight});
     }
@@ -87,12 +106,18 @@ void ModelTable::refresh(const Now &now, bool session, bool view, std::vector<ui
     int64_t due = v.accumulator->measure_changes_at(c, now);
     // Its models are listed before the value is kept: out of memory, the
     // value stays as it was and is read again at the next poll (the models
-    // listed so far stay in `moved`, and are scored then).
+    // listed so far stay in `moved`, and are scored then; a drift counted
+    // twice only scores a model sooner).
     if (!v.read || bits_of(value) != bits_of(current_[k])) {
-      for (uint32_t i : v.cohorts) {
-        if (rows_[i].listed) continue;
-        moved->push_back(i);
-        rows_[i].listed = true;
+      // Never read: an infinite change (NaN with a zero weight) lists every model.
+      double change = v.read ? std::fabs(value - current_[k]) : kInf;
+      for (const Use &u : v.uses) {
+        Row &row = rows_[u.cohort];
+        if (row.listed) continue;
+        row.drift += u.weight * change;
+        if (row.drift < row.slack) continue;  // NaN anywhere: listed
+        moved->push_back(u.cohort);
+        row.listed = true;
       }
     }
     v.due = due;
@@ -107,9 +132,15 @@ void ModelTable::refresh(const Now &now, bool session, bool view, std::vector<ui
     if (!row.listed) continue;
     row.listed = false;
     // As Evaluator::model: score = bias + w1 * v1 + w2 * v2 + ..., left to right.
-    double score = row.bias;
-    for (uint32_t t = row.begin; t < row.end; ++t) score += terms_[t].weight * current_[terms_[t].value];
+    double score = row.bias, size = std::fabs(row.bias);
+    for (uint32_t t = row.begin; t < row.end; ++t) {
+      double term = terms_[t].weight * current_[terms_[t].value];
+      score += term;
+      size += std::fabs(term);
+    }
     row.member = score >= row.logit;
+    row.slack = slack(score, size, row.logit);
+    row.drift = 0;
   }
 }
 

@@ -10,8 +10,17 @@
 // of whose values came out different are scored again: bias plus weight times
 // value, summed left to right, the same bits as a full reading
 // (Evaluator::model).
+//
+// Most changes cannot flip a decision: a model far from its threshold stays
+// where it is when a "days since" grows by an hour. A model keeps how far its
+// last score was from the threshold (less a margin for the rounding of both
+// sums), and a value that moves adds |weight x change| to what its models may
+// have drifted since; only a model whose drift reaches its distance is scored
+// again. The decision is the one a full reading makes (explain reads fully:
+// its score and probability are exact).
 #pragma once
 #include <cstdint>
+#include <limits>
 #include <unordered_map>
 #include <vector>
 
@@ -47,14 +56,18 @@ class ModelTable {
 
   // Reads again every value that may have moved at `now` (`session` / `view`:
   // the poll's context differs from the previous poll's), appends to `moved`
-  // the model cohorts one of whose values changed (once each: only those can
-  // score differently) and scores every model listed in `moved`.
+  // the model cohorts whose decision the changed values may flip (once each:
+  // only those can decide differently) and scores every model listed in `moved`.
   void refresh(const Now &now, bool session, bool view, std::vector<uint32_t> *moved);
 
   // Whether model cohort `cohort` holds, on the values as last refreshed.
   bool member(uint32_t cohort) const { return rows_[cohort].member; }
 
  private:
+  struct Use {
+    uint32_t cohort;
+    double weight;
+  };
   struct Value {
     const Condition *condition = nullptr;
     const Accumulator *accumulator = nullptr;
@@ -62,13 +75,20 @@ class ModelTable {
     int64_t due = 0;                   // when time alone may change it
     uint8_t context = 0;               // 1: a session window, 2: a view window
     bool stale = true;
-    bool read = false;              // read at least once
-    std::vector<uint32_t> cohorts;  // the models that use it
+    bool read = false;  // read at least once
+    // The models that use it, each once with the sum of |weight| of its terms
+    // on it: how far a change of the value can move that model's score.
+    std::vector<Use> uses;
   };
   // A model's score in one run: terms_[begin, end) after its bias.
   struct Row {
     uint32_t begin = 0, end = 0;
     double bias = 0, logit = 0;
+    // How far the score may move before the decision can flip (never scored,
+    // or not finite: -inf or NaN, every change scores it), and the bound on
+    // how far it moved since it was scored.
+    double slack = -std::numeric_limits<double>::infinity();
+    double drift = 0;
     bool listed = false;  // in `moved`, to be scored
     bool member = false;  // the decision on the values as last scored
   };

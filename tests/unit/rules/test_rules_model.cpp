@@ -2,6 +2,7 @@
 // explanation, the decision at the threshold, time alone moving a model,
 // look-back, save / restore and preview, and the arithmetic that must give the
 // same bits on every platform.
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -229,6 +230,75 @@ void time_alone_moves_a_model(void **) {
   assert_int_equal(r.poll(now_at(kT0 + 2 * kHour)).exited.size(), 1);  // 3/24: score -0.5
 }
 
+// A poll scores a model again only when its values have moved far enough to
+// reach its threshold. One that sits right at it, or crosses it by an ulp,
+// is decided as a full reading decides it.
+void a_model_at_its_threshold_is_decided_exactly(void **) {
+  // Days since grow by 1/24 an hour: 2.5 - 60/24 is exactly 0, the logit of
+  // 0.5 (in), an hour later below (out). Polled every hour, or every 7.
+  for (int64_t step : {int64_t{1}, int64_t{7}}) {
+    Engine e;
+    load_ok(&e, one_cohort(model(R"({"name":"d","type":"recency","event_type":"A","weight":-1})", 2.5, 0.5)));
+    e.observe(History().add(kT0, "A").view());
+    assert_int_equal(e.poll(now_at(kT0)).entered.size(), 1);
+    for (int64_t hour = step; hour < 59; hour += step) {
+      co::rules::Changes c = e.poll(now_at(kT0 + hour * kHour));
+      assert_int_equal(c.entered.size() + c.exited.size(), 0);
+    }
+    assert_int_equal(e.poll(now_at(kT0 + 59 * kHour)).exited.size(), 0);
+    assert_true(is_member(e, now_at(kT0 + 59 * kHour)));
+    assert_int_equal(e.poll(now_at(kT0 + 60 * kHour)).exited.size(), 1);
+  }
+  // Rounding: 1e17 + x loses x to the nearest 16, so the score
+  // (1e17 + x) - 1e17 is 16 at x = 9, 12 above the threshold's logit (3.9),
+  // and 0 at x = 7.9, below it: a change of 1.1 flips the decision.
+  Engine big;
+  load_ok(&big, one_cohort(model(R"({"name":"x","type":"aggregate","event_type":"A","property":"x","metric":"avg",)"
+                                 R"("window_hours":1,"weight":1},)"
+                                 R"({"name":"b","type":"event","event_type":"B","weight":-1e17})",
+                                 1e17, 0.98)));
+  History g;
+  big.observe(g.add(kT0, "B").view());
+  big.observe(g.add(kT0 + 2 * kHour, "A", R"({"x":9})").view());
+  assert_int_equal(big.poll(now_at(kT0 + 2 * kHour)).entered.size(), 1);
+  big.observe(g.add(kT0 + 4 * kHour, "A", R"({"x":7.9})").view());
+  assert_int_equal(big.poll(now_at(kT0 + 4 * kHour)).exited.size(), 1);
+  assert_false(is_member(big, now_at(kT0 + 4 * kHour)));
+  // An average an ulp either side of where the score meets logit(0.7) (not a
+  // round number), with a tiny weight on days since and now and then a jump
+  // far away and back: each poll reports what a full reading says.
+  const double logit = co::rules::model_logit(0.7);
+  Engine e;
+  load_ok(&e, one_cohort(model(R"({"name":"x","type":"aggregate","event_type":"A","property":"x","metric":"avg",)"
+                               R"("window_hours":2,"weight":1},)"
+                               R"({"name":"d","type":"recency","event_type":"B","weight":1e-13})",
+                               logit - 0.25, 0.7)));
+  History h;
+  bool member = false;
+  uint64_t seed = 7;
+  int64_t t = kT0;
+  for (int i = 0; i < iterations(2000, 400); ++i) {
+    seed = seed * 6364136223846793005u + 1442695040888963407u;
+    auto pick = static_cast<int>(seed >> 60);
+    double x = pick < 5    ? 0.25
+               : pick < 9  ? std::nextafter(0.25, 0.0)
+               : pick < 13 ? std::nextafter(0.25, 1.0)
+               : pick < 14 ? 9
+                           : -9;
+    char props[64];
+    std::snprintf(props, sizeof props, R"({"x":%.17g})", x);
+    t += (seed >> 40 & 3) == 0 ? 61 * kMinute : 7 * kMinute;
+    e.observe(h.add(t, (seed >> 44 & 7) == 0 ? "B" : "A", props).view());
+    co::rules::Changes c = e.poll(now_at(t));
+    member = !c.entered.empty() || (member && c.exited.empty());
+    assert_int_equal(member, is_member(e, now_at(t)));
+    // Time alone, to a moment between events.
+    c = e.poll(now_at(t + 3 * kMinute));
+    member = !c.entered.empty() || (member && c.exited.empty());
+    assert_int_equal(member, is_member(e, now_at(t + 3 * kMinute)));
+  }
+}
+
 std::string explained(const Engine &e, int64_t t, const char *id = "2001") {
   std::string json;
   assert_true(e.explain(id, now_at(t, "s2"), &json).ok());
@@ -398,6 +468,7 @@ int main() {
       cmocka_unit_test(explain_shows_every_feature_and_the_probability),
       cmocka_unit_test(threshold_is_decided_on_the_score),
       cmocka_unit_test(time_alone_moves_a_model),
+      cmocka_unit_test(a_model_at_its_threshold_is_decided_exactly),
       cmocka_unit_test(lookback_restore_and_preview_agree),
       cmocka_unit_test(models_take_an_event_once),
       cmocka_unit_test(models_compose_and_have_a_canonical_form),
