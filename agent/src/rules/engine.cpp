@@ -81,15 +81,18 @@ struct Engine::Impl {
   std::vector<int64_t> due_ms;                     // when time alone may next change a cohort's membership
   std::vector<uint8_t> context;                    // kSession | kView: the windows a cohort reads
   std::vector<uint32_t> offered;                   // scratch for observe()
-  std::vector<int8_t> added;      // scratch for observe(), by accumulator: -1 not yet, else add()'s answer
-  std::vector<uint32_t> touched;  // scratch for observe(): the accumulators it added to
-  bool share_pending = false;     // share() before the next poll
-  size_t filter_count = 0;        // distinct `where` filters (Filter::id)
-  size_t path_count = 0;          // distinct paths of those (Filter::path_id)
-  FilterMemo filter_memo;         // scratch for observe()
-  ModelTable models;              // the models' feature values between polls
-  std::vector<uint32_t> rescore;  // scratch for poll(): models whose values moved
-  std::vector<uint32_t> flipped;  // scratch for poll(): the transitions recorded, in order
+  std::vector<int8_t> added;          // scratch for observe(), by accumulator: -1 not yet, else add()'s answer
+  std::vector<uint32_t> touched;      // scratch for observe(): the accumulators it added to
+  bool share_pending = false;         // share() before the next poll
+  size_t filter_count = 0;            // distinct `where` filters (Filter::id)
+  size_t path_count = 0;              // distinct paths of those (Filter::path_id)
+  FilterMemo filter_memo;             // scratch for observe()
+  ModelTable models;                  // the models' feature values between polls
+  std::vector<uint32_t> rescore;      // scratch for poll(): models scored again
+  std::vector<uint32_t> rule_order;   // defs.order without the models
+  std::vector<uint32_t> read_models;  // the models some cohort reads
+  std::vector<uint32_t> rank;         // by cohort: its place in defs.order
+  std::vector<uint32_t> flipped;      // scratch for poll(): the transitions recorded, in order
   int64_t observed_seq = kNever;
   int64_t clock_ms = kNever;  // newest time the agent told us: pruning never goes past it
   bool polled = false;
@@ -228,6 +231,14 @@ void Engine::Impl::build_time_and_readers() {
   due_ms.assign(n, kNever);
   context.assign(n, 0);
   readers.assign(n, {});
+  rule_order.clear();
+  read_models.clear();
+  rank.assign(n, 0);
+  for (uint32_t k = 0; k < defs.order.size(); ++k) {
+    uint32_t i = defs.order[k];
+    rank[i] = k;
+    if (!defs.cohorts[i].rule.model) rule_order.push_back(i);
+  }
   for (uint32_t i = 0; i < n; ++i) {
     // A model's values follow the session and view in the model table.
     bool model = defs.cohorts[i].rule.model.has_value();
@@ -235,6 +246,9 @@ void Engine::Impl::build_time_and_readers() {
       if (!model) context[i] |= c.window.scope == Scope::session ? kSession : c.window.scope == Scope::view ? kView : 0;
       if (c.type == Type::cohort) readers[c.cohort_index].push_back(i);
     }
+  }
+  for (uint32_t i = 0; i < n; ++i) {
+    if (defs.cohorts[i].rule.model && !readers[i].empty()) read_models.push_back(i);
   }
 }
 
@@ -461,11 +475,23 @@ Changes Engine::poll(const Now &now) {
     m.models.build(m.defs.cohorts, states);
   }
   m.models.refresh(now, (moved & kSession) != 0, (moved & kView) != 0, &m.rescore);
-  for (uint32_t i : m.rescore) m.slots[i].dirty = true;
-  m.rescore.clear();
   Evaluator ev(m.refs, now);
   m.flipped.clear();
-  for (uint32_t i : m.defs.order) {
+  // Models read no cohort: the ones scored again are settled first (a
+  // transition marks the cohorts that read it), the others keep their
+  // decision, and the loop below is over the rules alone.
+  for (uint32_t i : m.rescore) {
+    Slot &s = m.slots[i];
+    if (s.rebuilding) continue;
+    bool member = m.models.member(i);
+    if (member != s.state.membership.member) m.record(i, member, now, true);
+  }
+  m.rescore.clear();
+  for (uint32_t i : m.read_models) {
+    if (!m.slots[i].rebuilding) ev.known(i, m.slots[i].state.membership.member);
+  }
+  size_t model_flips = m.flipped.size();
+  for (uint32_t i : m.rule_order) {
     Slot &s = m.slots[i];
     // A clock set back re-reads everything: due times were taken going forward.
     bool due = !m.polled || s.dirty || (m.context[i] & moved) != 0 || now.time_ms >= m.due_ms[i] ||
@@ -476,14 +502,13 @@ Changes Engine::poll(const Now &now) {
       continue;
     }
     s.dirty = false;
-    // A model's values move with time in the table: its own due time is never.
-    bool member = s.model ? m.models.member(i) : ev.member(i, &m.due_ms[i]);
-    if (s.model) {
-      m.due_ms[i] = kNoChange;
-      ev.known(i, member);
-    }
+    bool member = ev.member(i, &m.due_ms[i]);
     if (member != s.state.membership.member) m.record(i, member, now, true);
   }
+  // Transitions are reported in definitions order (dependencies first): the
+  // models' where they stand in it.
+  if (model_flips > 0 && m.flipped.size() > model_flips)
+    std::sort(m.flipped.begin(), m.flipped.end(), [&m](uint32_t a, uint32_t b) { return m.rank[a] < m.rank[b]; });
   // The lists made once at their size: grown one transition at a time, a poll
   // that moves many cohorts (a new session after hours) reallocated them
   // again and again.

@@ -25,10 +25,10 @@ uint64_t bits_of(double x) {
 // land on the other side of `logit`. The rounding of a sum of at most 65 terms
 // is below 65 * 2^-53 of `size` (about 1e-14), and so is the new sum's; the
 // difference to the threshold is rounded too: 1e-9 of `size` and `logit` is
-// far above all three. The drift a poll adds up is itself rounded (about 2^-53
-// per addition): a millionth off the distance covers a billion additions.
+// far above all three. Each change taken off the room is rounded too (by at
+// most 2^-53 of the room): a millionth off the distance covers a billion.
 // Not finite (an infinite or NaN term): -inf or NaN, every change scores again.
-double slack(double score, double size, double logit) {
+double room(double score, double size, double logit) {
   return (std::fabs(score - logit) - 1e-9 * (size + std::fabs(logit))) * (1 - 1e-6);
 }
 
@@ -39,17 +39,19 @@ void ModelTable::clear() {
   values_.clear();
   current_.clear();
   rows_.clear();
+  model_of_.clear();
   terms_.clear();
   first_.clear();
   slots_.clear();
   by_accumulator_.clear();
+  listed_.clear();
 }
 
 void ModelTable::build(const std::vector<CohortDef> &defs, const std::vector<const CohortState *> &states) {
   using Key = std::tuple<const Accumulator *, Metric, Transform, uint64_t, uint64_t>;
   clear();
   std::map<Key, uint32_t> seen;
-  rows_.resize(defs.size());
+  model_of_.resize(defs.size(), 0);
   uint32_t last_model = 0;
   for (uint32_t i = 0; i < defs.size(); ++i) {
     const Rule &rule = defs[i].rule;
@@ -58,8 +60,9 @@ void ModelTable::build(const std::vector<CohortDef> &defs, const std::vector<con
     first_.resize(i + 1, 0);
     first_[i] = static_cast<uint32_t>(slots_.size());
     slots_.resize(slots_.size() + rule.conditions.size(), 0);
-    Row &row = rows_[i];
-    row = Row{static_cast<uint32_t>(terms_.size()), 0, rule.model->bias, rule.model->logit};
+    auto model = static_cast<uint32_t>(rows_.size());
+    model_of_[i] = model;
+    rows_.push_back(Row{static_cast<uint32_t>(terms_.size()), 0, i, rule.model->bias, rule.model->logit});
     for (const Feature &f : rule.model->features) {
       const Condition &c = rule.conditions[f.condition];
       const Accumulator *acc = states[i]->conditions[f.condition].get();
@@ -77,47 +80,50 @@ void ModelTable::build(const std::vector<CohortDef> &defs, const std::vector<con
         by_accumulator_[acc].push_back(it->second);
       }
       Value &v = values_[it->second];
-      if (v.uses.empty() || v.uses.back().cohort != i)
-        v.uses.push_back({i, std::fabs(f.weight)});
+      if (v.uses.empty() || v.uses.back().model != model)
+        v.uses.push_back({model, std::fabs(f.weight)});
       else
         v.uses.back().weight += std::fabs(f.weight);
       slots_[first_[i] + f.condition] = it->second;
       terms_.push_back({it->second, f.weight});
     }
-    row.end = static_cast<uint32_t>(terms_.size());
+    rows_.back().end = static_cast<uint32_t>(terms_.size());
   }
   first_.resize(last_model);
   current_.assign(values_.size(), 0);
-  // A model without features is decided here: no value lists it for scoring.
-  for (Row &row : rows_) row.member = row.bias >= row.logit;
+  // Every model is scored at the first refresh (one without features too:
+  // no value lists it), and the list never holds more: made at its size.
+  listed_.reserve(rows_.size());
+  for (uint32_t r = 0; r < rows_.size(); ++r) {
+    rows_[r].listed = true;
+    listed_.push_back(r);
+  }
   built_ = true;
 }
 
 void ModelTable::refresh(const Now &now, bool session, bool view, std::vector<uint32_t> *moved) {
+  moved->reserve(moved->size() + rows_.size());  // nothing below allocates
   for (size_t k = 0; k < values_.size(); ++k) {
     Value &v = values_[k];
     bool context = (v.context == 1 && session) || (v.context == 2 && view);
     if (!v.stale && now.time_ms < v.due && !context) continue;
     const Condition &c = *v.condition;
     double x = 0;
+    // Out of memory here (a property's text is copied), the values before
+    // are kept and their models listed: scored at the next poll.
     bool has = feature_input(c, v.accumulator->measure(c, now), &x);
     const Feature &f = *v.feature;
     double value = f.transform == Transform::log1p ? log1p_(has ? x : f.missing) : feature_value(f, has, x);
     int64_t due = v.accumulator->measure_changes_at(c, now);
-    // Its models are listed before the value is kept: out of memory, the
-    // value stays as it was and is read again at the next poll (the models
-    // listed so far stay in `moved`, and are scored then; a drift counted
-    // twice only scores a model sooner).
     if (!v.read || bits_of(value) != bits_of(current_[k])) {
       // Never read: an infinite change (NaN with a zero weight) lists every model.
       double change = v.read ? std::fabs(value - current_[k]) : kInf;
       for (const Use &u : v.uses) {
-        Row &row = rows_[u.cohort];
-        if (row.listed) continue;
-        row.drift += u.weight * change;
-        if (row.drift < row.slack) continue;  // NaN anywhere: listed
-        moved->push_back(u.cohort);
+        Row &row = rows_[u.model];
+        row.room -= u.weight * change;
+        if (row.room > 0 || row.listed) continue;  // NaN: listed
         row.listed = true;
+        listed_.push_back(u.model);
       }
     }
     v.due = due;
@@ -127,9 +133,8 @@ void ModelTable::refresh(const Now &now, bool session, bool view, std::vector<ui
   }
   // In one pass of its own, with nothing between the rows: the scores of
   // several models are summed side by side.
-  for (uint32_t i : *moved) {
-    Row &row = rows_[i];
-    if (!row.listed) continue;
+  for (uint32_t r : listed_) {
+    Row &row = rows_[r];
     row.listed = false;
     // As Evaluator::model: score = bias + w1 * v1 + w2 * v2 + ..., left to right.
     double score = row.bias, size = std::fabs(row.bias);
@@ -139,9 +144,10 @@ void ModelTable::refresh(const Now &now, bool session, bool view, std::vector<ui
       size += std::fabs(term);
     }
     row.member = score >= row.logit;
-    row.slack = slack(score, size, row.logit);
-    row.drift = 0;
+    row.room = room(score, size, row.logit);
+    moved->push_back(row.cohort);
   }
+  listed_.clear();
 }
 
 }  // namespace co::rules

@@ -12,12 +12,12 @@
 // (Evaluator::model).
 //
 // Most changes cannot flip a decision: a model far from its threshold stays
-// where it is when a "days since" grows by an hour. A model keeps how far its
-// last score was from the threshold (less a margin for the rounding of both
-// sums), and a value that moves adds |weight x change| to what its models may
-// have drifted since; only a model whose drift reaches its distance is scored
-// again. The decision is the one a full reading makes (explain reads fully:
-// its score and probability are exact).
+// where it is when a "days since" grows by an hour. A model keeps its room:
+// how far its last score was from the threshold (less a margin for the
+// rounding of both sums), less |weight x change| for every change of one of
+// its values since; only a model whose room runs out is scored again. The
+// decision is the one a full reading makes (explain reads fully: its score
+// and probability are exact).
 #pragma once
 #include <cstdint>
 #include <limits>
@@ -55,17 +55,17 @@ class ModelTable {
   }
 
   // Reads again every value that may have moved at `now` (`session` / `view`:
-  // the poll's context differs from the previous poll's), appends to `moved`
-  // the model cohorts whose decision the changed values may flip (once each:
-  // only those can decide differently) and scores every model listed in `moved`.
+  // the poll's context differs from the previous poll's), scores again the
+  // models whose decision the changes may flip (every model after build())
+  // and appends them to `moved`, once each: only those can decide differently.
   void refresh(const Now &now, bool session, bool view, std::vector<uint32_t> *moved);
 
   // Whether model cohort `cohort` holds, on the values as last refreshed.
-  bool member(uint32_t cohort) const { return rows_[cohort].member; }
+  bool member(uint32_t cohort) const { return rows_[model_of_[cohort]].member; }
 
  private:
   struct Use {
-    uint32_t cohort;
+    uint32_t model;  // its row
     double weight;
   };
   struct Value {
@@ -80,16 +80,16 @@ class ModelTable {
     // on it: how far a change of the value can move that model's score.
     std::vector<Use> uses;
   };
-  // A model's score in one run: terms_[begin, end) after its bias.
+  // A model: its score in one run is terms_[begin, end) after its bias.
   struct Row {
     uint32_t begin = 0, end = 0;
+    uint32_t cohort = 0;
     double bias = 0, logit = 0;
-    // How far the score may move before the decision can flip (never scored,
-    // or not finite: -inf or NaN, every change scores it), and the bound on
-    // how far it moved since it was scored.
-    double slack = -std::numeric_limits<double>::infinity();
-    double drift = 0;
-    bool listed = false;  // in `moved`, to be scored
+    // How far the score may still move before the decision can flip: the
+    // distance at the last scoring less the drift since. Not above 0 (never
+    // scored, at the threshold, NaN): the next change scores it again.
+    double room = -std::numeric_limits<double>::infinity();
+    bool listed = false;  // in listed_, to be scored
     bool member = false;  // the decision on the values as last scored
   };
   struct Term {
@@ -99,12 +99,14 @@ class ModelTable {
 
   bool built_ = false;
   std::vector<Value> values_;
-  std::vector<double> current_;  // parallel to values_: as last read
-  std::vector<Row> rows_;        // by cohort (rules: empty rows)
+  std::vector<double> current_;     // parallel to values_: as last read
+  std::vector<Row> rows_;           // the models, in definitions order
+  std::vector<uint32_t> model_of_;  // by cohort: its row (models only)
   std::vector<Term> terms_;
   std::vector<uint32_t> first_;  // by cohort: where its conditions start in slots_ (models only)
   std::vector<uint32_t> slots_;  // by cohort and condition: its value
   std::unordered_map<const Accumulator *, std::vector<uint32_t>> by_accumulator_;
+  std::vector<uint32_t> listed_;  // rows to score at the end of this refresh
   Log1pTable log1p_;
 };
 
