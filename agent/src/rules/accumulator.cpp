@@ -259,14 +259,16 @@ bool whole(double x) {
 class RunningFold {
  public:
   void added(const Tally &delta) {
+    read_valid_ = false;
     if (!valid_) return;
     tally_.merge(delta);
     whole_ = whole_ && whole(delta.sum) && whole(tally_.sum);
   }
   void dropped(const Tally &cell) {
+    read_valid_ = false;
     if (valid_ && !take_out(&tally_, cell, &inexact_)) valid_ = false;
   }
-  void invalidate() { valid_ = false; }
+  void invalidate() { valid_ = read_valid_ = false; }
   // After get(): every sum seen is whole, so subtracting is exact.
   bool whole_sums() const { return valid_ && whole_; }
 
@@ -275,6 +277,10 @@ class RunningFold {
     if (series.empty()) return Tally{};
     if (!valid_) refold(series);
     if (series.all_within(c.window, now)) return tally_;
+    // A timed window's tally depends on the time alone: read again at the
+    // same time (the cohorts and models that share it, then when it next
+    // changes), it is the last one.
+    if (read_valid_ && read_ms_ == now.time_ms) return read_;
     // Read later than the last event: the oldest cells may have left the
     // window since. Take them out of a copy (a few cells), or fold the window.
     int64_t newest = bucket_of(now.time_ms, c.window.bucket_ms());
@@ -284,7 +290,10 @@ class RunningFold {
     int inexact = inexact_;
     bool ok = series.newest_bucket() <= newest;
     series.visit_before(oldest, [&](const Tally &cell) { ok = ok && take_out(&t, cell, &inexact); });
-    return ok ? t : fold(series, c, now);
+    read_ = ok ? t : fold(series, c, now);
+    read_ms_ = now.time_ms;
+    read_valid_ = true;
+    return read_;
   }
 
  private:
@@ -312,6 +321,10 @@ class RunningFold {
   mutable bool whole_ = true;
   mutable int inexact_ = 0;
   mutable Tally tally_;
+  // The last reading that took cells out (at read_ms_), until the cells change.
+  mutable bool read_valid_ = false;
+  mutable int64_t read_ms_ = 0;
+  mutable Tally read_;
 };
 
 // The base of event, aggregate and engagement: a tally series with its running fold.
