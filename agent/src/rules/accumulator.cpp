@@ -121,13 +121,20 @@ class Series {
     int64_t ms = w.bucket_ms();
     int64_t newest = bucket_of(now.time_ms, ms);
     if (cells_.back().first > newest) return next_bucket_ms(now.time_ms, ms);
-    if (cells_.front().first > newest - w.buckets()) {
-      int64_t leaves = 0;
-      if (__builtin_add_overflow(cells_.front().first, w.buckets(), &leaves)) return kNoChange;
-      return bucket_start(leaves, ms);
-    }
-    // Cells already outside the window at `now`: the next bucket may drop more.
-    return next_bucket_ms(now.time_ms, ms);
+    // The oldest cell inside the window leaves first. Cells already outside
+    // (kept until the next event prunes them) count in no reading: they
+    // change nothing, and when every cell is out nothing changes.
+    // Mostly a few cells left since the last event: stepped over, a search
+    // past that.
+    int64_t before = newest - w.buckets();
+    auto first = cells_.begin();
+    for (int step = 0; step < 8 && first != cells_.end() && first->first <= before; ++step) ++first;
+    if (first != cells_.end() && first->first <= before)
+      first = std::upper_bound(first, cells_.end(), before, [](int64_t b, const auto &c) { return b < c.first; });
+    if (first == cells_.end()) return kNoChange;
+    int64_t leaves = 0;
+    if (__builtin_add_overflow(first->first, w.buckets(), &leaves)) return kNoChange;
+    return bucket_start(leaves, ms);
   }
 
   template <class F>
