@@ -20,7 +20,8 @@ using P = Param;
 
 // identity.set_aliases: the members of each alias.
 const Param kAliasMembers[] = {
-    P::string("tag").must().name_format(), P::string("id").must().range(1, 512),
+    P::string("tag").must().name_format(),
+    P::string("id").must().range(1, 512),
     P::integer("priority").range(0, kMaxPriority).def_doc("after the others"),
     P::string("hash"),  // only "sha256": the handler says so
 };
@@ -32,7 +33,8 @@ const Param kSetAliases[] = {
 };
 const Param kConsentSet[] = {P::boolean("granted").must()};
 const Param kTrack[] = {
-    P::string("name").must().name_format(), P::object("properties").or_null().def_doc("`{}`"),
+    P::string("name").must().name_format(),
+    P::object("properties").or_null().def_doc("`{}`"),
     P::string("time").def_doc("now"),  // ISO 8601 with a zone: the handler parses it
     P::uuid("view_id").or_null(),      // an open view: the handler looks
 };
@@ -44,8 +46,7 @@ const Param kViewStart[] = {
     P::string("event").name_format().def_doc("by `type`"),
     P::string("completion_event").name_format().def_doc("by `type`"),
 };
-const Param kViewPosition[] = {
-    // view.pause, view.resume, view.end
+const Param kViewPosition[] = {  // view.pause, view.resume, view.end
     P::string("view_id").must(),
     P::number("position_s").at_least(0).def_doc("the last known"),
 };
@@ -191,8 +192,7 @@ std::string must_be(const Param &p) {
     case ParamType::array: {
       std::string noun = p.items == ParamType::string ? "strings" : p.items == ParamType::object ? "objects" : "";
       if (p.has_min && p.has_max) {
-        return "an array of " + limit_text(p.min) + " to " + limit_text(p.max) + " " +
-               (noun.empty() ? "elements" : noun);
+        return "an array of " + limit_text(p.min) + " to " + limit_text(p.max) + " " + (noun.empty() ? "elements" : noun);
       }
       if (p.has_max) return "an array of at most " + limit_text(p.max) + " " + (noun.empty() ? "elements" : noun);
       std::string of = noun.empty() ? "" : " of " + noun;
@@ -204,9 +204,7 @@ std::string must_be(const Param &p) {
   return "valid";
 }
 
-bool within(const Param &p, double v) {
-  return !(p.has_min && v < p.min) && !(p.has_max && v > p.max);
-}
+bool within(const Param &p, double v) { return !(p.has_min && v < p.min) && !(p.has_max && v > p.max); }
 
 Outcome invalid(const std::string &where, const char *name, const std::string &what) {
   return {COHORT_EINVAL, where + name + ": " + what};
@@ -285,8 +283,7 @@ const Param &Params::declared(const char *name) const {
 
 const Param &Params::declared(const char *name, ParamType as, ParamType or_as) const {
   const Param &p = declared(name);
-  if (p.type != as && p.type != or_as)
-    throw std::logic_error(std::string("param \"") + name + "\" read as another type");
+  if (p.type != as && p.type != or_as) throw std::logic_error(std::string("param \"") + name + "\" read as another type");
   return p;
 }
 
@@ -401,9 +398,8 @@ bool Agent::take_key(std::string &err) {
   }
   hide_key();
   if (cfg_.api_synchronous_validation) {
-    CO_LOG(*log_, warn,
-           "api.synchronous_validation is on: for testing only (every CCS request is validated first, "
-           "which is slow)");
+    CO_LOG(*log_, warn, "api.synchronous_validation is on: for testing only (every CCS request is validated first, "
+                        "which is slow)");
   }
   return true;
 }
@@ -606,15 +602,16 @@ Outcome Agent::run_locked(const Method &m, const Params &args, cJSON *out, std::
 // In a group commit the lock was taken by batch_begin() on this thread and is
 // held across calls: the analysis cannot follow a lock from one call to the
 // next, so these two are told, and are kept to the hand-over.
-Outcome Agent::run_in_batch(const Method &m, const Params &args, cJSON *out,
-                            std::vector<std::string> &changes) CO_NO_THREAD_SAFETY_ANALYSIS {
+Outcome Agent::run_in_batch(const Method &m, const Params &args, cJSON *out, std::vector<std::string> &changes)
+    CO_NO_THREAD_SAFETY_ANALYSIS {
   return run_locked(m, args, out, changes);
 }
 
 // A handler that waits on the network takes the lock itself and drops it
 // while it waits. In a batch, what came before is committed first and the
 // lock let go, then taken again with a new transaction.
-Outcome Agent::run_waiting(const Method &m, const Params &args, cJSON *out, bool batched) CO_NO_THREAD_SAFETY_ANALYSIS {
+Outcome Agent::run_waiting(const Method &m, const Params &args, cJSON *out, bool batched)
+    CO_NO_THREAD_SAFETY_ANALYSIS {
   if (batched) {
     batch_commit();
     mu_.unlock();

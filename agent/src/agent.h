@@ -234,8 +234,8 @@ class Agent {
   // Local cohorts (cohorts.cpp).
   rules::Now rules_now() CO_REQUIRES(mu_);
   Outcome apply_definitions(const std::string &doc, bool fresh_state) CO_REQUIRES(mu_);
-  Outcome install_definitions(const std::string &doc, const std::vector<std::pair<std::string, std::string>> &keep = {})
-      CO_REQUIRES(mu_);
+  Outcome install_definitions(const std::string &doc,
+                              const std::vector<std::pair<std::string, std::string>> &keep = {}) CO_REQUIRES(mu_);
   bool reload_from_store() CO_REQUIRES(mu_);
   void load_definitions() CO_REQUIRES(mu_);
   void settle_cohorts() CO_REQUIRES(mu_);
@@ -278,7 +278,7 @@ class Agent {
   struct Batch {
     std::vector<int64_t> seqs;  // the events it carries, in outbox order
     int64_t epoch = -1;
-    uint64_t purges = 0;  // consent withdrawals when it was built
+    uint64_t purges = 0;        // consent withdrawals when it was built
     platform::HttpRequest req;
   };
   cohort_status start_sync(const Seams &seams, std::string &err) CO_REQUIRES(mu_);
@@ -340,7 +340,7 @@ class Agent {
   std::unique_ptr<platform::Logger> own_logger_;
   storage::Store store_ CO_GUARDED_BY(mu_);
   std::string boot_id_;
-  int64_t boot_n_ CO_GUARDED_BY(mu_) = 0;                       // this boot in the boots table
+  int64_t boot_n_ CO_GUARDED_BY(mu_) = 0;  // this boot in the boots table
   std::optional<int64_t> alive_saved_mono_ CO_GUARDED_BY(mu_);  // when boots.alive_mono was last written
   static constexpr int64_t kAliveSaveMs = 3600 * 1000;
 
@@ -361,20 +361,20 @@ class Agent {
   // open); a transaction that changes them holds them (storage::Transaction).
   storage::HistoryCounts counts_ CO_GUARDED_BY(mu_);
   int64_t retention_checked_mono_ CO_GUARDED_BY(mu_) = 0;
-  std::atomic<std::thread::id> batch_owner_{};    // the thread in a batch, if any
-  bool batch_tx_ CO_GUARDED_BY(mu_) = false;      // the batch's transaction is open
-  bool batch_failed_ CO_GUARDED_BY(mu_) = false;  // a commit of this batch failed
-  bool batch_disk_fault_ = false;                 // ...refused by the disk
-  std::string batch_error_;                       // ...with this message
+  std::atomic<std::thread::id> batch_owner_{};  // the thread in a batch, if any
+  bool batch_tx_ CO_GUARDED_BY(mu_) = false;                       // the batch's transaction is open
+  bool batch_failed_ CO_GUARDED_BY(mu_) = false;                   // a commit of this batch failed
+  bool batch_disk_fault_ = false;               // ...refused by the disk
+  std::string batch_error_;                     // ...with this message
   bool abandoned_ = false;
   void batch_commit() CO_REQUIRES(mu_);
   void recover_from_throw() CO_REQUIRES(mu_);
-  std::string storage_error_ CO_GUARDED_BY(mu_);  // why the store is in memory ("" when on disk)
+  std::string storage_error_ CO_GUARDED_BY(mu_);      // why the store is in memory ("" when on disk)
   int64_t storage_retry_mono_ CO_GUARDED_BY(mu_) = 0;
-  int64_t degraded_history_ CO_GUARDED_BY(mu_) = 0;  // the history and queue when storage failed:
-  int64_t degraded_queue_ CO_GUARDED_BY(mu_) = 0;    // what comes after is bounded, not what was
+  int64_t degraded_history_ CO_GUARDED_BY(mu_) = 0;   // the history and queue when storage failed:
+  int64_t degraded_queue_ CO_GUARDED_BY(mu_) = 0;     // what comes after is bounded, not what was
   ClockTrust clock_trust_ CO_GUARDED_BY(mu_);
-  bool waiting_for_clock_ CO_GUARDED_BY(mu_) = false;  // the next event to send has no wall time yet
+  bool waiting_for_clock_ CO_GUARDED_BY(mu_) = false; // the next event to send has no wall time yet
 
   Views views_ CO_GUARDED_BY(mu_);
   Outbox outbox_ CO_GUARDED_BY(mu_);
@@ -384,18 +384,18 @@ class Agent {
   std::unique_ptr<platform::Transport> own_transport_;
   platform::Transport *transport_ = nullptr;
   std::thread worker_;
-  std::mutex join_mu_;                   // one thread joins the worker
+  std::mutex join_mu_;  // one thread joins the worker
   std::condition_variable_any wake_cv_;  // wakes the worker
   std::condition_variable_any done_cv_;  // a worker pass finished
   std::atomic<bool> stop_{false};
   bool wake_ CO_GUARDED_BY(mu_) = false;
-  bool urgent_ CO_GUARDED_BY(mu_) = false;  // skip the back-off once (sync.now, view.start)
-  int64_t rounds_ CO_GUARDED_BY(mu_) = 0;   // passes completed
+  bool urgent_ CO_GUARDED_BY(mu_) = false;               // skip the back-off once (sync.now, view.start)
+  int64_t rounds_ CO_GUARDED_BY(mu_) = 0;                // passes completed
   std::deque<ContextJob> ctx_jobs_ CO_GUARDED_BY(mu_);
-  Sender sender_ CO_GUARDED_BY(mu_);                 // the CCS requests: back-off, in flight, status.last_sync
-  bool key_pending_ CO_GUARDED_BY(mu_) = false;      // api.key_file not there yet: nothing is sent
-  int64_t key_checked_mono_ CO_GUARDED_BY(mu_) = 0;  // when the worker last looked for it
-  uint64_t purges_ CO_GUARDED_BY(mu_) = 0;           // consent withdrawals so far
+  Sender sender_ CO_GUARDED_BY(mu_);  // the CCS requests: back-off, in flight, status.last_sync
+  bool key_pending_ CO_GUARDED_BY(mu_) = false;          // api.key_file not there yet: nothing is sent
+  int64_t key_checked_mono_ CO_GUARDED_BY(mu_) = 0;      // when the worker last looked for it
+  uint64_t purges_ CO_GUARDED_BY(mu_) = 0;               // consent withdrawals so far
   Caches caches_ CO_GUARDED_BY(mu_);
 
   DefinitionsFeed feed_ CO_GUARDED_BY(mu_);  // the URL's signed definitions

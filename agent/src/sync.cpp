@@ -132,11 +132,10 @@ void Agent::worker_main() {
     int64_t now = clock_->mono_ms();
     // Events waiting for a trusted wall clock: look at the clock every second.
     if (key_pending_ && now - key_checked_mono_ >= kKeyPollMs) check_key_file();
-    int64_t due = key_pending_ ? key_checked_mono_ + kKeyPollMs
-                  : counts_.outbox > 0 && consent_granted() && !waiting_for_clock_
-                      ? std::max(sender_.backoff().retry_at(), now)
-                  : waiting_for_clock_ ? now + 1000
-                                       : now + kIdlePollMs;
+    int64_t due = key_pending_                                                     ? key_checked_mono_ + kKeyPollMs
+                  : counts_.outbox > 0 && consent_granted() && !waiting_for_clock_ ? std::max(sender_.backoff().retry_at(), now)
+                  : waiting_for_clock_                                             ? now + 1000
+                                                                                   : now + kIdlePollMs;
     if (store_.in_memory()) due = std::min(due, storage_retry_mono_ + kStorageRetryMs);
     if (feed_.enabled()) due = std::min(due, std::max(feed_.next_due(), now));
     if (!wake_ && ctx_jobs_.empty()) {
@@ -264,9 +263,7 @@ bool Agent::queued_for_ccs(const std::string &event_name) const {
   return cfg_.sync_send_segment_events || (event_name != "SegmentEntry" && event_name != "SegmentExit");
 }
 
-std::string Agent::redact(std::string text) const {
-  return redact_key(std::move(text), cfg_.api_key);
-}
+std::string Agent::redact(std::string text) const { return redact_key(std::move(text), cfg_.api_key); }
 
 // Reads the next batch: the oldest queued events of one identity epoch (the
 // agent's own segment events kept back), in time order within the request.
@@ -389,9 +386,7 @@ uint32_t Agent::draw() {
   return r;
 }
 
-void Agent::back_off() {
-  sender_.back_off(clock_->mono_ms(), draw());
-}
+void Agent::back_off() { sender_.back_off(clock_->mono_ms(), draw()); }
 
 void Agent::queue_contextual(const std::string &url, Json page_properties) {
   for (const ContextJob &j : ctx_jobs_) {
@@ -461,9 +456,7 @@ Outcome Agent::m_cohorts_get(const Params &, cJSON *result) {
 
 // A call that waited for the network while the agent began to close: it is
 // answered at once, and says why (its caller, not the network, is what ends).
-Outcome Agent::closing() {
-  return failure(COHORT_ECLOSED, "shutting down");
-}
+Outcome Agent::closing() { return failure(COHORT_ECLOSED, "shutting down"); }
 
 Outcome Agent::m_activations_get(const Params &params, cJSON *result) {
   // api.timeout_ms when not given, read under the lock (config.reload may change it).
@@ -527,8 +520,7 @@ Outcome Agent::m_sync_now(const Params &params, cJSON *result) {
   // send now (empty outbox, or the pass failed and backs off).
   done_cv_.wait_for(lock, std::chrono::milliseconds(timeout), [&]() CO_NO_THREAD_SAFETY_ANALYSIS {
     return stop_ || key_pending_ ||
-           (rounds_ > round && !wake_ &&
-            (counts_.outbox == 0 || !consent_granted() || sender_.backoff().retry_at() > 0));
+           (rounds_ > round && !wake_ && (counts_.outbox == 0 || !consent_granted() || sender_.backoff().retry_at() > 0));
   });
   if (stop_) return closing();
   json_add_number(result, "sent", static_cast<double>(sender_.sent() - sent_before));

@@ -47,9 +47,7 @@ constexpr double kSnowplowLiveUs = 516;
 // Passes of the cohort cost: enough that each call meets one undisturbed.
 constexpr int kCostPasses = 5;
 
-double us_since(Clock::time_point t0) {
-  return std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
-}
+double us_since(Clock::time_point t0) { return std::chrono::duration<double, std::micro>(Clock::now() - t0).count(); }
 
 struct Options {
   std::string api_url = "http://127.0.0.1:9";  // a closed port: everything stays queued
@@ -136,12 +134,11 @@ void print_run(const char *label, const Run &r, int n) {
   mean /= static_cast<double>(r.us.size());
   printf("  %-44s p50 %6.1f us  p99 %6.1f us  mean %6.1f us  (%5.1fx Snowplow live)\n", label,
          bench::percentile(r.us, 0.5), bench::percentile(r.us, 0.99), mean, kSnowplowLiveUs / mean);
-  printf(
-      "  %-44s %6.0f B/event written (kernel), SQLite: WAL %5.0f + db %5.0f B/event; %.3f fsyncs/event,"
-      " %.1f fsyncs/s\n",
-      "", static_cast<double>(r.kernel_bytes) / n, static_cast<double>(r.io.wal_bytes) / n,
-      static_cast<double>(r.io.db_bytes) / n, static_cast<double>(r.io.syncs) / n,
-      static_cast<double>(r.io.syncs) / r.secs);
+  printf("  %-44s %6.0f B/event written (kernel), SQLite: WAL %5.0f + db %5.0f B/event; %.3f fsyncs/event,"
+         " %.1f fsyncs/s\n",
+         "", static_cast<double>(r.kernel_bytes) / n, static_cast<double>(r.io.wal_bytes) / n,
+         static_cast<double>(r.io.db_bytes) / n, static_cast<double>(r.io.syncs) / n,
+         static_cast<double>(r.io.syncs) / r.secs);
 }
 
 // What one pass of the cohort cost measured: a fresh pair of agents, the

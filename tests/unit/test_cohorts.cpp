@@ -31,8 +31,7 @@ struct Fixture : test::AgentFixture {
   }
   void open(const std::string &extra_config = "\"consent\":{\"required\":false}") {
     open_with(extra_config);
-    cohort_subscribe(
-        agent, [](void *u, const char *json) { static_cast<Fixture *>(u)->notes.push_back(json); }, this);
+    cohort_subscribe(agent, [](void *u, const char *json) { static_cast<Fixture *>(u)->notes.push_back(json); }, this);
   }
   void reopen() {
     cohort_close(agent);
@@ -45,8 +44,7 @@ struct Fixture : test::AgentFixture {
   std::vector<std::string> local() {
     co::Json c = call_ok(agent, "cohorts.get");
     std::vector<std::string> out;
-    for (const cJSON *id = cJSON_GetObjectItem(c.get(), "local")->child; id; id = id->next)
-      out.push_back(id->valuestring);
+    for (const cJSON *id = cJSON_GetObjectItem(c.get(), "local")->child; id; id = id->next) out.push_back(id->valuestring);
     return out;
   }
   int count(const char *name) {
@@ -173,12 +171,10 @@ UNIT_TEST(explain_and_preview) {
   assert_int_equal(test::num(cond, "measured"), 1);
   char *out = nullptr;
   assert_int_equal(cohort_call(f.agent, "explain", "{\"cohort_id\":\"nope\"}", &out), COHORT_ENOTFOUND);
-  co::Json p =
-      call_ok(f.agent, "definitions.preview",
-              "{\"rule\":{\"logic\":\"AND\",\"conditions\":[{\"type\":\"event\",\"event_type\":\"Videoview\"}]}}");
+  co::Json p = call_ok(f.agent, "definitions.preview",
+                       "{\"rule\":{\"logic\":\"AND\",\"conditions\":[{\"type\":\"event\",\"event_type\":\"Videoview\"}]}}");
   assert_true(cJSON_IsTrue(cJSON_GetObjectItem(p.get(), "match")));
-  assert_int_equal(cohort_call(f.agent, "definitions.preview",
-                               "{\"rule\":{\"logic\":\"AND\",\"conditions\":[{\"type\":\"nope\"}]}}", &out),
+  assert_int_equal(cohort_call(f.agent, "definitions.preview", "{\"rule\":{\"logic\":\"AND\",\"conditions\":[{\"type\":\"nope\"}]}}", &out),
                    COHORT_ERULES);
 }
 

@@ -24,8 +24,7 @@ using Fixture = test::SyncFixture;
 
 UNIT_TEST(drains_in_order_in_batches_of_ten) {
   Fixture f;
-  f.transport.set_handler(
-      [](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, kAnswer); });
+  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, kAnswer); });
   f.open();
   f.track(25);
   co::Json r = f.sync();
@@ -56,8 +55,7 @@ UNIT_TEST(drains_in_order_in_batches_of_ten) {
 
 UNIT_TEST(aliases_replace_user_id) {
   Fixture f;
-  f.transport.set_handler(
-      [](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, "{}"); });
+  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, "{}"); });
   f.open();
   call_ok(f.agent, "identity.set_aliases", "{\"aliases\":[{\"tag\":\"tifa\",\"id\":\"t-1\",\"priority\":0}]}");
   f.track(1);
@@ -88,8 +86,7 @@ UNIT_TEST(server_errors_keep_events_and_back_off) {
   assert_false(cJSON_IsTrue(cJSON_GetObjectItem(ls, "ok")));
   assert_non_null(strstr(str(ls, "error").c_str(), "503"));
   // Recovery: the same events leave, once.
-  f.transport.set_handler(
-      [](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, "{}"); });
+  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, "{}"); });
   f.clock.advance_ms(10 * 60 * 1000);
   r = f.sync();
   assert_int_equal(num(r.get(), "pending"), 0);
@@ -161,8 +158,7 @@ UNIT_TEST(redirects_are_retried_and_media_types_are_case_blind) {
 // Dead letters are kept for inspection, but not without bound.
 UNIT_TEST(dead_letters_are_bounded) {
   Fixture f;
-  f.transport.set_handler(
-      [](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 400, "{}"); });
+  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 400, "{}"); });
   f.open();
   for (int i = 0; i < 120; ++i) {
     f.track(1);
@@ -188,8 +184,7 @@ UNIT_TEST(retry_after_is_honoured_even_by_sync_now) {
   call_ok(f.agent, "sync.now", "{\"timeout_ms\":300}");
   assert_int_equal(calls.load(), n);
   f.clock.advance_ms(61 * 1000);
-  f.transport.set_handler(
-      [&](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, "{}"); });
+  f.transport.set_handler([&](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, "{}"); });
   assert_int_equal(num(f.sync().get(), "pending"), 0);
 }
 
@@ -231,8 +226,7 @@ UNIT_TEST(activations_merge_dedupe_and_ttl) {
   assert_string_equal(csv, "12345,67890");
   cohort_free(csv);
   // Past the TTLs nothing expired is served.
-  f.transport.set_handler(
-      [](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 500, "{}"); });
+  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 500, "{}"); });
   f.clock.advance_ms(101 * 1000);
   a = call_ok(f.agent, "activations.get", "{\"url\":\"u1\",\"timeout_ms\":500}");
   assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(a.get(), "activations"), "dfp"));
@@ -279,8 +273,7 @@ UNIT_TEST(hung_api_never_blocks_callers) {
   f.agent = nullptr;
   assert_true(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
   // The abandoned batch is still there for the next start.
-  f.transport.set_handler(
-      [](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, "{}"); });
+  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, "{}"); });
   co::Seams s;
   s.clock = &f.clock;
   s.entropy = &f.entropy;
@@ -299,11 +292,9 @@ UNIT_TEST(hung_api_never_blocks_callers) {
 UNIT_TEST(first_sync_waits_the_fleet_delay) {
   for (int explicit_start = 0; explicit_start < 3; ++explicit_start) {
     Fixture f;
-    f.transport.set_handler(
-        [](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, "{}"); });
-    std::string cfg =
-        "{\"data_dir\":\"" + f.dir.path + "/data\",\"consent\":{\"required\":false}," +
-        "\"api\":{\"ccs_url\":\"http://ccs\",\"contextual_url\":\"http://ctx\"},\"sync\":{\"initial_delay_s\":30}}";
+    f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, "{}"); });
+    std::string cfg = "{\"data_dir\":\"" + f.dir.path + "/data\",\"consent\":{\"required\":false}," +
+                      "\"api\":{\"ccs_url\":\"http://ccs\",\"contextual_url\":\"http://ctx\"},\"sync\":{\"initial_delay_s\":30}}";
     assert_int_equal(co::open_with_seams(cfg.c_str(), f.seams(), &f.agent), COHORT_OK);
     f.track(3);
     if (explicit_start == 1) f.sync();
@@ -334,8 +325,7 @@ UNIT_TEST(untrusted_clock_holds_events_then_backfills) {
   Fixture f;
   f.clock = co::platform::FakeClock(86400000, 1000);  // 1970-01-02
   f.clock.set_synced(false);
-  f.transport.set_handler(
-      [](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, "{}"); });
+  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, "{}"); });
   co::Seams seams = f.seams();
   seams.plausible_after_ms = 1600000000000;  // 2020
   std::string cfg = f.dir.config(
@@ -364,8 +354,7 @@ UNIT_TEST(untrusted_clock_holds_events_then_backfills) {
   std::vector<std::string> times;
   for (auto &req : f.ccs_sent()) {
     co::Json body = co::json_parse(req.body);
-    for (const cJSON *e = cJSON_GetObjectItem(body.get(), "events")->child; e; e = e->next)
-      times.push_back(str(e, "time"));
+    for (const cJSON *e = cJSON_GetObjectItem(body.get(), "events")->child; e; e = e->next) times.push_back(str(e, "time"));
   }
   assert_int_equal(times.size(), 3);
   assert_string_equal(times[0].c_str(), "2024-01-15T13:59:55.000Z");
@@ -382,14 +371,12 @@ UNIT_TEST(clock_trust_system_trusts_a_plausible_clock_at_once) {
       Fixture f;
       f.clock = co::platform::FakeClock(plausible ? 1705327200000 : 86400000, 1000);  // 2024, or 1970
       f.clock.set_synced(false);
-      f.transport.set_handler(
-          [](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, "{}"); });
+      f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, "{}"); });
       co::Seams seams = f.seams();
       seams.plausible_after_ms = 1600000000000;  // 2020
-      std::string cfg = f.dir.config(
-          "\"consent\":{\"required\":false},\"api\":{\"ccs_url\":\"http://ccs\","
-          "\"contextual_url\":\"http://ctx\"},\"clock\":{\"trust\":\"" +
-          std::string(system ? "system" : "auto") + "\"}");
+      std::string cfg = f.dir.config("\"consent\":{\"required\":false},\"api\":{\"ccs_url\":\"http://ccs\","
+                                     "\"contextual_url\":\"http://ctx\"},\"clock\":{\"trust\":\"" +
+                                     std::string(system ? "system" : "auto") + "\"}");
       assert_int_equal(co::open_with_seams(cfg.c_str(), seams, &f.agent), COHORT_OK);
       f.track(2);
       f.sync();
@@ -424,8 +411,7 @@ UNIT_TEST(earlier_boot_events_are_placed_before_this_boot) {
   // The next boot: this boot's row is renamed, so the agent sees a new one.
   sqlite3 *db = nullptr;
   assert_int_equal(sqlite3_open((f.dir.path + "/data/cohort.db").c_str(), &db), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(db, "UPDATE boots SET boot_id='an-earlier-boot'", nullptr, nullptr, nullptr),
-                   SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "UPDATE boots SET boot_id='an-earlier-boot'", nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(db);
   f.clock = co::platform::FakeClock(1705327200000, 500);  // trusted from the start
   assert_int_equal(co::open_with_seams(cfg.c_str(), seams, &f.agent), COHORT_OK);
@@ -443,8 +429,7 @@ UNIT_TEST(earlier_boot_events_are_placed_before_this_boot) {
 // only monotonic time moves them.
 UNIT_TEST(wall_clock_jumps_change_nothing) {
   Fixture f;
-  f.transport.set_handler(
-      [](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, kAnswer); });
+  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, kAnswer); });
   f.open("\"cache\":{\"behavioral_ttl_s\":100},\"session\":{\"inactivity_timeout_s\":60}");
   f.track(1);
   f.sync();
@@ -454,8 +439,7 @@ UNIT_TEST(wall_clock_jumps_change_nothing) {
     return cJSON_GetObjectItem(cJSON_GetObjectItem(a.get(), "activations"), "dfp") != nullptr;
   };
   const int64_t year = 365LL * 86400000;
-  f.transport.set_handler(
-      [](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 503, "{}"); });
+  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 503, "{}"); });
   f.clock.set_wall_ms(f.clock.wall_ms() + year);
   f.track(1);
   assert_true(cached());
@@ -478,13 +462,11 @@ UNIT_TEST(wall_clock_jumps_change_nothing) {
 // TTL, and one set forward expired it.
 UNIT_TEST(cache_time_left_survives_restarts) {
   Fixture f;
-  f.transport.set_handler(
-      [](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, kAnswer); });
+  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, kAnswer); });
   f.open("\"cache\":{\"behavioral_ttl_s\":10000}");
   f.track(1);
   f.sync();
-  f.transport.set_handler(
-      [](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 503, "{}"); });
+  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 503, "{}"); });
   auto cached = [&] {
     co::Json a = call_ok(f.agent, "activations.get", "{\"timeout_ms\":0}");
     return cJSON_GetObjectItem(cJSON_GetObjectItem(a.get(), "activations"), "dfp") != nullptr;
@@ -516,13 +498,11 @@ UNIT_TEST(cache_time_left_survives_restarts) {
 // cached answer itself, then hourly) tells the next boot the time left.
 UNIT_TEST(cache_time_left_after_power_cut) {
   Fixture f;
-  f.transport.set_handler(
-      [](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, kAnswer); });
+  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, kAnswer); });
   f.open("\"cache\":{\"behavioral_ttl_s\":20000}");
   f.track(1);
   f.sync();
-  f.transport.set_handler(
-      [](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 503, "{}"); });
+  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 503, "{}"); });
   // Two and a half hours of worker passes: seen alive at 2 h (7200 s).
   for (int i = 0; i < 5; ++i) {
     f.clock.advance_ms(1800 * 1000);
@@ -838,8 +818,7 @@ UNIT_TEST(a_batch_delivered_as_the_disk_fills_is_not_sent_again) {
 UNIT_TEST(one_fsync_per_acknowledged_event) {
   bench::count_io();  // SQLite's default VFS from here on: before the store opens
   Fixture f;
-  f.transport.set_handler(
-      [](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, kAnswer); });
+  f.transport.set_handler([](const co::platform::HttpRequest &, co::platform::HttpResponse &r) { answer(r, 200, kAnswer); });
   f.open("\"storage\":{\"sync_interval_ms\":0}");
   f.sync();
   uint64_t before = bench::io().syncs;
@@ -873,7 +852,7 @@ UNIT_TEST(a_repeated_answer_costs_the_cursor_page_only) {
   });
   f.open();
   f.track(1);
-  f.sync();                         // the answer cached
+  f.sync();  // the answer cached
   const uint64_t frame = 512 + 24;  // a page and its WAL frame header
   uint64_t wal = 0;
   int64_t batches = 0;
@@ -900,8 +879,7 @@ UNIT_TEST(a_repeated_answer_costs_the_cursor_page_only) {
   // A page per batch, and room for what a slow machine's passes may add
   // once (the session's row, a new WAL's header after a checkpoint); three
   // pages a batch, as before, is far past it.
-  printf("%llu bytes to the WAL for %lld batches\n", static_cast<unsigned long long>(wal),
-         static_cast<long long>(batches));
+  printf("%llu bytes to the WAL for %lld batches\n", static_cast<unsigned long long>(wal), static_cast<long long>(batches));
   assert_true(batches >= 10);
   assert_true(wal <= frame * static_cast<uint64_t>(batches) + 2 * frame);
 }

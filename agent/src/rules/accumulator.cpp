@@ -251,9 +251,7 @@ Tally fold(const Series<Tally> &s, const Condition &c, const Now &now) {
   return t;
 }
 
-bool whole(double x) {
-  return std::trunc(x) == x && std::fabs(x) < 9007199254740992.0;
-}  // 2^53
+bool whole(double x) { return std::trunc(x) == x && std::fabs(x) < 9007199254740992.0; }  // 2^53
 
 // The fold of every cell of a series, kept up to date as cells change: an
 // event's delta is merged in, a pruned cell taken out again. Taking out is
