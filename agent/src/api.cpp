@@ -119,16 +119,18 @@ cohort_status no_agent(cohort_agent *agent) {
   return COHORT_ESTORAGE;
 }
 
+// A call's status, and the agent's last error as it leaves.
+cohort_status reported(cohort_agent *agent, cohort_status st, const std::string &err) {
+  if (st == COHORT_OK) clear_error(agent);
+  else set_error(agent, err);
+  return st;
+}
+
 cohort_status call_json(cohort_agent *agent, const char *method, const char *params, std::string &result) {
   if (!agent) return COHORT_EINVAL;
   std::string err;
   if (!agent->impl) return no_agent(agent);
-  cohort_status st = agent->impl->call(method, params, result, err);
-  if (st == COHORT_OK)
-    clear_error(agent);
-  else
-    set_error(agent, err);
-  return st;
+  return reported(agent, agent->impl->call(method, params, result, err), err);
 }
 
 // The same for a caller that wants no answer (cohort_track): the params as
@@ -138,12 +140,7 @@ cohort_status call_quiet(cohort_agent *agent, const char *method, const cJSON *p
   std::string err;
   if (!agent->impl) return no_agent(agent);
   co::Json result;
-  cohort_status st = agent->impl->invoke(method, params, result, err);
-  if (st == COHORT_OK)
-    clear_error(agent);
-  else
-    set_error(agent, err);
-  return st;
+  return reported(agent, agent->impl->invoke(method, params, result, err), err);
 }
 
 // Adds the caller's properties (NULL: none) to params; false for bad JSON.
@@ -276,14 +273,12 @@ COHORT_API cohort_status cohort_call(cohort_agent *agent, const char *method, co
   });
 }
 
-COHORT_API void cohort_free(void *p) {
-  free(p);
-}
+COHORT_API void cohort_free(void *p) { free(p); }
 
 COHORT_API const char *cohort_status_str(cohort_status s) {
   switch (s) {
 #define COHORT_X_CASE(name, value, message) \
-  case name:                                \
+  case name:                                 \
     return message;
     COHORT_STATUS_TABLE(COHORT_X_CASE)
 #undef COHORT_X_CASE
@@ -356,8 +351,8 @@ COHORT_API cohort_status cohort_view_end(cohort_agent *agent, const char *view_i
   });
 }
 
-COHORT_API cohort_status cohort_activations(cohort_agent *agent, const char *platform, int timeout_ms, char **csv_ids,
-                                            int *stale) {
+COHORT_API cohort_status cohort_activations(cohort_agent *agent, const char *platform, int timeout_ms,
+                                            char **csv_ids, int *stale) {
   if (csv_ids) *csv_ids = nullptr;
   if (stale) *stale = 0;
   if (!agent) return COHORT_EINVAL;
@@ -428,13 +423,9 @@ COHORT_API cohort_status cohort_check_config(const char *config_json) {
   });
 }
 
-COHORT_API const char *cohort_version(void) {
-  return COHORT_VERSION_STRING;
-}
+COHORT_API const char *cohort_version(void) { return COHORT_VERSION_STRING; }
 
-COHORT_API int cohort_version_number(void) {
-  return COHORT_VERSION_NUMBER;
-}
+COHORT_API int cohort_version_number(void) { return COHORT_VERSION_NUMBER; }
 
 COHORT_API const char *cohort_build_info(void) {
   try {
@@ -445,8 +436,8 @@ COHORT_API const char *cohort_build_info(void) {
   }
 }
 
-COHORT_API cohort_status cohort_rpc_batch(cohort_agent *agent, size_t n, const char *const *lines, const size_t *lens,
-                                          char **responses, unsigned *topics) {
+COHORT_API cohort_status cohort_rpc_batch(cohort_agent *agent, size_t n, const char *const *lines,
+                                          const size_t *lens, char **responses, unsigned *topics) {
   if (!agent || (n > 0 && (!lines || !lens || !responses))) return COHORT_EINVAL;
   for (size_t i = 0; i < n; ++i) {
     responses[i] = nullptr;
