@@ -417,7 +417,7 @@ int main(int argc, char **argv) {
         "p50\n",
         f.naive.p50_us, f.naive.p99_us, f.naive.p50_us / f.engine.p50_us);
   }
-  std::printf("rules: look-back of 100 cohorts over 50k events: %.1f ms\n", f.lookback_ms);
+  if (f.lookback_ms > 0) std::printf("rules: look-back of 100 cohorts over 50k events: %.1f ms\n", f.lookback_ms);
   std::printf("rules: saved state per cohort: %.0f bytes on average, %zu at most\n", f.bytes_avg, f.bytes_max);
   return 0;
 }
