@@ -51,6 +51,8 @@ curve=$(openssl pkey -in "$key" -noout -text 2>/dev/null | sed -n 's/^NIST CURVE
 tmp=$(mktemp "$doc.sig.XXXXXX")
 trap 'rm -f "$tmp"' EXIT
 openssl dgst -sha256 -sign "$key" "$doc" | base64 -w0 >"$tmp"
+# mktemp made it private; a web server must read it as it reads the document.
+chmod --reference="$doc" "$tmp"
 mv "$tmp" "$doc.sig"
 trap - EXIT
 echo "$doc.sig"

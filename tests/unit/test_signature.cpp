@@ -2,6 +2,7 @@
 // openssl CLI makes: keys, signatures as a publisher writes them, and what a
 // verifier must refuse (another key, other bytes, a cut or mangled signature
 // file, keys of the wrong kind). Fixtures: tests/unit/data/make-fixtures.sh.
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -231,6 +232,11 @@ UNIT_TEST(sign_script_signs_and_refuses) {
   assert_int_equal(sign("{\"version\": 12, \"cohorts\": []}", demo_key), 0);
   assert_true(has_sig());
   assert_true(verify_signature(slurp(dir + "/doc.json"), slurp(dir + "/doc.json.sig"), demo).ok);
+  // Served beside the document: as readable as it is (not mktemp's 0600).
+  struct stat doc_st {}, sig_st {};
+  assert_int_equal(stat((dir + "/doc.json").c_str(), &doc_st), 0);
+  assert_int_equal(stat((dir + "/doc.json.sig").c_str(), &sig_st), 0);
+  assert_int_equal(sig_st.st_mode & 07777, doc_st.st_mode & 07777);
 
   const char *refused_docs[] = {
       "{\"cohorts\": []}", "{\"version\": \"12\"}", "{\"version\": 1.5}", "{\"version\": true}", "[1]",
