@@ -315,11 +315,15 @@ void show_definitions(const cJSON *r) {
 }
 
 int cmd_definitions(Client &c, const Options &opt, const Args &a) {
-  if (a.words.empty()) return usage_error(a.name, "expected put FILE or get");
+  if (a.words.empty()) return usage_error(a.name, "expected put FILE, get or reload");
   std::string sub = a.words[0];
   if (sub == "get") {
     if (a.words.size() != 1) return usage_error(a.name, "get takes no argument");
     return simple(c, opt, "definitions.get", nullptr, show_definitions);
+  }
+  if (sub == "reload") {
+    if (a.words.size() != 1) return usage_error(a.name, "reload takes no argument");
+    return simple(c, opt, "definitions.reload", nullptr, print_block);
   }
   if (sub != "put") return usage_error(a.name, "unknown subcommand \"%s\"", sub.c_str());
   if (a.words.size() != 2) return usage_error(a.name, "expected put FILE");
@@ -595,10 +599,14 @@ const Command kCommands[] = {
      "answers from cache and local cohorts after that, marked stale). --url and the\n"
      "page properties (KEY=VALUE or JSON) go to the Contextual API.\n",
      cmd_activations},
-    {"definitions", "definitions put FILE | definitions get", "load or show the local cohort definitions",
+    {"definitions", "definitions put FILE | definitions get | definitions reload",
+     "load or show the local cohort definitions",
      "  put FILE  definitions.put with the document in FILE ({\"cohorts\": [...]}, or a bare\n"
      "            array of cohorts; \"-\" reads stdin). It replaces the whole set.\n"
-     "  get       definitions.get: every cohort with its checksum\n",
+     "  get       definitions.get: every cohort with its checksum\n"
+     "  reload    definitions.reload: the cohorts.definitions file read again or, with\n"
+     "            cohorts.definitions_url, the signed document fetched now in the\n"
+     "            background (status shows the outcome under definitions)\n",
      cmd_definitions},
     {"preview", "preview FILE", "evaluate a rule against this device's history",
      "definitions.preview. FILE holds a rule ({\"logic\": ..., \"conditions\": [...]}) or an\n"

@@ -144,7 +144,7 @@ _cohortctl() {
         view) ((n == 0)) && COMPREPLY=($(compgen -W "start pause resume progress end" -- "$cur")) ;;
         definitions)
             if ((n == 0)); then
-                COMPREPLY=($(compgen -W "put get" -- "$cur"))
+                COMPREPLY=($(compgen -W "put get reload" -- "$cur"))
             elif ((n == 1)) && [[ $sub == put ]]; then
                 _cohortctl_files "$cur"
             fi

@@ -122,6 +122,7 @@ class Cohortctl(DaemonTestCase):
             ("call", "status", "{oops"),
             ("definitions", "put"),
             ("definitions", "put", "/nonexistent/defs.json"),
+            ("definitions", "reload", "now"),
             ("preview", "/nonexistent/rule.json"),
             ("explain",),
             ("activations", "--timeout", "-1"),
@@ -373,6 +374,7 @@ class Cohortctl(DaemonTestCase):
         commands = [
             (("definitions", "put", defs), "definitions.put"),
             (("definitions", "get"), "definitions.get"),
+            (("definitions", "reload"), "definitions.reload"),
             (("cohorts",), "cohorts.get"),
             (("activations", "--timeout", "50", "--url", "https://example.com/sport"), "activations.get"),
             (("preview", rule), "definitions.preview"),

@@ -151,7 +151,7 @@ class Completion(DaemonTestCase):
                 self.assertEqual(self.bash("cohortctl definitions put ", helpers, cwd=tmp),
                                  ["cohorts.json", "rules.json"])
                 self.assertEqual(self.bash("cohortctl preview r", helpers, cwd=tmp), ["rules.json"])
-                self.assertEqual(self.bash("cohortctl definitions ", helpers, cwd=tmp), ["get", "put"])
+                self.assertEqual(self.bash("cohortctl definitions ", helpers, cwd=tmp), ["get", "put", "reload"])
 
     def test_bash_explain_offers_the_daemons_cohort_ids(self):
         self.put_definitions()
