@@ -25,9 +25,8 @@ bool read_after(Store &store, const char *sql, int64_t epoch, int64_t after, con
   return each_row(q, fn);
 }
 
-// Dictionaries no event refers to any more go: an event's text does not
-// outlive the history's bounds in a dictionary (a scan of the history; run
-// with the retention by age, every few minutes, not per event).
+}  // namespace
+
 bool sweep_dicts(Store &store) {
   if (!store.exec("DELETE FROM props_dicts WHERE id NOT IN"
                   " (SELECT props_dict(properties) FROM events WHERE typeof(properties)='blob')")) {
@@ -41,8 +40,6 @@ bool sweep_dicts(Store &store) {
   if (read) store.props().forget_current_except(kept);
   return read;
 }
-
-}  // namespace
 
 bool insert_event(Store &store, const EventRow &row) {
   PropsDicts::Encoded props;
@@ -107,11 +104,19 @@ bool evict_oldest(Store &store, int64_t n, int64_t sent_seq, int64_t &deleted) {
   return evict(del, n, sent_seq, store, deleted);
 }
 
-bool evict_older_than(Store &store, int64_t cutoff_ms, int64_t sent_seq, int64_t &deleted) {
-  Stmt del(store, "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE time_ms < ?1 AND seq<=?2)");
-  // The sweep reads every event: only when some went can a dictionary have
-  // lost its last one (the age check runs inside a track every ten minutes).
-  return evict(del, cutoff_ms, sent_seq, store, deleted) && (deleted == 0 || sweep_dicts(store));
+bool evict_older_than(Store &store, int64_t cutoff_ms, int64_t from_seq, int64_t to_seq, int64_t &deleted) {
+  Stmt del(store,
+           "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE seq BETWEEN ?3 AND ?2 AND time_ms < ?1)");
+  del.bind(3, from_seq);
+  return evict(del, cutoff_ms, to_seq, store, deleted);
+}
+
+bool first_seq_from(Store &store, int64_t from_seq, int64_t &seq) {
+  Stmt q(store, "SELECT coalesce(min(seq),0) FROM events WHERE seq>=?");
+  q.bind(1, from_seq);
+  if (!q.step()) return false;
+  seq = q.int64(0);
+  return true;
 }
 
 bool delete_sent(Store &store, int64_t sent_seq) {

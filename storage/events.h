@@ -56,9 +56,16 @@ bool count_all_events(Store &store, int64_t &n);
 bool nth_queued(Store &store, int64_t sent_seq, int64_t n, bool segment_events, int64_t &seq);
 
 // Eviction from the history, never past the send cursor: the `n` oldest, or
-// those older than `cutoff_ms`. `deleted` says how many went.
+// those older than `cutoff_ms` with a seq from `from_seq` to `to_seq` (at most
+// sent_seq; a range of the primary key, read alone). `deleted` says how many went.
 bool evict_oldest(Store &store, int64_t n, int64_t sent_seq, int64_t &deleted);
-bool evict_older_than(Store &store, int64_t cutoff_ms, int64_t sent_seq, int64_t &deleted);
+bool evict_older_than(Store &store, int64_t cutoff_ms, int64_t from_seq, int64_t to_seq, int64_t &deleted);
+// The lowest seq in the history at or after `from_seq`, 0 when none.
+bool first_seq_from(Store &store, int64_t from_seq, int64_t &seq);
+// Dictionaries no event refers to any more go, so that an event's text does
+// not outlive the history's bounds in one. Reads every event: run after an
+// eviction by age that deleted some, not per event.
+bool sweep_dicts(Store &store);
 // Every event up to sent_seq (a new identity's fresh start).
 bool delete_sent(Store &store, int64_t sent_seq);
 

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -87,6 +88,9 @@ class Agent {
   // SegmentEntry / SegmentExit events) by the worker, unless a call comes
   // first: a burst of tracks is recorded once.
   static constexpr int64_t kRecordDelayMs = 50;
+  // Retention by age: a pass every ten minutes, this many seqs per call.
+  static constexpr int64_t kRetentionEveryMs = 600000;
+  static constexpr int64_t kRetentionChunk = 1000;
   // Opens with the given configuration document and seams (NULL members are
   // replaced by the real ones). On failure returns the status and sets err.
   // With `in_memory_why`, the database is copied into memory as soon as it is
@@ -326,6 +330,7 @@ class Agent {
       CO_REQUIRES(mu_);
   bool write_events(Event *evs, int64_t *seqs, size_t n, bool activity) CO_REQUIRES(mu_);
   bool enforce_bounds() CO_REQUIRES(mu_);
+  bool enforce_retention() CO_REQUIRES(mu_);
   bool count_evicted(int64_t n) CO_REQUIRES(mu_);
   bool advance_sent(int64_t seq) CO_REQUIRES(mu_);
   bool keep_seq_floor() CO_REQUIRES(mu_);
@@ -360,7 +365,14 @@ class Agent {
   // The history's counters and cursors (persisted in meta and counted at
   // open); a transaction that changes them holds them (storage::Transaction).
   storage::HistoryCounts counts_ CO_GUARDED_BY(mu_);
-  int64_t retention_checked_mono_ CO_GUARDED_BY(mu_) = 0;
+  // The retention pass in progress (next_seq 0: none; enforce_retention()).
+  struct RetentionPass {
+    int64_t next_seq = 0;      // the next chunk starts here
+    int64_t cutoff_ms = 0;     // events older than this go (fixed at the pass's start)
+    int64_t started_mono = std::numeric_limits<int64_t>::min();  // never
+    bool deleted = false;      // some went: sweep the dictionaries at the end
+  };
+  RetentionPass retention_ CO_GUARDED_BY(mu_);
   std::atomic<std::thread::id> batch_owner_{};  // the thread in a batch, if any
   bool batch_tx_ CO_GUARDED_BY(mu_) = false;                       // the batch's transaction is open
   bool batch_failed_ CO_GUARDED_BY(mu_) = false;                   // a commit of this batch failed

@@ -168,6 +168,45 @@ UNIT_TEST(retention_drops_old_events) {
   assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(h.get(), "events")), 0);
 }
 
+// Retention by age goes a chunk of seqs per call, so that no call reads the
+// whole history, and sweeps the dictionaries once its pass is over.
+UNIT_TEST(retention_goes_a_chunk_per_call) {
+  Fixture f;
+  f.open("\"consent\":{\"required\":false},\"queue\":{\"max_events\":1},\"history\":{\"retention_days\":1}");
+  const int64_t chunk = co::Agent::kRetentionChunk;
+  for (int64_t i = 0; i < 2 * chunk + chunk / 2; ++i) {
+    std::string old = "{\"name\":\"Old\",\"time\":\"2020-01-01T00:00:00Z\",\"properties\":{\"title\":"
+                      "\"Highlights: Premier League Week 20, Arsenal v Chelsea\",\"n\":" +
+                      std::to_string(i) + "}}";
+    call_ok(f.agent, "track", old.c_str());
+  }
+  auto history = [&] {
+    return static_cast<int64_t>(test::num(cJSON_GetObjectItem(call_ok(f.agent, "status").get(), "history"), "events"));
+  };
+  assert_int_equal(history(), 2 * chunk + chunk / 2);
+  f.clock.advance_ms(co::Agent::kRetentionEveryMs + 60000);
+  for (int64_t news = 1; news <= 2; ++news) {  // a chunk of old events goes with each new one
+    call_ok(f.agent, "track", "{\"name\":\"New\"}");
+    assert_int_equal(history(), 2 * chunk + chunk / 2 - news * chunk + news);
+  }
+  call_ok(f.agent, "track", "{\"name\":\"New\"}");
+  assert_int_equal(history(), 3);
+  co::Json h = call_ok(f.agent, "history.get", "{\"name\":\"Old\"}");
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(h.get(), "events")), 0);
+  // The pass is over: their dictionaries went with them.
+  cohort_close(f.agent);
+  f.agent = nullptr;
+  sqlite3 *db = nullptr;
+  assert_int_equal(sqlite3_open((f.dir.path + "/data/cohort.db").c_str(), &db), SQLITE_OK);
+  sqlite3_stmt *q = nullptr;
+  assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM props_dicts WHERE name='Old'", -1, &q, nullptr),
+                   SQLITE_OK);
+  assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int(q, 0), 0);
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+}
+
 // Sequence numbers only rise: after a purge, and across a restart with the
 // history emptied, the next event is numbered past every earlier one (the send
 // cursor and the cohort state count on it).

@@ -231,10 +231,10 @@ UNIT_TEST(dictionaries_do_not_outlive_the_history) {
   for (int i = 0; i < 5; ++i) assert_true(add(f.store, i + 1, "Videoview", content_props(i), 1000 + i));
   assert_int_equal(scalar(f.store, "SELECT count(*) FROM props_dicts"), 1);
   int64_t deleted = 0;
-  assert_true(co::storage::evict_older_than(f.store, 1002, 5, deleted));
+  assert_true(co::storage::evict_older_than(f.store, 1002, 1, 5, deleted) && co::storage::sweep_dicts(f.store));
   assert_int_equal(deleted, 2);
   assert_int_equal(scalar(f.store, "SELECT count(*) FROM props_dicts"), 1);  // still referred to
-  assert_true(co::storage::evict_older_than(f.store, 9999, 5, deleted));
+  assert_true(co::storage::evict_older_than(f.store, 9999, 1, 5, deleted) && co::storage::sweep_dicts(f.store));
   assert_int_equal(scalar(f.store, "SELECT count(*) FROM props_dicts"), 0);
   assert_true(add(f.store, 6, "Videoview", content_props(6)));
   {
@@ -249,18 +249,24 @@ UNIT_TEST(dictionaries_do_not_outlive_the_history) {
   assert_true(history(f.store) == want);
 }
 
-// The sweep reads every event: an eviction that deleted nothing leaves the
-// dictionaries alone (here an unreferenced one stays until an event goes).
-UNIT_TEST(an_eviction_that_deletes_nothing_does_not_sweep) {
+// An eviction by age reads one range of seqs (a chunk of the agent's
+// retention pass): old events outside it stay, and the dictionaries stay
+// until the caller sweeps them.
+UNIT_TEST(eviction_by_age_takes_one_range_of_seqs) {
   test::StoreFixture f;
-  for (int i = 0; i < 3; ++i) assert_true(add(f.store, i + 1, "Videoview", content_props(i), 1000 + i));
-  assert_true(f.store.exec("INSERT INTO props_dicts(id,name,dict) VALUES(999,'Gone','{}')"));
+  for (int i = 0; i < 5; ++i) assert_true(add(f.store, i + 1, "Videoview", content_props(i), 1000 + i));
   int64_t deleted = 0;
-  assert_true(co::storage::evict_older_than(f.store, 500, 3, deleted));
-  assert_int_equal(deleted, 0);
-  assert_true(co::storage::delete_sent(f.store, 0));
-  assert_int_equal(scalar(f.store, "SELECT count(*) FROM props_dicts"), 2);
-  assert_true(co::storage::evict_older_than(f.store, 1001, 3, deleted));
-  assert_int_equal(deleted, 1);
+  assert_true(co::storage::evict_older_than(f.store, 9999, 2, 3, deleted));
+  assert_int_equal(deleted, 2);
+  assert_int_equal(scalar(f.store, "SELECT count(*) FROM events WHERE seq IN (1,4,5)"), 3);
+  int64_t next = 0;
+  assert_true(co::storage::first_seq_from(f.store, 2, next));
+  assert_int_equal(next, 4);
+  assert_true(co::storage::first_seq_from(f.store, 6, next));
+  assert_int_equal(next, 0);
+  assert_true(co::storage::evict_older_than(f.store, 9999, 1, 5, deleted));
+  assert_int_equal(deleted, 3);
   assert_int_equal(scalar(f.store, "SELECT count(*) FROM props_dicts"), 1);
+  assert_true(co::storage::sweep_dicts(f.store));
+  assert_int_equal(scalar(f.store, "SELECT count(*) FROM props_dicts"), 0);
 }

@@ -85,7 +85,7 @@ UNIT_TEST(outbox_and_eviction) {
   int64_t n = 0;
   assert_true(co::storage::evict_oldest(db.s, 3, 1, n));  // only seq 1 has left
   assert_int_equal(n, 1);
-  assert_true(co::storage::evict_older_than(db.s, 1000000, 2, n));
+  assert_true(co::storage::evict_older_than(db.s, 1000000, 0, 2, n));
   assert_int_equal(n, 1);
   int64_t left = 0;
   assert_true(co::storage::count_all_events(db.s, left));
