@@ -147,6 +147,9 @@ void Agent::worker_main() {
       if (!wake_ && clock_->mono_ms() < due) continue;
     }
     wake_ = false;
+    // The WAL's sync, when due, comes before a pass too (woken for the pass,
+    // the loop's top was not run again): what sync.now waits for includes it.
+    if (clock_->mono_ms() >= store_.sync_due_ms()) sync_storage();
     // An explicit request skips our own back-off, never the server's Retry-After.
     if (urgent_) sender_.backoff().skip_own_delay();
     urgent_ = false;
