@@ -367,10 +367,11 @@ class Agent {
   storage::HistoryCounts counts_ CO_GUARDED_BY(mu_);
   // The retention pass in progress (next_seq 0: none; enforce_retention()).
   struct RetentionPass {
-    int64_t next_seq = 0;      // the next chunk starts here
-    int64_t cutoff_ms = 0;     // events older than this go (fixed at the pass's start)
-    int64_t started_mono = std::numeric_limits<int64_t>::min();  // never
-    bool deleted = false;      // some went: sweep the dictionaries at the end
+    int64_t next_seq = 0;   // the next chunk starts here
+    int64_t cutoff_ms = 0;  // events older than this go (fixed at the pass's start)
+    // When the pass started (the lowest int64: never).
+    int64_t started_mono = std::numeric_limits<int64_t>::min();
+    bool deleted = false;  // some went: sweep the dictionaries at the end
   };
   RetentionPass retention_ CO_GUARDED_BY(mu_);
   std::atomic<std::thread::id> batch_owner_{};  // the thread in a batch, if any

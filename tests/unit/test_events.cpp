@@ -175,9 +175,10 @@ UNIT_TEST(retention_goes_a_chunk_per_call) {
   f.open("\"consent\":{\"required\":false},\"queue\":{\"max_events\":1},\"history\":{\"retention_days\":1}");
   const int64_t chunk = co::Agent::kRetentionChunk;
   for (int64_t i = 0; i < 2 * chunk + chunk / 2; ++i) {
-    std::string old = "{\"name\":\"Old\",\"time\":\"2020-01-01T00:00:00Z\",\"properties\":{\"title\":"
-                      "\"Highlights: Premier League Week 20, Arsenal v Chelsea\",\"n\":" +
-                      std::to_string(i) + "}}";
+    std::string old =
+        "{\"name\":\"Old\",\"time\":\"2020-01-01T00:00:00Z\",\"properties\":{\"title\":"
+        "\"Highlights: Premier League Week 20, Arsenal v Chelsea\",\"n\":" +
+        std::to_string(i) + "}}";
     call_ok(f.agent, "track", old.c_str());
   }
   auto history = [&] {

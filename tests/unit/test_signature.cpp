@@ -233,7 +233,8 @@ UNIT_TEST(sign_script_signs_and_refuses) {
   assert_true(has_sig());
   assert_true(verify_signature(slurp(dir + "/doc.json"), slurp(dir + "/doc.json.sig"), demo).ok);
   // Served beside the document: as readable as it is (not mktemp's 0600).
-  struct stat doc_st {}, sig_st {};
+  struct stat doc_st = {};
+  struct stat sig_st = {};
   assert_int_equal(stat((dir + "/doc.json").c_str(), &doc_st), 0);
   assert_int_equal(stat((dir + "/doc.json.sig").c_str(), &sig_st), 0);
   assert_int_equal(sig_st.st_mode & 07777, doc_st.st_mode & 07777);
