@@ -18,7 +18,6 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -369,8 +368,7 @@ class Agent {
   struct RetentionPass {
     int64_t next_seq = 0;   // the next chunk starts here
     int64_t cutoff_ms = 0;  // events older than this go (fixed at the pass's start)
-    // When the pass started (the lowest int64: never).
-    int64_t started_mono = std::numeric_limits<int64_t>::min();
+    std::optional<int64_t> started_mono;  // when the last pass started (none yet: at once)
     bool deleted = false;  // some went: sweep the dictionaries at the end
   };
   RetentionPass retention_ CO_GUARDED_BY(mu_);

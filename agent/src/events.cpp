@@ -227,8 +227,7 @@ bool Agent::enforce_retention() {
   int64_t now_mono = clock_->mono_ms();
   RetentionPass &pass = retention_;
   if (pass.next_seq == 0) {
-    if (pass.started_mono != std::numeric_limits<int64_t>::min() && now_mono - pass.started_mono <= kRetentionEveryMs)
-      return true;
+    if (pass.started_mono && now_mono - *pass.started_mono <= kRetentionEveryMs) return true;
     pass = {0, clock_->wall_ms() - cfg_.history_retention_days * 86400000, now_mono, false};
     if (!storage::first_seq_from(store_, 0, pass.next_seq)) return false;
   }
