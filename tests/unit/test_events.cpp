@@ -37,6 +37,22 @@ UNIT_TEST(iso8601_parse_and_format) {
   }
 }
 
+// Closes the agent and reads its database file: the first column of `sql`'s
+// first row, as text.
+static std::string closed_db_text(Fixture &f, const char *sql) {
+  cohort_close(f.agent);
+  f.agent = nullptr;
+  sqlite3 *db = nullptr;
+  assert_int_equal(sqlite3_open((f.dir.path + "/data/cohort.db").c_str(), &db), SQLITE_OK);
+  sqlite3_stmt *q = nullptr;
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, nullptr), SQLITE_OK);
+  assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+  std::string text = reinterpret_cast<const char *>(sqlite3_column_text(q, 0));
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  return text;
+}
+
 static void expect_invalid(Fixture &f, const char *params, const char *field) {
   char *out = nullptr;
   cohort_status st = cohort_call(f.agent, "track", params, &out);
@@ -195,17 +211,7 @@ UNIT_TEST(retention_goes_a_chunk_per_call) {
   co::Json h = call_ok(f.agent, "history.get", "{\"name\":\"Old\"}");
   assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(h.get(), "events")), 0);
   // The pass is over: their dictionaries went with them.
-  cohort_close(f.agent);
-  f.agent = nullptr;
-  sqlite3 *db = nullptr;
-  assert_int_equal(sqlite3_open((f.dir.path + "/data/cohort.db").c_str(), &db), SQLITE_OK);
-  sqlite3_stmt *q = nullptr;
-  assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM props_dicts WHERE name='Old'", -1, &q, nullptr),
-                   SQLITE_OK);
-  assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-  assert_int_equal(sqlite3_column_int(q, 0), 0);
-  sqlite3_finalize(q);
-  sqlite3_close(db);
+  assert_string_equal(closed_db_text(f, "SELECT count(*) FROM props_dicts WHERE name='Old'").c_str(), "0");
 }
 
 // Sequence numbers only rise: after a purge, and across a restart with the
@@ -225,16 +231,8 @@ UNIT_TEST(sequence_numbers_never_go_back) {
   assert_int_equal(f.queue(), 1);
   call_ok(f.agent, "track", "{\"name\":\"G\"}");
   assert_int_equal(f.queue(), 2);
-  cohort_close(f.agent);
-  f.agent = nullptr;
-  sqlite3 *db = nullptr;
-  assert_int_equal(sqlite3_open((f.dir.path + "/data/cohort.db").c_str(), &db), SQLITE_OK);
-  sqlite3_stmt *q = nullptr;
-  sqlite3_prepare_v2(db, "SELECT group_concat(seq) FROM (SELECT seq FROM events ORDER BY seq)", -1, &q, nullptr);
-  assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-  assert_string_equal(reinterpret_cast<const char *>(sqlite3_column_text(q, 0)), "4,5");
-  sqlite3_finalize(q);
-  sqlite3_close(db);
+  assert_string_equal(closed_db_text(f, "SELECT group_concat(seq) FROM (SELECT seq FROM events ORDER BY seq)").c_str(),
+                      "4,5");
 }
 
 // A data_dir that cannot be used: the agent works from memory, then writes
