@@ -97,7 +97,7 @@ for platform, ids in a["activations"].items():
     print(f"  {platform:17} {'&'.join(kv)}")
 PY
 echo "-- status"
-$ctl status | grep -E '^(user_id|queue_depth|dead_letters|definitions.(count|source)|clock.trusted|last_sync.(ok|sent)):' | sed 's/^/  /'
+$ctl status | grep -E '^(user_id|queue_depth|dead_letters|definitions|clock.trusted|last_sync.(ok|sent)):' | sed 's/^/  /'
 
 echo
 echo "== what the emulator received (the API key only ever in a header) =="

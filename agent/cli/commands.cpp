@@ -606,7 +606,7 @@ const Command kCommands[] = {
      "  get       definitions.get: every cohort with its checksum\n"
      "  reload    definitions.reload: the cohorts.definitions file read again or, with\n"
      "            cohorts.definitions_url, the signed document fetched now in the\n"
-     "            background (status shows the outcome under definitions)\n",
+     "            background (status shows the outcome under definitions_set)\n",
      cmd_definitions},
     {"preview", "preview FILE", "evaluate a rule against this device's history",
      "definitions.preview. FILE holds a rule ({\"logic\": ..., \"conditions\": [...]}) or an\n"

@@ -727,8 +727,8 @@ Outcome Agent::m_status(const Params &, cJSON *result) {
   json_add_string(result, "session_id", session_.id.c_str());
   json_add_number(result, "queue_depth", static_cast<double>(counts_.outbox));
   json_add_number(result, "dead_letters", static_cast<double>(sender_.dead_letters()));
-  // The set in force: how many cohorts, where it came from, the last fetch's refusal.
-  feed_.describe(json_add_object(result, "definitions"), cohorts_.definitions().size());
+  json_add_number(result, "definitions", static_cast<double>(cohorts_.definitions().size()));
+  feed_.describe(json_add_object(result, "definitions_set"), cohorts_.definitions().size());
   // "ok", or "degraded" (working from memory) with the reason.
   json_add_string(result, "storage", store_.in_memory() ? "degraded" : "ok");
   if (store_.in_memory()) json_add_string(result, "storage_error", storage_error_.c_str());

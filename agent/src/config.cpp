@@ -134,7 +134,7 @@ const Key kKeys[] = {
                "URL plus `.sig`. Fetched with the API key after start (after the fleet delay) and every "
                "`cohorts.refresh_s`, with `If-None-Match`; a document that does not verify against "
                "`cohorts.public_keys`, is not newer than the set in force, or is not valid is refused with the "
-               "reason in `status.definitions`, and the set in force stays. An accepted set is kept with its "
+               "reason in `status.definitions_set`, and the set in force stays. An accepted set is kept with its "
                "signature and used at the next start before any network. `definitions.reload` fetches at once. "
                "Takes precedence over `cohorts.definitions`."),
     CO_KEY_PATHS("cohorts.public_keys", cohorts_public_keys,

@@ -66,7 +66,7 @@ class DefinitionsFeed {
   // "unchanged".
   void superseded(const char *source);
 
-  // status.definitions: count (given), version, source, url, fetched_at, error, fetches.
+  // status.definitions_set: count (given), version, source, url, fetched_at, error, fetches.
   void describe(cJSON *out, size_t count) const;
 
  private:

@@ -134,9 +134,8 @@ int main(int argc, char **argv) {
   }
   char *out;
   call(agent, "status", NULL, &out);
-  char set[512], definitions[16]; /* status.definitions: {"count", "source", ...} */
-  field(out, "definitions", set, sizeof set);
-  field(set, "count", definitions, sizeof definitions);
+  char definitions[16];
+  field(out, "definitions", definitions, sizeof definitions);
   printf("libcohort %s, linked by a CTV app: %s local cohort definitions\n", COHORT_VERSION_STRING, definitions);
   cohort_free(out);
   check(agent, cohort_subscribe(agent, on_cohorts_changed, NULL), "subscribe");

@@ -42,7 +42,7 @@ std::string call(cohort_agent *a, const char *method, const char *params) {
 
 double set_field(cohort_agent *a, const char *name) {
   cJSON *st = cJSON_Parse(call(a, "status", nullptr).c_str());
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(st, "definitions"), name);
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(st, "definitions_set"), name);
   double n = cJSON_IsNumber(v) ? v->valuedouble : -1;
   cJSON_Delete(st);
   return n;

@@ -579,7 +579,7 @@ class DefinitionsReload(CrashCase):
             self.assertEqual(name, expected, f"{expected} is not in force after {what}\n{self.context()}")
         doc = sets[name][0]
         rules = {c["id"]: c["rule"] for c in doc["cohorts"]}
-        self.assertEqual(d.call("status")["definitions"]["count"], len(rules))
+        self.assertEqual(d.call("status")["definitions"], len(rules))
         fresh = set()
         for cid, rule in rules.items():
             if d.call("definitions.preview", {"rule": rule})["match"]:

@@ -9,7 +9,7 @@ cohortd against the API emulator's signed document (tests/emulator).
 * every refusal (a bad signature, a key the device does not have, an older
   version, the same version with other bytes, over 4 MiB, a truncated or
   invalid document, invalid rules, a failing, slow or looping server) is named
-  in status.definitions.error and the set in force stays;
+  in status.definitions_set.error and the set in force stays;
 * callers never wait on a fetch.
 """
 
@@ -51,7 +51,7 @@ class DefinitionsUrl(SyncCase):
 
     @staticmethod
     def set_of(d):
-        return d.call("status")["definitions"]
+        return d.call("status")["definitions_set"]
 
     def wait_version(self, d, version):
         wait_until(lambda: self.set_of(d)["version"] == version, scaled(10),
@@ -70,7 +70,7 @@ class DefinitionsUrl(SyncCase):
         self.seen = self.fetches(d)
 
     def fetches(self, d):
-        return self.set_of(d)["fetches"]
+        return d.call("status")["definitions_set"]["fetches"]
 
     def setUp(self):
         super().setUp()
@@ -81,6 +81,7 @@ class DefinitionsUrl(SyncCase):
         self.wait_version(d, 1)
         s = self.set_of(d)
         self.assertEqual((s["count"], s["source"], s["error"], s["url"]), (5, "url", None, self.emu.definitions_url))
+        self.assertEqual(d.call("status")["definitions"], 5)
         got = self.emu.requests(path_prefix=DEFS)
         self.assertEqual(sorted(r["path"] for r in got[:2]), [DEFS + "v1/cohorts.json", DEFS + "v1/cohorts.json.sig"])
         self.seen = self.fetches(d)

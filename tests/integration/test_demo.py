@@ -26,7 +26,7 @@ class Demo(unittest.TestCase):
                      "Football lookalike"):
             self.assertIn(name, out)
         self.assertIn("5 local cohort definitions", out)
-        self.assertRegex(out, r"definitions.count:\s+5")
+        self.assertRegex(out, r"definitions:\s+5")
         # Cohorts entering live: in the linked app, and to a socket subscriber.
         self.assertIn('-> entered ["1001","1004"]', out)
         self.assertIn('-> entered ["1002"]', out)
